@@ -1,0 +1,8 @@
+"""STUB."""
+
+
+def f0(*a, **k):
+    raise NotImplementedError
+
+
+hnr = f0
