@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench clean
+.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench run layer synth lint-cfn clean
 
 ## install: create .venv with every pinned dependency (and the pinned CDK CLI)
 install: $(VENV)/.installed node_modules/.installed
@@ -15,6 +15,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-lock.txt 
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c requirements-lock.txt
+	printf '#!/bin/sh\n# the harmonic CLI (client/harmonic_client), with the DSP library for `plot`\nPYTHONPATH="$(CURDIR)/client:$(CURDIR)/layers/harmonic/python$${PYTHONPATH:+:$$PYTHONPATH}" exec "$(CURDIR)/$(PY)" -m harmonic_client "$$@"\n' > $(VENV)/bin/harmonic
+	chmod +x $(VENV)/bin/harmonic
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -53,9 +55,30 @@ test-infra: install
 test-e2e: install
 	$(call run_pytest,tests/e2e)
 
+## run: the whole system on 127.0.0.1 against moto (no AWS account, no Docker); PORT=8765 by default
+PORT ?= 8765
+run: $(VENV)/.installed
+	$(PY) -m local --port $(PORT)
+
 ## bench: DSP timings against the reference anchors, and cold-import time
 bench: install
 	$(PY) bench/dsp.py
+
+## layer: build (or reuse from build/layers/) both Lambda layers for the default target, and print their sizes
+ARCH ?= arm64
+RUNTIME ?= 3.12
+layer: $(VENV)/.installed
+	$(PY) -m infra.layer_build --layer all --architecture $(ARCH) --runtime $(RUNTIME)
+
+## synth: CloudFormation into cdk.out with the pinned CDK CLI, offline; cdk-nag runs on every synth
+CDK := node_modules/.bin/cdk
+CDK_OFFLINE := CDK_DISABLE_CLI_TELEMETRY=true
+synth: install
+	$(CDK_OFFLINE) $(CDK) synth --quiet --no-notices
+
+## lint-cfn: cfn-lint on the synthesized templates
+lint-cfn: synth
+	$(VENV)/bin/cfn-lint cdk.out/*.template.json
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out build .pytest_cache .ruff_cache .hypothesis

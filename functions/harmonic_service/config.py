@@ -1,0 +1,116 @@
+"""Settings of every Harmonic function, read from environment variables once per process.
+
+The variables are the ones listed in docs/design.md ("Environment of every function"). Defaults suit local
+runs and tests (moto); a deployed function gets every value from the stack.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+MODES = ("pipeline", "statemachine")
+ORCHESTRATIONS = ("pipeline", "statemachine", "both")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Deployment settings (see docs/design.md); immutable, shared by every request of a process."""
+
+    invocations_table: str = "harmonic-invocations"
+    idempotency_table: str = "harmonic-idempotency"
+    patterns_table: str = "harmonic-patterns"
+    payload_bucket: str = "harmonic-payloads"
+    stage_queue_urls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    state_machine_arn: str = ""
+    orchestration: str = "pipeline"
+    stage_name: str = ""
+    max_inline_bytes: int = 4 * 1024 * 1024
+    max_upload_bytes: int = 100 * 1024 * 1024
+    max_duration_s: float = 600.0
+    max_sample_rate: int = 192_000
+    retention_days: int = 7
+    upload_url_expiry_s: int = 900
+    # A final result up to this size is stored inline in the invocation item; larger ones only in S3.
+    max_inline_result_bytes: int = 64 * 1024
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The orchestration modes this deployment accepts, default first."""
+        if self.orchestration == "both":
+            return MODES
+        return (self.orchestration,)
+
+    @property
+    def retention_s(self) -> int:
+        return self.retention_days * 86_400
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+def _queue_urls(raw: str) -> Mapping[str, str]:
+    if not raw.strip():
+        return MappingProxyType({})
+    urls = json.loads(raw)
+    if not isinstance(urls, dict) or not all(isinstance(v, str) for v in urls.values()):
+        raise ValueError("STAGE_QUEUE_URLS must be a JSON object {stage name: queue URL}")
+    return MappingProxyType(dict(urls))
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The settings of this process, read from the environment on first use."""
+    defaults = Settings()
+    orchestration = os.environ.get("ORCHESTRATION", defaults.orchestration).strip() or defaults.orchestration
+    if orchestration not in ORCHESTRATIONS:
+        raise ValueError(f"ORCHESTRATION must be one of {', '.join(ORCHESTRATIONS)}, got {orchestration!r}")
+    return Settings(
+        invocations_table=os.environ.get("INVOCATIONS_TABLE", defaults.invocations_table),
+        idempotency_table=os.environ.get("IDEMPOTENCY_TABLE", defaults.idempotency_table),
+        patterns_table=os.environ.get("PATTERNS_TABLE", defaults.patterns_table),
+        payload_bucket=os.environ.get("PAYLOAD_BUCKET", defaults.payload_bucket),
+        stage_queue_urls=_queue_urls(os.environ.get("STAGE_QUEUE_URLS", "")),
+        state_machine_arn=os.environ.get("STATE_MACHINE_ARN", "").strip(),
+        orchestration=orchestration,
+        stage_name=os.environ.get("STAGE_NAME", ""),
+        max_inline_bytes=_int("MAX_INLINE_BYTES", defaults.max_inline_bytes),
+        max_upload_bytes=_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
+        max_duration_s=_float("MAX_DURATION_S", defaults.max_duration_s),
+        max_sample_rate=_int("MAX_SAMPLE_RATE", defaults.max_sample_rate),
+        retention_days=_int("RETENTION_DAYS", defaults.retention_days),
+    )
+
+
+# Set by hosts that run several stages in one process (the local stack's threads); Lambda never sets it.
+stage_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("stage_override", default=None)
+
+
+def current_stage() -> str:
+    """STAGE_NAME of this function, read at call time (one stage per function; tests switch it).
+
+    `stage_override`, when set in the calling context, wins: the local stack runs every stage's handler
+    in one process, each poller thread in its own context.
+    """
+    override = stage_override.get()
+    return override if override is not None else os.environ.get("STAGE_NAME", "")
+
+
+def clear_caches() -> None:
+    """Forget the settings and every AWS client (tests change the environment between cases)."""
+    get_settings.cache_clear()
+    from harmonic_service.dal import clients
+
+    clients.clear()

@@ -1,0 +1,426 @@
+"""The invocations table: one item per invocation, with a checkpoint per stage.
+
+Item (docs/design.md "Invocation item"): `invocation_id`, `status`, `mode`, `created_at`, `updated_at`,
+`correlation_id`, `input_key`, `steps`, `options`, `stages` (map name → `{status, attempts, started_at,
+duration_ms, output_key, summary}`), `error` (`{code, message, stage}`), `result` or `result_key`,
+`expires_at` (TTL, epoch seconds).
+
+Every transition is one conditional UpdateItem, so duplicate and stale messages cannot redo work or move an
+invocation backwards. When a condition fails, the item as it was (ReturnValuesOnConditionCheckFailure=ALL_OLD)
+tells a duplicate (the stage is already done) from a stale message (the invocation FAILED) or an unknown
+invocation (no item at all). `options`, `summary` and `result` are stored as JSON strings: DynamoDB numbers
+cannot hold NaN and boto3 would hand floats back as Decimal.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from harmonic_service.config import get_settings
+from harmonic_service.dal import clients
+from harmonic_service.errors import StaleMessage, UnknownInvocation
+from harmonic_service.models import DONE_STAGE_STATUSES, InvocationStatus, StageStatus
+from harmonic_service.stages import STAGE_NAMES
+
+_JSON_FIELDS = ("options", "result")
+_STAGE_JSON_FIELDS = ("summary",)
+
+
+class InvalidStateError(Exception):
+    """The invocation's state forbids the requested transition (e.g. resume when not FAILED)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --- attribute values -----------------------------------------------------------------------------------
+
+
+def _to_av(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("DynamoDB numbers cannot be NaN or infinite")
+        return {"N": repr(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, list | tuple):
+        return {"L": [_to_av(v) for v in value]}
+    if isinstance(value, Mapping):
+        return {"M": {str(k): _to_av(v) for k, v in value.items()}}
+    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
+
+
+def _from_av(av: Mapping[str, Any]) -> Any:
+    (kind, value), *_ = av.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return int(value) if value.lstrip("-").isdigit() else float(value)
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "NULL":
+        return None
+    if kind == "L":
+        return [_from_av(v) for v in value]
+    if kind == "M":
+        return {k: _from_av(v) for k, v in value.items()}
+    raise TypeError(f"unsupported DynamoDB type {kind}")
+
+
+def _decode_item(raw: Mapping[str, Any]) -> dict[str, Any]:
+    item = {k: _from_av(v) for k, v in raw.items()}
+    for name in _JSON_FIELDS:
+        if isinstance(item.get(name), str):
+            item[name] = json.loads(item[name])
+    for stage in item.get("stages", {}).values():
+        for name in _STAGE_JSON_FIELDS:
+            if isinstance(stage.get(name), str):
+                stage[name] = json.loads(stage[name])
+    return item
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _table() -> str:
+    return get_settings().invocations_table
+
+
+def _key(invocation_id: str) -> dict[str, Any]:
+    return {"invocation_id": {"S": invocation_id}}
+
+
+# --- reads ----------------------------------------------------------------------------------------------
+
+
+def get(invocation_id: str) -> dict[str, Any] | None:
+    """The invocation item (strongly consistent), or None."""
+    response = clients.dynamodb().get_item(TableName=_table(), Key=_key(invocation_id), ConsistentRead=True)
+    raw = response.get("Item")
+    return _decode_item(raw) if raw else None
+
+
+def stage_done(item: Mapping[str, Any], stage: str) -> bool:
+    return item["stages"][stage]["status"] in DONE_STAGE_STATUSES
+
+
+def first_pending_stage(item: Mapping[str, Any]) -> str | None:
+    """The first stage that is neither SUCCEEDED nor SKIPPED (where a resume starts), or None."""
+    for name in STAGE_NAMES:
+        if not stage_done(item, name):
+            return name
+    return None
+
+
+def _names(stage: str) -> dict[str, str]:
+    return {
+        "#status": "status",
+        "#stages": "stages",
+        "#s": stage,
+        "#updated": "updated_at",
+        "#error": "error",
+    }
+
+
+# --- writes ---------------------------------------------------------------------------------------------
+
+
+class _ConditionFailedError(Exception):
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+def _update(
+    invocation_id: str,
+    update: str,
+    condition: str,
+    names: dict[str, str],
+    values: dict[str, Any],
+    *,
+    return_new: bool = False,
+) -> dict[str, Any] | None:
+    client = clients.dynamodb()
+    try:
+        response = client.update_item(
+            TableName=_table(),
+            Key=_key(invocation_id),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={k: _to_av(v) for k, v in values.items()},
+            ReturnValues="ALL_NEW" if return_new else "NONE",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except client.exceptions.ConditionalCheckFailedException as error:
+        old = error.response.get("Item")
+        raise _ConditionFailedError(_decode_item(old) if old else None) from error
+    attributes = response.get("Attributes")
+    return _decode_item(attributes) if attributes else None
+
+
+def _refusal(invocation_id: str, stage: str, item: dict[str, Any] | None) -> Exception:
+    """Why a stage transition's condition failed: unknown invocation, stale, duplicate or out of order."""
+    if item is None:
+        return UnknownInvocation(f"no invocation {invocation_id}")
+    status = item["status"]
+    if status == InvocationStatus.FAILED:
+        return StaleMessage("failed", f"invocation {invocation_id} is FAILED", item)
+    if stage_done(item, stage):
+        return StaleMessage("duplicate", f"stage {stage} of {invocation_id} is already done", item)
+    if status == InvocationStatus.SUCCEEDED:
+        return StaleMessage("succeeded", f"invocation {invocation_id} already SUCCEEDED", item)
+    index = STAGE_NAMES.index(stage)
+    if index and not stage_done(item, STAGE_NAMES[index - 1]):
+        previous = STAGE_NAMES[index - 1]
+        return StaleMessage("out_of_order", f"stage {previous} of {invocation_id} is not done", item)
+    return StaleMessage("conflict", f"invocation {invocation_id} is {status}", item)
+
+
+def _stage_ready_condition(stage: str, names: dict[str, str], values: dict[str, Any]) -> str:
+    """Condition: this stage is not done yet and the previous stage (if any) is done."""
+    names.update({"#stages": "stages", "#s": stage, "#status": "status"})
+    values.update({":succeeded": StageStatus.SUCCEEDED.value, ":skipped": StageStatus.SKIPPED.value})
+    condition = "#stages.#s.#status <> :succeeded AND #stages.#s.#status <> :skipped"
+    index = STAGE_NAMES.index(stage)
+    if index:
+        names["#p"] = STAGE_NAMES[index - 1]
+        condition += " AND (#stages.#p.#status = :succeeded OR #stages.#p.#status = :skipped)"
+    return condition
+
+
+def create(
+    invocation_id: str,
+    *,
+    mode: str,
+    correlation_id: str,
+    input_key: str,
+    steps: list[str],
+    options: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Create the ACCEPTED item; ValueError if the id already exists."""
+    now = _now()
+    item = {
+        "invocation_id": invocation_id,
+        "status": InvocationStatus.ACCEPTED.value,
+        "mode": mode,
+        "created_at": now,
+        "updated_at": now,
+        "correlation_id": correlation_id,
+        "input_key": input_key,
+        "steps": list(steps),
+        "options": _json(dict(options)),
+        "stages": {name: {"status": StageStatus.PENDING.value, "attempts": 0} for name in STAGE_NAMES},
+        "expires_at": int(time.time()) + get_settings().retention_s,
+    }
+    client = clients.dynamodb()
+    try:
+        client.put_item(
+            TableName=_table(),
+            Item={k: _to_av(v) for k, v in item.items()},
+            ConditionExpression="attribute_not_exists(invocation_id)",
+        )
+    except client.exceptions.ConditionalCheckFailedException as error:
+        raise ValueError(f"invocation {invocation_id} already exists") from error
+    return _decode_item({k: _to_av(v) for k, v in item.items()})
+
+
+def start_stage(invocation_id: str, stage: str) -> dict[str, Any]:
+    """Mark `stage` RUNNING and count the attempt; returns the updated item.
+
+    Raises StaleMessage (duplicate / FAILED / out of order) or UnknownInvocation instead of starting.
+    """
+    names: dict[str, str] = {"#attempts": "attempts", "#started": "started_at", "#updated": "updated_at"}
+    values: dict[str, Any] = {
+        ":now": _now(),
+        ":one": 1,
+        ":running": InvocationStatus.RUNNING.value,
+        ":accepted": InvocationStatus.ACCEPTED.value,
+        ":stage_running": StageStatus.RUNNING.value,
+    }
+    ready = _stage_ready_condition(stage, names, values)
+    condition = f"attribute_exists(invocation_id) AND (#status = :accepted OR #status = :running) AND {ready}"
+    update = (
+        "SET #status = :running, #updated = :now, #stages.#s.#status = :stage_running, "
+        "#stages.#s.#started = :now, #stages.#s.#attempts = #stages.#s.#attempts + :one"
+    )
+    try:
+        item = _update(invocation_id, update, condition, names, values, return_new=True)
+    except _ConditionFailedError as failed:
+        raise _refusal(invocation_id, stage, failed.item) from None
+    assert item is not None
+    return item
+
+
+def _completion(
+    stage: str,
+    *,
+    duration_ms: int,
+    output_key: str | None,
+    summary: Any,
+    skipped: Mapping[str, str],
+) -> tuple[list[str], str, dict[str, str], dict[str, Any]]:
+    names: dict[str, str] = {
+        "#updated": "updated_at",
+        "#completed": "completed_at",
+        "#duration": "duration_ms",
+        "#summary": "summary",
+    }
+    values: dict[str, Any] = {
+        ":now": _now(),
+        ":running": InvocationStatus.RUNNING.value,
+        ":duration": int(duration_ms),
+        ":summary": _json(summary),
+    }
+    condition = f"#status = :running AND {_stage_ready_condition(stage, names, values)}"
+    sets = [
+        "#updated = :now",
+        "#stages.#s.#status = :succeeded",
+        "#stages.#s.#completed = :now",
+        "#stages.#s.#duration = :duration",
+        "#stages.#s.#summary = :summary",
+    ]
+    if output_key is not None:
+        names["#output"] = "output_key"
+        values[":output"] = output_key
+        sets.append("#stages.#s.#output = :output")
+    for i, (name, reason) in enumerate(skipped.items()):
+        names[f"#k{i}"] = name
+        values[f":k{i}"] = _json({"reason": reason})
+        sets += [f"#stages.#k{i}.#status = :skipped", f"#stages.#k{i}.#summary = :k{i}"]
+    return sets, condition, names, values
+
+
+def complete_stage(
+    invocation_id: str,
+    stage: str,
+    *,
+    duration_ms: int,
+    output_key: str | None,
+    summary: Any,
+    skipped: Mapping[str, str] | None = None,
+) -> None:
+    """Mark `stage` SUCCEEDED (and the optional stages in `skipped` SKIPPED, name → reason), atomically.
+
+    One conditional update: the invocation is RUNNING (not FAILED), the previous stage is SUCCEEDED or
+    SKIPPED and this stage is not SUCCEEDED yet. Otherwise StaleMessage / UnknownInvocation.
+    """
+    sets, condition, names, values = _completion(
+        stage, duration_ms=duration_ms, output_key=output_key, summary=summary, skipped=skipped or {}
+    )
+    try:
+        _update(invocation_id, "SET " + ", ".join(sets), condition, names, values)
+    except _ConditionFailedError as failed:
+        raise _refusal(invocation_id, stage, failed.item) from None
+
+
+def succeed(
+    invocation_id: str,
+    stage: str,
+    *,
+    duration_ms: int,
+    result: Any | None,
+    result_key: str,
+    summary: Any = None,
+) -> None:
+    """Complete the last stage and mark the invocation SUCCEEDED in the same conditional update.
+
+    `result` is stored inline when given (the caller passes it only when small); `result_key` always.
+    """
+    sets, condition, names, values = _completion(
+        stage, duration_ms=duration_ms, output_key=result_key, summary=summary or {}, skipped={}
+    )
+    names["#result_key"] = "result_key"
+    values.update({":done": InvocationStatus.SUCCEEDED.value, ":result_key": result_key})
+    sets += ["#status = :done", "#result_key = :result_key"]
+    if result is not None:
+        names["#result"] = "result"
+        values[":result"] = _json(result)
+        sets.append("#result = :result")
+    try:
+        _update(invocation_id, "SET " + ", ".join(sets), condition, names, values)
+    except _ConditionFailedError as failed:
+        raise _refusal(invocation_id, stage, failed.item) from None
+
+
+def skip_stage(invocation_id: str, stage: str, reason: str) -> None:
+    """Mark an optional `stage` SKIPPED on its own (same readiness condition as a completion)."""
+    names: dict[str, str] = {"#updated": "updated_at", "#summary": "summary"}
+    values: dict[str, Any] = {
+        ":now": _now(),
+        ":running": InvocationStatus.RUNNING.value,
+        ":reason": _json({"reason": reason}),
+    }
+    condition = f"#status = :running AND {_stage_ready_condition(stage, names, values)}"
+    update = "SET #updated = :now, #stages.#s.#status = :skipped, #stages.#s.#summary = :reason"
+    try:
+        _update(invocation_id, update, condition, names, values)
+    except _ConditionFailedError as failed:
+        raise _refusal(invocation_id, stage, failed.item) from None
+
+
+def fail(invocation_id: str, *, stage: str, code: str, message: str) -> bool:
+    """Mark the invocation FAILED with `{code, message, stage}`; False if it already ended (no change)."""
+    names = _names(stage)
+    values = {
+        ":now": _now(),
+        ":failed": InvocationStatus.FAILED.value,
+        ":succeeded": InvocationStatus.SUCCEEDED.value,
+        ":stage_failed": StageStatus.FAILED.value,
+        ":error": {"code": code, "message": message, "stage": stage},
+    }
+    condition = "attribute_exists(invocation_id) AND #status <> :failed AND #status <> :succeeded"
+    update = "SET #status = :failed, #updated = :now, #error = :error, #stages.#s.#status = :stage_failed"
+    try:
+        _update(invocation_id, update, condition, names, values)
+    except _ConditionFailedError as failed:
+        if failed.item is None:
+            raise UnknownInvocation(f"no invocation {invocation_id}") from None
+        return False
+    return True
+
+
+def prepare_resume(invocation_id: str) -> tuple[str, dict[str, Any]]:
+    """Move a FAILED invocation back to RUNNING; returns (the stage to restart from, the updated item).
+
+    The error is cleared and the restart stage set back to PENDING; the completed stages keep their
+    checkpoints and outputs. UnknownInvocation if there is no such invocation, InvalidStateError if it is not
+    FAILED (also when a concurrent resume won the race).
+    """
+    item = get(invocation_id)
+    if item is None:
+        raise UnknownInvocation(f"no invocation {invocation_id}")
+    if item["status"] != InvocationStatus.FAILED:
+        raise InvalidStateError(item["status"], f"invocation {invocation_id} is {item['status']}, not FAILED")
+    stage = first_pending_stage(item) or STAGE_NAMES[-1]
+    names = _names(stage)
+    values = {
+        ":now": _now(),
+        ":failed": InvocationStatus.FAILED.value,
+        ":running": InvocationStatus.RUNNING.value,
+        ":pending": StageStatus.PENDING.value,
+    }
+    update = "SET #status = :running, #updated = :now, #stages.#s.#status = :pending REMOVE #error"
+    try:
+        new = _update(invocation_id, update, "#status = :failed", names, values, return_new=True)
+    except _ConditionFailedError as failed:
+        status = failed.item["status"] if failed.item else "missing"
+        raise InvalidStateError(status, f"invocation {invocation_id} is {status}, not FAILED") from None
+    assert new is not None
+    return stage, new

@@ -1,0 +1,47 @@
+"""Lazily created boto3 clients, one per service per process.
+
+Created on first use (not at import) so that a cold start only pays for the clients it needs and so that
+moto's `mock_aws` is active before a client exists. `AWS_ENDPOINT_URL` (boto3's own setting) points them at
+a local stack.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+_CONFIG_KWARGS = {
+    "retries": {"mode": "standard", "max_attempts": 4},
+    "connect_timeout": 5,
+    "read_timeout": 30,
+}
+
+
+@functools.cache
+def _client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    extra = {"signature_version": "s3v4"} if service == "s3" else {}
+    return boto3.client(service, config=Config(**_CONFIG_KWARGS, **extra))
+
+
+def dynamodb() -> Any:
+    return _client("dynamodb")
+
+
+def s3() -> Any:
+    return _client("s3")
+
+
+def sqs() -> Any:
+    return _client("sqs")
+
+
+def stepfunctions() -> Any:
+    return _client("stepfunctions")
+
+
+def clear() -> None:
+    """Forget every client (tests start a fresh mock per case)."""
+    _client.cache_clear()

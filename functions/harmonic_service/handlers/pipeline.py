@@ -1,0 +1,93 @@
+"""SQS stage handler (pipeline mode): one function per stage, which one from STAGE_NAME.
+
+For each record: parse the envelope, run the stage (harmonic_service.runner), send the next envelope to the
+next stage's queue. A record that raises is reported as a batch item failure and redelivered by SQS (up to
+maxReceiveCount, then the DLQ): transient errors and poison messages (a malformed envelope, an unknown
+invocation). Permanent errors, duplicates and stale messages return normally and are consumed.
+Never logs audio or presigned URLs: envelopes carry ids and keys only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from harmonic_service.config import current_stage
+from harmonic_service.dal import queues
+from harmonic_service.errors import PoisonMessage
+from harmonic_service.models import Envelope
+from harmonic_service.runner import run_stage
+from harmonic_service.stages import get_stage
+
+logger = Logger(service="harmonic")
+tracer = Tracer(service="harmonic")
+metrics = Metrics(namespace="Harmonic", service="harmonic")
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+_RECORD_KEYS = ("invocation_id", "stage", "message_id", "receive_count")
+
+
+def _record_handler(record: SQSRecord) -> None:
+    stage = current_stage()
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    logger.append_keys(message_id=record.message_id, receive_count=receive_count, stage=stage)
+    try:
+        try:
+            envelope = Envelope.from_json(record.body)
+        except PoisonMessage:
+            metrics.add_metric(name="PoisonMessages", unit=MetricUnit.Count, value=1)
+            logger.error("poison message: malformed envelope; it will land in the DLQ")
+            raise
+        logger.set_correlation_id(envelope.correlation_id)
+        logger.append_keys(invocation_id=envelope.invocation_id)
+        if envelope.stage != stage:
+            metrics.add_metric(name="PoisonMessages", unit=MetricUnit.Count, value=1)
+            logger.error(f"poison message: envelope for stage {envelope.stage} on the {stage} queue")
+            raise PoisonMessage(f"envelope for stage {envelope.stage} delivered to stage {stage}")
+        envelope = envelope.model_copy(update={"attempt": receive_count})
+        try:
+            run = run_stage(
+                envelope,
+                receive_count=receive_count,
+                max_receive_count=get_stage(stage).max_receive_count,
+            )
+        except PoisonMessage as error:
+            metrics.add_metric(name="PoisonMessages", unit=MetricUnit.Count, value=1)
+            logger.error(f"poison message: {error}; it will land in the DLQ")
+            raise
+        except Exception:
+            metrics.add_metric(name="StageFailures", unit=MetricUnit.Count, value=1)
+            logger.exception("stage failed (transient); SQS will redeliver the message")
+            raise
+        if run.outcome == "failed":
+            metrics.add_metric(name="StageFailures", unit=MetricUnit.Count, value=1)
+        elif run.outcome in ("duplicate", "stale"):
+            metrics.add_metric(name="MessagesDropped", unit=MetricUnit.Count, value=1)
+        if run.duration_ms is not None:
+            metrics.add_metric(name="StageDuration", unit=MetricUnit.Milliseconds, value=run.duration_ms)
+            logger.info(
+                f"stage {run.outcome}", extra={"duration_ms": run.duration_ms, "attempts": run.attempts}
+            )
+        if run.audio_seconds is not None:
+            metrics.add_metric(name="AudioSeconds", unit=MetricUnit.Seconds, value=run.audio_seconds)
+        if run.next_envelope is not None:
+            queues.send_envelope(run.next_envelope)
+            logger.info(f"sent to {run.next_envelope.stage}")
+    finally:
+        logger.remove_keys(list(_RECORD_KEYS))
+        logger.set_correlation_id(None)
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_dimension(name="stage", value=current_stage() or "unknown")
+    return process_partial_response(
+        event=event, record_handler=_record_handler, processor=processor, context=context
+    )

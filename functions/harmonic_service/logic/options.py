@@ -1,0 +1,99 @@
+"""Request options and steps: validation, and the rules that skip an optional stage."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harmonic_service.stages import STAGE_NAMES, STAGES
+
+OPTIONAL_STAGES = tuple(stage.name for stage in STAGES if stage.optional)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-request tuning of the chain.
+
+    target_lufs: integrated loudness the normalize stage aims at (EBU R 128 broadcast: -23 LUFS).
+    peak_dbfs: sample-peak ceiling after normalization.
+    clean_snr_db: ingest calls a clip clean (and denoise is skipped) at or above this estimated SNR.
+    """
+
+    target_lufs: float = -23.0
+    peak_dbfs: float = -1.0
+    clean_snr_db: float = 30.0
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+_RANGES: dict[str, tuple[float, float]] = {
+    "target_lufs": (-70.0, -5.0),
+    "peak_dbfs": (-30.0, 0.0),
+    "clean_snr_db": (0.0, 200.0),
+}
+
+
+def parse_options(raw: Mapping[str, Any] | Options | None) -> Options:
+    """Validated Options from a request's `options` object; ValueError with a clear message otherwise."""
+    if raw is None:
+        return Options()
+    if isinstance(raw, Options):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise ValueError("options must be an object")
+    unknown = sorted(set(raw) - set(_RANGES))
+    if unknown:
+        raise ValueError(f"unknown options {', '.join(unknown)}; known: {', '.join(_RANGES)}")
+    values: dict[str, float] = {}
+    for name, value in raw.items():
+        low, high = _RANGES[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"option {name} must be a number")
+        if not low <= value <= high:
+            raise ValueError(f"option {name} must be between {low:g} and {high:g}, got {value:g}")
+        values[name] = float(value)
+    return Options(**values)
+
+
+def resolve_steps(steps: Sequence[str] | None) -> list[str]:
+    """The stages to run, in order: every required stage plus the optional ones named in `steps`.
+
+    `steps=None` runs everything. Unknown names are a ValueError.
+    """
+    if steps is None:
+        return list(STAGE_NAMES)
+    if isinstance(steps, str) or not all(isinstance(s, str) for s in steps):
+        raise ValueError("steps must be a list of stage names")
+    unknown = [s for s in steps if s not in STAGE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown steps {', '.join(unknown)}; stages are {', '.join(STAGE_NAMES)}")
+    return [stage.name for stage in STAGES if not stage.optional or stage.name in steps]
+
+
+def skip_reason(
+    stage: str,
+    steps: Sequence[str],
+    summaries: Mapping[str, Any],
+    options: Options,
+    pattern_count: int,
+) -> str | None:
+    """Why optional `stage` should be skipped, or None to run it.
+
+    denoise: excluded by `steps`, or ingest found the clip clean (estimated SNR >= clean_snr_db).
+    match: excluded by `steps`, or no pattern is registered.
+    """
+    if stage not in OPTIONAL_STAGES:
+        return None
+    if stage not in steps:
+        return "excluded by steps"
+    if stage == "denoise":
+        audio = summaries.get("ingest") or {}
+        snr = audio.get("snr_db")
+        if snr is not None and snr >= options.clean_snr_db:
+            return f"clean clip: estimated SNR {snr:.1f} dB >= {options.clean_snr_db:g} dB"
+    if stage == "match" and pattern_count == 0:
+        return "no patterns registered"
+    return None

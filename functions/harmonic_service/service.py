@@ -1,0 +1,316 @@
+"""The service below the HTTP API: submit, read, resume, analyze, upload (docs/design.md "Service interface").
+
+AWS is reached only through the dal adapters. Every error meant for the client is a ServiceError subclass
+carrying its HTTP status and error code; anything else is a server fault.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from harmonic import InvalidAudio, WavLimits
+from harmonic_service import logic
+from harmonic_service.config import MODES, get_settings
+from harmonic_service.dal import checkpoints, executions, payloads, queues
+from harmonic_service.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    UnknownInvocation,
+)
+from harmonic_service.models import Envelope, InvocationStatus
+from harmonic_service.runner import input_key_for
+from harmonic_service.stages import STAGE_NAMES
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "NotFound",
+    "PayloadTooLarge",
+    "ServiceError",
+    "analyze",
+    "create_upload",
+    "get_invocation",
+    "resume_invocation",
+    "submit_invocation",
+]
+
+logger = Logger(service="harmonic", child=True)
+
+# Enough of a clip to see its RIFF/WAVE header; the full decode (and its errors) happens in ingest.
+_HEADER_BYTES = 12
+_MAX_ID_LENGTH = 80
+
+
+# --- validation -----------------------------------------------------------------------------------------
+
+
+def _resolve_mode(mode: str | None) -> str:
+    settings = get_settings()
+    if mode is None:
+        mode = settings.modes[0]
+    if mode not in MODES:
+        raise BadRequest(f"unknown mode {mode!r}; modes are {', '.join(MODES)}")
+    if mode not in settings.modes or (mode == "statemachine" and not settings.state_machine_arn):
+        raise BadRequest(f"mode {mode} is not deployed here; available: {', '.join(settings.modes)}")
+    return mode
+
+
+def _resolve_steps(steps: Sequence[str] | None) -> list[str]:
+    try:
+        return logic.resolve_steps(steps)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+
+
+def _resolve_options(options: dict[str, Any] | None) -> logic.Options:
+    try:
+        return logic.parse_options(options)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+
+
+def _check_wav_header(head: bytes) -> None:
+    """A cheap look at the first bytes: RIFF (or RF64) container of WAVE data."""
+    if len(head) < _HEADER_BYTES or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+        raise BadRequest("the audio is not a WAV file (no RIFF/WAVE header)", code="invalid_audio")
+
+
+def _one_source(audio: bytes | None, audio_key: str | None) -> None:
+    if (audio is None) == (audio_key is None):
+        raise BadRequest("give exactly one of audio (base64 WAV) or audio_key (from POST /v1/uploads)")
+
+
+def _check_inline(audio: bytes, limit: int) -> None:
+    if len(audio) > limit:
+        raise PayloadTooLarge(
+            f"the inline clip is {len(audio)} bytes; the limit is {limit} "
+            "(upload larger clips via /v1/uploads)"
+        )
+    _check_wav_header(audio[:_HEADER_BYTES])
+
+
+def _check_upload(audio_key: str, limit: int) -> int:
+    """The size of a client's upload after checking its key, presence, size limit and header."""
+    if not payloads.is_upload_key(audio_key):
+        raise BadRequest("audio_key must be a key returned by POST /v1/uploads")
+    size = payloads.size_of(audio_key)
+    if size is None:
+        raise BadRequest(f"nothing was uploaded at {audio_key} (or the upload expired)")
+    if size > limit:
+        raise PayloadTooLarge(f"the uploaded clip is {size} bytes; the limit is {limit}")
+    _check_wav_header(payloads.get_head_bytes(audio_key, _HEADER_BYTES))
+    return size
+
+
+def _check_id(invocation_id: str) -> None:
+    if not invocation_id or len(invocation_id) > _MAX_ID_LENGTH:
+        raise NotFound(f"no invocation {invocation_id!r}")
+
+
+# --- dispatch -------------------------------------------------------------------------------------------
+
+
+def _dispatch(envelope: Envelope, execution_name: str) -> None:
+    """Hand the envelope to its orchestration; on failure, FAILED (resumable) and the error re-raised."""
+    try:
+        if envelope.mode == "pipeline":
+            queues.send_envelope(envelope)
+        else:
+            started = executions.start_execution(envelope, name=execution_name)
+            if not started:
+                logger.info("execution already started", extra={"execution_name": execution_name})
+    except Exception:
+        checkpoints.fail(
+            envelope.invocation_id,
+            stage=envelope.stage,
+            code="dispatch_failed",
+            message=f"could not start the {envelope.mode} orchestration; resume to retry",
+        )
+        raise
+
+
+# --- the interface --------------------------------------------------------------------------------------
+
+
+def submit_invocation(
+    audio: bytes | None,
+    audio_key: str | None,
+    mode: str | None,
+    steps: list[str] | None,
+    options: dict[str, Any] | None,
+    correlation_id: str,
+) -> dict[str, Any]:
+    """Accept a clip for asynchronous processing: `{"invocation_id", "status": "ACCEPTED", "mode"}`.
+
+    Checks the request and the clip's WAV header (the full decode is the ingest stage's), stores the clip
+    at invocations/<id>/input.wav, creates the invocation item and dispatches its first stage.
+    """
+    settings = get_settings()
+    _one_source(audio, audio_key)
+    mode = _resolve_mode(mode)
+    run_steps = _resolve_steps(steps)
+    opts = _resolve_options(options)
+    if audio is not None:
+        _check_inline(audio, settings.max_inline_bytes)
+    else:
+        assert audio_key is not None
+        _check_upload(audio_key, settings.max_upload_bytes)
+
+    invocation_id = str(uuid.uuid4())
+    key = payloads.input_key(invocation_id)
+    if audio is not None:
+        payloads.put_bytes(key, audio, content_type="audio/wav")
+    else:
+        payloads.copy(audio_key, key)
+    checkpoints.create(
+        invocation_id,
+        mode=mode,
+        correlation_id=correlation_id,
+        input_key=key,
+        steps=run_steps,
+        options=opts.to_dict(),
+    )
+    envelope = Envelope(
+        invocation_id=invocation_id,
+        correlation_id=correlation_id,
+        stage=STAGE_NAMES[0],
+        mode=mode,
+        input_key=key,
+        options=opts.to_dict(),
+        steps=run_steps,
+    )
+    _dispatch(envelope, execution_name=invocation_id)
+    logger.info("invocation accepted", extra={"invocation_id": invocation_id, "mode": mode})
+    return {"invocation_id": invocation_id, "status": InvocationStatus.ACCEPTED.value, "mode": mode}
+
+
+def get_invocation(invocation_id: str) -> dict[str, Any]:
+    """The GET /v1/invocations/{id} body; NotFound for an unknown id.
+
+    `{"invocation_id", "status", "mode", "created_at", "updated_at", "steps", "stages": [{"name", "status",
+    "duration_ms", "attempts"} (+ "reason" when SKIPPED)], "result"? (SUCCEEDED), "error"? (FAILED)}`.
+    """
+    _check_id(invocation_id)
+    item = checkpoints.get(invocation_id)
+    if item is None:
+        raise NotFound(f"no invocation {invocation_id}")
+    stages = []
+    for name in STAGE_NAMES:
+        entry = item["stages"][name]
+        stage = {
+            "name": name,
+            "status": entry["status"],
+            "duration_ms": entry.get("duration_ms"),
+            "attempts": entry.get("attempts", 0),
+        }
+        if entry["status"] == "SKIPPED":
+            stage["reason"] = (entry.get("summary") or {}).get("reason")
+        stages.append(stage)
+    body: dict[str, Any] = {
+        "invocation_id": invocation_id,
+        "status": item["status"],
+        "mode": item["mode"],
+        "created_at": item["created_at"],
+        "updated_at": item["updated_at"],
+        "steps": item.get("steps", list(STAGE_NAMES)),
+        "stages": stages,
+    }
+    if item["status"] == InvocationStatus.SUCCEEDED:
+        result = item.get("result")
+        body["result"] = result if result is not None else payloads.get_json(item["result_key"])
+    if item.get("error"):
+        body["error"] = item["error"]
+    return body
+
+
+def resume_invocation(invocation_id: str, correlation_id: str) -> dict[str, Any]:
+    """Restart a FAILED invocation from its first stage that is neither SUCCEEDED nor SKIPPED.
+
+    → `{"invocation_id", "status": "RUNNING", "mode", "resumed_from"}`; NotFound; Conflict when not FAILED.
+    """
+    _check_id(invocation_id)
+    try:
+        stage, item = checkpoints.prepare_resume(invocation_id)
+    except UnknownInvocation:
+        raise NotFound(f"no invocation {invocation_id}") from None
+    except checkpoints.InvalidStateError as error:
+        message = f"invocation {invocation_id} is {error.status}; only a FAILED one can be resumed"
+        raise Conflict(message) from None
+    envelope = Envelope(
+        invocation_id=invocation_id,
+        correlation_id=correlation_id,
+        stage=stage,
+        mode=item["mode"],
+        input_key=input_key_for(item, stage),
+        options=item.get("options") or {},
+        steps=item.get("steps") or list(STAGE_NAMES),
+    )
+    _dispatch(envelope, execution_name=f"{invocation_id}-resume-{uuid.uuid4().hex[:8]}")
+    logger.info("invocation resumed", extra={"invocation_id": invocation_id, "resumed_from": stage})
+    return {
+        "invocation_id": invocation_id,
+        "status": InvocationStatus.RUNNING.value,
+        "mode": item["mode"],
+        "resumed_from": stage,
+    }
+
+
+def analyze(
+    audio: bytes | None,
+    audio_key: str | None,
+    steps: list[str] | None,
+    options: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Run the whole chain in this process and return the result (SPEC "Result").
+
+    For small clips: the size limit is MAX_INLINE_BYTES for inline and uploaded audio alike. Bad audio is
+    BadRequest with code "invalid_audio".
+    """
+    settings = get_settings()
+    _one_source(audio, audio_key)
+    run_steps = _resolve_steps(steps)
+    opts = _resolve_options(options)
+    if audio is None:
+        assert audio_key is not None
+        _check_upload(audio_key, settings.max_inline_bytes)
+        audio = payloads.get_bytes(audio_key)
+    _check_inline(audio, settings.max_inline_bytes)
+    limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
+    try:
+        return logic.run_chain(audio, run_steps, opts, limits=limits)
+    except InvalidAudio as error:
+        raise BadRequest(str(error), code="invalid_audio") from None
+
+
+def create_upload(content_length: int | None) -> dict[str, Any]:
+    """A presigned S3 PUT for a clip too large to inline.
+
+    → `{"audio_key", "upload_url", "expires_in", "max_bytes"}`.
+
+    With `content_length` the URL only accepts a body of exactly that size.
+    """
+    settings = get_settings()
+    if content_length is not None:
+        if isinstance(content_length, bool) or not isinstance(content_length, int) or content_length <= 0:
+            raise BadRequest("content_length must be a positive integer")
+        if content_length > settings.max_upload_bytes:
+            raise PayloadTooLarge(
+                f"content_length {content_length} exceeds the upload limit "
+                f"of {settings.max_upload_bytes} bytes"
+            )
+    key = payloads.new_upload_key()
+    url = payloads.presigned_put_url(key, settings.upload_url_expiry_s, content_length)
+    logger.info("upload URL issued", extra={"audio_key": key})
+    return {
+        "audio_key": key,
+        "upload_url": url,
+        "expires_in": settings.upload_url_expiry_s,
+        "max_bytes": settings.max_upload_bytes,
+    }

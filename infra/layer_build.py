@@ -1,0 +1,431 @@
+"""Build the Lambda layers locally, without Docker, and cache them under build/layers/.
+
+Two layers:
+
+- ``harmonic``: numpy + scipy (``layers/harmonic/requirements.txt``) and the ``harmonic`` DSP package
+  (``layers/harmonic/python/harmonic``), nothing else;
+- ``deps``: the handlers' other runtime dependencies (``layers/deps/requirements.txt``: Powertools with the
+  X-Ray tracer, pydantic) without what the Lambda Python runtime already ships (boto3, botocore and theirs).
+
+Wheels are fetched for the *Lambda* platform (``pip install --platform manylinux_2_28_<arch>
+--platform manylinux2014_<arch> --implementation cp --python-version 3.12 --only-binary=:all:``), so the build
+runs on any machine with pip and network access to the package index. Lambda's Python 3.12 and 3.13
+runtimes run on Amazon Linux 2023 (glibc 2.34), so ``manylinux_2_28`` wheels (numpy >= 2.3 ships only those)
+load there.
+
+The result is trimmed (``tests`` packages, ``__pycache__``, stubs, C/Cython sources and headers, console
+scripts), measured (unzipped and zipped size, printed) and rejected when it exceeds ``MAX_LAYER_BYTES``
+unzipped. A build is cached under a key that hashes everything it depends on (requirements, constraints,
+the harmonic sources, the architecture, the runtime and ``BUILD_FORMAT``), so repeated synths and tests reuse
+it; the key is also the source of the asset hash CDK uses for the layer. The pip-installed part is cached
+on its own, so editing the harmonic package only re-copies the package.
+
+Command line (``make layer``)::
+
+    python -m infra.layer_build --layer all --architecture arm64 --runtime 3.12
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BUILD_ROOT = REPO_ROOT / "build" / "layers"
+
+# Bump when the build or trim rules change, so that cached builds are redone.
+BUILD_FORMAT = 1
+
+# One layer, unzipped. Lambda allows 250 MB unzipped for a function and all its layers together.
+MAX_LAYER_BYTES = 150 * 1024 * 1024
+LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+
+PIP_ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
+
+# Distributions the Lambda Python runtime provides (boto3 and its dependency closure): never in a layer.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
+
+# Removed from every layer: test suites, bytecode compiled by the build machine's Python (useless on another
+# version), typing stubs, Cython/C sources and headers and static libraries (only a compiler reads them), and
+# console scripts whose shebang points at the build machine.
+TRIM_DIR_NAMES = frozenset({"tests", "__pycache__"})
+TRIM_SUFFIXES = (".pyi", ".pxd", ".pyx", ".pyc", ".c", ".h", ".a")
+TRIM_TOP_LEVEL = ("bin",)
+
+
+@dataclass(frozen=True)
+class LayerSource:
+    """What goes into one layer."""
+
+    name: str
+    description: str
+    requirements: Path
+    # Local packages copied into python/ (import name -> source directory).
+    packages: tuple[tuple[str, Path], ...] = ()
+    constraints: Path | None = None
+    remove_distributions: tuple[str, ...] = ()
+
+
+LAYERS: dict[str, LayerSource] = {
+    "harmonic": LayerSource(
+        name="harmonic",
+        description="numpy + scipy + the harmonic DSP package",
+        requirements=REPO_ROOT / "layers" / "harmonic" / "requirements.txt",
+        packages=(("harmonic", REPO_ROOT / "layers" / "harmonic" / "python" / "harmonic"),),
+    ),
+    "deps": LayerSource(
+        name="deps",
+        description="aws-lambda-powertools[tracer] + pydantic (boto3 comes with the runtime)",
+        requirements=REPO_ROOT / "layers" / "deps" / "requirements.txt",
+        constraints=REPO_ROOT / "requirements-lock.txt",
+        remove_distributions=RUNTIME_PROVIDED,
+    ),
+}
+
+
+class LayerTooLargeError(RuntimeError):
+    """The built layer exceeds MAX_LAYER_BYTES unzipped."""
+
+
+@dataclass(frozen=True)
+class LayerBuild:
+    """A finished, cached layer build: ``directory/python`` is the layer's content."""
+
+    name: str
+    architecture: str
+    runtime: str
+    key: str
+    directory: Path
+    unzipped_bytes: int
+    zipped_bytes: int
+    distributions: tuple[str, ...]
+
+    @property
+    def content(self) -> Path:
+        return self.directory / "python"
+
+    def summary(self) -> str:
+        return (
+            f"layer {self.name} ({self.architecture}, python{self.runtime}): "
+            f"{self.unzipped_bytes / 2**20:.1f} MiB unzipped, {self.zipped_bytes / 2**20:.1f} MiB zipped "
+            f"(limit {MAX_LAYER_BYTES / 2**20:.0f} MiB unzipped); {', '.join(self.distributions)}"
+        )
+
+
+def _dependency_files(source: LayerSource) -> list[Path]:
+    return [source.requirements] + ([source.constraints] if source.constraints is not None else [])
+
+
+def _package_files(source: LayerSource) -> list[Path]:
+    files: list[Path] = []
+    for _, package_dir in source.packages:
+        files.extend(
+            path
+            for path in sorted(package_dir.rglob("*"))
+            if path.is_file() and not _trimmed(path.relative_to(package_dir))
+        )
+    return files
+
+
+def _hash(name: str, architecture: str, runtime: str, files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps([BUILD_FORMAT, name, architecture, runtime]).encode())
+    for path in files:
+        digest.update(os.path.relpath(path, REPO_ROOT).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def layer_key(name: str, architecture: str, runtime: str) -> str:
+    """The cache key (and CDK asset hash) of a layer: a hash of everything the build depends on."""
+    source = _layer(name)
+    _check_target(architecture, runtime)
+    return _hash(name, architecture, runtime, _dependency_files(source) + _package_files(source))
+
+
+@dataclass(frozen=True)
+class _Dependencies:
+    """The pip-installed, trimmed part of a layer, cached on its own (editing harmonic does not reinstall)."""
+
+    directory: Path
+    unzipped_bytes: int
+    zipped_bytes: int
+
+
+def _install_dependencies(source: LayerSource, architecture: str, runtime: str) -> _Dependencies:
+    key = _hash(source.name, architecture, runtime, _dependency_files(source))
+    prefix = f"{source.name}-{architecture}-py{runtime}-"
+    directory = BUILD_ROOT / "pip" / f"{prefix}{key[:16]}"
+    manifest = directory / "sizes.json"
+    if not manifest.is_file():
+        staging = BUILD_ROOT / "pip" / f".tmp-{prefix}{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        content = staging / "python"
+        content.mkdir(parents=True)
+        _pip_install(source, architecture, runtime, content)
+        for distribution in source.remove_distributions:
+            _remove_distribution(content, distribution)
+        _trim(content)
+        sizes = {"unzipped_bytes": _tree_bytes(content), "zipped_bytes": _zipped_bytes(content)}
+        (staging / "sizes.json").write_text(json.dumps(sizes))
+        _publish(staging, directory, prefix)
+    sizes = json.loads(manifest.read_text())
+    return _Dependencies(directory / "python", sizes["unzipped_bytes"], sizes["zipped_bytes"])
+
+
+def _publish(staging: Path, directory: Path, prefix: str) -> None:
+    """Move a finished build into place atomically and drop older builds of the same layer and target."""
+    try:
+        staging.rename(directory)
+    except OSError:
+        # A concurrent build of the same key won the race; its result is as good as ours.
+        shutil.rmtree(staging, ignore_errors=True)
+        if not directory.is_dir():
+            raise
+    for old in directory.parent.glob(f"{prefix}*"):
+        if old != directory:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def build_layer(
+    name: str, architecture: str = "arm64", runtime: str = "3.12", *, quiet: bool = False
+) -> LayerBuild:
+    """Build (or reuse the cached build of) layer `name` for Lambda `architecture` and Python `runtime`."""
+    source = _layer(name)
+    key = layer_key(name, architecture, runtime)
+    prefix = f"{name}-{architecture}-py{runtime}-"
+    directory = BUILD_ROOT / f"{prefix}{key[:16]}"
+    cached = _load(directory)
+    if cached is not None:
+        return cached
+
+    started = time.monotonic()
+    dependencies = _install_dependencies(source, architecture, runtime)
+    staging = BUILD_ROOT / f".tmp-{prefix}{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    content = staging / "python"
+    _link_tree(dependencies.directory, content)
+    packages = staging / "packages"
+    for import_name, package_dir in source.packages:
+        shutil.copytree(
+            package_dir, packages / import_name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    if packages.exists():
+        _trim(packages)
+        unzipped = dependencies.unzipped_bytes + _tree_bytes(packages)
+        zipped = dependencies.zipped_bytes + _zipped_bytes(packages)
+        for package in packages.iterdir():
+            package.rename(content / package.name)
+        packages.rmdir()
+    else:
+        unzipped, zipped = dependencies.unzipped_bytes, dependencies.zipped_bytes
+
+    distributions = tuple(sorted(p.name.removesuffix(".dist-info") for p in content.glob("*.dist-info")))
+    build = LayerBuild(name, architecture, runtime, key, directory, unzipped, zipped, distributions)
+    if unzipped > MAX_LAYER_BYTES:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise LayerTooLargeError(f"{build.summary()}: over the limit; trim it or split it")
+    (staging / "manifest.json").write_text(
+        json.dumps(
+            {
+                "name": name,
+                "architecture": architecture,
+                "runtime": runtime,
+                "key": key,
+                "unzipped_bytes": unzipped,
+                "zipped_bytes": zipped,
+                "distributions": list(distributions),
+            },
+            indent=2,
+        )
+    )
+    _publish(staging, directory, prefix)
+    if not quiet:
+        print(f"{build.summary()} [built in {time.monotonic() - started:.1f} s]", file=sys.stderr)
+    return build
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """Copy a tree with hard links where the filesystem allows (cached builds are never modified)."""
+    try:
+        shutil.copytree(source, target, copy_function=os.link)
+    except OSError:
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target)
+
+
+def stage_layer(build: LayerBuild, output_dir: Path) -> None:
+    """Put the layer's ``python/`` tree into `output_dir` (hard links if possible; builds never change)."""
+    target = Path(output_dir) / "python"
+    shutil.rmtree(target, ignore_errors=True)
+    _link_tree(build.content, target)
+
+
+def _layer(name: str) -> LayerSource:
+    try:
+        return LAYERS[name]
+    except KeyError:
+        raise ValueError(f"unknown layer {name!r}; layers are {', '.join(LAYERS)}") from None
+
+
+def _check_target(architecture: str, runtime: str) -> None:
+    if architecture not in PIP_ARCHITECTURES:
+        raise ValueError(f"architecture must be one of {', '.join(PIP_ARCHITECTURES)}, got {architecture!r}")
+    if runtime not in ("3.12", "3.13"):
+        raise ValueError(f"runtime must be 3.12 or 3.13, got {runtime!r}")
+
+
+def _load(directory: Path) -> LayerBuild | None:
+    manifest = directory / "manifest.json"
+    if not manifest.is_file() or not (directory / "python").is_dir():
+        return None
+    data = json.loads(manifest.read_text())
+    return LayerBuild(
+        name=data["name"],
+        architecture=data["architecture"],
+        runtime=data["runtime"],
+        key=data["key"],
+        directory=directory,
+        unzipped_bytes=data["unzipped_bytes"],
+        zipped_bytes=data["zipped_bytes"],
+        distributions=tuple(data["distributions"]),
+    )
+
+
+def _pip_install(source: LayerSource, architecture: str, runtime: str, target: Path) -> None:
+    machine = PIP_ARCHITECTURES[architecture]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--platform",
+        f"manylinux_2_28_{machine}",
+        "--platform",
+        f"manylinux2014_{machine}",
+        "--implementation",
+        "cp",
+        "--python-version",
+        runtime,
+        "--only-binary=:all:",
+        "--target",
+        str(target),
+        "-r",
+        str(source.requirements),
+    ]
+    if source.constraints is not None:
+        command += ["-c", str(source.constraints)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"building layer {source.name}: pip install failed ({result.returncode}):\n"
+            f"{' '.join(command)}\n{result.stdout}{result.stderr}"
+        )
+
+
+def _normalize(distribution: str) -> str:
+    return distribution.lower().replace("-", "_").replace(".", "_")
+
+
+def _remove_distribution(content: Path, distribution: str) -> None:
+    """Delete every file an installed distribution's RECORD lists, then its now-empty directories."""
+    wanted = _normalize(distribution)
+    for dist_info in content.glob("*.dist-info"):
+        if _normalize(dist_info.name.removesuffix(".dist-info").rsplit("-", 1)[0]) != wanted:
+            continue
+        record = dist_info / "RECORD"
+        directories: set[Path] = set()
+        for line in record.read_text().splitlines():
+            relative = line.rsplit(",", 2)[0]
+            if not relative:
+                continue
+            path = (content / relative).resolve()
+            if content.resolve() not in path.parents:
+                continue  # e.g. ../../bin/script: outside the layer
+            path.unlink(missing_ok=True)
+            directories.update(p for p in path.parents if content.resolve() in p.parents)
+        for directory in sorted(directories, key=lambda p: len(p.parts), reverse=True):
+            shutil.rmtree(directory / "__pycache__", ignore_errors=True)
+            if directory.is_dir() and not any(directory.iterdir()):
+                directory.rmdir()
+        shutil.rmtree(dist_info, ignore_errors=True)
+
+
+def _trimmed(relative: Path) -> bool:
+    return any(part in TRIM_DIR_NAMES for part in relative.parts) or relative.name.endswith(TRIM_SUFFIXES)
+
+
+def _trim(content: Path) -> None:
+    for name in TRIM_TOP_LEVEL:
+        shutil.rmtree(content / name, ignore_errors=True)
+    for directory in sorted(content.rglob("*"), key=lambda p: len(p.parts)):
+        if directory.is_dir() and directory.name in TRIM_DIR_NAMES:
+            shutil.rmtree(directory, ignore_errors=True)
+    for path in content.rglob("*"):
+        if path.is_file() and path.name.endswith(TRIM_SUFFIXES):
+            path.unlink()
+
+
+def _tree_bytes(root: Path) -> int:
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+class _CountingSink:
+    """A write-only stream that only counts bytes (the zip size without writing the zip)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _zipped_bytes(content: Path) -> int:
+    """Size of a zip of `content` (deflate level 6); the layer's is the sum over its parts, within bytes."""
+    sink = _CountingSink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:  # type: ignore[arg-type]
+        for path in sorted(content.rglob("*")):
+            if path.is_file():
+                archive.write(path, Path("python") / path.relative_to(content))
+    return sink.size
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--layer", choices=[*LAYERS, "all"], default="all")
+    parser.add_argument("--architecture", choices=list(PIP_ARCHITECTURES), default="arm64")
+    parser.add_argument("--runtime", choices=["3.12", "3.13"], default="3.12")
+    args = parser.parse_args(argv)
+    names = list(LAYERS) if args.layer == "all" else [args.layer]
+    total = 0
+    for name in names:
+        build = build_layer(name, args.architecture, args.runtime, quiet=True)
+        total += build.unzipped_bytes
+        print(build.summary())
+        print(f"  -> {build.content.relative_to(REPO_ROOT)}")
+    if len(names) > 1:
+        print(
+            f"layers together: {total / 2**20:.1f} MiB unzipped "
+            f"(a function and its layers may hold {LAMBDA_UNZIPPED_LIMIT_BYTES / 2**20:.0f} MiB)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,305 @@
+"""Monitoring: a CloudWatch dashboard and alarms notifying an encrypted SNS topic.
+
+Alarms (all to the topic; e-mail subscription when ``alarm_email`` is set):
+
+- a dead-letter queue holds a message (>= 1 visible): a stage gave up on an invocation;
+- a stage queue's oldest message is older than ``alarm_oldest_message_age_s``: the pipeline is stuck or
+  starved of concurrency;
+- a stage function's error rate (Errors / Invocations, percent) is above ``alarm_stage_error_rate_pct``:
+  crashes and timeouts (handled failures are reported per record and do not count);
+- the API answers 5xx (``alarm_api_5xx_count`` in 5 minutes);
+- the state machine (when deployed): failed executions / started executions above
+  ``alarm_stage_error_rate_pct`` (a rate, like the functions': a client's unusable clip also ends its
+  execution FAILED), and any timed-out or aborted execution.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.settings import Settings
+
+PERIOD = cdk.Duration.minutes(5)
+ONE_MINUTE = cdk.Duration.minutes(1)
+
+
+class Monitoring(Construct):
+    """Dashboard + alarms for the stage functions and queues, and the API."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        stage_functions: dict[str, lambda_.IFunction],
+        stage_queues: dict[str, sqs.IQueue],
+        dead_letter_queues: dict[str, sqs.IQueue],
+        api: apigateway.RestApi,
+        api_function: lambda_.IFunction,
+        state_machine: sfn.IStateMachine | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="Harmonic: encrypts the alarm topic",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+            pending_window=cdk.Duration.days(7),
+        )
+        # CloudWatch publishes alarm notifications to the encrypted topic with this key.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+            )
+        )
+        self.topic = sns.Topic(
+            self, "AlarmTopic", display_name="Harmonic alarms", master_key=self.key, enforce_ssl=True
+        )
+        if settings.alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
+        action = cloudwatch_actions.SnsAction(self.topic)
+
+        self.alarms: list[cloudwatch.Alarm] = []
+        for name, queue in dead_letter_queues.items():
+            self._alarm(
+                f"{name}-dead-letters",
+                queue.metric_approximate_number_of_messages_visible(period=ONE_MINUTE, statistic="Maximum"),
+                threshold=1,
+                description=f"Stage {name}: a message reached its dead-letter queue (retries exhausted).",
+                action=action,
+            )
+        for name, queue in stage_queues.items():
+            self._alarm(
+                f"{name}-oldest-message",
+                queue.metric_approximate_age_of_oldest_message(period=PERIOD, statistic="Maximum"),
+                threshold=settings.alarm_oldest_message_age_s,
+                description=f"Stage {name}: the oldest message waits longer than "
+                f"{settings.alarm_oldest_message_age_s} s.",
+                action=action,
+            )
+        for name, function in stage_functions.items():
+            self._alarm(
+                f"{name}-error-rate",
+                self._error_rate(function),
+                threshold=settings.alarm_stage_error_rate_pct,
+                description=f"Stage {name}: more than {settings.alarm_stage_error_rate_pct:g} % of "
+                "invocations failed (errors / invocations over 5 minutes).",
+                action=action,
+            )
+        self._alarm(
+            "api-error-rate",
+            self._error_rate(api_function),
+            threshold=settings.alarm_stage_error_rate_pct,
+            description=f"API function: more than {settings.alarm_stage_error_rate_pct:g} % of invocations "
+            "failed.",
+            action=action,
+        )
+        self._alarm(
+            "api-5xx",
+            api.metric_server_error(period=PERIOD, statistic="Sum"),
+            threshold=settings.alarm_api_5xx_count,
+            description=f"API: {settings.alarm_api_5xx_count} or more 5xx answers in 5 minutes.",
+            action=action,
+        )
+
+        if state_machine is not None:
+            self._state_machine_alarms(state_machine, settings, action)
+
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            default_interval=cdk.Duration.hours(3),
+            period_override=cloudwatch.PeriodOverride.AUTO,
+        )
+        self._dashboard(stage_functions, stage_queues, dead_letter_queues, api, api_function)
+        if state_machine is not None:
+            self._state_machine_widgets(state_machine)
+
+    def _state_machine_alarms(
+        self, state_machine: sfn.IStateMachine, settings: Settings, action: cloudwatch.IAlarmAction
+    ) -> None:
+        self._alarm(
+            "state-machine-failure-rate",
+            cloudwatch.MathExpression(
+                expression="IF(started > 0, 100 * failed / started, IF(failed > 0, 100, 0))",
+                using_metrics={
+                    "failed": state_machine.metric_failed(period=PERIOD, statistic="Sum"),
+                    "started": state_machine.metric_started(period=PERIOD, statistic="Sum"),
+                },
+                label="failed executions (%)",
+                period=PERIOD,
+            ),
+            threshold=settings.alarm_stage_error_rate_pct,
+            description=f"State machine: more than {settings.alarm_stage_error_rate_pct:g} % of executions "
+            "failed (ExecutionsFailed / ExecutionsStarted over 5 minutes).",
+            action=action,
+        )
+        self._alarm(
+            "state-machine-timed-out-or-aborted",
+            cloudwatch.MathExpression(
+                expression="timed_out + aborted",
+                using_metrics={
+                    "timed_out": state_machine.metric_timed_out(period=PERIOD, statistic="Sum"),
+                    "aborted": state_machine.metric_aborted(period=PERIOD, statistic="Sum"),
+                },
+                label="timed-out or aborted executions",
+                period=PERIOD,
+            ),
+            threshold=1,
+            description="State machine: an execution timed out or was aborted (its invocation may still "
+            "read RUNNING; resume needs it FAILED).",
+            action=action,
+        )
+
+    def _state_machine_widgets(self, state_machine: sfn.IStateMachine) -> None:
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="State machine executions",
+                left=[
+                    state_machine.metric_started(statistic="Sum", label="started"),
+                    state_machine.metric_succeeded(statistic="Sum", label="succeeded"),
+                    state_machine.metric_failed(statistic="Sum", label="failed"),
+                    state_machine.metric_timed_out(statistic="Sum", label="timed out"),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="State machine execution time (ms)",
+                left=[
+                    state_machine.metric_time(statistic="p50", label="p50"),
+                    state_machine.metric_time(statistic="p99", label="p99"),
+                ],
+                right=[state_machine.metric_throttled(statistic="Sum", label="throttled")],
+                width=12,
+            ),
+        )
+
+    def _error_rate(self, function: lambda_.IFunction) -> cloudwatch.MathExpression:
+        return cloudwatch.MathExpression(
+            expression="IF(invocations > 0, 100 * errors / invocations, 0)",
+            using_metrics={
+                "errors": function.metric_errors(period=PERIOD, statistic="Sum"),
+                "invocations": function.metric_invocations(period=PERIOD, statistic="Sum"),
+            },
+            label="error rate (%)",
+            period=PERIOD,
+        )
+
+    def _alarm(
+        self,
+        name: str,
+        metric: cloudwatch.IMetric,
+        *,
+        threshold: float,
+        description: str,
+        action: cloudwatch.IAlarmAction,
+    ) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            "".join(part.title() for part in name.split("-")) + "Alarm",
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=f"Harmonic: {description}",
+        )
+        alarm.add_alarm_action(action)
+        self.alarms.append(alarm)
+
+    def _dashboard(
+        self,
+        stage_functions: dict[str, lambda_.IFunction],
+        stage_queues: dict[str, sqs.IQueue],
+        dead_letter_queues: dict[str, sqs.IQueue],
+        api: apigateway.RestApi,
+        api_function: lambda_.IFunction,
+    ) -> None:
+        stages = list(stage_functions)
+        width = 8
+
+        def per_stage(title: str, metric_of, *, unit_left: str | None = None) -> cloudwatch.GraphWidget:
+            return cloudwatch.GraphWidget(
+                title=title,
+                left=[metric_of(name).with_(label=name) for name in stages],
+                width=width,
+                left_y_axis=cloudwatch.YAxisProps(label=unit_left, show_units=False) if unit_left else None,
+            )
+
+        self.dashboard.add_widgets(
+            cloudwatch.TextWidget(
+                markdown="# Harmonic\nPipeline stages (SQS → Lambda), dead-letter queues and the HTTP API.",
+                width=24,
+                height=2,
+            )
+        )
+        self.dashboard.add_widgets(
+            per_stage(
+                "Stage duration p99 (ms)", lambda n: stage_functions[n].metric_duration(statistic="p99")
+            ),
+            per_stage("Stage errors", lambda n: stage_functions[n].metric_errors(statistic="Sum")),
+            per_stage("Stage invocations", lambda n: stage_functions[n].metric_invocations(statistic="Sum")),
+        )
+        self.dashboard.add_widgets(
+            per_stage(
+                "Queue depth (visible messages)",
+                lambda n: stage_queues[n].metric_approximate_number_of_messages_visible(statistic="Maximum"),
+            ),
+            per_stage(
+                "Age of oldest message (s)",
+                lambda n: stage_queues[n].metric_approximate_age_of_oldest_message(statistic="Maximum"),
+            ),
+            per_stage(
+                "Dead-letter queue depth",
+                lambda n: dead_letter_queues[n].metric_approximate_number_of_messages_visible(
+                    statistic="Maximum"
+                ),
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API requests and errors",
+                left=[
+                    api.metric_count(statistic="Sum", label="requests"),
+                    api.metric_client_error(statistic="Sum", label="4xx"),
+                    api.metric_server_error(statistic="Sum", label="5xx"),
+                ],
+                width=width,
+            ),
+            cloudwatch.GraphWidget(
+                title="API latency (ms)",
+                left=[
+                    api.metric_latency(statistic="p50", label="p50"),
+                    api.metric_latency(statistic="p99", label="p99"),
+                    api.metric_integration_latency(statistic="p99", label="integration p99"),
+                ],
+                width=width,
+            ),
+            cloudwatch.GraphWidget(
+                title="API function",
+                left=[
+                    api_function.metric_duration(statistic="p99", label="duration p99 (ms)"),
+                ],
+                right=[
+                    api_function.metric_errors(statistic="Sum", label="errors"),
+                    api_function.metric_throttles(statistic="Sum", label="throttles"),
+                ],
+                width=width,
+            ),
+        )

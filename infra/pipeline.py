@@ -1,0 +1,118 @@
+"""The pipeline orchestration: per stage (stages.py) an SQS queue with its dead-letter queue and a Lambda.
+
+Delivery rules come from each StageSpec: the function's memory (overridable by ``stage_memory_mb``) and
+timeout, the event source's batch size and maximum concurrency, the queue's visibility timeout
+(``queue_visibility_timeout_s``, 6x the function timeout as AWS advises for SQS event sources) and the
+dead-letter queue's ``max_receive_count``. Functions report partial batch failures, so one bad record does not
+redeliver its whole batch.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+from harmonic_service.stages import PIPELINE_HANDLER, STAGES, StageSpec
+
+from infra.function import HarmonicFunction
+from infra.layer import Layers
+from infra.settings import Settings
+from infra.storage import INVOCATIONS_PREFIX, PATTERNS_PREFIX, Storage
+
+# Standard retention of an SQS message is 4 days; dead letters are kept as long as SQS allows.
+QUEUE_RETENTION = cdk.Duration.days(4)
+DEAD_LETTER_RETENTION = cdk.Duration.days(14)
+
+
+def _title(name: str) -> str:
+    return name.replace("_", " ").title().replace(" ", "")
+
+
+class StageQueues(Construct):
+    """The queue and dead-letter queue of every stage (made before the functions, which all need the URLs)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.queues: dict[str, sqs.Queue] = {}
+        self.dead_letter_queues: dict[str, sqs.Queue] = {}
+        for spec in STAGES:
+            dead_letter_queue = sqs.Queue(
+                self,
+                f"{_title(spec.name)}DeadLetterQueue",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=DEAD_LETTER_RETENTION,
+            )
+            self.dead_letter_queues[spec.name] = dead_letter_queue
+            self.queues[spec.name] = sqs.Queue(
+                self,
+                f"{_title(spec.name)}Queue",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                visibility_timeout=cdk.Duration.seconds(spec.queue_visibility_timeout_s),
+                retention_period=QUEUE_RETENTION,
+                dead_letter_queue=sqs.DeadLetterQueue(
+                    max_receive_count=spec.max_receive_count, queue=dead_letter_queue
+                ),
+            )
+
+    def urls(self) -> dict[str, str]:
+        """{stage name: queue URL} (tokens until deploy), the content of STAGE_QUEUE_URLS."""
+        return {name: queue.queue_url for name, queue in self.queues.items()}
+
+
+class Pipeline(Construct):
+    """One function per stage, each consuming its own queue."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        storage: Storage,
+        layers: Layers,
+        code: lambda_.Code,
+        queues: StageQueues,
+        environment: dict[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.queues = queues
+        self.functions: dict[str, HarmonicFunction] = {}
+        for index, spec in enumerate(STAGES):
+            function = HarmonicFunction(
+                self,
+                _title(spec.name),
+                code=code,
+                handler=PIPELINE_HANDLER,
+                layers=layers,
+                settings=settings,
+                memory_mb=settings.stage_memory(spec.name),
+                timeout_s=spec.timeout_s,
+                environment={**environment, "STAGE_NAME": spec.name},
+                description=f"pipeline stage {spec.name}",
+            )
+            self.functions[spec.name] = function
+            self._wire(function, spec, STAGES[index + 1 :], storage)
+
+    def _wire(
+        self, function: HarmonicFunction, spec: StageSpec, later: tuple[StageSpec, ...], storage: Storage
+    ) -> None:
+        queue = self.queues.queues[spec.name]
+        function.function.add_event_source(
+            event_sources.SqsEventSource(
+                queue,
+                batch_size=spec.batch_size,
+                max_concurrency=spec.max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+        # A stage hands over to the next stage that runs; optional stages may be skipped, so any later one.
+        for next_spec in later:
+            self.queues.queues[next_spec.name].grant_send_messages(function.function)
+        storage.invocations_table.grant_read_write_data(function.function)
+        storage.patterns_table.grant_read_data(function.function)
+        storage.grant_objects(function, INVOCATIONS_PREFIX, write=True)
+        storage.grant_objects(function, PATTERNS_PREFIX, write=False)

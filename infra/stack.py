@@ -1,0 +1,181 @@
+"""The Harmonic stack: storage, layers, pipeline, state machine, API and monitoring, from one Settings.
+
+Orchestrations: the pipeline (SQS-linked stages) is deployed when ``orchestration`` is ``pipeline`` or
+``both``, the Step Functions state machine when it is ``statemachine`` or ``both``. The state machine sets
+``state_machine_arn``, the API function's ``STATE_MACHINE_ARN`` (only the API starts executions; the stage and
+task functions get it empty, which also keeps the state machine from depending on itself), and the API
+function may ``states:StartExecution`` on it. ``ORCHESTRATION`` names the modes deployed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
+
+from infra import FUNCTIONS_DIR, REPO_ROOT
+from infra.api import Api
+from infra.layer import Layers
+from infra.monitoring import Monitoring
+from infra.pipeline import Pipeline, StageQueues
+from infra.settings import Settings
+from infra.statemachine import StateMachine
+from infra.storage import Storage
+
+STACK_NAME = "Harmonic"
+
+# Never part of the functions/ code asset.
+CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/tests", "**/.DS_Store"]
+
+
+class HarmonicStack(cdk.Stack):
+    """Everything Harmonic runs on."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings, **kwargs: Any) -> None:
+        kwargs.setdefault("description", "Harmonic: serverless audio analysis (harmonic processing chain)")
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+
+        self.storage = Storage(self, "Storage", settings=settings)
+        self.layers = Layers(self, "Layers", settings=settings)
+        self.code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=CODE_EXCLUDES)
+        self.queues = StageQueues(self, "Queues") if settings.deploys_pipeline else None
+        self.state_machine_arn = ""  # set once the state machine exists (the API's STATE_MACHINE_ARN)
+
+        environment = self._environment()
+        self.pipeline = (
+            Pipeline(
+                self,
+                "Pipeline",
+                settings=settings,
+                storage=self.storage,
+                layers=self.layers,
+                code=self.code,
+                queues=self.queues,
+                environment=environment,
+            )
+            if self.queues is not None
+            else None
+        )
+        self.state_machine = (
+            StateMachine(
+                self,
+                "StateMachine",
+                settings=settings,
+                storage=self.storage,
+                layers=self.layers,
+                code=self.code,
+                environment=environment,
+            )
+            if settings.deploys_state_machine
+            else None
+        )
+        if self.state_machine is not None:
+            self.state_machine_arn = self.state_machine.arn
+        self.api = Api(
+            self,
+            "Api",
+            settings=settings,
+            storage=self.storage,
+            layers=self.layers,
+            code=self.code,
+            queues=self.queues,
+            environment=self._environment(),  # now with STATE_MACHINE_ARN
+        )
+        if self.state_machine is not None:
+            # Submit and resume start executions; nothing else (no stop, no describe).
+            self.state_machine.state_machine.grant_start_execution(self.api.handler.function)
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            settings=settings,
+            stage_functions={n: f.function for n, f in self.pipeline.functions.items()}
+            if self.pipeline
+            else {},
+            stage_queues=dict(self.queues.queues) if self.queues else {},
+            dead_letter_queues=dict(self.queues.dead_letter_queues) if self.queues else {},
+            api=self.api.rest_api,
+            api_function=self.api.handler.function,
+            state_machine=self.state_machine.state_machine if self.state_machine else None,
+        )
+        self._outputs()
+
+    @property
+    def deployed_modes(self) -> tuple[str, ...]:
+        """The asynchronous orchestration modes this stack really deploys."""
+        modes = []
+        if self.queues is not None:
+            modes.append("pipeline")
+        if self.settings.deploys_state_machine:
+            modes.append("statemachine")
+        return tuple(modes)
+
+    def _environment(self) -> dict[str, str]:
+        """The environment of every function (docs/design.md, 'Environment of every function')."""
+        settings = self.settings
+        modes = self.deployed_modes
+        storage = self.storage
+        return {
+            "INVOCATIONS_TABLE": storage.invocations_table.table_name,
+            "IDEMPOTENCY_TABLE": storage.idempotency_table.table_name,
+            "PATTERNS_TABLE": storage.patterns_table.table_name,
+            "PAYLOAD_BUCKET": storage.payload_bucket.bucket_name,
+            "STAGE_QUEUE_URLS": self.to_json_string(self.queues.urls()) if self.queues else json.dumps({}),
+            "STATE_MACHINE_ARN": self.state_machine_arn,
+            "ORCHESTRATION": "both" if len(modes) == 2 else modes[0],
+            "MAX_INLINE_BYTES": str(settings.max_inline_bytes),
+            "MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
+            "MAX_DURATION_S": f"{settings.max_duration_s:g}",
+            "MAX_SAMPLE_RATE": str(settings.max_sample_rate),
+            "RETENTION_DAYS": str(settings.retention_days),
+            "POWERTOOLS_SERVICE_NAME": "harmonic",
+            "POWERTOOLS_METRICS_NAMESPACE": "Harmonic",
+        }
+
+    def _outputs(self) -> None:
+        cdk.CfnOutput(
+            self, "ApiUrl", value=self.api.url, description="Base URL of the API (routes under /v1)"
+        )
+        cdk.CfnOutput(self, "AuthMode", value=self.settings.auth)
+        if self.api.api_key is not None:
+            cdk.CfnOutput(
+                self,
+                "ApiKeyId",
+                value=self.api.api_key.key_id,
+                description="aws apigateway get-api-key --include-value --api-key <id> gives the key",
+            )
+        cdk.CfnOutput(self, "PayloadBucketName", value=self.storage.payload_bucket.bucket_name)
+        cdk.CfnOutput(self, "InvocationsTableName", value=self.storage.invocations_table.table_name)
+        cdk.CfnOutput(self, "PatternsTableName", value=self.storage.patterns_table.table_name)
+        cdk.CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        cdk.CfnOutput(self, "Orchestration", value=",".join(self.deployed_modes))
+        if self.state_machine is not None:
+            cdk.CfnOutput(self, "StateMachineArn", value=self.state_machine.arn)
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The "context" of cdk.json: setting defaults and feature flags (the CLI hands them to app.py)."""
+    return dict(json.loads((REPO_ROOT / "cdk.json").read_text())["context"])
+
+
+def create_app(
+    context: Mapping[str, Any] | None = None, *, outdir: str | None = None, with_cdk_json: bool = False
+) -> tuple[cdk.App, HarmonicStack]:
+    """The CDK app with the Harmonic stack and cdk-nag's AWS Solutions checks as a validation plugin.
+
+    `app.py` calls it with no arguments (the CLI supplies cdk.json's context). Tests pass
+    ``with_cdk_json=True`` and their overrides, so they synthesize with the same feature flags and defaults.
+    """
+    merged: dict[str, Any] = cdk_json_context() if with_cdk_json else {}
+    merged.update(context or {})
+    app = cdk.App(context=merged or None, outdir=outdir)
+    settings = Settings.from_context(app.node.try_get_context)
+    stack = HarmonicStack(app, app.node.try_get_context("stack_name") or STACK_NAME, settings=settings)
+    # Every synth runs the AWS Solutions rules; a finding that is neither fixed nor acknowledged fails it.
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return app, stack

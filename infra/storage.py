@@ -1,0 +1,121 @@
+"""Storage: the DynamoDB tables and the S3 payload bucket (claim check for audio and arrays).
+
+Keys and attributes follow docs/design.md: invocations (pk ``invocation_id``, TTL ``expires_at``), the
+Powertools idempotency table (pk ``id``, TTL ``expiration``), patterns (pk ``pattern_id``). Every table is
+on-demand, encrypted at rest and has point-in-time recovery. The payload bucket blocks all public access,
+refuses plain HTTP, encrypts with S3-managed keys, expires ``invocations/`` and ``uploads/`` after
+``retention_days`` and logs access to a separate log bucket.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.function import HarmonicFunction
+from infra.settings import Settings
+
+# S3 prefixes (docs/design.md, "S3 keys").
+INVOCATIONS_PREFIX = "invocations/"
+UPLOADS_PREFIX = "uploads/"
+PATTERNS_PREFIX = "patterns/"
+
+# Server access logs are kept longer than the payloads they describe.
+ACCESS_LOG_RETENTION_DAYS = 90
+
+
+class Storage(Construct):
+    """Tables and buckets shared by every function."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
+        super().__init__(scope, construct_id)
+        self._listers: set[str] = set()
+        self.invocations_table = self._table("InvocationsTable", "invocation_id", ttl="expires_at")
+        self.idempotency_table = self._table("IdempotencyTable", "id", ttl="expiration")
+        self.patterns_table = self._table("PatternsTable", "pattern_id", ttl=None)
+
+        self.access_log_bucket = s3.Bucket(
+            self,
+            "AccessLogBucket",
+            # Server access log delivery supports only S3-managed keys on the target bucket.
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(id="expire-logs", expiration=cdk.Duration.days(ACCESS_LOG_RETENTION_DAYS))
+            ],
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+        expiry = cdk.Duration.days(settings.retention_days)
+        self.payload_bucket = s3.Bucket(
+            self,
+            "PayloadBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            server_access_logs_bucket=self.access_log_bucket,
+            server_access_logs_prefix="payload-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(id="expire-invocations", prefix=INVOCATIONS_PREFIX, expiration=expiry),
+                s3.LifecycleRule(id="expire-uploads", prefix=UPLOADS_PREFIX, expiration=expiry),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads",
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                ),
+            ],
+            # Audio and results are transient (retention_days); patterns are re-registered from their source.
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+    def _table(self, construct_id: str, partition_key: str, *, ttl: str | None) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            construct_id,
+            partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=ttl,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+
+    def grant_objects(
+        self, function: HarmonicFunction, prefix: str, *, write: bool, delete: bool = False
+    ) -> None:
+        """Let `function` read (and optionally write/delete) the payload bucket's objects under `prefix` only.
+
+        Explicit actions instead of CDK's ``grant_read_write`` (which grants ``s3:GetObject*``, ``s3:List*``,
+        ``s3:DeleteObject*``...). The function may also list the bucket: without ``s3:ListBucket`` S3
+        answers a missing key with 403 instead of 404 (NoSuchKey), and the handlers tell "not there (yet)"
+        from "denied".
+        A ``s3:prefix`` condition cannot narrow that: GetObject/HeadObject requests carry no prefix.
+        """
+        actions = ["s3:GetObject"]
+        if write:
+            actions += ["s3:PutObject", "s3:AbortMultipartUpload"]
+        if delete:
+            actions.append("s3:DeleteObject")
+        function.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=actions, resources=[self.payload_bucket.arn_for_objects(f"{prefix}*")]
+            )
+        )
+        if function.node.path not in self._listers:
+            self._listers.add(function.node.path)
+            function.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.payload_bucket.bucket_arn])
+            )
+        logical_id = cdk.Stack.of(self).get_logical_id(self.payload_bucket.node.default_child)
+        function.acknowledge(
+            f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]",
+            f"Objects of the payload bucket under {prefix} only (keys are per invocation or per upload, "
+            "minted at run time; docs/design.md 'S3 keys').",
+        )

@@ -1,0 +1,144 @@
+"""Fixtures of the infra tier: synthesized templates, built once per session.
+
+- ``cli_assembly``: the default app synthesized by the pinned CDK CLI exactly as ``make synth`` does
+  (cdk.json's ``app`` command, cdk-nag as a validation plugin, both layers bundled locally), into a
+  temporary directory.
+- ``synth``: in-process synthesis of a variant (context overrides on top of cdk.json), cached per variant.
+
+Layer builds are cached under build/layers/ (infra/layer_build.py), so only the first session on a fresh
+machine pays for the pip downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import REPO_ROOT
+from infra.stack import STACK_NAME, HarmonicStack, create_app
+
+CLI_ENV = {
+    "CDK_DISABLE_CLI_TELEMETRY": "true",
+    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+}
+# Variants whose tests only read the template skip layer bundling (their layer content is the default's).
+SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
+# The non-default deployments the tests synthesize (each once per session).
+API_KEY_VARIANT = {
+    "auth": "api_key",
+    "retention_days": 3,
+    "api_throttle_rate": 10,
+    "api_throttle_burst": 20,
+    "alarm_email": "ops@example.com",
+    **SKIP_BUNDLING,
+}
+STATEMACHINE_VARIANT = {"orchestration": "statemachine", "state_machine_type": "EXPRESS", **SKIP_BUNDLING}
+X86_VARIANT = {
+    "architecture": "x86_64",
+    "python_runtime": "3.13",
+    "stage_memory_mb": {"features": 2048},
+    "orchestration": "pipeline",
+    **SKIP_BUNDLING,
+}
+
+
+@pytest.fixture(scope="session")
+def cli_assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """cdk.out of `cdk synth` run by the pinned CLI (node_modules/.bin/cdk), offline."""
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    result = subprocess.run(
+        [
+            str(REPO_ROOT / "node_modules" / ".bin" / "cdk"),
+            "synth",
+            "--quiet",
+            "--no-notices",
+            "--output",
+            str(outdir),
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, **CLI_ENV},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"cdk synth failed:\n{result.stdout}\n{result.stderr}"
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def template(cli_assembly: Path) -> dict[str, Any]:
+    """The default stack's CloudFormation template (from the CLI synth)."""
+    return json.loads((cli_assembly / f"{STACK_NAME}.template.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tuple[HarmonicStack, dict[str, Any]]]:
+    """synth(**context) -> (stack, template) of a variant, synthesized once per session (cdk-nag included)."""
+    cache: dict[str, tuple[HarmonicStack, dict[str, Any]]] = {}
+
+    def _synth(**context: Any) -> tuple[HarmonicStack, dict[str, Any]]:
+        key = json.dumps(context, sort_keys=True)
+        if key not in cache:
+            app, stack = create_app(
+                context, outdir=str(tmp_path_factory.mktemp("variant")), with_cdk_json=True
+            )
+            assembly = app.synth()
+            cache[key] = (stack, assembly.get_stack_by_name(stack.stack_name).template)
+        return cache[key]
+
+    return _synth
+
+
+def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    """{logical id: properties} of every resource of `resource_type`."""
+    return {
+        logical_id: resource.get("Properties", {})
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def stage_functions(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """{stage name: (logical id, properties)} of the pipeline functions (their handler and STAGE_NAME)."""
+    from harmonic_service.stages import PIPELINE_HANDLER
+
+    found = {}
+    for logical_id, props in resources(template, "AWS::Lambda::Function").items():
+        stage = props.get("Environment", {}).get("Variables", {}).get("STAGE_NAME")
+        if stage and props["Handler"] == PIPELINE_HANDLER:
+            found[stage] = (logical_id, props)
+    return found
+
+
+def api_function(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    from harmonic_service.stages import API_HANDLER
+
+    (found,) = [
+        (i, p) for i, p in resources(template, "AWS::Lambda::Function").items() if p["Handler"] == API_HANDLER
+    ]
+    return found
+
+
+def stage_queues(template: dict[str, Any]) -> dict[str, str]:
+    """{stage name: logical id of the queue its function consumes} (through the event source mappings)."""
+    by_function = {logical_id: stage for stage, (logical_id, _) in stage_functions(template).items()}
+    return {
+        by_function[props["FunctionName"]["Ref"]]: props["EventSourceArn"]["Fn::GetAtt"][0]
+        for props in resources(template, "AWS::Lambda::EventSourceMapping").values()
+    }
+
+
+def ref_id(value: Any) -> str:
+    """The logical id behind {"Ref": id} or {"Fn::GetAtt": [id, attr]}."""
+    if isinstance(value, dict) and "Ref" in value:
+        return value["Ref"]
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return value["Fn::GetAtt"][0]
+    raise AssertionError(f"not a reference: {value!r}")

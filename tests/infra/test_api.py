@@ -1,0 +1,156 @@
+"""The REST API: routes, IAM or API-key auth, validation, throttling, logs, and the API function's grants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harmonic_service.stages import API_HANDLER
+
+from infra.api import ROUTES
+from infra.settings import Settings
+from tests.infra.conftest import API_KEY_VARIANT, api_function, ref_id, resources, stage_queues
+
+
+def _paths(template: dict[str, Any]) -> dict[str, str]:
+    """{logical id of an ApiGateway::Resource: its full path}."""
+    api_resources = resources(template, "AWS::ApiGateway::Resource")
+    paths: dict[str, str] = {}
+
+    def path_of(logical_id: str) -> str:
+        if logical_id not in paths:
+            props = api_resources[logical_id]
+            parent = props["ParentId"]
+            prefix = "" if "Fn::GetAtt" in parent else path_of(ref_id(parent))
+            paths[logical_id] = f"{prefix}/{props['PathPart']}"
+        return paths[logical_id]
+
+    for logical_id in api_resources:
+        path_of(logical_id)
+    return paths
+
+
+def _routes(template: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    paths = _paths(template)
+    return {
+        (paths[ref_id(props["ResourceId"])], props["HttpMethod"]): props
+        for props in resources(template, "AWS::ApiGateway::Method").values()
+    }
+
+
+def test_every_route_of_the_spec_is_served_by_the_api_function(template: dict[str, Any]) -> None:
+    routes = _routes(template)
+    assert set(routes) == {(f"/{path}", method) for path, method, _ in ROUTES}
+    api_id, props = api_function(template)
+    assert props["Handler"] == API_HANDLER
+    for props in routes.values():
+        integration = props["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        assert api_id in str(integration["Uri"])
+    assert not [route for route in routes if route[1] == "OPTIONS"], "CORS is off by default"
+
+
+def test_iam_auth_on_every_route_by_default(template: dict[str, Any]) -> None:
+    for route, props in _routes(template).items():
+        assert props["AuthorizationType"] == "AWS_IAM", route
+        assert not props.get("ApiKeyRequired"), route
+    assert not resources(template, "AWS::ApiGateway::UsagePlan")
+    assert not resources(template, "AWS::ApiGateway::ApiKey")
+
+
+def test_api_key_auth_requires_a_key_under_a_throttled_usage_plan(synth) -> None:
+    _, template = synth(**API_KEY_VARIANT)
+    for route, props in _routes(template).items():
+        assert props["AuthorizationType"] == "NONE", route
+        assert props["ApiKeyRequired"] is True, route
+    (plan,) = resources(template, "AWS::ApiGateway::UsagePlan").values()
+    assert plan["Throttle"] == {"RateLimit": 10, "BurstLimit": 20}
+    assert len(resources(template, "AWS::ApiGateway::ApiKey")) == 1
+    (plan_key,) = resources(template, "AWS::ApiGateway::UsagePlanKey").values()
+    assert plan_key["KeyType"] == "API_KEY"
+    assert "ApiKeyId" in template["Outputs"]
+
+
+def test_bodies_and_path_parameters_are_validated(template: dict[str, Any]) -> None:
+    (validator_id, validator), *others = resources(template, "AWS::ApiGateway::RequestValidator").items()
+    assert not others
+    assert validator["ValidateRequestBody"] is True
+    assert validator["ValidateRequestParameters"] is True
+    models = resources(template, "AWS::ApiGateway::Model")
+    for (path, method), props in _routes(template).items():
+        assert ref_id(props["RequestValidatorId"]) == validator_id
+        if "{id}" in path:
+            assert props["RequestParameters"]["method.request.path.id"] is True
+        if method == "POST" and path in ("/v1/invocations", "/v1/analyze", "/v1/patterns"):
+            schema = models[ref_id(props["RequestModels"]["application/json"])]["Schema"]
+            assert schema["type"] == "object"
+            assert schema["properties"]["audio"] == {"type": "string"}
+
+
+def test_stage_throttles_logs_and_traces(template: dict[str, Any]) -> None:
+    settings = Settings()
+    (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
+    (method_settings,) = stage["MethodSettings"]
+    assert method_settings["HttpMethod"] == "*"
+    assert method_settings["ResourcePath"] == "/*"
+    assert method_settings["ThrottlingRateLimit"] == settings.api_throttle_rate
+    assert method_settings["ThrottlingBurstLimit"] == settings.api_throttle_burst
+    assert method_settings["LoggingLevel"] == "ERROR"
+    assert method_settings["DataTraceEnabled"] is False
+    assert stage["TracingEnabled"] is True
+    access_log_group = str(stage["AccessLogSetting"]["DestinationArn"])
+    assert any(logical_id in access_log_group for logical_id in resources(template, "AWS::Logs::LogGroup"))
+    assert '"status": "$context.status"' in stage["AccessLogSetting"]["Format"]
+
+
+def test_gateway_errors_use_the_api_error_shape(template: dict[str, Any]) -> None:
+    responses = {
+        props["ResponseType"]: props
+        for props in resources(template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    expected = {"THROTTLED": ("429", "throttled"), "REQUEST_TOO_LARGE": ("413", "payload_too_large")}
+    expected["BAD_REQUEST_BODY"] = ("400", "bad_request")
+    for response_type, (status, code) in expected.items():
+        props = responses[response_type]
+        assert props["StatusCode"] == status
+        body = props["ResponseTemplates"]["application/json"]
+        assert f'"code": "{code}"' in body
+        assert "$context.error.messageString" in body
+    assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+
+
+def test_api_function_grants(template: dict[str, Any]) -> None:
+    _, props = api_function(template)
+    assert props["Timeout"] <= 29  # API Gateway's integration timeout
+    role = ref_id(props["Role"])
+    statements = [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if role in {ref_id(r) for r in policy["Roles"]}
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    granted: dict[str, set[str]] = {}
+    for statement in statements:
+        actions = set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+        for resource in (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        ):
+            if isinstance(resource, dict) and "Fn::Join" in resource:
+                key = resource["Fn::Join"][1][1]
+            elif resource == "*":
+                key = "*"
+            else:
+                key = ref_id(resource)
+            granted.setdefault(key, set()).update(actions)
+    assert granted["*"] == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert granted["/invocations/*"] == {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}
+    assert granted["/uploads/*"] == {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}
+    assert granted["/patterns/*"] == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "s3:DeleteObject",
+    }
+    for table in resources(template, "AWS::DynamoDB::Table"):
+        assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"} <= granted[table]
+    for queue in stage_queues(template).values():
+        assert "sqs:SendMessage" in granted[queue]

@@ -1,0 +1,241 @@
+"""The Lambda layers: what they hold, for which platform, their size, and the build cache."""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra import REPO_ROOT, layer_build
+from infra.layer import LocalLayerBundling
+from infra.layer_build import (
+    LAMBDA_UNZIPPED_LIMIT_BYTES,
+    MAX_LAYER_BYTES,
+    RUNTIME_PROVIDED,
+    LayerBuild,
+    LayerTooLargeError,
+    build_layer,
+    layer_key,
+)
+from tests.infra.conftest import resources
+
+ELF_MACHINE_AARCH64 = 183
+HARMONIC_SOURCE = REPO_ROOT / "layers" / "harmonic" / "python" / "harmonic"
+
+
+@pytest.fixture(scope="module")
+def harmonic_layer() -> LayerBuild:
+    return build_layer("harmonic", "arm64", "3.12")
+
+
+@pytest.fixture(scope="module")
+def deps_layer() -> LayerBuild:
+    return build_layer("deps", "arm64", "3.12")
+
+
+def _elf_machine(path: Path) -> int:
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", f"{path} is not an ELF file"
+    return struct.unpack("<H", header[18:20])[0]
+
+
+def _pins(path: Path) -> set[str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return {line for line in lines if line and not line.startswith("-")}
+
+
+def test_harmonic_layer_holds_numpy_scipy_and_harmonic_only(harmonic_layer: LayerBuild) -> None:
+    top = {path.name for path in harmonic_layer.content.iterdir()}
+    assert {name for name in top if not name.endswith(".dist-info")} == {
+        "harmonic",
+        "numpy",
+        "numpy.libs",
+        "scipy",
+        "scipy.libs",
+    }
+    assert {re.sub(r"-[^-]+\.dist-info$", "", name) for name in top if name.endswith(".dist-info")} == {
+        "numpy",
+        "scipy",
+    }
+    # The versions are the pinned ones.
+    pins = _pins(REPO_ROOT / "layers" / "harmonic" / "requirements.txt")
+    assert {distribution.replace("-", "==", 1) for distribution in harmonic_layer.distributions} == pins
+
+
+def test_harmonic_package_is_the_source_tree(harmonic_layer: LayerBuild) -> None:
+    source = {p.relative_to(HARMONIC_SOURCE): p.read_bytes() for p in HARMONIC_SOURCE.rglob("*.py")}
+    shipped = {
+        p.relative_to(harmonic_layer.content / "harmonic"): p.read_bytes()
+        for p in (harmonic_layer.content / "harmonic").rglob("*.py")
+    }
+    assert shipped == source
+
+
+def test_binaries_are_built_for_the_lambda_platform(
+    harmonic_layer: LayerBuild, deps_layer: LayerBuild
+) -> None:
+    (numpy_core,) = (harmonic_layer.content / "numpy" / "_core").glob("_multiarray_umath.cpython-*.so")
+    (pydantic_core,) = (deps_layer.content / "pydantic_core").glob("_pydantic_core.cpython-*.so")
+    for extension in (numpy_core, pydantic_core):
+        assert "cpython-312-aarch64-linux-gnu" in extension.name
+        assert _elf_machine(extension) == ELF_MACHINE_AARCH64
+
+
+def test_deps_layer_holds_powertools_and_pydantic_without_the_runtime_sdk(deps_layer: LayerBuild) -> None:
+    top = {path.name for path in deps_layer.content.iterdir()}
+    for package in ("aws_lambda_powertools", "aws_xray_sdk", "pydantic", "pydantic_core", "wrapt"):
+        assert package in top
+    provided = {name.replace("-", "_") for name in RUNTIME_PROVIDED} | {"dateutil"}
+    leftovers = {name for name in top if re.sub(r"(-[^-]+\.dist-info|\.py)$", "", name) in provided}
+    assert not leftovers, f"runtime-provided distributions in the deps layer: {sorted(leftovers)}"
+    pins = _pins(REPO_ROOT / "layers" / "deps" / "requirements.txt")
+    shipped = {
+        distribution.replace("-", "==", 1).replace("_", "-") for distribution in deps_layer.distributions
+    }
+    for pin in pins:
+        assert re.sub(r"\[.*\]", "", pin).replace("_", "-") in shipped
+
+
+def test_layers_are_trimmed(harmonic_layer: LayerBuild, deps_layer: LayerBuild) -> None:
+    for build in (harmonic_layer, deps_layer):
+        assert not (build.content / "bin").exists()
+        offenders = [
+            path
+            for path in build.content.rglob("*")
+            if path.name in ("tests", "__pycache__") or path.suffix in (".pyi", ".pxd", ".pyx", ".pyc")
+        ]
+        assert not offenders, offenders[:5]
+
+
+def test_layer_sizes_fit_lambda(harmonic_layer: LayerBuild, deps_layer: LayerBuild) -> None:
+    functions_bytes = sum(
+        p.stat().st_size
+        for p in (REPO_ROOT / "functions").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+    for build in (harmonic_layer, deps_layer):
+        actual = sum(p.stat().st_size for p in build.content.rglob("*") if p.is_file())
+        assert build.unzipped_bytes == actual
+        assert 0 < build.zipped_bytes < build.unzipped_bytes <= MAX_LAYER_BYTES
+    assert (
+        harmonic_layer.unzipped_bytes + deps_layer.unzipped_bytes + functions_bytes
+        <= LAMBDA_UNZIPPED_LIMIT_BYTES
+    )
+
+
+def test_a_cached_build_is_reused(harmonic_layer: LayerBuild) -> None:
+    marker = harmonic_layer.directory / "manifest.json"
+    before = marker.stat().st_mtime_ns
+    again = build_layer("harmonic", "arm64", "3.12")
+    assert again == harmonic_layer
+    assert marker.stat().st_mtime_ns == before
+
+
+def test_cache_key_follows_every_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = {
+        layer_key("harmonic", arch, runtime) for arch in ("arm64", "x86_64") for runtime in ("3.12", "3.13")
+    }
+    assert len(keys) == 4
+    package = tmp_path / "harmonic"
+    package.mkdir()
+    (package / "__init__.py").write_text("VALUE = 1\n")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("numpy==2.4.6\n")
+    source = layer_build.LayerSource("probe", "probe", requirements, packages=(("harmonic", package),))
+    monkeypatch.setitem(layer_build.LAYERS, "probe", source)
+    first = layer_key("probe", "arm64", "3.12")
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"cache")
+    assert layer_key("probe", "arm64", "3.12") == first  # bytecode is not a source
+    (package / "__init__.py").write_text("VALUE = 2\n")
+    second = layer_key("probe", "arm64", "3.12")
+    requirements.write_text("numpy==2.4.5\n")
+    assert len({first, second, layer_key("probe", "arm64", "3.12")}) == 3
+
+
+def test_a_layer_over_the_limit_fails_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "fake-deps" / "python"
+    (fake / "numpy").mkdir(parents=True)
+    (fake / "numpy" / "__init__.py").write_text("")
+
+    def fake_install(source: Any, architecture: str, runtime: str) -> Any:
+        return layer_build._Dependencies(fake, unzipped_bytes=MAX_LAYER_BYTES, zipped_bytes=1)
+
+    monkeypatch.setattr(layer_build, "BUILD_ROOT", tmp_path / "build")
+    monkeypatch.setattr(layer_build, "_install_dependencies", fake_install)
+    with pytest.raises(LayerTooLargeError, match=r"over the limit"):
+        build_layer("harmonic", "arm64", "3.12", quiet=True)
+    assert not list((tmp_path / "build").glob("harmonic-*")), "a rejected build must not be cached"
+
+
+def test_remove_distribution_follows_its_record(tmp_path: Path) -> None:
+    content = tmp_path / "python"
+    (content / "botocore" / "data").mkdir(parents=True)
+    (content / "botocore" / "__init__.py").write_text("")
+    (content / "botocore" / "data" / "x.json").write_text("{}")
+    (content / "keep").mkdir()
+    (content / "keep" / "__init__.py").write_text("")
+    dist_info = content / "botocore-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "RECORD").write_text(
+        "botocore/__init__.py,sha256=x,0\nbotocore/data/x.json,sha256=y,2\n../../bin/tool,,\n"
+        "botocore-1.0.dist-info/RECORD,,\n"
+    )
+    layer_build._remove_distribution(content, "botocore")
+    assert sorted(p.name for p in content.iterdir()) == ["keep"]
+
+
+def test_trim_removes_tests_stubs_and_scripts(tmp_path: Path) -> None:
+    content = tmp_path / "python"
+    for relative in (
+        "pkg/__init__.py",
+        "pkg/core.pyi",
+        "pkg/tests/test_a.py",
+        "pkg/sub/__pycache__/m.cpython-311.pyc",
+        "pkg/lib.pxd",
+        "pkg/include/api.h",
+        "pkg/keep.so",
+        "bin/tool",
+    ):
+        path = content / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    layer_build._trim(content)
+    kept = sorted(str(p.relative_to(content)) for p in content.rglob("*") if p.is_file())
+    assert kept == ["pkg/__init__.py", "pkg/keep.so"]
+
+
+def test_local_bundling_stages_the_cached_layer(harmonic_layer: LayerBuild, tmp_path: Path) -> None:
+    bundler = LocalLayerBundling("harmonic", "arm64", "3.12")
+    assert bundler.try_bundle(str(tmp_path), None) is True
+    assert (tmp_path / "python" / "harmonic" / "__init__.py").read_bytes() == (
+        harmonic_layer.content / "harmonic" / "__init__.py"
+    ).read_bytes()
+    assert {p.name for p in (tmp_path / "python").iterdir()} == {
+        p.name for p in harmonic_layer.content.iterdir()
+    }
+
+
+def test_synthesized_layers_are_the_cached_builds(template: dict[str, Any], cli_assembly: Path) -> None:
+    layers = resources(template, "AWS::Lambda::LayerVersion")
+    assert len(layers) == 2
+    names = set()
+    for props in layers.values():
+        name = re.match(r"Harmonic (\w+) layer", props["Description"]).group(1)
+        names.add(name)
+        # The description names the build, whose key is also the asset's (custom) hash source.
+        assert f"(build {layer_key(name, 'arm64', '3.12')[:12]})" in props["Description"]
+        assert props["CompatibleArchitectures"] == ["arm64"]
+        assert props["CompatibleRuntimes"] == ["python3.12"]
+        staged = cli_assembly / f"asset.{props['Content']['S3Key'].removesuffix('.zip')}" / "python"
+        expected = build_layer(name, "arm64", "3.12").content
+        assert sorted(p.name for p in staged.iterdir()) == sorted(p.name for p in expected.iterdir())
+    assert names == {"harmonic", "deps"}
+
+
+def test_deps_layer_pins_agree_with_requirements_txt() -> None:
+    assert _pins(REPO_ROOT / "layers" / "deps" / "requirements.txt") <= _pins(REPO_ROOT / "requirements.txt")
+    assert "-r layers/harmonic/requirements.txt" in (REPO_ROOT / "requirements.txt").read_text()

@@ -1,0 +1,113 @@
+"""Monitoring: alarms (dead letters, message age, error rates, API 5xx) to an encrypted topic; a dashboard."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from harmonic_service.stages import STAGES, TASK_HANDLER
+
+from infra.settings import Settings
+from tests.infra.conftest import API_KEY_VARIANT, ref_id, resources, stage_queues
+
+
+def _alarms(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(resources(template, "AWS::CloudWatch::Alarm").values())
+
+
+def _queue_of(alarm: dict[str, Any]) -> str:
+    (dimension,) = alarm["Dimensions"]
+    assert dimension["Name"] == "QueueName"
+    return ref_id(dimension["Value"])
+
+
+def test_every_dead_letter_queue_alarms_on_its_first_message(template: dict[str, Any]) -> None:
+    queues = resources(template, "AWS::SQS::Queue")
+    dead_letter_ids = {
+        ref_id(q["RedrivePolicy"]["deadLetterTargetArn"]) for q in queues.values() if "RedrivePolicy" in q
+    }
+    alarmed = {
+        _queue_of(alarm)
+        for alarm in _alarms(template)
+        if alarm.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and alarm["Threshold"] == 1
+        and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    }
+    assert alarmed == dead_letter_ids
+
+
+def test_every_stage_queue_alarms_on_old_messages(template: dict[str, Any]) -> None:
+    alarmed = {
+        _queue_of(alarm)
+        for alarm in _alarms(template)
+        if alarm.get("MetricName") == "ApproximateAgeOfOldestMessage"
+        and alarm["Threshold"] == Settings().alarm_oldest_message_age_s
+    }
+    assert alarmed == set(stage_queues(template).values())
+
+
+def test_error_rate_alarms_divide_errors_by_invocations(template: dict[str, Any]) -> None:
+    rate_alarms = [alarm for alarm in _alarms(template) if "Errors" in json.dumps(alarm.get("Metrics", []))]
+    assert len(rate_alarms) == len(STAGES) + 1  # every stage and the API function
+    # Not the state machine's task functions: their errors are Retry/Catch control flow (a bad clip raises
+    # PermanentStageError); the state machine's failure-rate alarm covers them.
+    functions = {
+        logical_id
+        for logical_id, props in resources(template, "AWS::Lambda::Function").items()
+        if props["Handler"] != TASK_HANDLER
+    }
+    covered = set()
+    for alarm in rate_alarms:
+        assert alarm["Threshold"] == Settings().alarm_stage_error_rate_pct
+        expression = next(m for m in alarm["Metrics"] if "Expression" in m)
+        assert expression["Expression"] == "IF(invocations > 0, 100 * errors / invocations, 0)"
+        names = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
+        assert names == {"Errors", "Invocations"}
+        for metric in alarm["Metrics"]:
+            if "MetricStat" in metric:
+                (dimension,) = metric["MetricStat"]["Metric"]["Dimensions"]
+                covered.add(ref_id(dimension["Value"]))
+    assert covered == functions
+
+
+def test_api_5xx_alarm_and_every_alarm_notifies_the_encrypted_topic(template: dict[str, Any]) -> None:
+    (topic_id, topic), *others = resources(template, "AWS::SNS::Topic").items()
+    assert not others
+    assert ref_id(topic["KmsMasterKeyId"]) in resources(template, "AWS::KMS::Key")
+    (key,) = resources(template, "AWS::KMS::Key").values()
+    assert key["EnableKeyRotation"] is True
+    principals = [s.get("Principal", {}).get("Service") for s in key["KeyPolicy"]["Statement"]]
+    assert "cloudwatch.amazonaws.com" in principals
+    api_5xx = [a for a in _alarms(template) if a.get("MetricName") == "5XXError"]
+    assert len(api_5xx) == 1
+    assert api_5xx[0]["Namespace"] == "AWS/ApiGateway"
+    assert len(_alarms(template)) == 3 * len(STAGES) + 2 + 2  # ... and the state machine's two
+    for alarm in _alarms(template):
+        assert [ref_id(action) for action in alarm["AlarmActions"]] == [topic_id]
+        assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_alarm_email_subscribes_to_the_topic(template: dict[str, Any], synth) -> None:
+    assert not resources(template, "AWS::SNS::Subscription")
+    _, variant = synth(**API_KEY_VARIANT)
+    (subscription,) = resources(variant, "AWS::SNS::Subscription").values()
+    assert subscription["Protocol"] == "email"
+    assert subscription["Endpoint"] == "ops@example.com"
+
+
+def test_dashboard_shows_stages_queues_dead_letters_and_the_api(template: dict[str, Any]) -> None:
+    (dashboard,) = resources(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["DashboardBody"])
+    for metric in (
+        "Duration",
+        "Errors",
+        "Invocations",
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+        "4XXError",
+        "5XXError",
+        "Latency",
+    ):
+        assert metric in body, metric
+    for queue in stage_queues(template).values():
+        assert queue in body

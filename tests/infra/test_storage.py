@@ -1,0 +1,97 @@
+"""Storage: on-demand tables with PITR, TTL and encryption; a locked-down bucket with lifecycle rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.settings import Settings
+from tests.infra.conftest import API_KEY_VARIANT, ref_id, resources
+
+TABLES = {
+    "invocation_id": "expires_at",  # invocations
+    "id": "expiration",  # Powertools idempotency
+    "pattern_id": None,  # patterns
+}
+
+
+def _deny_insecure_transport(template: dict[str, Any], policy_type: str, target_key: str) -> set[str]:
+    """Logical ids of the targets of policies that deny any request without TLS."""
+    targets = set()
+    for props in resources(template, policy_type).values():
+        for statement in props["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement.get("Condition") == {
+                "Bool": {"aws:SecureTransport": "false"}
+            }:
+                value = props[target_key]
+                targets.update(ref_id(v) for v in (value if isinstance(value, list) else [value]))
+    return targets
+
+
+def test_tables_are_on_demand_encrypted_with_pitr_and_ttl(template: dict[str, Any]) -> None:
+    tables = resources(template, "AWS::DynamoDB::Table")
+    assert len(tables) == 3
+    found = {}
+    for props in tables.values():
+        (key,) = props["KeySchema"]
+        assert key["KeyType"] == "HASH"
+        assert props["AttributeDefinitions"] == [
+            {"AttributeName": key["AttributeName"], "AttributeType": "S"}
+        ]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"] == {"SSEEnabled": True}
+        ttl = props.get("TimeToLiveSpecification")
+        found[key["AttributeName"]] = ttl["AttributeName"] if ttl and ttl["Enabled"] else None
+    assert found == TABLES
+
+
+def test_tables_and_buckets_survive_stack_deletion(template: dict[str, Any]) -> None:
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
+            assert resource["DeletionPolicy"] == "Retain", logical_id
+
+
+def test_buckets_block_public_access_encrypt_and_require_tls(template: dict[str, Any]) -> None:
+    buckets = resources(template, "AWS::S3::Bucket")
+    assert len(buckets) == 2  # payloads and their access logs
+    for props in buckets.values():
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        (rule,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+        assert "CorsConfiguration" not in props
+    assert _deny_insecure_transport(template, "AWS::S3::BucketPolicy", "Bucket") == set(buckets)
+
+
+def test_payload_bucket_expires_transient_prefixes_and_logs_access(template: dict[str, Any]) -> None:
+    buckets = resources(template, "AWS::S3::Bucket")
+    (payload_id,) = [i for i, p in buckets.items() if "LoggingConfiguration" in p]
+    payload = buckets[payload_id]
+    log_bucket = ref_id(payload["LoggingConfiguration"]["DestinationBucketName"])
+    assert log_bucket in buckets
+    assert log_bucket != payload_id
+    days = Settings().retention_days
+    expiring = {
+        rule["Prefix"]: rule["ExpirationInDays"]
+        for rule in payload["LifecycleConfiguration"]["Rules"]
+        if "Prefix" in rule and rule["Status"] == "Enabled"
+    }
+    assert expiring == {"invocations/": days, "uploads/": days}
+    assert "patterns/" not in expiring
+
+
+def test_retention_days_reaches_lifecycle_and_functions(synth) -> None:
+    _, template = synth(**API_KEY_VARIANT)
+    (payload,) = [p for p in resources(template, "AWS::S3::Bucket").values() if "LoggingConfiguration" in p]
+    days = {
+        r["Prefix"]: r["ExpirationInDays"]
+        for r in payload["LifecycleConfiguration"]["Rules"]
+        if "Prefix" in r
+    }
+    assert days == {"invocations/": 3, "uploads/": 3}
+    for props in resources(template, "AWS::Lambda::Function").values():
+        assert props["Environment"]["Variables"]["RETENTION_DAYS"] == "3"

@@ -1,0 +1,415 @@
+"""Pure service logic: options and steps, skip rules, the stage functions, the in-process chain, the envelope,
+settings and the DynamoDB value codec. No AWS here (the integration tests cover the adapters)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+from harmonic_service import config
+from harmonic_service.dal.checkpoints import _from_av, _to_av
+from harmonic_service.errors import PoisonMessage
+from harmonic_service.logic import (
+    Options,
+    denoise,
+    features,
+    ingest,
+    match,
+    normalize,
+    parse_options,
+    resolve_steps,
+    respond,
+    run_chain,
+    skip_reason,
+)
+from harmonic_service.logic.stages import Pattern, json_safe
+from harmonic_service.models import Envelope
+from harmonic_service.runner import input_key_for
+from harmonic_service.stages import STAGE_NAMES
+
+from harmonic import InvalidAudio
+from tests.conftest import SPEECH_FILES
+
+SR = 16_000
+
+
+def pcm16_wav(samples: np.ndarray, sr: int) -> bytes:
+    from scipy.io import wavfile
+
+    buffer = io.BytesIO()
+    wavfile.write(buffer, sr, np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16))
+    return buffer.getvalue()
+
+
+def float_wav(samples: np.ndarray, sr: int) -> bytes:
+    from scipy.io import wavfile
+
+    buffer = io.BytesIO()
+    wavfile.write(buffer, sr, samples.astype(np.float32))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def noisy_speech() -> np.ndarray:
+    from tests.conftest import read_wav_reference
+
+    speech, _ = read_wav_reference(SPEECH_FILES[0])
+    rng = np.random.default_rng(11)
+    noise = rng.standard_normal(speech.size) * np.sqrt(np.mean(speech**2)) / 10 ** (8 / 20)
+    return (speech + noise).astype(np.float32)
+
+
+# --- options, steps, skip rules --------------------------------------------------------------------------
+
+
+def test_parse_options_defaults_and_overrides() -> None:
+    assert parse_options(None) == Options()
+    assert parse_options({}) == Options(target_lufs=-23.0, peak_dbfs=-1.0, clean_snr_db=30.0)
+    parsed = parse_options({"target_lufs": -16, "peak_dbfs": -2.5, "clean_snr_db": 45})
+    assert parsed == Options(target_lufs=-16.0, peak_dbfs=-2.5, clean_snr_db=45.0)
+    assert isinstance(parsed.target_lufs, float)
+    assert parse_options(parsed) is parsed
+    assert parsed.to_dict() == {"target_lufs": -16.0, "peak_dbfs": -2.5, "clean_snr_db": 45.0}
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ({"loudness": -16}, "unknown options loudness"),
+        ({"target_lufs": 0}, "target_lufs must be between -70 and -5"),
+        ({"peak_dbfs": 1.0}, "peak_dbfs must be between"),
+        ({"clean_snr_db": -1}, "clean_snr_db must be between"),
+        ({"target_lufs": "-16"}, "must be a number"),
+        ({"target_lufs": True}, "must be a number"),
+        ({"target_lufs": math.nan}, "must be a number"),
+        ([("target_lufs", -16)], "options must be an object"),
+    ],
+)
+def test_parse_options_rejects(raw, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        parse_options(raw)
+
+
+def test_resolve_steps() -> None:
+    required = ["ingest", "normalize", "features", "respond"]
+    assert resolve_steps(None) == list(STAGE_NAMES)
+    assert resolve_steps([]) == required
+    assert resolve_steps(["match", "ingest", "denoise"]) == list(STAGE_NAMES)
+    assert resolve_steps(["match", "match"]) == ["ingest", "normalize", "features", "match", "respond"]
+    with pytest.raises(ValueError, match="unknown steps echo"):
+        resolve_steps(["denoise", "echo"])
+    with pytest.raises(ValueError, match="list of stage names"):
+        resolve_steps("denoise")
+
+
+@pytest.mark.parametrize(
+    ("stage", "steps", "snr_db", "patterns", "expected"),
+    [
+        ("ingest", [], 10.0, 0, None),
+        ("normalize", [], 10.0, 0, None),
+        ("denoise", ["denoise"], 10.0, 0, None),
+        ("denoise", ["denoise"], None, 0, None),
+        ("denoise", ["denoise"], 30.0, 0, "clean clip: estimated SNR 30.0 dB >= 30 dB"),
+        ("denoise", [], 10.0, 0, "excluded by steps"),
+        ("match", ["match"], 10.0, 0, "no patterns registered"),
+        ("match", ["match"], 10.0, 2, None),
+        ("match", ["denoise"], 10.0, 2, "excluded by steps"),
+    ],
+)
+def test_skip_reason(stage: str, steps: list[str], snr_db, patterns: int, expected: str | None) -> None:
+    summaries = {"ingest": {"snr_db": snr_db}}
+    assert skip_reason(stage, resolve_steps(steps), summaries, Options(), patterns) == expected
+
+
+def test_skip_reason_threshold_follows_options() -> None:
+    summaries = {"ingest": {"snr_db": 40.0}}
+    assert skip_reason("denoise", STAGE_NAMES, summaries, Options(clean_snr_db=50.0), 0) is None
+    reason = skip_reason("denoise", STAGE_NAMES, summaries, Options(clean_snr_db=35.0), 0)
+    assert reason.startswith("clean clip")
+
+
+def test_json_safe() -> None:
+    value = {
+        "a": np.float32(1.23456789),
+        "b": [np.nan, np.inf, -np.inf, 2],
+        "c": np.arange(3, dtype=np.int64),
+        "d": (np.bool_(True), None, "x"),
+        1: {"nested": float("-inf")},
+    }
+    safe = json_safe(value)
+    assert safe == {
+        "a": 1.2346,
+        "b": [None, None, None, 2],
+        "c": [0, 1, 2],
+        "d": [True, None, "x"],
+        "1": {"nested": None},
+    }
+    json.dumps(safe, allow_nan=False)
+    assert type(safe["c"][0]) is int
+
+
+# --- stages ---------------------------------------------------------------------------------------------
+
+
+def test_ingest_downmixes_resamples_and_describes() -> None:
+    sr = 44_100
+    t = np.arange(int(1.5 * sr)) / sr
+    tone = 0.5 * np.sin(2 * np.pi * 440 * t)
+    stereo = np.stack([tone, 0.5 * tone], axis=1)
+    output = ingest(pcm16_wav(stereo, sr))
+
+    assert output.audio.dtype == np.float32
+    assert output.audio.ndim == 1
+    assert output.audio.size == pytest.approx(1.5 * SR, abs=2)
+    spectrum = np.abs(np.fft.rfft(output.audio))
+    assert np.fft.rfftfreq(output.audio.size, 1 / SR)[np.argmax(spectrum)] == pytest.approx(440, abs=1)
+    summary = output.summary
+    assert summary["duration_s"] == pytest.approx(1.5)
+    assert summary["sample_rate"] == sr
+    assert summary["channels"] == 2
+    assert summary["analysis_sample_rate"] == SR
+    assert summary["peak_dbfs"] == pytest.approx(20 * np.log10(0.375), abs=0.05)  # mean of the channels
+    assert summary["clipped_fraction"] == 0.0
+    assert summary["snr_db"] >= 30
+    assert summary["clean"] is True
+    assert summary["warnings"] == []
+    json.dumps(summary, allow_nan=False)
+
+
+def test_ingest_flags_noise_and_mild_clipping(noisy_speech: np.ndarray) -> None:
+    loud = noisy_speech / np.quantile(np.abs(noisy_speech), 0.99)  # about 1 % of the samples clip
+    output = ingest(pcm16_wav(loud, SR))
+    assert output.summary["clean"] is False
+    assert output.summary["snr_db"] < 20
+    assert 0.001 < output.summary["clipped_fraction"] < 0.2
+    assert any("clipped" in w for w in output.summary["warnings"])
+    assert np.array_equal(output.audio, ingest(pcm16_wav(loud, SR)).audio)  # deterministic
+    assert ingest(pcm16_wav(loud, SR), clean_snr_db=0.0).summary["clean"] is True
+
+
+def test_ingest_silence_is_valid_but_flagged() -> None:
+    output = ingest(pcm16_wav(np.zeros(SR), SR))
+    assert output.summary["peak_dbfs"] is None
+    assert output.summary["snr_db"] is None
+    assert output.summary["clean"] is False
+    assert output.summary["warnings"] == ["the clip is digital silence"]
+
+
+@pytest.mark.parametrize(
+    ("wav", "fragment"),
+    [
+        (b"RIFF\x24\x00\x00\x00WAVEnot a fmt chunk", ""),
+        (b"", ""),
+        (float_wav(np.array([0.1, np.nan] * 4000), SR), "NaN"),
+        (float_wav(np.array([0.1, np.inf] * 4000), SR), ""),
+        (pcm16_wav(np.full(800, 0.1), SR), "0.050 s long"),
+        (pcm16_wav(np.sign(np.sin(np.arange(SR) * 0.05)), SR), "clipped"),
+    ],
+)
+def test_ingest_rejects_unusable_audio(wav: bytes, fragment: str) -> None:
+    with pytest.raises(InvalidAudio, match=fragment or None) as caught:
+        ingest(wav)
+    assert str(caught.value)
+
+
+def test_denoise_raises_the_snr(noisy_speech: np.ndarray) -> None:
+    output = denoise(noisy_speech, SR)
+    assert output.audio.dtype == np.float32
+    assert output.audio.shape == noisy_speech.shape
+    assert output.summary["applied"] is True
+    assert output.summary["snr_db_after"] > output.summary["snr_db_before"] + 3
+    given = denoise(noisy_speech, SR, snr_db_before=12.5)
+    assert given.summary["snr_db_before"] == 12.5
+    np.testing.assert_array_equal(given.audio, output.audio)
+
+
+def test_normalize_reaches_the_target_measured_independently(noisy_speech: np.ndarray) -> None:
+    import pyloudnorm
+
+    quiet = 0.05 * noisy_speech
+    output = normalize(quiet, SR, target_lufs=-20.0, peak_dbfs=-1.0)
+    info = output.summary
+    assert info["target_lufs"] == -20.0
+    assert {"input_lufs", "output_lufs", "gain_db", "peak_limited"} <= set(info)
+    assert not info["peak_limited"]
+    measured = pyloudnorm.Meter(SR).integrated_loudness(output.audio.astype(np.float64))
+    assert measured == pytest.approx(-20.0, abs=0.2)
+    assert info["output_lufs"] == pytest.approx(measured, abs=0.2)
+    assert info["gain_db"] == pytest.approx(info["output_lufs"] - info["input_lufs"], abs=0.2)
+    assert output.audio.dtype == np.float32
+
+
+def test_normalize_silence_is_json_safe() -> None:
+    output = normalize(np.zeros(SR, dtype=np.float32), SR)
+    assert output.summary["input_lufs"] is None
+    json.dumps(output.summary, allow_nan=False)
+    assert not np.any(output.audio)
+
+
+def test_features_are_json_safe_and_describe_a_tone() -> None:
+    t = np.arange(SR) / SR
+    output = features((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR)
+    assert output.audio is None
+    summary = output.summary
+    json.dumps(summary, allow_nan=False)
+    assert summary["f0_hz"]["median"] == pytest.approx(220, rel=0.01)
+    assert summary["voiced_fraction"] > 0.8
+    assert len(summary["mfcc_mean"]) == 13
+    assert len(summary["chroma_mean"]) == 12
+
+
+def test_match_without_patterns_is_empty_and_patterns_are_not_yet_supported() -> None:
+    audio = np.zeros(SR, dtype=np.float32)
+    assert match(audio, SR).summary == {"matches": []}
+    assert match(audio, SR, ()).audio is None
+    with pytest.raises(NotImplementedError):
+        match(audio, SR, (Pattern("p1", "hello", "template", b""),))
+
+
+def test_respond_assembles_the_result() -> None:
+    matches = [
+        {"pattern_id": "a", "score": 0.2},
+        {"pattern_id": "b", "score": 0.9},
+        {"pattern_id": "c", "score": None},
+    ]
+    summaries = {
+        "ingest": {"duration_s": 1.0},
+        "normalize": {"output_lufs": -23.0},
+        "features": {"hnr_db": 10.0},
+        "match": {"matches": matches},
+    }
+    result = respond(summaries)
+    assert set(result) == {"audio", "denoise", "loudness", "features", "matches"}
+    assert result["audio"] == {"duration_s": 1.0}
+    assert result["denoise"] == {"applied": False, "reason": "excluded by steps"}
+    assert result["loudness"] == {"output_lufs": -23.0}
+    assert [m["pattern_id"] for m in result["matches"]] == ["b", "a", "c"]
+    assert summaries["match"]["matches"][0]["pattern_id"] == "a"  # the input is not mutated
+
+
+# --- the chain ------------------------------------------------------------------------------------------
+
+
+def test_run_chain_on_noisy_speech(noisy_speech: np.ndarray) -> None:
+    timings: dict[str, float] = {}
+    result = run_chain(pcm16_wav(noisy_speech, SR), timings=timings)
+    json.dumps(result, allow_nan=False)
+    assert set(result) == {"audio", "denoise", "loudness", "features", "matches"}
+    assert result["denoise"]["applied"] is True
+    assert result["matches"] == []
+    assert result["loudness"]["output_lufs"] == pytest.approx(-23.0, abs=0.5)
+    assert set(timings) == {"ingest", "denoise", "normalize", "features", "respond"}
+    assert all(ms >= 0 for ms in timings.values())
+
+
+def test_run_chain_skips_and_options() -> None:
+    clean = SPEECH_FILES[1].read_bytes()
+    timings: dict[str, float] = {}
+    result = run_chain(clean, timings=timings)
+    assert result["denoise"]["applied"] is False
+    assert result["denoise"]["reason"].startswith("clean clip")
+    assert "denoise" not in timings
+    forced = run_chain(clean, steps=["denoise"], options={"clean_snr_db": 200, "target_lufs": -30})
+    assert forced["denoise"]["applied"] is True
+    assert forced["loudness"]["target_lufs"] == -30.0
+    with pytest.raises(ValueError, match="unknown steps"):
+        run_chain(clean, steps=["reverb"])
+    with pytest.raises(InvalidAudio):
+        run_chain(b"RIFF\x24\x00\x00\x00WAVEjunkjunk")
+
+
+# --- envelope, settings, item codec ---------------------------------------------------------------------
+
+
+def test_envelope_round_trip_and_next_stage() -> None:
+    envelope = Envelope(
+        invocation_id="abc",
+        correlation_id="corr",
+        stage="denoise",
+        input_key="invocations/abc/ingest.npz",
+        options={"target_lufs": -16.0},
+        attempt=2,
+    )
+    assert Envelope.from_json(envelope.to_json()) == envelope
+    assert json.loads(envelope.to_json())["steps"] == list(STAGE_NAMES)
+    following = envelope.for_stage("normalize", "invocations/abc/denoise.npz")
+    assert following.stage == "normalize"
+    assert following.input_key == "invocations/abc/denoise.npz"
+    assert following.attempt == 1
+    assert following.correlation_id == "corr"
+    assert Envelope.from_dict(json.loads(envelope.to_json())) == envelope
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{not json",
+        "[]",
+        json.dumps({"invocation_id": "a", "correlation_id": "c", "stage": "reverb"}),
+        json.dumps({"invocation_id": "", "correlation_id": "c", "stage": "ingest"}),
+        json.dumps({"invocation_id": "a", "correlation_id": "c", "stage": "ingest", "audio": "AAAA"}),
+        json.dumps({"invocation_id": "a", "correlation_id": "c", "stage": "ingest", "steps": ["echo"]}),
+        json.dumps({"invocation_id": "a", "correlation_id": "c", "stage": "ingest", "mode": "sync"}),
+    ],
+)
+def test_malformed_envelopes_are_poison(body: str) -> None:
+    with pytest.raises(PoisonMessage, match="malformed envelope"):
+        Envelope.from_json(body)
+
+
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    config.get_settings.cache_clear()
+    monkeypatch.setenv("STAGE_QUEUE_URLS", json.dumps({"ingest": "https://sqs/ingest"}))
+    monkeypatch.setenv("ORCHESTRATION", "both")
+    monkeypatch.setenv("MAX_DURATION_S", "30.5")
+    monkeypatch.setenv("MAX_INLINE_BYTES", "")
+    try:
+        settings = config.get_settings()
+        assert settings.stage_queue_urls["ingest"] == "https://sqs/ingest"
+        assert settings.modes == ("pipeline", "statemachine")
+        assert settings.max_duration_s == 30.5
+        assert settings.max_inline_bytes == 4 * 1024 * 1024
+        assert config.get_settings() is settings  # read once
+        with pytest.raises(TypeError):
+            settings.stage_queue_urls["x"] = "y"
+        monkeypatch.setenv("ORCHESTRATION", "carrier-pigeon")
+        config.get_settings.cache_clear()
+        with pytest.raises(ValueError, match="ORCHESTRATION"):
+            config.get_settings()
+        monkeypatch.setenv("ORCHESTRATION", "statemachine")
+        monkeypatch.setenv("STAGE_QUEUE_URLS", "[1, 2]")
+        config.get_settings.cache_clear()
+        with pytest.raises(ValueError, match="STAGE_QUEUE_URLS"):
+            config.get_settings()
+    finally:
+        config.get_settings.cache_clear()
+
+
+def test_dynamodb_value_codec_round_trips() -> None:
+    value = {"s": "x", "n": 3, "f": 1.5, "neg": -7, "b": False, "none": None, "l": [1, "a", {"m": [True]}]}
+    encoded = _to_av(value)
+    assert encoded["M"]["n"] == {"N": "3"}
+    assert _from_av(encoded) == value
+    with pytest.raises(ValueError, match="NaN"):
+        _to_av(float("nan"))
+    with pytest.raises(TypeError):
+        _to_av(object())
+
+
+def test_input_key_for_follows_the_last_completed_audio_stage() -> None:
+    def item(**statuses: str) -> dict:
+        stages = {name: {"status": "PENDING"} for name in STAGE_NAMES}
+        for name, status in statuses.items():
+            key = f"k/{name}.npz" if status == "SUCCEEDED" else None
+            stages[name] = {"status": status, "output_key": key}
+        return {"input_key": "k/input.wav", "stages": stages}
+
+    assert input_key_for(item(), "ingest") == "k/input.wav"
+    assert input_key_for(item(ingest="SUCCEEDED"), "denoise") == "k/ingest.npz"
+    assert input_key_for(item(ingest="SUCCEEDED", denoise="SKIPPED"), "normalize") == "k/ingest.npz"
+    done = item(ingest="SUCCEEDED", denoise="SUCCEEDED", normalize="SUCCEEDED", features="SUCCEEDED")
+    assert input_key_for(done, "match") == "k/normalize.npz"
+    assert input_key_for(done, "respond") == "k/normalize.npz"
