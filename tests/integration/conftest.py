@@ -25,7 +25,6 @@ import os
 import re
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,6 +36,9 @@ import pytest
 from harmonic_service.config import clear_caches
 from harmonic_service.stages import STAGE_NAMES, STAGES
 from moto import mock_aws
+
+from local.stack import FakeLambdaContext as LocalLambdaContext
+from local.stack import sqs_event
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -62,19 +64,7 @@ def wav_bytes(samples: np.ndarray, sr: int) -> bytes:
     return buffer.getvalue()
 
 
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "harmonic-stage"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+FakeLambdaContext = LocalLambdaContext  # re-exported for the tests that import it from here
 
 
 @dataclass
@@ -409,26 +399,6 @@ def sfn_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
             _wait_for_running_executions(stack)
 
 
-def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    attributes = message.get("Attributes", {})
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
-            "SentTimestamp": attributes.get("SentTimestamp", "0"),
-            "SenderId": attributes.get("SenderId", ACCOUNT),
-            "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp", "0"),
-        },
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }
-
-
 def drain_pipeline(aws: AwsStack, *, duplicate: bool = False, max_rounds: int = 100) -> DrainReport:
     """Run the pipeline handler on every queued message, stage by stage, until all queues are empty.
 
@@ -456,7 +426,7 @@ def drain_pipeline(aws: AwsStack, *, duplicate: bool = False, max_rounds: int = 
                     continue
                 handled += len(messages)
                 arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:harmonic-{stage.name}"
-                event = {"Records": [_sqs_record(m, arn) for m in messages]}
+                event = sqs_event(messages, arn)
                 os.environ["STAGE_NAME"] = stage.name
                 context = FakeLambdaContext(function_name=f"harmonic-{stage.name}")
                 response = pipeline.handler(event, context)

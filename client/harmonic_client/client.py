@@ -1,0 +1,284 @@
+"""A small Python client for Harmonic's HTTP API (local stack or deployed).
+
+``Client(endpoint).invoke("clip.wav", wait=True)`` sends a clip and waits for its result. Requests to an
+IAM-authorized deployment are signed with SigV4 from the standard AWS credential chain (botocore);
+API-key deployments send ``x-api-key``. Clips larger than the inline limit go through ``/v1/uploads``
+(a presigned S3 PUT) automatically. 429 and 5xx responses are retried with exponential backoff and jitter
+(honouring ``Retry-After``); other 4xx raise :class:`ApiError` with the server's message.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8765"
+# Inline audio rides base64 in JSON (4/3 larger); above this the client uploads it first.
+INLINE_LIMIT_BYTES = 3 * 1024 * 1024
+TERMINAL = ("SUCCEEDED", "FAILED")
+
+
+class ApiError(Exception):
+    """A request the API refused (4xx) or could not serve (5xx after retries)."""
+
+    def __init__(self, status: int, code: str, message: str, body: Any = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.body = body
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+class Client:
+    """Harmonic's API. ``auth``: ``"none"`` (local), ``"iam"`` (SigV4) or ``"api_key"``; by default IAM for
+    ``*.amazonaws.com`` endpoints, an API key when one is given, otherwise none."""
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        api_key: str | None = None,
+        auth: str | None = None,
+        region: str | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 5,
+        inline_limit_bytes: int = INLINE_LIMIT_BYTES,
+    ) -> None:
+        self.endpoint = (endpoint or os.environ.get("HARMONIC_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+        self.api_key = api_key or os.environ.get("HARMONIC_API_KEY")
+        host = urlsplit(self.endpoint).hostname or ""
+        self.auth = auth or (
+            "api_key" if self.api_key else "iam" if host.endswith("amazonaws.com") else "none"
+        )
+        self.region = (
+            region or _region_of(host) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        )
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.inline_limit_bytes = inline_limit_bytes
+        self.sleep: Callable[[float], None] = time.sleep
+
+    # --- routes ------------------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self.request("GET", "/v1/health").body
+
+    def analyze(
+        self, audio: str | Path | bytes, *, steps: list[str] | None = None, options: dict | None = None
+    ) -> dict:
+        """The whole chain synchronously (``POST /v1/analyze``) → the result."""
+        return self.request("POST", "/v1/analyze", self._audio_body(audio, steps, options)).body
+
+    def submit(
+        self,
+        audio: str | Path | bytes,
+        *,
+        mode: str | None = None,
+        steps: list[str] | None = None,
+        options: dict | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /v1/invocations`` → ``{"invocation_id", "status": "ACCEPTED", ...}``."""
+        body = self._audio_body(audio, steps, options)
+        if mode:
+            body["mode"] = mode
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self.request("POST", "/v1/invocations", body, headers=headers).body
+
+    def status(self, invocation_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/invocations/{invocation_id}").body
+
+    def resume(self, invocation_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/invocations/{invocation_id}/resume").body
+
+    def wait(
+        self,
+        invocation_id: str,
+        *,
+        timeout_s: float = 300.0,
+        poll_s: float = 0.25,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the invocation is SUCCEEDED or FAILED; ``on_progress`` sees each change of status."""
+        deadline = time.monotonic() + timeout_s
+        last: Any = None
+        while True:
+            current = self.status(invocation_id)
+            signature = (
+                current.get("status"),
+                [(s.get("name"), s.get("status")) for s in current.get("stages", [])],
+            )
+            if on_progress and signature != last:
+                on_progress(current)
+            last = signature
+            if current.get("status") in TERMINAL:
+                return current
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"invocation {invocation_id} still {current.get('status')} after {timeout_s} s"
+                )
+            self.sleep(poll_s)
+
+    def invoke(
+        self, audio: str | Path | bytes, *, mode: str | None = None, wait: bool = False, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Submit, and with ``wait`` return the final status (with ``result`` or ``error``)."""
+        on_progress = kwargs.pop("on_progress", None)
+        accepted = self.submit(audio, mode=mode, **kwargs)
+        if not wait:
+            return accepted
+        return self.wait(accepted["invocation_id"], on_progress=on_progress)
+
+    def result(self, invocation_id: str) -> dict[str, Any] | None:
+        """A SUCCEEDED invocation's result, fetched from ``result_url`` when too large to inline."""
+        current = self.status(invocation_id)
+        if "result" in current:
+            return current["result"]
+        if current.get("result_url"):
+            with urllib.request.urlopen(current["result_url"], timeout=self.timeout_s) as response:
+                return json.loads(response.read())
+        return None
+
+    def create_upload(self, content_length: int | None = None) -> dict[str, Any]:
+        body = {"content_length": content_length} if content_length is not None else {}
+        return self.request("POST", "/v1/uploads", body).body
+
+    def upload(self, data: bytes) -> str:
+        """PUT `data` to a presigned upload URL; → the ``audio_key`` to submit."""
+        upload = self.create_upload(len(data))
+        request = urllib.request.Request(upload["upload_url"], data=data, method="PUT")
+        request.add_header("Content-Type", "audio/wav")
+        try:
+            with urllib.request.urlopen(request, timeout=max(self.timeout_s, len(data) / 1e6)) as response:
+                response.read()
+        except urllib.error.HTTPError as error:
+            raise ApiError(error.code, "upload_failed", error.read().decode(errors="replace")[:500]) from None
+        return upload["audio_key"]
+
+    def add_pattern(self, name: str, audio: str | Path | bytes, kind: str = "template") -> dict[str, Any]:
+        body = self._audio_body(audio, None, None)
+        body.update(name=name, kind=kind)
+        return self.request("POST", "/v1/patterns", body).body
+
+    def list_patterns(self) -> list[dict[str, Any]]:
+        body = self.request("GET", "/v1/patterns").body
+        return body.get("patterns", body) if isinstance(body, dict) else body
+
+    def remove_pattern(self, pattern_id: str) -> None:
+        self.request("DELETE", f"/v1/patterns/{pattern_id}")
+
+    # --- plumbing ----------------------------------------------------------------------------------------
+
+    def _audio_body(
+        self, audio: str | Path | bytes, steps: list[str] | None, options: dict | None
+    ) -> dict[str, Any]:
+        data = audio if isinstance(audio, bytes) else Path(audio).read_bytes()
+        body: dict[str, Any]
+        if len(data) > self.inline_limit_bytes:
+            body = {"audio_key": self.upload(data)}
+        else:
+            body = {"audio": base64.b64encode(data).decode("ascii")}
+        if steps is not None:
+            body["steps"] = steps
+        if options:
+            body["options"] = options
+        return body
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Response:
+        """One API call with retries on 429/5xx and connection errors; raises ApiError on a final error."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if data is not None:
+            all_headers.setdefault("Content-Type", "application/json")
+        url = self.endpoint + path
+        for attempt in range(self.max_retries + 1):
+            signed = self._authorize(method, url, all_headers, data)
+            request = urllib.request.Request(url, data=data, method=method, headers=signed)
+            retry_after: float | None = None
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                    return Response(response.status, dict(response.headers), _json(response.read()))
+            except urllib.error.HTTPError as error:
+                payload = _json(error.read())
+                if (error.code != 429 and error.code < 500) or attempt == self.max_retries:
+                    detail = payload.get("error", {}) if isinstance(payload, dict) else {}
+                    message = detail.get("message") or (payload if isinstance(payload, str) else error.reason)
+                    raise ApiError(
+                        error.code, detail.get("code", "http_error"), str(message), payload
+                    ) from None
+                retry_after = _seconds(error.headers.get("Retry-After"))
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+                if attempt == self.max_retries:
+                    raise ApiError(0, "unreachable", f"cannot reach {self.endpoint}: {error}") from None
+            backoff = min(20.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.0)
+            self.sleep(max(backoff, retry_after or 0.0))
+        raise AssertionError("unreachable")
+
+    def _authorize(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | None
+    ) -> dict[str, str]:
+        if self.auth == "api_key":
+            return {**headers, "x-api-key": self.api_key or ""}
+        if self.auth != "iam":
+            return headers
+        import botocore.session
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        credentials = botocore.session.get_session().get_credentials()
+        if credentials is None:
+            raise ApiError(0, "no_credentials", "IAM endpoint but no AWS credentials found (aws configure?)")
+        aws_request = AWSRequest(method=method, url=url, data=data or b"", headers=dict(headers))
+        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", self.region or "us-east-1").add_auth(
+            aws_request
+        )
+        return dict(aws_request.headers.items())
+
+
+def _json(raw: bytes) -> Any:
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _region_of(host: str) -> str | None:
+    """``abc.execute-api.eu-west-1.amazonaws.com`` → ``eu-west-1``."""
+    parts = host.split(".")
+    if len(parts) >= 4 and parts[-2] == "amazonaws" and parts[1] == "execute-api":
+        return parts[2]
+    return None

@@ -1,0 +1,145 @@
+"""Request and response bodies of the HTTP API (SPEC.md "HTTP API (v1)"), as pydantic models.
+
+The API handler validates every request body against these (Powertools ``enable_validation``) and the
+OpenAPI document (docs/openapi.json) is generated from them. Audio arrives base64-encoded in ``audio`` and
+is decoded strictly here, so a bad encoding is a 400 that names the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+Mode = Literal["pipeline", "statemachine"]
+StageName = Literal["ingest", "denoise", "normalize", "features", "match", "respond"]
+AUDIO_DESCRIPTION = "the WAV file, base64-encoded (small clips; larger ones go through POST /v1/uploads)"
+AUDIO_KEY_DESCRIPTION = "the audio_key returned by POST /v1/uploads, after PUTting the WAV to its upload_url"
+
+
+class _AudioRequest(BaseModel):
+    """A clip given inline (``audio``) or by reference (``audio_key``): exactly one of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    audio: str | None = Field(default=None, description=AUDIO_DESCRIPTION)
+    audio_key: str | None = Field(default=None, description=AUDIO_KEY_DESCRIPTION, max_length=256)
+    steps: list[StageName] | None = Field(
+        default=None,
+        description="stages to run; required ones (ingest, normalize, features, respond) always run",
+    )
+    options: dict[str, Any] | None = Field(
+        default=None, description="target_lufs (default -23), peak_dbfs (-1), clean_snr_db (30)"
+    )
+    _audio_bytes: bytes | None = PrivateAttr(default=None)
+
+    @field_validator("audio")
+    @classmethod
+    def _strict_base64(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("audio is not valid base64 (standard alphabet, with padding)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> _AudioRequest:
+        if (self.audio is None) == (self.audio_key is None):
+            raise ValueError("give exactly one of audio (base64 WAV) or audio_key (from POST /v1/uploads)")
+        return self
+
+    def audio_bytes(self) -> bytes | None:
+        """The decoded clip (decoded once), or None when the request names an upload."""
+        if self.audio is not None and self._audio_bytes is None:
+            self._audio_bytes = base64.b64decode(self.audio, validate=True)
+        return self._audio_bytes
+
+
+class InvocationRequest(_AudioRequest):
+    """POST /v1/invocations."""
+
+    mode: Mode | None = Field(default=None, description="orchestration; default the deployment's first mode")
+
+
+class AnalyzeRequest(_AudioRequest):
+    """POST /v1/analyze: the whole chain in the API function, for small clips."""
+
+
+class UploadRequest(BaseModel):
+    """POST /v1/uploads (the body is optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content_length: int | None = Field(
+        default=None, gt=0, description="exact size of the WAV to upload; the URL then accepts only that size"
+    )
+
+
+class InvocationAccepted(BaseModel):
+    invocation_id: str
+    status: Literal["ACCEPTED"]
+    mode: Mode
+    status_url: str
+
+
+class ResumeAccepted(BaseModel):
+    invocation_id: str
+    status: Literal["RUNNING"]
+    mode: Mode
+    resumed_from: StageName
+    status_url: str
+
+
+class StageStatus(BaseModel):
+    name: StageName
+    status: Literal["PENDING", "RUNNING", "SUCCEEDED", "SKIPPED", "FAILED"]
+    duration_ms: int | None = None
+    attempts: int = 0
+    reason: str | None = None
+
+
+class InvocationError(BaseModel):
+    code: str
+    message: str
+    stage: str | None = None
+
+
+class InvocationStatusBody(BaseModel):
+    """GET /v1/invocations/{id}."""
+
+    invocation_id: str
+    status: Literal["ACCEPTED", "RUNNING", "SUCCEEDED", "FAILED"]
+    mode: Mode
+    created_at: str | None = None
+    updated_at: str | None = None
+    steps: list[str]
+    stages: list[StageStatus]
+    result: dict[str, Any] | None = None
+    error: InvocationError | None = None
+
+
+class UploadCreated(BaseModel):
+    audio_key: str
+    upload_url: str
+    expires_in: int
+    max_bytes: int
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    modes: list[Mode]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"error": {"code", "message"}}``."""
+
+    error: ErrorDetail

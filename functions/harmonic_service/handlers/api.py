@@ -1,0 +1,261 @@
+"""API handler: every v1 route of SPEC.md (except /v1/patterns, a later issue) over the service layer.
+
+Thin: Powertools' resolver validates bodies against the pydantic models in api_models.py, the routes call
+harmonic_service.service, and errors map to ``{"error": {"code", "message"}}`` with 400/404/409/413 (never
+a 500 for bad input: validation errors, which Powertools reports as 422, are 400 here). ``Idempotency-Key``
+on POST /v1/invocations makes a retried submission return the first response (Powertools idempotency on
+DynamoDB; the same key with another body is a 409). The correlation id comes from ``X-Correlation-Id`` (or
+the API Gateway request id), is logged on every line, travels in every envelope, and is echoed back.
+Audio and presigned URLs are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from harmonic_service import service
+from harmonic_service.api_models import (
+    AnalyzeRequest,
+    Health,
+    InvocationAccepted,
+    InvocationRequest,
+    InvocationStatusBody,
+    ResumeAccepted,
+    UploadCreated,
+    UploadRequest,
+)
+from harmonic_service.config import get_settings
+from harmonic_service.dal import clients
+from harmonic_service.errors import Conflict, ServiceError
+
+logger = Logger(service="harmonic")
+tracer = Tracer(service="harmonic")
+metrics = Metrics(namespace="Harmonic", service="harmonic")
+# A response that does not match its model is our bug: a 500, not the client's 400.
+app = APIGatewayRestResolver(enable_validation=True, response_validation_error_http_code=500)
+
+CORRELATION_HEADER = "X-Correlation-Id"
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Base64 makes the clip 4/3 larger; JSON adds a little. Bodies beyond this are refused before parsing.
+_JSON_OVERHEAD_BYTES = 64 * 1024
+IDEMPOTENCY_TTL_S = 24 * 3600
+
+idempotency_config = IdempotencyConfig(
+    event_key_jmespath="idempotency_key",
+    payload_validation_jmespath="request",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=IDEMPOTENCY_TTL_S,
+)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"error": {"code": code, "message": message}}),
+        headers=headers,
+    )
+
+
+def _json(status: int, body: dict[str, Any]) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _correlation_id() -> str:
+    return logger.get_correlation_id() or str(uuid.uuid4())
+
+
+# --- idempotent submission ----------------------------------------------------------------------------------
+
+_persistence: dict[tuple[str, int], Any] = {}
+
+
+def _submit(submission: dict[str, Any]) -> dict[str, Any]:
+    request = InvocationRequest.model_validate(submission["request"])
+    accepted = service.submit_invocation(
+        request.audio_bytes(),
+        request.audio_key,
+        request.mode,
+        request.steps,
+        request.options,
+        correlation_id=submission["correlation_id"],
+    )
+    return {**accepted, "status_url": f"/v1/invocations/{accepted['invocation_id']}"}
+
+
+def _idempotent_submit() -> Any:
+    """`_submit`, idempotent on `submission["idempotency_key"]`; one persistence layer per table+client."""
+    client = clients.dynamodb()
+    cache_key = (get_settings().idempotency_table, id(client))
+    if cache_key not in _persistence:
+        _persistence.clear()
+        store = DynamoDBPersistenceLayer(table_name=cache_key[0], boto3_client=client)
+        _persistence[cache_key] = idempotent_function(
+            _submit, data_keyword_argument="submission", persistence_store=store, config=idempotency_config
+        )
+    return _persistence[cache_key]
+
+
+# --- routes -------------------------------------------------------------------------------------------------
+
+
+@app.get("/v1/health", summary="Liveness, and the orchestration modes this deployment accepts")
+def health() -> Health:
+    return Health(status="ok", modes=list(get_settings().modes))
+
+
+@app.post(
+    "/v1/invocations",
+    summary="Submit a clip; the chain runs asynchronously",
+    responses={
+        202: {"description": "accepted", "content": {"application/json": {"model": InvocationAccepted}}}
+    },
+)
+def submit_invocation(
+    request: Annotated[InvocationRequest, Body()],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)] = None,
+) -> Response[InvocationAccepted]:
+    submission = {
+        "request": request.model_dump(exclude_none=True),
+        "correlation_id": _correlation_id(),
+    }
+    if not idempotency_key:
+        return _json(202, _submit(submission))
+    submission["idempotency_key"] = idempotency_key
+    try:
+        accepted = _idempotent_submit()(submission=submission)
+    except IdempotencyValidationError:
+        message = "this Idempotency-Key was already used with a different request body"
+        raise Conflict(message, code="idempotency_conflict") from None
+    except IdempotencyAlreadyInProgressError:
+        message = "a request with this Idempotency-Key is still being processed; retry shortly"
+        raise Conflict(message, code="in_progress") from None
+    return _json(202, accepted)
+
+
+@app.get("/v1/invocations/<invocation_id>", summary="Status, per-stage progress, result or error")
+def get_invocation(invocation_id: str) -> InvocationStatusBody:
+    return InvocationStatusBody.model_validate(service.get_invocation(invocation_id))
+
+
+@app.post(
+    "/v1/invocations/<invocation_id>/resume",
+    summary="Restart a FAILED invocation from its last checkpoint",
+    responses={202: {"description": "resumed", "content": {"application/json": {"model": ResumeAccepted}}}},
+)
+def resume_invocation(invocation_id: str) -> Response[ResumeAccepted]:
+    resumed = service.resume_invocation(invocation_id, correlation_id=_correlation_id())
+    return _json(202, {**resumed, "status_url": f"/v1/invocations/{invocation_id}"})
+
+
+@app.post("/v1/analyze", summary="Run the whole chain synchronously on a small clip; returns the result")
+def analyze(request: Annotated[AnalyzeRequest, Body()]) -> dict[str, Any]:
+    return service.analyze(request.audio_bytes(), request.audio_key, request.steps, request.options)
+
+
+@app.post(
+    "/v1/uploads",
+    summary="A presigned S3 PUT URL for a clip too large to send inline",
+    responses={201: {"description": "created", "content": {"application/json": {"model": UploadCreated}}}},
+)
+def create_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadCreated]:
+    content_length = request.content_length if request else None
+    return _json(201, service.create_upload(content_length))
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+
+
+@app.exception_handler(ServiceError)
+def _service_error(error: ServiceError) -> Response:
+    if error.status >= 500:
+        logger.error(f"service error {error.code}: {error.message}")
+    return _error(error.status, error.code, error.message)
+
+
+@app.exception_handler(RequestValidationError)
+def _validation_error(error: RequestValidationError) -> Response:
+    """Powertools' 422 → 400 with a readable message (field path and reason; never the input itself)."""
+    problems = []
+    for detail in error.errors():
+        if detail.get("type") == "json_invalid":
+            return _error(400, "bad_request", "the request body is not valid JSON")
+        location = ".".join(str(part) for part in detail.get("loc", ()) if part not in ("body", "query"))
+        reason = str(detail.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{location}: {reason}" if location else reason)
+    return _error(400, "bad_request", "; ".join(problems) or "invalid request")
+
+
+@app.not_found
+def _not_found(_: Exception) -> Response:
+    return _error(404, "not_found", f"no route {app.current_event.http_method} {app.current_event.path}")
+
+
+@app.exception_handler(Exception)
+def _unexpected(error: Exception) -> Response:
+    logger.exception("unexpected error")
+    return _error(500, "internal", "internal error; the request id is in the X-Correlation-Id header")
+
+
+# --- entry point --------------------------------------------------------------------------------------------
+
+
+def _body_limit() -> int:
+    return math.ceil(get_settings().max_inline_bytes * 4 / 3) + _JSON_OVERHEAD_BYTES
+
+
+def _request_correlation_id(event: dict[str, Any]) -> str:
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    given = headers.get(CORRELATION_HEADER.lower(), "")
+    if _CORRELATION_ID.match(given or ""):
+        return given
+    return (event.get("requestContext") or {}).get("requestId") or str(uuid.uuid4())
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    correlation_id = _request_correlation_id(event)
+    logger.set_correlation_id(correlation_id)
+    idempotency_config.register_lambda_context(context)
+    body = event.get("body") or ""
+    if len(body) > _body_limit():  # refused before any parsing: the limit is the decoded clip's
+        message = f"the request body exceeds {_body_limit()} bytes; send large clips through /v1/uploads"
+        result = {
+            "statusCode": 413,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps({"error": {"code": "payload_too_large", "message": message}}),
+            "isBase64Encoded": False,
+        }
+    else:
+        result = app.resolve(event, context)
+    result["headers"] = {**(result.get("headers") or {}), CORRELATION_HEADER: correlation_id}
+    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
+    status = int(result.get("statusCode", 500))
+    if status >= 500:
+        metrics.add_metric(name="ApiServerErrors", unit=MetricUnit.Count, value=1)
+    logger.info(
+        "request", extra={"path": event.get("path"), "method": event.get("httpMethod"), "status": status}
+    )
+    return result

@@ -1,0 +1,167 @@
+"""API Gateway for the local stack: HTTP requests ↔ REST API proxy events for the API handler.
+
+Translates like a Lambda proxy integration: method, path, query string (single and multi-value), headers,
+the body (text as is, anything not UTF-8 base64-encoded with ``isBase64Encoded``) and a request context
+with a fresh request id; the response's status, headers and (base64) body go back unchanged. Bodies over
+API Gateway's 10 MB payload limit are refused with 413 before they are read. No authentication: the local
+stack listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
+
+log = logging.getLogger("local_stack.http")
+# Oversized bodies up to this size are drained before the 413; beyond it the connection is just closed.
+_DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+def proxy_event(
+    method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str = "127.0.0.1"
+) -> dict[str, Any]:
+    """The REST API (v1) Lambda proxy event for one request."""
+    parts = urlsplit(raw_path)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    try:
+        text, is_base64 = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, is_base64 = base64.b64encode(body).decode("ascii"), True
+    request_id = str(uuid.uuid4())
+    return {
+        "resource": parts.path,
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": {name: values[-1] for name, values in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "body": text if body else None,
+        "isBase64Encoded": is_base64,
+        "requestContext": {
+            "requestId": request_id,
+            "extendedRequestId": request_id,
+            "stage": "local",
+            "httpMethod": method,
+            "path": parts.path,
+            "resourcePath": parts.path,
+            "protocol": "HTTP/1.1",
+            "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent", "")},
+            "accountId": "123456789012",
+            "apiId": "local",
+        },
+    }
+
+
+def _error_body(code: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": message}}).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _FrontServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per request is logged in _proxy instead
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _proxy(self) -> None:
+        started = time.perf_counter()
+        stack = self.server.stack
+        length_header = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            self.close_connection = True
+            self._send(
+                411,
+                {"Content-Type": "application/json"},
+                _error_body("length_required", "send a Content-Length"),
+            )
+            return
+        try:
+            length = int(length_header or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._send(
+                400, {"Content-Type": "application/json"}, _error_body("bad_request", "bad Content-Length")
+            )
+            return
+        if length > stack.settings.max_body_bytes:
+            self.close_connection = True
+            if length <= _DRAIN_LIMIT_BYTES:  # read and discard, so the client sees the answer, not a reset
+                remaining = length
+                while remaining > 0:
+                    chunk = self.rfile.read(min(1 << 20, remaining))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+            message = f"the request body is {length} bytes; the limit is {stack.settings.max_body_bytes}"
+            self._send(413, {"Content-Type": "application/json"}, _error_body("payload_too_large", message))
+            log.info("%s %s 413 (%d bytes refused)", self.command, self.path, length)
+            return
+        body = self.rfile.read(length) if length else b""
+        headers = {name: value for name, value in self.headers.items()}
+        event = proxy_event(self.command, self.path, headers, body, self.client_address[0])
+        try:
+            response = stack.api.call(event, "harmonic-local-api")
+            status = int(response.get("statusCode", 502))
+            out_headers = dict(response.get("headers") or {})
+            for name, values in (response.get("multiValueHeaders") or {}).items():
+                out_headers.setdefault(name, ", ".join(values))
+            payload = response.get("body") or ""
+            out_body = (
+                base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
+            )
+        except Exception:  # the handler crashed: what API Gateway returns for a failed Lambda
+            log.exception("API handler raised")
+            status, out_headers = 502, {"Content-Type": "application/json"}
+            out_body = _error_body("bad_gateway", "the API function failed")
+        self._send(status, out_headers, out_body)
+        log.info(
+            "%s %s %d %.0f ms",
+            self.command,
+            urlsplit(self.path).path,
+            status,
+            (time.perf_counter() - started) * 1e3,
+        )
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _proxy  # noqa: N815
+
+
+class _FrontServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], stack: LocalStack) -> None:
+        super().__init__(address, _Handler)
+        self.stack = stack
+
+
+def start_front(stack: LocalStack) -> _FrontServer:
+    """Serve the API on (settings.host, settings.port) in a background thread."""
+    server = _FrontServer((stack.settings.host, stack.settings.port), stack)
+    threading.Thread(target=server.serve_forever, name="http-front", daemon=True).start()
+    return server

@@ -1,0 +1,185 @@
+"""Every route of the local stack over HTTP through the client, both orchestrations, uploads, idempotency,
+bad input, and the CLI's plot."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from harmonic_client import ApiError, Client
+from harmonic_client.cli import main as cli_main
+from scipy.io import wavfile
+
+SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav"
+STAGES = ["ingest", "denoise", "normalize", "features", "match", "respond"]
+
+
+def _raw(client: Client, method: str, path: str, body: bytes, headers: dict[str, str] | None = None):
+    """A request the client would never send (bad JSON, oversized...): status and parsed body."""
+    request = urllib.request.Request(client.endpoint + path, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_health(client: Client) -> None:
+    assert client.health()
+
+
+def test_analyze_returns_the_whole_result(client: Client) -> None:
+    result = client.analyze(SPEECH)
+    assert {"audio", "loudness", "features", "matches"} <= set(result)
+    assert result["loudness"]["output_lufs"] == pytest.approx(-23.0, abs=0.5)
+    assert 60 < result["features"]["f0_hz"]["median"] < 250  # a male espeak voice
+    assert len(result["features"]["mfcc_mean"]) == 13
+
+
+@pytest.mark.parametrize("mode", ["pipeline", "statemachine"])
+def test_invoke_and_wait_in_each_mode(client: Client, mode: str) -> None:
+    progress: list[str] = []
+    final = client.invoke(SPEECH, mode=mode, wait=True, on_progress=lambda s: progress.append(s["status"]))
+    assert final["status"] == "SUCCEEDED", final
+    assert final["mode"] == mode
+    assert [stage["name"] for stage in final["stages"]] == STAGES
+    assert {stage["status"] for stage in final["stages"]} <= {"SUCCEEDED", "SKIPPED"}
+    assert final["result"]["features"]["voiced_fraction"] > 0.2
+    assert progress[-1] == "SUCCEEDED"
+    again = client.status(final["invocation_id"])
+    assert again["status"] == "SUCCEEDED"
+
+
+def test_same_analysis_in_every_mode(client: Client) -> None:
+    sync = client.analyze(SPEECH)
+    pipeline = client.invoke(SPEECH, mode="pipeline", wait=True)["result"]
+    statemachine = client.invoke(SPEECH, mode="statemachine", wait=True)["result"]
+    for result in (pipeline, statemachine):
+        assert result["features"]["mfcc_mean"] == pytest.approx(sync["features"]["mfcc_mean"], abs=1e-3)
+        assert result["loudness"]["output_lufs"] == pytest.approx(sync["loudness"]["output_lufs"], abs=1e-3)
+
+
+def test_large_stereo_upload_goes_through_uploads(client: Client, tmp_path: Path) -> None:
+    """A 30 MB stereo 44.1 kHz clip: over the inline limit, so the client uploads it to the presigned URL."""
+    sr, seconds = 44_100, 180
+    rng = np.random.default_rng(5)
+    t = np.arange(sr * seconds) / sr
+    tone = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.5 * t))
+    stereo = np.stack([tone, 0.8 * tone], axis=1) + 0.01 * rng.standard_normal((t.size, 2))
+    path = tmp_path / "long.wav"
+    wavfile.write(path, sr, (stereo * 32767).astype(np.int16))
+    assert path.stat().st_size > 30_000_000
+    final = client.invoke(path, mode="pipeline", wait=True)
+    assert final["status"] == "SUCCEEDED", final.get("error")
+    audio = final["result"]["audio"]
+    assert audio["channels"] == 2
+    assert audio["sample_rate"] == sr
+    assert audio["duration_s"] == pytest.approx(seconds, abs=0.01)
+    assert final["result"]["features"]["f0_hz"]["median"] == pytest.approx(220, rel=0.03)
+
+
+def test_presigned_upload_then_analyze_by_key(client: Client) -> None:
+    key = client.upload(SPEECH.read_bytes())
+    result = client.request("POST", "/v1/analyze", {"audio_key": key}).body
+    assert result["features"]["duration_s"] > 1.0
+
+
+def test_idempotency_key_returns_the_same_invocation(client: Client) -> None:
+    key = str(uuid.uuid4())
+    first = client.submit(SPEECH, idempotency_key=key)
+    second = client.submit(SPEECH, idempotency_key=key)
+    assert first["invocation_id"] == second["invocation_id"]
+    with pytest.raises(ApiError) as refused:
+        client.submit(SPEECH, idempotency_key=key, steps=["features"])
+    assert refused.value.status == 409
+    assert client.wait(first["invocation_id"])["status"] == "SUCCEEDED"
+
+
+def test_garbage_audio_is_a_400_for_sync_and_a_failed_invocation_never_a_500(client: Client) -> None:
+    garbage = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(40)
+    with pytest.raises(ApiError) as refused:
+        client.analyze(garbage)
+    assert refused.value.status == 400
+    assert refused.value.code == "invalid_audio"
+    with pytest.raises(ApiError) as not_wav:
+        client.submit(b"this is not audio at all")
+    assert not_wav.value.status == 400
+    accepted = client.submit(garbage, mode="pipeline")
+    final = client.wait(accepted["invocation_id"])
+    assert final["status"] == "FAILED"
+    assert final["error"]["code"] == "invalid_audio"
+    assert final["error"]["stage"] == "ingest"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"{not json", 400),
+        (json.dumps({"audio": "%%%not base64%%%"}).encode(), 400),
+        (
+            json.dumps(
+                {"audio": base64.b64encode(SPEECH.read_bytes()).decode(), "mode": "carrier-pigeon"}
+            ).encode(),
+            400,
+        ),
+        (json.dumps({"audio": base64.b64encode(b"x").decode(), "unexpected": 1}).encode(), 400),
+        (json.dumps({}).encode(), 400),
+    ],
+)
+def test_bad_requests_are_json_400s(client: Client, body: bytes, status: int) -> None:
+    code, payload = _raw(client, "POST", "/v1/invocations", body, {"Content-Type": "application/json"})
+    assert code == status
+    assert payload["error"]["code"]
+    assert payload["error"]["message"]
+
+
+def test_oversized_body_is_413(client: Client) -> None:
+    body = b"{" + b" " * (11 * 1024 * 1024) + b"}"
+    code, payload = _raw(client, "POST", "/v1/invocations", body, {"Content-Type": "application/json"})
+    assert code == 413
+    assert payload["error"]["code"] == "payload_too_large"
+
+
+def test_unknown_invocation_is_404_and_resume_of_a_success_is_409(client: Client) -> None:
+    with pytest.raises(ApiError) as missing:
+        client.status(str(uuid.uuid4()))
+    assert missing.value.status == 404
+    done = client.invoke(SPEECH, wait=True)
+    with pytest.raises(ApiError) as conflict:
+        client.resume(done["invocation_id"])
+    assert conflict.value.status == 409
+
+
+def test_cli_invoke_status_and_plot(local_stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    endpoint = ["--endpoint", local_stack.base_url]
+    assert cli_main([*endpoint, "invoke", str(SPEECH), "--wait", "--mode", "statemachine"]) == 0
+    final = json.loads(capsys.readouterr().out)
+    assert final["status"] == "SUCCEEDED"
+    assert cli_main([*endpoint, "status", final["invocation_id"]]) == 0
+    assert json.loads(capsys.readouterr().out)["invocation_id"] == final["invocation_id"]
+    output = tmp_path / "plot.png"
+    assert (
+        cli_main([*endpoint, "plot", final["invocation_id"], "--audio", str(SPEECH), "-o", str(output)]) == 0
+    )
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert output.stat().st_size > 10_000
+    assert cli_main([*endpoint, "status", "no-such-id"]) == 2
+    assert "404" in capsys.readouterr().err
+
+
+def test_logs_carry_the_correlation_id_and_duration_per_stage(local_stack, client: Client) -> None:
+    final = client.invoke(SPEECH, mode="pipeline", wait=True)
+    invocation_id = final["invocation_id"]
+    records = [json.loads(line) for line in local_stack.log().splitlines() if line.startswith("{")]
+    lines = [record for record in records if record.get("invocation_id") == invocation_id]
+    stage_lines = [line for line in lines if "duration_ms" in line and line.get("stage")]
+    ran = {stage["name"] for stage in final["stages"] if stage["status"] == "SUCCEEDED"}
+    assert {line["stage"] for line in stage_lines} >= ran
+    correlation_ids = {line.get("correlation_id") for line in lines}
+    assert len(correlation_ids) == 1
+    assert None not in correlation_ids
