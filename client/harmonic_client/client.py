@@ -94,12 +94,18 @@ class Client:
         steps: list[str] | None = None,
         options: dict | None = None,
         idempotency_key: str | None = None,
+        correlation_id: str | None = None,
     ) -> dict[str, Any]:
-        """``POST /v1/invocations`` → ``{"invocation_id", "status": "ACCEPTED", ...}``."""
+        """``POST /v1/invocations`` → ``{"invocation_id", "status": "ACCEPTED", ...}``.
+
+        ``correlation_id`` (``X-Correlation-Id``) tags every log line of the invocation, in every stage.
+        """
         body = self._audio_body(audio, steps, options)
         if mode:
             body["mode"] = mode
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        if correlation_id:
+            headers["X-Correlation-Id"] = correlation_id
         return self.request("POST", "/v1/invocations", body, headers=headers).body
 
     def status(self, invocation_id: str) -> dict[str, Any]:

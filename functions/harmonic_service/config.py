@@ -111,6 +111,8 @@ def current_stage() -> str:
 def clear_caches() -> None:
     """Forget the settings and every AWS client (tests change the environment between cases)."""
     get_settings.cache_clear()
+    from harmonic_service import faults
     from harmonic_service.dal import clients
 
     clients.clear()
+    faults.reset()

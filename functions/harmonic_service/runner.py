@@ -26,6 +26,7 @@ import numpy as np
 from aws_lambda_powertools import Logger
 
 from harmonic import InvalidAudio, WavLimits
+from harmonic_service import faults
 from harmonic_service.config import get_settings
 from harmonic_service.dal import checkpoints, payloads
 from harmonic_service.errors import PermanentStageError, StaleMessage
@@ -245,7 +246,9 @@ def run_stage(
             opts = options_logic.parse_options(envelope.options)
         except ValueError as error:
             raise PermanentStageError(str(error), code="bad_request") from None
+        faults.before_work(stage, envelope.correlation_id, attempts)
         output = _execute(envelope, item, opts)
+        faults.after_side_effect(stage, envelope.correlation_id, attempts)
     except InvalidAudio as error:
         return _fail(envelope, "invalid_audio", str(error), attempts)
     except PermanentStageError as error:

@@ -183,3 +183,27 @@ def test_logs_carry_the_correlation_id_and_duration_per_stage(local_stack, clien
     correlation_ids = {line.get("correlation_id") for line in lines}
     assert len(correlation_ids) == 1
     assert None not in correlation_ids
+
+
+@pytest.mark.parametrize("mode", ["pipeline", "statemachine"])
+def test_resume_after_an_injected_failure(client: Client, mode: str) -> None:
+    """features fails on its first 3 attempts (a directed fault): retries run out, the invocation is FAILED
+    and resumable; resume reruns only features and what follows."""
+    correlation_id = f"e2e-fault-features-fail-3-{uuid.uuid4().hex[:8]}"
+    accepted = client.submit(SPEECH, mode=mode, correlation_id=correlation_id)
+    failed = client.wait(accepted["invocation_id"], timeout_s=120)
+    assert failed["status"] == "FAILED"
+    assert failed["error"]["code"] == "retries_exhausted"
+    assert failed["error"]["stage"] == "features"
+    stages = {stage["name"]: stage for stage in failed["stages"]}
+    assert stages["features"]["attempts"] == 3
+    assert stages["ingest"]["status"] == "SUCCEEDED"
+
+    resumed = client.resume(accepted["invocation_id"])
+    assert resumed["resumed_from"] == "features"
+    final = client.wait(accepted["invocation_id"], timeout_s=120)
+    assert final["status"] == "SUCCEEDED", final.get("error")
+    stages = {stage["name"]: stage for stage in final["stages"]}
+    assert stages["ingest"]["attempts"] == 1  # not redone
+    assert stages["features"]["attempts"] == 4
+    assert "error" not in final, final["error"]

@@ -153,9 +153,22 @@ def submit_invocation(
     return _json(202, accepted)
 
 
-@app.get("/v1/invocations/<invocation_id>", summary="Status, per-stage progress, result or error")
-def get_invocation(invocation_id: str) -> InvocationStatusBody:
-    return InvocationStatusBody.model_validate(service.get_invocation(invocation_id))
+@app.get(
+    "/v1/invocations/<invocation_id>",
+    summary="Status, per-stage progress, result or error",
+    responses={
+        200: {
+            "description": "the invocation",
+            "content": {"application/json": {"model": InvocationStatusBody}},
+        }
+    },
+)
+def get_invocation(invocation_id: str) -> Response[dict[str, Any]]:
+    body = InvocationStatusBody.model_validate(service.get_invocation(invocation_id)).model_dump(mode="json")
+    for optional in ("result", "error"):  # present only when there is one (SPEC: "result"?, "error"?)
+        if body[optional] is None:
+            del body[optional]
+    return _json(200, body)
 
 
 @app.post(

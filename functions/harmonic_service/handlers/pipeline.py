@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from harmonic_service import faults
 from harmonic_service.config import current_stage
 from harmonic_service.dal import queues
 from harmonic_service.errors import PoisonMessage
@@ -78,6 +79,9 @@ def _record_handler(record: SQSRecord) -> None:
         if run.next_envelope is not None:
             queues.send_envelope(run.next_envelope)
             logger.info(f"sent to {run.next_envelope.stage}")
+            if faults.duplicate_delivery(run.next_envelope.stage):
+                queues.send_envelope(run.next_envelope)
+                logger.info(f"sent to {run.next_envelope.stage} again (injected duplicate)")
     finally:
         logger.remove_keys(list(_RECORD_KEYS))
         logger.set_correlation_id(None)
