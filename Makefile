@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench run layer synth lint-cfn clean
+.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval run layer synth lint-cfn clean
 
 ## install: create .venv with every pinned dependency (and the pinned CDK CLI)
 install: $(VENV)/.installed node_modules/.installed
@@ -54,6 +54,10 @@ test-infra: install
 
 test-e2e: install
 	$(call run_pytest,tests/e2e)
+
+## eval: keyword-template and fingerprint accuracy per SNR, and query latency vs registry size
+eval: $(VENV)/.installed
+	$(PY) bench/eval_matching.py
 
 ## run: the whole system on 127.0.0.1 against moto (no AWS account, no Docker); PORT=8765 by default
 PORT ?= 8765
