@@ -19,20 +19,13 @@ AUDIO_DESCRIPTION = "the WAV file, base64-encoded (small clips; larger ones go t
 AUDIO_KEY_DESCRIPTION = "the audio_key returned by POST /v1/uploads, after PUTting the WAV to its upload_url"
 
 
-class _AudioRequest(BaseModel):
+class _AudioSource(BaseModel):
     """A clip given inline (``audio``) or by reference (``audio_key``): exactly one of them."""
 
     model_config = ConfigDict(extra="forbid")
 
     audio: str | None = Field(default=None, description=AUDIO_DESCRIPTION)
     audio_key: str | None = Field(default=None, description=AUDIO_KEY_DESCRIPTION, max_length=256)
-    steps: list[StageName] | None = Field(
-        default=None,
-        description="stages to run; required ones (ingest, normalize, features, respond) always run",
-    )
-    options: dict[str, Any] | None = Field(
-        default=None, description="target_lufs (default -23), peak_dbfs (-1), clean_snr_db (30)"
-    )
     _audio_bytes: bytes | None = PrivateAttr(default=None)
 
     @field_validator("audio")
@@ -47,7 +40,7 @@ class _AudioRequest(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _exactly_one_source(self) -> _AudioRequest:
+    def _exactly_one_source(self) -> _AudioSource:
         if (self.audio is None) == (self.audio_key is None):
             raise ValueError("give exactly one of audio (base64 WAV) or audio_key (from POST /v1/uploads)")
         return self
@@ -59,6 +52,18 @@ class _AudioRequest(BaseModel):
         return self._audio_bytes
 
 
+class _AudioRequest(_AudioSource):
+    """A clip to analyse, with the stages to run and their options."""
+
+    steps: list[StageName] | None = Field(
+        default=None,
+        description="stages to run; required ones (ingest, normalize, features, respond) always run",
+    )
+    options: dict[str, Any] | None = Field(
+        default=None, description="target_lufs (default -23), peak_dbfs (-1), clean_snr_db (30)"
+    )
+
+
 class InvocationRequest(_AudioRequest):
     """POST /v1/invocations."""
 
@@ -67,6 +72,28 @@ class InvocationRequest(_AudioRequest):
 
 class AnalyzeRequest(_AudioRequest):
     """POST /v1/analyze: the whole chain in the API function, for small clips."""
+
+
+class PatternRequest(_AudioSource):
+    """POST /v1/patterns: a keyword example (``template``) or a reference recording (``fingerprint``)."""
+
+    name: str = Field(min_length=1, max_length=64, description="the keyword or the recording's title")
+    kind: Literal["template", "fingerprint"]
+
+
+class PatternBody(BaseModel):
+    pattern_id: str
+    name: str
+    kind: Literal["template", "fingerprint"]
+    created_at: str | None = None
+    duration_s: float | None = None
+    artifact_bytes: int | None = None
+    index_version: int | None = None
+
+
+class PatternList(BaseModel):
+    patterns: list[PatternBody]
+    count: int
 
 
 class UploadRequest(BaseModel):

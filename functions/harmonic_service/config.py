@@ -116,3 +116,6 @@ def clear_caches() -> None:
 
     clients.clear()
     faults.reset()
+    from harmonic_service import registry
+
+    registry.clear()

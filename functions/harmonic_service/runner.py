@@ -93,9 +93,11 @@ def _load_audio(key: str | None) -> np.ndarray:
     return arrays["audio"]
 
 
-def _load_patterns() -> tuple[stage_logic.Pattern, ...]:
-    """The registered patterns (the registry is a later issue: none yet)."""
-    return ()
+def _load_patterns() -> stage_logic.PatternSet:
+    """The registered patterns (parsed once per process, reloaded when the registry's version changes)."""
+    from harmonic_service import registry
+
+    return registry.current()
 
 
 def _store_audio(envelope: Envelope, output: stage_logic.StageOutput) -> _Output:

@@ -6,6 +6,7 @@ carrying its HTTP status and error code; anything else is a server fault.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from harmonic import InvalidAudio, WavLimits
 from harmonic_service import logic
 from harmonic_service.config import MODES, get_settings
 from harmonic_service.dal import checkpoints, executions, payloads, queues
+from harmonic_service.dal import patterns as pattern_store
 from harmonic_service.errors import (
     BadRequest,
     Conflict,
@@ -24,9 +26,12 @@ from harmonic_service.errors import (
     ServiceError,
     UnknownInvocation,
 )
+from harmonic_service.logic import patterns as pattern_logic
 from harmonic_service.models import Envelope, InvocationStatus
 from harmonic_service.runner import input_key_for
 from harmonic_service.stages import STAGE_NAMES
+
+_PATTERN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 __all__ = [
     "BadRequest",
@@ -284,7 +289,9 @@ def analyze(
     _check_inline(audio, settings.max_inline_bytes)
     limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
     try:
-        return logic.run_chain(audio, run_steps, opts, limits=limits)
+        from harmonic_service import registry
+
+        return logic.run_chain(audio, run_steps, opts, limits=limits, patterns=registry.current())
     except InvalidAudio as error:
         raise BadRequest(str(error), code="invalid_audio") from None
 
@@ -314,3 +321,59 @@ def create_upload(content_length: int | None) -> dict[str, Any]:
         "expires_in": settings.upload_url_expiry_s,
         "max_bytes": settings.max_upload_bytes,
     }
+
+
+# --- the pattern registry --------------------------------------------------------------------------------
+
+
+def _pattern_body(item: dict[str, Any]) -> dict[str, Any]:
+    keys = ("pattern_id", "name", "kind", "created_at", "duration_s", "artifact_bytes")
+    return {key: item.get(key) for key in keys}
+
+
+def create_pattern(name: str, kind: str, audio: bytes | None, audio_key: str | None) -> dict[str, Any]:
+    """Register a keyword template or a fingerprinted recording → 201 body with `pattern_id`.
+
+    The clip is validated like an invocation's (BadRequest `invalid_audio` for unusable audio); the
+    template/fingerprint is computed here, stored in S3, and the registry's version is bumped.
+    """
+    settings = get_settings()
+    _one_source(audio, audio_key)
+    name = (name or "").strip()
+    if not 1 <= len(name) <= pattern_logic.MAX_NAME_LENGTH:
+        raise BadRequest(f"name must be 1 to {pattern_logic.MAX_NAME_LENGTH} characters")
+    if kind not in pattern_logic.KINDS:
+        raise BadRequest(f"kind must be one of {', '.join(pattern_logic.KINDS)}")
+    if audio is None:
+        assert audio_key is not None
+        _check_upload(audio_key, settings.max_upload_bytes)
+        audio = payloads.get_bytes(audio_key)
+    else:
+        _check_inline(audio, settings.max_inline_bytes)
+    limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
+    try:
+        artifact, duration_s = pattern_logic.build_artifact(kind, audio, limits)
+    except InvalidAudio as error:
+        raise BadRequest(str(error), code="invalid_audio") from None
+    pattern_id = str(uuid.uuid4())
+    item = pattern_store.put(pattern_id, name, kind, artifact, duration_s)
+    logger.info("pattern registered", extra={"pattern_id": pattern_id, "kind": kind})
+    return {**_pattern_body(item), "index_version": item["index_version"]}
+
+
+def list_patterns() -> dict[str, Any]:
+    items = pattern_store.list_all()
+    return {"patterns": [_pattern_body(item) for item in items], "count": len(items)}
+
+
+def get_pattern(pattern_id: str) -> dict[str, Any]:
+    item = pattern_store.get(pattern_id) if _PATTERN_ID.match(pattern_id) else None
+    if item is None:
+        raise NotFound(f"no pattern {pattern_id!r}")
+    return _pattern_body(item)
+
+
+def delete_pattern(pattern_id: str) -> None:
+    if not _PATTERN_ID.match(pattern_id) or not pattern_store.delete(pattern_id):
+        raise NotFound(f"no pattern {pattern_id!r}")
+    logger.info("pattern deleted", extra={"pattern_id": pattern_id})

@@ -207,3 +207,40 @@ def test_resume_after_an_injected_failure(client: Client, mode: str) -> None:
     assert stages["ingest"]["attempts"] == 1  # not redone
     assert stages["features"]["attempts"] == 4
     assert "error" not in final, final["error"]
+
+
+KEYWORDS = Path(__file__).resolve().parents[1] / "data" / "keywords"
+
+
+def test_patterns_registry_and_matching_in_every_mode(client: Client, local_stack, capsys) -> None:
+    endpoint = ["--endpoint", local_stack.base_url]
+    assert cli_main([*endpoint, "patterns", "add", "music", str(KEYWORDS / "enrol_music_0.wav")]) == 0
+    keyword = json.loads(capsys.readouterr().out)
+    assert keyword["kind"] == "template"
+    recording = client.add_pattern("espeak fox", SPEECH, kind="fingerprint")
+    listed = {pattern["pattern_id"]: pattern for pattern in client.list_patterns()}
+    assert {keyword["pattern_id"], recording["pattern_id"]} <= set(listed)
+    assert client.request("GET", f"/v1/patterns/{recording['pattern_id']}").body["name"] == "espeak fox"
+
+    query = KEYWORDS / "query_music_0.wav"
+    for mode in ("pipeline", "statemachine"):
+        final = client.invoke(query, mode=mode, wait=True)
+        assert final["status"] == "SUCCEEDED"
+        assert {s["name"]: s["status"] for s in final["stages"]}["match"] == "SUCCEEDED"
+        assert final["result"]["matches"][0]["pattern_id"] == keyword["pattern_id"]
+    found = client.analyze(SPEECH)["matches"]
+    assert found[0]["pattern_id"] == recording["pattern_id"]
+    assert found[0]["kind"] == "fingerprint"
+
+    with pytest.raises(ApiError) as bad:
+        client.add_pattern("noise", b"RIFF....WAVEjunk", kind="fingerprint")
+    assert bad.value.status == 400
+    assert cli_main([*endpoint, "patterns", "rm", keyword["pattern_id"]]) == 0
+    client.remove_pattern(recording["pattern_id"])
+    remaining = {pattern["pattern_id"] for pattern in client.list_patterns()}
+    assert not {keyword["pattern_id"], recording["pattern_id"]} & remaining
+    with pytest.raises(ApiError) as missing:
+        client.remove_pattern(recording["pattern_id"])
+    assert missing.value.status == 404
+    final = client.invoke(query, mode="pipeline", wait=True)
+    assert {s["name"]: s for s in final["stages"]}["match"]["status"] == "SKIPPED"

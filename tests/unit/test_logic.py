@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -261,12 +262,43 @@ def test_features_are_json_safe_and_describe_a_tone() -> None:
     assert len(summary["chroma_mean"]) == 12
 
 
-def test_match_without_patterns_is_empty_and_patterns_are_not_yet_supported() -> None:
+def test_match_without_patterns_is_empty() -> None:
     audio = np.zeros(SR, dtype=np.float32)
     assert match(audio, SR).summary == {"matches": []}
     assert match(audio, SR, ()).audio is None
-    with pytest.raises(NotImplementedError):
-        match(audio, SR, (Pattern("p1", "hello", "template", b""),))
+
+
+def test_match_finds_registered_keywords_and_recordings() -> None:
+    from harmonic_service.logic.patterns import build_artifact
+
+    keywords = Path(__file__).resolve().parents[1] / "data" / "keywords"
+    template, _ = build_artifact("template", (keywords / "enrol_music_0.wav").read_bytes())
+    other, _ = build_artifact("template", (keywords / "enrol_banana_0.wav").read_bytes())
+    speech_wav = (Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav").read_bytes()
+    recording, seconds = build_artifact("fingerprint", speech_wav)
+    assert seconds > 1.0
+    patterns = (
+        Pattern("p-music", "music", "template", template),
+        Pattern("p-banana", "banana", "template", other),
+        Pattern("p-speech", "speech", "fingerprint", recording),
+    )
+    query = _read_wav(keywords / "query_music_0.wav")
+    summary = match(query, SR, patterns).summary
+    assert summary["matches"][0]["name"] == "music"
+    assert summary["matches"][0]["kind"] == "template"
+    speech = _read_wav(Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav")
+    found = match(speech[SR : 3 * SR], SR, patterns).summary["matches"]
+    assert found[0]["pattern_id"] == "p-speech"
+    assert found[0]["start_s"] == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="kind"):
+        build_artifact("melody", speech_wav)
+
+
+def _read_wav(path: Path) -> np.ndarray:
+    from scipy.io import wavfile
+
+    _, data = wavfile.read(path)
+    return (data / 32768.0).astype(np.float32)
 
 
 def test_respond_assembles_the_result() -> None:

@@ -1,4 +1,4 @@
-"""API handler: every v1 route of SPEC.md (except /v1/patterns, a later issue) over the service layer.
+"""API handler: every v1 route of SPEC.md over the service layer.
 
 Thin: Powertools' resolver validates bodies against the pydantic models in api_models.py, the routes call
 harmonic_service.service, and errors map to ``{"error": {"code", "message"}}`` with 400/404/409/413 (never
@@ -40,6 +40,9 @@ from harmonic_service.api_models import (
     InvocationAccepted,
     InvocationRequest,
     InvocationStatusBody,
+    PatternBody,
+    PatternList,
+    PatternRequest,
     ResumeAccepted,
     UploadCreated,
     UploadRequest,
@@ -194,6 +197,36 @@ def analyze(request: Annotated[AnalyzeRequest, Body()]) -> dict[str, Any]:
 def create_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadCreated]:
     content_length = request.content_length if request else None
     return _json(201, service.create_upload(content_length))
+
+
+@app.post(
+    "/v1/patterns",
+    summary="Register a keyword template or a fingerprinted recording",
+    responses={201: {"description": "registered", "content": {"application/json": {"model": PatternBody}}}},
+)
+def create_pattern(request: Annotated[PatternRequest, Body()]) -> Response[PatternBody]:
+    created = service.create_pattern(request.name, request.kind, request.audio_bytes(), request.audio_key)
+    return _json(201, created)
+
+
+@app.get("/v1/patterns", summary="Every registered pattern")
+def list_patterns() -> PatternList:
+    return PatternList.model_validate(service.list_patterns())
+
+
+@app.get("/v1/patterns/<pattern_id>", summary="One registered pattern")
+def get_pattern(pattern_id: str) -> PatternBody:
+    return PatternBody.model_validate(service.get_pattern(pattern_id))
+
+
+@app.delete(
+    "/v1/patterns/<pattern_id>",
+    summary="Remove a pattern from the registry",
+    responses={204: {"description": "deleted"}},
+)
+def delete_pattern(pattern_id: str) -> Response[str]:
+    service.delete_pattern(pattern_id)
+    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
 # --- errors -------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ def run_chain(
     options: Mapping[str, Any] | Options | None = None,
     *,
     limits: WavLimits | None = None,
-    patterns: Sequence[stages.Pattern] = (),
+    patterns: Sequence[stages.Pattern] | stages.PatternSet = (),
     timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Run every stage on `wav` in-process and return the result (SPEC "Result").

@@ -16,6 +16,7 @@ import numpy as np
 
 import harmonic
 from harmonic import InvalidAudio, WavLimits
+from harmonic_service.logic.patterns import Pattern, PatternSet
 
 # Every stage after ingest works at 16 kHz: the band of speech, and what features and templates assume.
 ANALYSIS_SAMPLE_RATE = 16_000
@@ -34,16 +35,6 @@ class StageOutput:
 
     audio: np.ndarray | None
     summary: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Pattern:
-    """A registered pattern, as the match stage sees it (the registry arrives in a later issue)."""
-
-    pattern_id: str
-    name: str
-    kind: str  # "template" or "fingerprint"
-    data: bytes
 
 
 def json_safe(value: Any) -> Any:
@@ -144,15 +135,11 @@ def features(audio: np.ndarray, sr: int) -> StageOutput:
     return StageOutput(None, json_safe(harmonic.extract_features(audio, sr)))
 
 
-def match(audio: np.ndarray, sr: int, patterns: Sequence[Pattern] = ()) -> StageOutput:
-    """Matches of the registered `patterns` in the clip, best first.
-
-    The pattern registry (templates via subsequence DTW, fingerprints via landmark hashes) is a later issue;
-    until then there is nothing to match against.
-    """
-    if patterns:
-        raise NotImplementedError("pattern matching arrives with the pattern registry")
-    return StageOutput(None, {"matches": []})
+def match(audio: np.ndarray, sr: int, patterns: Sequence[Pattern] | PatternSet = ()) -> StageOutput:
+    """Matches of the registered patterns in the clip, best first: keyword templates (where in the clip)
+    and fingerprints (where in the registered recording)."""
+    pattern_set = patterns if isinstance(patterns, PatternSet) else PatternSet.from_patterns(patterns)
+    return StageOutput(None, {"matches": pattern_set.match(audio, sr)})
 
 
 def skipped_summary(stage: str, reason: str) -> dict[str, Any]:

@@ -1,0 +1,120 @@
+"""The pattern registry: metadata in the patterns table, serialized templates/fingerprints in S3.
+
+Items: ``{pattern_id, name, kind, created_at, artifact_key, duration_s, artifact_bytes}``; the artifact is
+``patterns/<pattern_id>.bin``. One more item, ``pattern_id = "__index__"``, holds ``version``: a counter
+bumped by every registration and deletion. A warm match function reads only that item per invocation and
+reloads the registry when the number changed (``registry.current()``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from harmonic_service.config import get_settings
+from harmonic_service.dal import clients, payloads
+
+INDEX_ID = "__index__"
+
+
+def artifact_key(pattern_id: str) -> str:
+    return f"patterns/{pattern_id}.bin"
+
+
+def _table() -> str:
+    return get_settings().patterns_table
+
+
+def _plain(raw: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    item = {key: deserializer.deserialize(value) for key, value in raw.items()}
+    for key, value in item.items():
+        if hasattr(value, "as_tuple"):  # Decimal → int or float
+            item[key] = int(value) if value == int(value) else float(value)
+    return item
+
+
+def _bump_version() -> int:
+    response = clients.dynamodb().update_item(
+        TableName=_table(),
+        Key={"pattern_id": {"S": INDEX_ID}},
+        UpdateExpression="ADD #version :one",
+        ExpressionAttributeNames={"#version": "version"},
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ReturnValues="UPDATED_NEW",
+    )
+    return int(response["Attributes"]["version"]["N"])
+
+
+def version() -> int:
+    """The registry's version (0 before the first registration); one strongly consistent read."""
+    response = clients.dynamodb().get_item(
+        TableName=_table(), Key={"pattern_id": {"S": INDEX_ID}}, ConsistentRead=True
+    )
+    item = response.get("Item")
+    return int(item["version"]["N"]) if item else 0
+
+
+def put(pattern_id: str, name: str, kind: str, artifact: bytes, duration_s: float) -> dict[str, Any]:
+    """Store a pattern (artifact first, then metadata, then the version); the stored metadata."""
+    key = artifact_key(pattern_id)
+    payloads.put_bytes(key, artifact)
+    item = {
+        "pattern_id": pattern_id,
+        "name": name,
+        "kind": kind,
+        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "artifact_key": key,
+        "artifact_bytes": len(artifact),
+        "duration_s": round(float(duration_s), 3),
+    }
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    raw = {k: serializer.serialize(str(v) if isinstance(v, float) else v) for k, v in item.items()}
+    raw["duration_s"] = {"N": str(item["duration_s"])}
+    clients.dynamodb().put_item(TableName=_table(), Item=raw)
+    item["index_version"] = _bump_version()
+    return item
+
+
+def get(pattern_id: str) -> dict[str, Any] | None:
+    if pattern_id == INDEX_ID:
+        return None
+    response = clients.dynamodb().get_item(
+        TableName=_table(), Key={"pattern_id": {"S": pattern_id}}, ConsistentRead=True
+    )
+    return _plain(response["Item"]) if "Item" in response else None
+
+
+def list_all() -> list[dict[str, Any]]:
+    """Every registered pattern's metadata, oldest first."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": _table(), "ConsistentRead": True}
+    while True:
+        response = clients.dynamodb().scan(**kwargs)
+        items.extend(_plain(raw) for raw in response.get("Items", []) if raw["pattern_id"]["S"] != INDEX_ID)
+        if "LastEvaluatedKey" not in response:
+            break
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    return sorted(items, key=lambda item: (item.get("created_at", ""), item["pattern_id"]))
+
+
+def delete(pattern_id: str) -> bool:
+    """Remove a pattern; False when it did not exist."""
+    if pattern_id == INDEX_ID:
+        return False
+    response = clients.dynamodb().delete_item(
+        TableName=_table(), Key={"pattern_id": {"S": pattern_id}}, ReturnValues="ALL_OLD"
+    )
+    if "Attributes" not in response:
+        return False
+    clients.s3().delete_object(Bucket=get_settings().payload_bucket, Key=artifact_key(pattern_id))
+    _bump_version()
+    return True
+
+
+def artifact(pattern_id: str) -> bytes:
+    return payloads.get_bytes(artifact_key(pattern_id))

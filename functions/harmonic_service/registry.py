@@ -1,0 +1,48 @@
+"""The registered patterns, parsed once per process and refreshed only when the registry changed.
+
+`current()` costs one consistent DynamoDB read per call while nothing changes (the registry's version);
+after a registration or deletion it reloads the metadata and fetches only the artifacts it has not parsed
+yet, so a warm match function answers from memory.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from harmonic_service.dal import patterns as registry_store
+from harmonic_service.logic.patterns import Pattern, PatternSet
+
+_lock = threading.Lock()
+_state: dict[str, object] = {"version": None, "set": PatternSet(), "table": None}
+stats = {"reloads": 0, "artifacts_fetched": 0}
+
+
+def current() -> PatternSet:
+    """The PatternSet of the registry's current version."""
+    from harmonic_service.config import get_settings
+
+    table = get_settings().patterns_table
+    version = registry_store.version()
+    with _lock:
+        if _state["version"] == version and _state["table"] == table:
+            return _state["set"]  # type: ignore[return-value]
+        pattern_set: PatternSet = _state["set"] if _state["table"] == table else PatternSet()  # type: ignore[assignment]
+        items = {item["pattern_id"]: item for item in registry_store.list_all()}
+        for gone in [pattern_id for pattern_id in pattern_set.names if pattern_id not in items]:
+            pattern_set.remove(gone)
+        for pattern_id, item in items.items():
+            if pattern_id not in pattern_set.names:
+                try:
+                    data = registry_store.artifact(pattern_id)
+                except KeyError:  # deleted between the scan and now: the next version drops it
+                    continue
+                pattern_set.add(Pattern(pattern_id, item["name"], item["kind"], data))
+                stats["artifacts_fetched"] += 1
+        stats["reloads"] += 1
+        _state.update(version=version, set=pattern_set, table=table)
+        return pattern_set
+
+
+def clear() -> None:
+    with _lock:
+        _state.update(version=None, set=PatternSet(), table=None)

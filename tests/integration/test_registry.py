@@ -1,0 +1,80 @@
+"""The pattern registry under moto: service calls, the version-driven warm cache, and the match stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from harmonic_service import registry, service
+from harmonic_service.errors import BadRequest, NotFound
+
+KEYWORDS = Path(__file__).resolve().parents[1] / "data" / "keywords"
+SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav"
+
+
+def _wav(name: str) -> bytes:
+    return (KEYWORDS / name).read_bytes()
+
+
+def test_register_list_get_delete(aws) -> None:
+    created = service.create_pattern("music", "template", _wav("enrol_music_0.wav"), None)
+    assert created["kind"] == "template"
+    assert created["index_version"] == 1
+    assert aws.s3_keys("patterns/") == [f"patterns/{created['pattern_id']}.bin"]
+    assert service.get_pattern(created["pattern_id"])["name"] == "music"
+    assert service.list_patterns()["count"] == 1
+    service.delete_pattern(created["pattern_id"])
+    assert service.list_patterns() == {"patterns": [], "count": 0}
+    assert aws.s3_keys("patterns/") == []
+    with pytest.raises(NotFound):
+        service.delete_pattern(created["pattern_id"])
+    with pytest.raises(NotFound):
+        service.get_pattern("__index__")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "audio", "code"),
+    [
+        ("", "template", b"RIFF", "bad_request"),
+        ("x" * 65, "template", b"RIFF", "bad_request"),
+        ("ok", "melody", b"RIFF", "bad_request"),
+        ("ok", "template", b"not a wav at all, not even close", "invalid_audio"),
+    ],
+)
+def test_bad_registrations_are_bad_requests(aws, name, kind, audio, code) -> None:
+    with pytest.raises(BadRequest) as refused:
+        service.create_pattern(name, kind, audio, None)
+    assert refused.value.code == code
+    assert service.list_patterns()["count"] == 0
+
+
+def test_warm_cache_reloads_only_what_changed(aws) -> None:
+    first = service.create_pattern("music", "template", _wav("enrol_music_0.wav"), None)
+    service.create_pattern("fox", "fingerprint", SPEECH.read_bytes(), None)
+    registry.clear()
+    fetched = registry.stats["artifacts_fetched"]
+    assert len(registry.current()) == 2
+    assert registry.stats["artifacts_fetched"] == fetched + 2
+    reloads = registry.stats["reloads"]
+    assert len(registry.current()) == 2
+    assert registry.stats["reloads"] == reloads  # same version: answered from memory
+    service.delete_pattern(first["pattern_id"])
+    assert len(registry.current()) == 1
+    assert registry.stats["artifacts_fetched"] == fetched + 2  # a deletion fetches nothing
+    service.create_pattern("banana", "template", _wav("enrol_banana_0.wav"), None)
+    assert len(registry.current()) == 2
+    assert registry.stats["artifacts_fetched"] == fetched + 3  # only the new artifact
+
+
+def test_pipeline_matches_a_registered_keyword(aws) -> None:
+    examples = [
+        service.create_pattern("weather", "template", _wav(f"enrol_weather_{k}.wav"), None) for k in range(3)
+    ]
+    accepted = service.submit_invocation(_wav("query_weather_0.wav"), None, "pipeline", None, None, "corr")
+    aws.drain()
+    result = service.get_invocation(accepted["invocation_id"])
+    assert result["status"] == "SUCCEEDED"
+    matches = result["result"]["matches"]
+    assert matches[0]["pattern_id"] in {example["pattern_id"] for example in examples}
+    assert [match["name"] for match in matches].count("weather") == 1  # examples of one word: one match
+    assert 0.5 < matches[0]["start_s"] < 1.2
