@@ -31,6 +31,7 @@ import re
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -224,6 +225,8 @@ class LocalStack:
     def start(self) -> LocalStack:
         """Start moto, create the resources, then the pollers and the HTTP front."""
         started = time.perf_counter()
+        # Metrics are disabled locally, so Powertools keeps the per-invocation dimension and warns each time.
+        warnings.filterwarnings("ignore", message="Dimension 'stage' has already been added")
         self._start_moto()
         self._set_environment()
         self._create_resources()
@@ -282,6 +285,7 @@ class LocalStack:
         from moto.core.config import default_user_config
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per moto request is noise
         saved = json.loads(json.dumps(default_user_config))
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         default_user_config["lambda"] = {"use_docker": False}
