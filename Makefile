@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval run demo layer synth lint-cfn clean
+.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval run demo chaos layer synth lint-cfn clean
 
 ## install: create .venv with every pinned dependency (and the pinned CDK CLI)
 install: $(VENV)/.installed node_modules/.installed
@@ -67,6 +67,10 @@ run: $(VENV)/.installed
 ## demo: register a keyword and a fingerprint, run a clip through every mode (starts a local stack if none)
 demo: $(VENV)/.installed
 	$(PY) -m local.demo
+
+## chaos: >= 200 invocations, concurrent clients, mixed modes, injected failures/crashes/duplicates
+chaos: $(VENV)/.installed
+	$(PY) -m local.chaos
 
 ## bench: DSP timings against the reference anchors, and cold-import time
 bench: install
