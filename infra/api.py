@@ -201,6 +201,8 @@ class Api(Construct):
                 construct_id,
                 type=response_type,
                 status_code=status,
+                # A throttled client is told when to come back (the client library honours it).
+                response_headers={"Retry-After": "'1'"} if code == "throttled" else None,
                 templates={"application/json": f'{{"error": {{"code": "{code}", "message": {message}}}}}'},
             )
 

@@ -3,8 +3,9 @@
 Translates like a Lambda proxy integration: method, path, query string (single and multi-value), headers,
 the body (text as is, anything not UTF-8 base64-encoded with ``isBase64Encoded``) and a request context
 with a fresh request id; the response's status, headers and (base64) body go back unchanged. Bodies over
-API Gateway's 10 MB payload limit are refused with 413 before they are read. No authentication: the local
-stack listens on 127.0.0.1 only.
+API Gateway's 10 MB payload limit are refused with 413 before they are read, and requests beyond the stage
+throttle (token bucket, rate and burst as deployed) get 429 with ``Retry-After``. No authentication: the
+local stack listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -90,6 +91,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _proxy(self) -> None:
         started = time.perf_counter()
         stack = self.server.stack
+        if not self.server.bucket.take():
+            self.close_connection = True
+            body = _error_body("throttled", "too many requests; retry after the Retry-After delay")
+            self._send(429, {"Content-Type": "application/json", "Retry-After": "1"}, body)
+            return
         length_header = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             self.close_connection = True
@@ -151,6 +157,28 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _proxy  # noqa: N815
 
 
+class TokenBucket:
+    """API Gateway's throttle: ``rate`` requests per second on average, bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, max(1, burst)
+        self.tokens = float(self.burst)
+        self.updated = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        if self.rate <= 0:
+            return True
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return True
+            return False
+
+
 class _FrontServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -158,6 +186,7 @@ class _FrontServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], stack: LocalStack) -> None:
         super().__init__(address, _Handler)
         self.stack = stack
+        self.bucket = TokenBucket(stack.settings.throttle_rate, stack.settings.throttle_burst)
 
 
 def start_front(stack: LocalStack) -> _FrontServer:

@@ -56,6 +56,9 @@ class LocalSettings:
     visibility_timeout_s: int = 5  # deployed: 6x the function timeout; here short so retries are quick
     max_body_bytes: int = API_GATEWAY_MAX_BODY_BYTES
     poll_wait_s: int = 1
+    # API Gateway's stage throttling, as cdk.json's api_throttle_rate / api_throttle_burst (0: off)
+    throttle_rate: float = 50.0
+    throttle_burst: int = 100
     environment: dict[str, str] = field(default_factory=dict)  # extra handler environment (fault injection)
 
 

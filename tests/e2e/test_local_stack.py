@@ -244,3 +244,38 @@ def test_patterns_registry_and_matching_in_every_mode(client: Client, local_stac
     assert missing.value.status == 404
     final = client.invoke(query, mode="pipeline", wait=True)
     assert {s["name"]: s for s in final["stages"]}["match"]["status"] == "SKIPPED"
+
+
+def test_burst_beyond_the_throttle_is_shed_with_429_and_retry_after(local_stack) -> None:
+    """More requests at once than the stage's burst: some get 429 + Retry-After; the client's retries
+    (which honour Retry-After) then get every one of them through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def bare(_: int) -> tuple[int, str | None]:
+        request = urllib.request.Request(local_stack.base_url + "/v1/health")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, None
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("Retry-After")
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        statuses = list(pool.map(bare, range(400)))
+    throttled = [retry for status, retry in statuses if status == 429]
+    assert throttled, "a burst of 400 should exceed the burst of 100"
+    assert set(throttled) == {"1"}
+    assert {status for status, _ in statuses} <= {200, 429}
+
+    patient = local_stack.client(max_retries=6)
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        healths = list(pool.map(lambda _: patient.health()["status"], range(200)))
+    assert healths == ["ok"] * 200
+
+
+def test_logs_never_contain_audio_or_presigned_urls(local_stack, client: Client) -> None:
+    client.upload(SPEECH.read_bytes())
+    client.analyze(SPEECH)
+    log = local_stack.log()
+    assert "UklGR" not in log  # base64 of "RIFF": no inline audio
+    assert "X-Amz-Signature" not in log
+    assert "X-Amz-Credential" not in log

@@ -154,3 +154,14 @@ def test_api_function_grants(template: dict[str, Any]) -> None:
         assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"} <= granted[table]
     for queue in stage_queues(template).values():
         assert "sqs:SendMessage" in granted[queue]
+
+
+def test_throttled_responses_tell_the_client_when_to_retry(template: dict[str, Any]) -> None:
+    responses = {
+        props["ResponseType"]: props
+        for props in resources(template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    for response_type in ("THROTTLED", "QUOTA_EXCEEDED"):
+        assert responses[response_type]["StatusCode"] == "429"
+        assert responses[response_type]["ResponseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    assert "ResponseParameters" not in responses["BAD_REQUEST_BODY"]
