@@ -1,0 +1,135 @@
+"""The client against a scripted HTTP server: retries, Retry-After, errors, auth headers, uploads."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from harmonic_client import ApiError, Client
+
+
+class Script:
+    """Responses to serve in order, and the requests seen."""
+
+    def __init__(self) -> None:
+        self.responses: list[tuple[int, dict[str, str], bytes]] = []
+        self.requests: list[dict] = []
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, Script]]:
+    script = Script()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            script.requests.append(
+                {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body": body,
+                }
+            )
+            status, headers, payload = script.responses.pop(0) if script.responses else (200, {}, b"{}")
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", script
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _json(status: int, body: object, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json", **headers}, json.dumps(body).encode()
+
+
+def test_retries_429_and_5xx_honouring_retry_after(server) -> None:
+    url, script = server
+    script.responses += [_json(429, {}, **{"Retry-After": "3"}), _json(503, {}), _json(200, {"status": "ok"})]
+    client = Client(url, auth="none")
+    waits: list[float] = []
+    client.sleep = waits.append
+    assert client.health() == {"status": "ok"}
+    assert len(script.requests) == 3
+    assert waits[0] >= 3.0  # Retry-After wins over a shorter backoff
+    assert 0 < waits[1] <= 0.4
+
+
+def test_4xx_is_not_retried_and_carries_the_server_message(server) -> None:
+    url, script = server
+    script.responses.append(_json(400, {"error": {"code": "bad_request", "message": "mode: unknown"}}))
+    with pytest.raises(ApiError) as refused:
+        Client(url, auth="none").status("x")
+    assert (refused.value.status, refused.value.code, refused.value.message) == (
+        400,
+        "bad_request",
+        "mode: unknown",
+    )
+    assert len(script.requests) == 1
+
+
+def test_gives_up_after_max_retries(server) -> None:
+    url, script = server
+    script.responses += [_json(500, {"error": {"code": "internal", "message": "boom"}})] * 3
+    client = Client(url, auth="none", max_retries=2)
+    client.sleep = lambda _: None
+    with pytest.raises(ApiError, match="500 internal: boom"):
+        client.health()
+
+
+def test_api_key_and_sigv4_headers(server, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, script = server
+    Client(url, api_key="k-123").health()
+    assert script.requests[-1]["headers"]["x-api-key"] == "k-123"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    Client(url, auth="iam", region="eu-west-1").health()
+    authorization = script.requests[-1]["headers"]["authorization"]
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/execute-api/aws4_request" in authorization
+
+
+def test_region_and_auth_guessed_from_a_deployed_endpoint() -> None:
+    client = Client("https://abc123.execute-api.ap-south-1.amazonaws.com/prod")
+    assert (client.auth, client.region) == ("iam", "ap-south-1")
+    assert Client("http://127.0.0.1:9").auth == "none"
+
+
+def test_large_clips_go_through_a_presigned_upload(server) -> None:
+    url, script = server
+    upload = {
+        "audio_key": "uploads/k.wav",
+        "upload_url": f"{url}/bucket/uploads/k.wav?sig=1",
+        "expires_in": 900,
+    }
+    script.responses += [
+        _json(201, upload),
+        (200, {}, b""),
+        _json(202, {"invocation_id": "i-1", "status": "ACCEPTED"}),
+    ]
+    client = Client(url, auth="none", inline_limit_bytes=10)
+    accepted = client.submit(b"RIFF" + bytes(100), mode="pipeline", idempotency_key="idem-1")
+    assert accepted["invocation_id"] == "i-1"
+    create, put, submit = script.requests
+    assert json.loads(create["body"]) == {"content_length": 104}
+    assert (put["method"], put["path"], len(put["body"])) == ("PUT", "/bucket/uploads/k.wav?sig=1", 104)
+    assert json.loads(submit["body"]) == {"audio_key": "uploads/k.wav", "mode": "pipeline"}
+    assert submit["headers"]["idempotency-key"] == "idem-1"
