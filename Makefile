@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval run demo chaos redrive layer synth lint-cfn clean
+.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval run demo chaos redrive openapi layer synth lint-cfn clean
 
 ## install: create .venv with every pinned dependency (and the pinned CDK CLI)
 install: $(VENV)/.installed node_modules/.installed
@@ -75,6 +75,10 @@ chaos: $(VENV)/.installed
 ## redrive: move dead-lettered stage messages back (AWS_ENDPOINT_URL=<local stack AWS URL> or QUEUE_PREFIX=<stack>)
 redrive: $(VENV)/.installed
 	$(PY) -m local.redrive
+
+## openapi: regenerate docs/openapi.json from the API handler's routes and models
+openapi: $(VENV)/.installed
+	$(PY) scripts/export_openapi.py
 
 ## bench: DSP timings against the reference anchors, and cold-import time
 bench: install

@@ -11,6 +11,7 @@ Audio and presigned URLs are never logged.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -270,6 +271,27 @@ def _body_limit() -> int:
     return math.ceil(get_settings().max_inline_bytes * 4 / 3) + _JSON_OVERHEAD_BYTES
 
 
+def _raw_error(status: int, code: str, message: str) -> dict[str, Any]:
+    """A proxy response built without the resolver (for requests refused before routing)."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"error": {"code": code, "message": message}}),
+        "isBase64Encoded": False,
+    }
+
+
+def _utf8_body(event: dict[str, Any]) -> bool:
+    """Whether a binary (base64) body decodes to text; JSON bodies must."""
+    if not event.get("isBase64Encoded") or not event.get("body"):
+        return True
+    try:
+        base64.b64decode(event["body"]).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
 def _request_correlation_id(event: dict[str, Any]) -> str:
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     given = headers.get(CORRELATION_HEADER.lower(), "")
@@ -288,12 +310,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     body = event.get("body") or ""
     if len(body) > _body_limit():  # refused before any parsing: the limit is the decoded clip's
         message = f"the request body exceeds {_body_limit()} bytes; send large clips through /v1/uploads"
-        result = {
-            "statusCode": 413,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": json.dumps({"error": {"code": "payload_too_large", "message": message}}),
-            "isBase64Encoded": False,
-        }
+        result = _raw_error(413, "payload_too_large", message)
+    elif not _utf8_body(event):
+        result = _raw_error(400, "bad_request", "the request body is not UTF-8 JSON")
     else:
         result = app.resolve(event, context)
     result["headers"] = {**(result.get("headers") or {}), CORRELATION_HEADER: correlation_id}
