@@ -89,6 +89,7 @@ cost: $(VENV)/.installed
 ## bench: DSP timings against the reference anchors, and cold-import time
 bench: install
 	$(PY) bench/dsp.py
+	$(PY) bench/operating.py
 
 ## layer: build (or reuse from build/layers/) both Lambda layers for the default target, and print their sizes
 ARCH ?= arm64
