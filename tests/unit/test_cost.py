@@ -31,6 +31,7 @@ def _workload(**overrides) -> cost.Workload:
         "api_ms": 50.0,
         "item_kb": 3.0,
         "state_transitions": 10,
+        "io_overhead_ms": 0.0,
     }
     base.update(overrides)
     return cost.Workload(**base)
@@ -87,6 +88,13 @@ def test_state_machine_modes_by_hand() -> None:
     )
     # 906 ms rounds up to 1,000 ms
     assert rounded["step_functions"] == pytest.approx(1.00 + 1_000_000 * 1.0 * 0.0625 * 0.00001667)
+
+
+def test_io_overhead_is_charged_to_each_stage_function() -> None:
+    without = cost.monthly_cost("pipeline", _workload(), PRICES)["lambda_stages"]
+    with_io = cost.monthly_cost("pipeline", _workload(io_overhead_ms=40.0), PRICES)["lambda_stages"]
+    # 6 stages × 1M × 0.040 s × 1 GB × $0.0000133334
+    assert with_io - without == pytest.approx(6 * 1_000_000 * 0.040 * 0.0000133334)
 
 
 def test_zero_invocations_cost_nothing_and_unknown_mode_is_refused() -> None:
