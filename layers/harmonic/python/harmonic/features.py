@@ -55,16 +55,6 @@ def _f0_summary(track: np.ndarray) -> dict[str, float | None]:
     }
 
 
-def _frame_rms_db(samples: np.ndarray, n_frames: int) -> np.ndarray:
-    """RMS level in dB of each analysis frame (centered, N_FFT long, HOP_LENGTH apart)."""
-    padded = np.pad(samples.astype(np.float64), N_FFT // 2)
-    starts = np.arange(n_frames) * HOP_LENGTH
-    cumulative = np.concatenate(([0.0], np.cumsum(padded**2)))
-    ends = np.minimum(starts + N_FFT, padded.size)
-    mean_square = (cumulative[ends] - cumulative[starts]) / N_FFT
-    return 10.0 * np.log10(np.maximum(mean_square, 1e-20))
-
-
 def extract_features(samples: np.ndarray, sr: int) -> dict[str, Any]:
     """Clip-level features of a mono clip, JSON-serializable.
 
@@ -82,7 +72,8 @@ def extract_features(samples: np.ndarray, sr: int) -> dict[str, Any]:
     power = stft_power(y, n_fft=N_FFT, hop_length=HOP_LENGTH)  # one STFT for MFCC, centroid, flatness
     mfccs = mfcc(None, sr, n_mfcc=N_MFCC, n_mels=N_MELS, S=power)
     n_frames = mfccs.shape[1]
-    loud = _frame_rms_db(y, n_frames)
+    # Frame level from the STFT already computed (Hann-weighted energy; only compared with its own maximum).
+    loud = 10.0 * np.log10(np.maximum(np.asarray(power, dtype=np.float64).sum(axis=0), 1e-20))
     active = loud > (loud.max() + SILENT_FRAME_DB) if n_frames else np.zeros(0, dtype=bool)
 
     centroid = spectral_centroid(None, sr, S=power)
