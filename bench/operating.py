@@ -2,8 +2,8 @@
 
 Prints, and writes to bench/results/operating.json (read by bench/cost.py):
 
-1. per-stage warm time of the stage functions for 1 s, 5 s and 30 s clips (median and p95), and a
-   fixed + per-audio-second model of each stage fitted to them;
+1. per-stage warm time of the stage functions for 1 s, 5 s and 30 s clips (median and p95), a fixed +
+   per-audio-second model of each stage fitted to them, and the whole chain via /v1/analyze per length;
 2. cold start: a fresh interpreter importing each handler module, beside a bare `import boto3`;
 3. end-to-end latency on the local stack per mode (sync = /v1/analyze, pipeline, statemachine), p50/p95
    over ≥ 50 invocations of a 1 s clip, and throughput (invocations/s) with 2 concurrent clients;
@@ -139,6 +139,18 @@ def local_stack_latency(invocations: int = 50) -> dict:
     with LocalStack(LocalSettings(port=0, visibility_timeout_s=2, throttle_rate=0)) as stack:
         client = Client(stack.base_url, auth="none")
         client.analyze(clip)  # warm every module
+        for seconds in (1, 5, 30):
+            long_clip = _wav_bytes(_clip(seconds))
+            chain = []
+            for _ in range(7):
+                started = time.perf_counter()
+                client.analyze(long_clip)
+                chain.append((time.perf_counter() - started) * 1000)
+            results[f"analyze_{seconds}s"] = {
+                "p50_ms": _p(chain, 50),
+                "p95_ms": _p(chain, 95),
+                "n": len(chain),
+            }
         for mode in ("sync", "pipeline", "statemachine"):
             latencies = []
             for _ in range(invocations):
@@ -198,7 +210,9 @@ def main() -> int:
         print(f"  {name:<28}{value:>8.0f}   ({value / report['cold_start_ms']['import boto3']:.1f}x boto3)")
 
     report["local_stack"] = local_stack_latency()
-    print("\nend to end on the local stack, 1 s clip (ms)")
+    print(
+        "\nend to end on the local stack (ms; the modes with a 1 s clip, analyze_Ns: the whole chain on N s)"
+    )
     for mode, values in report["local_stack"].items():
         if mode.startswith("throughput"):
             print(f"  throughput, 2 clients, pipeline: {values['invocations_per_s']:.1f} invocations/s")
