@@ -139,6 +139,22 @@ def local_stack_latency(invocations: int = 50) -> dict:
     with LocalStack(LocalSettings(port=0, visibility_timeout_s=2, throttle_rate=0)) as stack:
         client = Client(stack.base_url, auth="none")
         client.analyze(clip)  # warm every module
+        handler_ms: dict[str, dict[str, list[float]]] = {}
+        for seconds in (1, 5, 30):  # stage handlers as deployed: S3 in and out included (moto, local)
+            noisy = _clip(seconds) * 0.5 + 0.01 * np.random.default_rng(2).standard_normal(seconds * SR)
+            for _ in range(7):
+                final = client.invoke(_wav_bytes(noisy.astype(np.float32)), mode="pipeline", wait=True)
+                for stage in final["stages"]:
+                    if stage.get("duration_ms") is not None:
+                        handler_ms.setdefault(f"{seconds}s", {}).setdefault(stage["name"], []).append(
+                            stage["duration_ms"]
+                        )
+        results["stage_handlers"] = {
+            clip: {
+                name: {"median_ms": statistics.median(v), "p95_ms": _p(v, 95)} for name, v in stages.items()
+            }
+            for clip, stages in handler_ms.items()
+        }
         for seconds in (1, 5, 30):
             long_clip = _wav_bytes(_clip(seconds))
             chain = []
@@ -213,6 +229,16 @@ def main() -> int:
     print(
         "\nend to end on the local stack (ms; the modes with a 1 s clip, analyze_Ns: the whole chain on N s)"
     )
+    handlers = report["local_stack"].pop("stage_handlers")
+    report["stage_handlers"] = handlers
+    print("\nper-stage warm handler time on the local stack (S3 in/out included; median / p95 ms)")
+    names = list(handlers["1s"])
+    print(f"{'clip':<6}" + "".join(f"{name:>20}" for name in names))
+    for clip, stages in handlers.items():
+        print(
+            f"{clip:<6}"
+            + "".join(f"{stages[n]['median_ms']:>11.1f} /{stages[n]['p95_ms']:>6.1f}" for n in names)
+        )
     for mode, values in report["local_stack"].items():
         if mode.startswith("throughput"):
             print(f"  throughput, 2 clients, pipeline: {values['invocations_per_s']:.1f} invocations/s")
