@@ -136,7 +136,7 @@ class AwsStack:
     def execution_arn(self, name: str) -> str:
         return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
 
-    def wait_for_execution(self, name: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    def wait_for_execution(self, name: str, timeout_s: float = 120.0) -> dict[str, Any]:
         """describe_execution of execution `name` once it is no longer RUNNING."""
         deadline = time.monotonic() + timeout_s
         arn = self.execution_arn(name)
