@@ -11,7 +11,7 @@ import base64
 import binascii
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator, model_validator
 
 Mode = Literal["pipeline", "statemachine"]
 StageName = Literal["ingest", "denoise", "normalize", "features", "match", "respond"]
@@ -101,7 +101,8 @@ class UploadRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    content_length: int | None = Field(
+    # Strict: a JSON boolean or a string is not a size (lax pydantic would read true as 1).
+    content_length: StrictInt | None = Field(
         default=None, gt=0, description="exact size of the WAV to upload; the URL then accepts only that size"
     )
 

@@ -59,10 +59,13 @@ metrics = Metrics(namespace="Harmonic", service="harmonic")
 app = APIGatewayRestResolver(enable_validation=True, response_validation_error_http_code=500)
 
 CORRELATION_HEADER = "X-Correlation-Id"
-_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # else the request id is used
 # Base64 makes the clip 4/3 larger; JSON adds a little. Bodies beyond this are refused before parsing.
 _JSON_OVERHEAD_BYTES = 64 * 1024
 IDEMPOTENCY_TTL_S = 24 * 3600
+# Validation messages name at most this many problems, each field name shortened to this many characters.
+_MAX_PROBLEMS = 5
+_MAX_FIELD_CHARS = 64
 
 idempotency_config = IdempotencyConfig(
     event_key_jmespath="idempotency_key",
@@ -243,14 +246,22 @@ def _service_error(error: ServiceError) -> Response:
 @app.exception_handler(RequestValidationError)
 def _validation_error(error: RequestValidationError) -> Response:
     """Powertools' 422 → 400 with a readable message (field path and reason; never the input itself)."""
-    problems = []
+    problems: list[str] = []
     for detail in error.errors():
         if detail.get("type") == "json_invalid":
             return _error(400, "bad_request", "the request body is not valid JSON")
-        location = ".".join(str(part) for part in detail.get("loc", ()) if part not in ("body", "query"))
+        # Field names can be the client's (unknown keys): shortened, so a huge key is not echoed whole.
+        location = ".".join(
+            str(part)[:_MAX_FIELD_CHARS] for part in detail.get("loc", ()) if part not in ("body", "query")
+        )
         reason = str(detail.get("msg", "invalid")).removeprefix("Value error, ")
-        problems.append(f"{location}: {reason}" if location else reason)
-    return _error(400, "bad_request", "; ".join(problems) or "invalid request")
+        problem = f"{location}: {reason}" if location else reason
+        if problem not in problems:
+            problems.append(problem)
+    message = "; ".join(problems[:_MAX_PROBLEMS]) or "invalid request"
+    if len(problems) > _MAX_PROBLEMS:
+        message += f"; and {len(problems) - _MAX_PROBLEMS} more"
+    return _error(400, "bad_request", message)
 
 
 @app.not_found
