@@ -1,7 +1,10 @@
 """Write docs/openapi.json from the API handler's routes and pydantic models (`make openapi`).
 
 The document is generated from the code, never edited by hand; tests/unit/test_openapi.py fails when the
-committed file and the code disagree.
+committed file and the code disagree. Powertools documents its own validation errors (422
+``HTTPValidationError``, 500 ``ResponseValidationError``), which this API never returns: the handler maps
+them to ``{"error": {"code", "message"}}`` (api_models.ErrorBody) with 400, so the document says that
+instead (a 400 on every operation that takes a body, and ErrorBody as every operation's default response).
 """
 
 from __future__ import annotations
@@ -10,27 +13,68 @@ import json
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "openapi.json"
 for path in (ROOT / "functions", ROOT / "layers" / "harmonic" / "python"):
     sys.path.insert(0, str(path))
 
+DESCRIPTION = (
+    "Send a short audio clip; a chain of harmonic steps (ingest, denoise, normalize, features, "
+    'match, respond) runs; get structured results. Errors are {"error": {"code", "message"}}.'
+)
+SCHEMA_REF = "#/components/schemas/{model}"
+# What Powertools adds to every operation and schema set, and this API never sends.
+_POWERTOOLS_ERRORS = {
+    "422": "HTTPValidationError",
+    "500": "ResponseValidationError",
+}
+_POWERTOOLS_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    schema = {"$ref": SCHEMA_REF.format(model="ErrorBody")}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _with_error_body(document: dict[str, Any]) -> dict[str, Any]:
+    """Powertools' validation error responses replaced by the API's ErrorBody (see the module doc)."""
+    from harmonic_service.api_models import ErrorBody
+
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            for status, schema_name in _POWERTOOLS_ERRORS.items():
+                ref = json.dumps(responses.get(status, {}))
+                if SCHEMA_REF.format(model=schema_name) in ref:
+                    del responses[status]
+            if "requestBody" in operation:
+                responses["400"] = _error_response(
+                    "bad_request (the body does not match its schema) or invalid_audio (not a WAV)"
+                )
+            responses["default"] = _error_response(
+                "an error: 400, 404 not_found, 409 conflict, 413 payload_too_large, 500 internal"
+            )
+    schemas = document["components"]["schemas"]
+    for name in _POWERTOOLS_SCHEMAS:
+        schemas.pop(name, None)
+    left = [name for name in _POWERTOOLS_SCHEMAS if SCHEMA_REF.format(model=name) in json.dumps(document)]
+    if left:  # a Powertools change added a use this function does not know about
+        raise RuntimeError(f"the document still references {left}")
+    error_schema = ErrorBody.model_json_schema(ref_template=SCHEMA_REF)
+    schemas.update(error_schema.pop("$defs", {}))
+    schemas["ErrorBody"] = error_schema
+    return document
+
 
 def generate() -> str:
-    """The OpenAPI document as deterministic JSON text."""
+    """The OpenAPI document as deterministic JSON text (sorted keys, indent 2, trailing newline)."""
     from harmonic_service.handlers.api import app
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    schema = app.get_openapi_json_schema(
-        title="Harmonic",
-        version=version,
-        description=(
-            "Send a short audio clip; a chain of harmonic steps (ingest, denoise, normalize, features, "
-            'match, respond) runs; get structured results. Errors are {"error": {"code", "message"}}.'
-        ),
-    )
-    return json.dumps(json.loads(schema), indent=2, sort_keys=True) + "\n"
+    schema = app.get_openapi_json_schema(title="Harmonic", version=version, description=DESCRIPTION)
+    return json.dumps(_with_error_body(json.loads(schema)), indent=2, sort_keys=True) + "\n"
 
 
 def main() -> int:

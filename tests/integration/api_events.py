@@ -1,60 +1,35 @@
-"""API Gateway REST (v1) Lambda proxy events and a fake Lambda context, for driving the API handler directly.
+"""API Gateway REST (v1) Lambda proxy events, and `call` to drive the API handler with them.
 
-The events carry what API Gateway sends and what the handler reads: method, path, headers (single and
-multi-value), body with ``isBase64Encoded``, and a ``requestContext`` with ``requestId`` and ``identity``.
-`call` runs one request through `harmonic_service.handlers.api.handler` and returns (status, headers,
-JSON body), so tests read like HTTP.
+The events are the local stack's (`local.http_front.proxy_event`, the translation `make run` serves over
+HTTP): method, path, query string, headers (single and multi-value), body with ``isBase64Encoded`` and a
+``requestContext`` with ``requestId`` and ``identity``. `api_event` adds what tests need on top: JSON
+bodies from Python values, no body at all, a forced base64 body and a chosen request id. `call` runs one
+request through `harmonic_service.handlers.api.handler` and returns an `ApiResponse` that unpacks as
+``status, headers, body = call(...)``, so tests read like HTTP.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import time
-import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
+from local.http_front import proxy_event
+from local.stack import FakeLambdaContext
 
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes of a Lambda context that Powertools (Logger, idempotency, metrics) reads."""
-
-    function_name: str = "harmonic-api"
-    memory_limit_in_mb: int = 1024
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = "/aws/lambda/harmonic-api"
-    log_stream_name: str = "test"
-    remaining_ms: int = 30_000
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+__all__ = ["ApiResponse", "FakeLambdaContext", "api_event", "call"]
 
 
-def _encode_body(body: Any, base64_encoded: bool) -> tuple[str | None, bool]:
-    """The proxy event's (body, isBase64Encoded): dicts/lists as JSON, bytes as UTF-8 text or base64."""
-    if body is None:
-        return None, False
+def _body_bytes(body: Any) -> bytes:
+    """dicts, lists, numbers… as JSON; str as UTF-8; bytes as given."""
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
     if isinstance(body, str):
-        raw = body.encode("utf-8")
-    elif isinstance(body, bytes | bytearray):
-        raw = bytes(body)
-    else:
-        raw = json.dumps(body).encode("utf-8")
-    if not base64_encoded:
-        try:
-            return raw.decode("utf-8"), False
-        except UnicodeDecodeError:
-            pass  # API Gateway would only pass binary through base64-encoded
-    return base64.b64encode(raw).decode("ascii"), True
+        return body.encode("utf-8")
+    return json.dumps(body).encode("utf-8")
 
 
 def api_event(
@@ -70,54 +45,34 @@ def api_event(
 ) -> dict[str, Any]:
     """One API Gateway REST proxy event.
 
-    `body`: None (no body), str/bytes (sent as given; non-UTF-8 bytes are base64-encoded as API Gateway
-    does), anything else is sent as JSON. `base64_encoded` forces ``isBase64Encoded``.
+    `body`: None (no body), str/bytes (sent as given; non-UTF-8 bytes are base64-encoded, as API Gateway
+    does), anything else as JSON. `base64_encoded` forces ``isBase64Encoded``. `request_id` replaces the
+    generated ``requestContext.requestId`` (the correlation id when the request has no valid one).
     """
-    headers = dict(headers or {})
-    text, is_base64 = _encode_body(body, base64_encoded)
-    request_id = request_id or str(uuid.uuid4())
-    return {
-        "resource": path,
-        "path": path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": dict(query) if query else None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "body": text,
-        "isBase64Encoded": is_base64,
-        "requestContext": {
-            "requestId": request_id,
-            "extendedRequestId": request_id,
-            "accountId": ACCOUNT,
-            "apiId": "testapi",
-            "stage": "v1",
-            "httpMethod": method,
-            "path": f"/v1{path}",
-            "resourcePath": path,
-            "protocol": "HTTP/1.1",
-            "requestTimeEpoch": int(time.time() * 1000),
-            "identity": {
-                "sourceIp": source_ip,
-                "userAgent": headers.get("User-Agent", "pytest"),
-                "apiKey": None,
-                "caller": None,
-                "user": None,
-            },
-        },
-    }
+    raw = None if body is None else _body_bytes(body)
+    raw_path = f"{path}?{urlencode(query)}" if query else path
+    event = proxy_event(method, raw_path, dict(headers or {}), raw or b"", source_ip=source_ip)
+    if raw is not None and not raw:
+        event["body"] = ""  # an empty body, not a missing one
+    if raw and base64_encoded and not event["isBase64Encoded"]:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode("ascii"), True
+    if request_id is not None:
+        event["requestContext"]["requestId"] = event["requestContext"]["extendedRequestId"] = request_id
+    return event
 
 
 @dataclass
 class ApiResponse:
-    """What the handler returned, decoded: status, headers (single-valued) and the JSON body (or None)."""
+    """What the handler returned, decoded: status, headers (single-valued), the JSON body (or None) and the
+    raw proxy response. Unpacks as ``status, headers, body``."""
 
     status: int
     headers: dict[str, str]
     body: Any
     raw: dict[str, Any]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.status, self.headers, self.body))
 
 
 def call(
@@ -127,11 +82,11 @@ def call(
     headers: dict[str, str] | None = None,
     **event_kwargs: Any,
 ) -> ApiResponse:
-    """Run one request through the API handler (import deferred: tests set the environment first)."""
+    """Run one request through the API handler (imported here: tests set the environment first)."""
     from harmonic_service.handlers import api
 
     event = api_event(method, path, body, headers, **event_kwargs)
-    response = api.handler(event, FakeLambdaContext())
+    response = api.handler(event, FakeLambdaContext(function_name="harmonic-api"))
     merged = {name: values[-1] for name, values in (response.get("multiValueHeaders") or {}).items()}
     merged.update(response.get("headers") or {})
     text = response.get("body") or ""

@@ -2,7 +2,7 @@
 
 Requests are built by tests/integration/api_events.py and run through `harmonic_service.handlers.api.handler`
 (the function the stack deploys and the local stack serves over HTTP); the pipeline is driven with
-`aws.drain()`.
+`aws.drain()`, the state machine by moto (`sfn_aws`). The HTTP-level suite is tests/e2e.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import boto3
 import pytest
 from harmonic_service import faults, service
 from harmonic_service.config import clear_caches
+from harmonic_service.errors import PermanentStageError
+from harmonic_service.logic import stages as stage_logic
 from harmonic_service.stages import STAGE_NAMES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -58,9 +60,9 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 
 def test_health(aws: AwsStack) -> None:
-    response = call("GET", "/v1/health")
-    assert (response.status, response.body) == (200, {"status": "ok", "modes": ["pipeline"]})
-    assert response.headers["Content-Type"] == "application/json"
+    status, headers, body = call("GET", "/v1/health")
+    assert (status, body) == (200, {"status": "ok", "modes": ["pipeline"]})
+    assert headers["Content-Type"] == "application/json"
 
 
 def test_submit_drain_and_read_the_result(aws: AwsStack) -> None:
@@ -96,6 +98,16 @@ def test_submit_drain_and_read_the_result(aws: AwsStack) -> None:
     assert item["correlation_id"]["S"] == "it-1"  # the header's id travelled to the invocation
 
 
+def test_the_correlation_id_travels_in_the_envelope(aws: AwsStack) -> None:
+    accepted = call("POST", "/v1/invocations", {"audio": AUDIO}, {"X-Correlation-Id": "env-1"})
+    [message] = aws.sqs.receive_message(QueueUrl=aws.queue_urls["ingest"], MaxNumberOfMessages=10)["Messages"]
+    envelope = json.loads(message["Body"])
+    assert envelope["invocation_id"] == accepted.body["invocation_id"]
+    assert envelope["correlation_id"] == "env-1"
+    assert envelope["stage"] == "ingest"
+    assert AUDIO[:40] not in message["Body"]  # the clip is in S3, the envelope only points at it
+
+
 def test_analyze_returns_the_result(aws: AwsStack) -> None:
     response = call("POST", "/v1/analyze", {"audio": AUDIO, "options": {"target_lufs": -20}})
     assert response.status == 200
@@ -128,12 +140,41 @@ def test_upload_to_the_presigned_url_then_submit_by_key(aws: AwsStack) -> None:
     assert "features" in analyzed.body
 
 
+def test_upload_without_a_size_then_put_object_and_submit_by_key(aws: AwsStack) -> None:
+    status, _, created = call("POST", "/v1/uploads")  # the body is optional
+    assert status == 201
+    assert created["max_bytes"] > 0
+    aws.s3.put_object(Bucket=aws.bucket, Key=created["audio_key"], Body=SPEECH_BYTES)
+    accepted = call("POST", "/v1/invocations", {"audio_key": created["audio_key"]})
+    assert accepted.status == 202, accepted.body
+    aws.drain()
+    done = call("GET", accepted.body["status_url"])
+    assert done.body["status"] == "SUCCEEDED"
+    assert {"features", "loudness"} <= set(done.body["result"])
+
+    not_a_wav = call("POST", "/v1/uploads", {}).body
+    aws.s3.put_object(Bucket=aws.bucket, Key=not_a_wav["audio_key"], Body=b"plain text, no RIFF header")
+    for path in ("/v1/invocations", "/v1/analyze"):
+        response = call("POST", path, {"audio_key": not_a_wav["audio_key"]})
+        assert (response.status, response.body["error"]["code"]) == (400, "invalid_audio"), path
+
+
 def test_upload_request_variants(aws: AwsStack) -> None:
     assert call("POST", "/v1/uploads").status == 201  # the body is optional
     assert call("POST", "/v1/uploads", {}).status == 201
+    assert call("POST", "/v1/uploads", {"content_length": None}).status == 201
     too_large = call("POST", "/v1/uploads", {"content_length": 10**12})
     assert (too_large.status, too_large.body["error"]["code"]) == (413, "payload_too_large")
-    for body in ({"content_length": -1}, {"content_length": "lots"}, {"size": 10}):
+    for body in (
+        {"content_length": -1},
+        {"content_length": 0},
+        {"content_length": "lots"},
+        {"content_length": "1000"},
+        {"content_length": True},
+        {"content_length": 1.5},
+        {"size": 10},
+        [1],
+    ):
         response = call("POST", "/v1/uploads", body)
         assert (response.status, response.body["error"]["code"]) == (400, "bad_request"), body
 
@@ -226,6 +267,8 @@ def test_resume_of_a_failed_invocation_restarts_it_and_it_completes(aws: AwsStac
         assert failed.body["status"] == "FAILED"
         assert failed.body["error"]["stage"] == "features"
         assert "result" not in failed.body
+        assert aws.dlq_depths()["features"] == 1  # every allowed delivery was used up
+        attempts = {stage["name"]: stage["attempts"] for stage in failed.body["stages"]}
 
         resumed = call(
             "POST", f"{accepted.body['status_url']}/resume", headers={"X-Correlation-Id": "resume-1"}
@@ -240,6 +283,9 @@ def test_resume_of_a_failed_invocation_restarts_it_and_it_completes(aws: AwsStac
         assert done.body["status"] == "SUCCEEDED"
         assert "features" in done.body["result"]
         assert "error" not in done.body
+        after = {stage["name"]: stage["attempts"] for stage in done.body["stages"]}
+        assert after["features"] == attempts["features"] + 1
+        assert {name: after[name] for name in ("ingest", "normalize")} == {"ingest": 1, "normalize": 1}
     finally:
         aws.monkeypatch.delenv("HARMONIC_FAULTS_ENABLED")
         faults.reset()
@@ -257,6 +303,75 @@ def test_unknown_invocations_and_routes_are_404(aws: AwsStack) -> None:
         assert response.status == 404, (method, path)
         assert response.body["error"]["code"] == "not_found"
         assert set(response.body["error"]) == {"code", "message"}
+
+
+# --- statemachine mode -------------------------------------------------------------------------------------
+
+
+def test_statemachine_mode_through_the_api(sfn_aws: AwsStack) -> None:
+    assert call("GET", "/v1/health").body == {"status": "ok", "modes": ["pipeline", "statemachine"]}
+    status, headers, accepted = call(
+        "POST", "/v1/invocations", {"audio": AUDIO, "mode": "statemachine"}, {"X-Correlation-Id": "sm-1"}
+    )
+    assert status == 202
+    assert headers["X-Correlation-Id"] == "sm-1"
+    assert accepted["mode"] == "statemachine"
+    invocation_id = accepted["invocation_id"]
+    execution = sfn_aws.wait_for_execution(invocation_id)
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["input"])["correlation_id"] == "sm-1"
+    done = call("GET", accepted["status_url"])
+    assert (done.status, done.body["status"], done.body["mode"]) == (200, "SUCCEEDED", "statemachine")
+    assert {"features", "loudness"} <= set(done.body["result"])
+    assert all(sfn_aws.queue_depth(url) == 0 for url in sfn_aws.queue_urls.values())  # no SQS on this path
+
+
+def test_resume_of_a_failed_statemachine_invocation_through_the_api(
+    sfn_aws: AwsStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    features = stage_logic.features
+    calls: list[int] = []
+
+    def fails_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise PermanentStageError("feature backend missing", code="no_backend")
+        return features(*args, **kwargs)
+
+    monkeypatch.setattr(stage_logic, "features", fails_once)
+    accepted = call("POST", "/v1/invocations", {"audio": AUDIO, "mode": "statemachine"}).body
+    assert sfn_aws.wait_for_execution(accepted["invocation_id"])["status"] == "FAILED"
+    failed = call("GET", accepted["status_url"]).body
+    assert failed["status"] == "FAILED"
+    assert failed["error"] == {
+        "code": "no_backend",
+        "message": "feature backend missing",
+        "stage": "features",
+    }
+
+    status, _, resumed = call("POST", f"{accepted['status_url']}/resume")
+    assert status == 202
+    assert resumed == {
+        "invocation_id": accepted["invocation_id"],
+        "status": "RUNNING",
+        "mode": "statemachine",
+        "resumed_from": "features",
+        "status_url": accepted["status_url"],
+    }
+    [second] = [e["name"] for e in sfn_aws.executions() if e["name"] != accepted["invocation_id"]]
+    assert sfn_aws.wait_for_execution(second)["status"] == "SUCCEEDED"
+    done = call("GET", accepted["status_url"]).body
+    assert done["status"] == "SUCCEEDED"
+    assert "error" not in done
+    again = call("POST", f"{accepted['status_url']}/resume")
+    assert (again.status, again.body["error"]["code"]) == (409, "conflict")
+
+
+def test_a_mode_not_deployed_is_400(aws: AwsStack) -> None:
+    response = call("POST", "/v1/invocations", {"audio": AUDIO, "mode": "statemachine"})
+    assert (response.status, response.body["error"]["code"]) == (400, "bad_request")
+    assert "not deployed" in response.body["error"]["message"]
+    assert invocation_items(aws) == []
 
 
 # --- bad input ----------------------------------------------------------------------------------------------
@@ -298,6 +413,49 @@ def test_bad_requests_are_400_json(aws: AwsStack, body: Any, code: str, fragment
         assert AUDIO[:40] not in response.body["error"]["message"]
     assert invocation_items(aws) == []
     assert aws.s3_keys("invocations/") == []
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "application/octet-stream",
+        "multipart/form-data",  # no boundary: Powertools' parser raised a ValueError (was a 500)
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=xyz",
+        "audio/wav",
+    ],
+)
+def test_a_body_that_is_not_sent_as_json_is_400(aws: AwsStack, content_type: str) -> None:
+    for path, body in (
+        ("/v1/invocations", {"audio": AUDIO}),
+        ("/v1/analyze", {"audio": AUDIO}),
+        ("/v1/uploads", {}),
+    ):
+        response = call("POST", path, body, {"Content-Type": content_type})
+        assert (response.status, response.body["error"]["code"]) == (400, "bad_request"), (
+            path,
+            response.body,
+        )
+        assert set(response.body["error"]) == {"code", "message"}
+    assert invocation_items(aws) == []
+
+
+def test_json_content_types_are_accepted(aws: AwsStack) -> None:
+    for content_type in ("application/json", "application/json; charset=utf-8", "Application/JSON"):
+        response = call("POST", "/v1/invocations", {"audio": AUDIO}, {"content-type": content_type})
+        assert response.status == 202, (content_type, response.body)
+
+
+def test_the_content_type_of_an_empty_body_is_ignored(aws: AwsStack) -> None:
+    for content_type in ("text/plain", "multipart/form-data", "application/x-www-form-urlencoded"):
+        headers = {"Content-Type": content_type}
+        assert call("POST", "/v1/uploads", headers=headers).status == 201, content_type
+        missing = call("POST", "/v1/invocations", headers=headers)
+        assert (missing.status, missing.body["error"]["code"]) == (400, "bad_request"), content_type
+        unknown = call("POST", "/v1/invocations/nope/resume", headers=headers)
+        assert (unknown.status, unknown.body["error"]["code"]) == (404, "not_found"), content_type
+        assert call("GET", "/v1/health", headers=headers).status == 200
 
 
 def test_analyze_has_no_mode(aws: AwsStack) -> None:
@@ -445,12 +603,32 @@ request_like = st.fixed_dictionaries(
 )
 
 
+content_types = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "application/json",
+            "application/json; charset=utf-8",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=b",
+            "multipart/form-data",
+        ]
+    ),
+    st.text(max_size=30),
+)
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=json_values | request_like | st.binary(max_size=64) | st.text(max_size=64))
-def test_fuzzed_bodies_never_get_a_5xx(aws: AwsStack, body: Any) -> None:
+@given(
+    body=json_values | request_like | st.binary(max_size=64) | st.text(max_size=64),
+    content_type=content_types,
+)
+def test_fuzzed_bodies_never_get_a_5xx(aws: AwsStack, body: Any, content_type: str | None) -> None:
+    headers = {} if content_type is None else {"Content-Type": content_type}
     for path in ("/v1/invocations", "/v1/analyze", "/v1/uploads", "/v1/patterns"):
         raw = body if isinstance(body, bytes | str) else json.dumps(body, allow_nan=True)
-        response = call("POST", path, raw)
+        response = call("POST", path, raw, headers)
         assert response.status < 500, (path, body, response.body)
         if response.status >= 400:
             assert set(response.body["error"]) == {"code", "message"}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import pytest
 
 from scripts.export_openapi import OUTPUT, generate
 
@@ -16,26 +19,98 @@ ROUTES = {
     "/v1/patterns": {"get", "post"},
     "/v1/patterns/{pattern_id}": {"get", "delete"},
 }
+# (path, method) → (request body model or None, success status, response model or None)
+OPERATIONS = {
+    ("/v1/health", "get"): (None, "200", "Health"),
+    ("/v1/invocations", "post"): ("InvocationRequest", "202", "InvocationAccepted"),
+    ("/v1/invocations/{invocation_id}", "get"): (None, "200", "InvocationStatusBody"),
+    ("/v1/invocations/{invocation_id}/resume", "post"): (None, "202", "ResumeAccepted"),
+    ("/v1/analyze", "post"): ("AnalyzeRequest", "200", None),
+    ("/v1/uploads", "post"): ("UploadRequest", "201", "UploadCreated"),
+    ("/v1/patterns", "post"): ("PatternRequest", "201", "PatternBody"),
+    ("/v1/patterns", "get"): (None, "200", "PatternList"),
+    ("/v1/patterns/{pattern_id}", "get"): (None, "200", "PatternBody"),
+    ("/v1/patterns/{pattern_id}", "delete"): (None, "204", None),
+}
+
+
+def ref(model: str) -> str:
+    return f'"#/components/schemas/{model}"'
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return json.loads(OUTPUT.read_text())
 
 
 def test_committed_document_matches_the_code() -> None:
     assert OUTPUT.read_text() == generate(), "docs/openapi.json is stale: run `make openapi`"
 
 
-def test_every_route_and_its_models_are_documented() -> None:
-    document = json.loads(OUTPUT.read_text())
+def test_generation_is_deterministic() -> None:
+    text = generate()
+    assert text == generate()
+    assert text.endswith("}\n")
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+
+
+def test_document_is_valid_openapi(document: dict[str, Any]) -> None:
+    validator = pytest.importorskip("openapi_spec_validator")
+    validator.validate(document)
+    assert document["info"]["title"] == "Harmonic"
+    assert document["info"]["version"]
+
+
+def test_every_route_and_its_methods_are_documented(document: dict[str, Any]) -> None:
     assert {path: set(methods) for path, methods in document["paths"].items()} == ROUTES
+    assert {(path, method) for path, methods in ROUTES.items() for method in methods} == set(OPERATIONS)
+
+
+@pytest.mark.parametrize(("path", "method"), sorted(OPERATIONS))
+def test_operations_reference_the_pydantic_models(document: dict[str, Any], path: str, method: str) -> None:
+    request_model, status, response_model = OPERATIONS[(path, method)]
+    operation = document["paths"][path][method]
     schemas = document["components"]["schemas"]
-    for model in (
-        "InvocationRequest",
-        "AnalyzeRequest",
-        "PatternRequest",
-        "InvocationStatusBody",
-        "UploadCreated",
-    ):
-        assert model in schemas, model
+    if request_model is None:
+        assert "requestBody" not in operation
+    else:
+        assert request_model in schemas
+        assert ref(request_model) in json.dumps(operation["requestBody"]["content"]["application/json"])
+        assert ref("ErrorBody") in json.dumps(operation["responses"]["400"])
+    assert status in operation["responses"]
+    if response_model is not None:
+        assert response_model in schemas
+        assert ref(response_model) in json.dumps(operation["responses"][status])
+    assert ref("ErrorBody") in json.dumps(operation["responses"]["default"])
+
+
+def test_errors_are_documented_as_the_api_sends_them(document: dict[str, Any]) -> None:
+    """400 {"error": {"code", "message"}}, not Powertools' 422 (the handler maps validation errors)."""
+    text = json.dumps(document)
+    assert "HTTPValidationError" not in text
+    assert "ResponseValidationError" not in text
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            assert "422" not in operation["responses"]
+    error = document["components"]["schemas"]["ErrorBody"]
+    assert error["required"] == ["error"]
+    detail = document["components"]["schemas"]["ErrorDetail"]
+    assert set(detail["required"]) == {"code", "message"}
+
+
+def test_request_models_refuse_unknown_fields(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    for model in ("InvocationRequest", "AnalyzeRequest", "UploadRequest", "PatternRequest"):
+        assert schemas[model]["additionalProperties"] is False, model
+    assert set(schemas["InvocationRequest"]["properties"]) == {
+        "audio",
+        "audio_key",
+        "mode",
+        "steps",
+        "options",
+    }
+
+
+def test_submit_documents_the_idempotency_key(document: dict[str, Any]) -> None:
     submit = document["paths"]["/v1/invocations"]["post"]
-    body_ref = json.dumps(submit["requestBody"])
-    assert "InvocationRequest" in body_ref
-    assert "202" in submit["responses"]
     assert any(parameter["name"].lower() == "idempotency-key" for parameter in submit["parameters"])

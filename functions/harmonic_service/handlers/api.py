@@ -20,7 +20,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import (
@@ -264,6 +267,12 @@ def _validation_error(error: RequestValidationError) -> Response:
     return _error(400, "bad_request", message)
 
 
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response:
+    """A body sent as text/plain, octet-stream…: bad input, a 400 (the catch-all below would say 500)."""
+    return _error(400, "bad_request", "the request body must be JSON (Content-Type: application/json)")
+
+
 @app.not_found
 def _not_found(_: Exception) -> Response:
     return _error(404, "not_found", f"no route {app.current_event.http_method} {app.current_event.path}")
@@ -303,6 +312,33 @@ def _utf8_body(event: dict[str, Any]) -> bool:
     return True
 
 
+def _as_json_request(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The event with its Content-Type made plain for the resolver, or None when the body is not JSON.
+
+    The API takes JSON bodies only, while Powertools parses a body by its Content-Type: case-sensitively,
+    and also as form or multipart data (a multipart type without a boundary is a ValueError there, a 500).
+    So a JSON type is passed on in lower case, an empty body's type is dropped (it declares nothing), and a
+    body of any other type is refused.
+    """
+    names = [name for name in event.get("headers") or {} if name.lower() == "content-type"]
+    declared = str((event.get("headers") or {}).get(names[-1]) or "") if names else ""
+    if not declared:
+        return event
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if event.get("body") and media_type != content_types.APPLICATION_JSON:
+        return None
+    headers = {name: value for name, value in event["headers"].items() if name not in names}
+    multi = {
+        name: v
+        for name, v in (event.get("multiValueHeaders") or {}).items()
+        if name.lower() != "content-type"
+    }
+    if event.get("body"):
+        headers["Content-Type"] = declared.lower()
+        multi["Content-Type"] = [declared.lower()]
+    return {**event, "headers": headers, "multiValueHeaders": multi}
+
+
 def _request_correlation_id(event: dict[str, Any]) -> str:
     headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     given = headers.get(CORRELATION_HEADER.lower(), "")
@@ -324,8 +360,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         result = _raw_error(413, "payload_too_large", message)
     elif not _utf8_body(event):
         result = _raw_error(400, "bad_request", "the request body is not UTF-8 JSON")
+    elif (json_event := _as_json_request(event)) is None:
+        result = _raw_error(
+            400, "bad_request", "the request body must be JSON (Content-Type: application/json)"
+        )
     else:
-        result = app.resolve(event, context)
+        result = app.resolve(json_event, context)
     result["headers"] = {**(result.get("headers") or {}), CORRELATION_HEADER: correlation_id}
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     status = int(result.get("statusCode", 500))
