@@ -80,13 +80,18 @@ redrive: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	$(PY) scripts/export_openapi.py
 
-## cost: monthly cost per mode (INVOCATIONS=1000000 CLIP_S=5; prices in bench/prices.json)
+## cost: monthly cost per mode (INVOCATIONS=1000000 CLIP_S=5 POLLS=3 MODE=sync|pipeline|statemachine JSON=1;
+## prices in bench/prices.json, stage times from bench/results/operating.json written by `make bench`)
 INVOCATIONS ?= 1000000
 CLIP_S ?= 5
+POLLS ?= 3
+MODE ?=
+JSON ?=
 cost: $(VENV)/.installed
-	$(PY) bench/cost.py --invocations $(INVOCATIONS) --clip-s $(CLIP_S)
+	$(PY) bench/cost.py --invocations $(INVOCATIONS) --clip-s $(CLIP_S) --polls $(POLLS) $(if $(MODE),--mode $(MODE)) $(if $(JSON),--json)
 
-## bench: DSP timings against the reference anchors, and cold-import time
+## bench: DSP timings against the reference anchors and cold-import time (dsp.py); operating figures: stage
+## times, cold starts, local-stack latency and throughput per mode, layer sizes (operating.py → bench/results/)
 bench: install
 	$(PY) bench/dsp.py
 	$(PY) bench/operating.py

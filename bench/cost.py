@@ -1,27 +1,45 @@
 """`make cost`: the monthly AWS bill of N invocations for each mode, itemized, from measured stage times.
 
-Usage: ``python bench/cost.py [--invocations 1000000] [--clip-s 5] [--mode pipeline] [--json]``.
+Usage: ``python bench/cost.py [--invocations 1000000] [--clip-s 5] [--mode pipeline|statemachine|...]
+[--polls 3] [--json]``.
 
-Inputs: prices from bench/prices.json (dated, with sources), memory per function from stages.py and
-cdk.json (infra/settings.py), stage durations measured by ``make bench`` (bench/results/operating.json:
-milliseconds per stage as a fixed part plus a part per second of audio) or, when that file is missing,
-the defaults below (measured on the local stack, 2 cores, 2026-11-25). What one invocation costs, per mode:
+Inputs:
 
-- sync (``/v1/analyze``): one API request, one API Lambda running the whole chain; nothing stored.
-- pipeline: submit + status polls on the API; per stage run one Lambda invocation and three SQS requests
-  (send, receive, delete; an envelope is far below one 64 KB request chunk); DynamoDB: the item's creation,
-  a start and a completion write per stage, a read per poll; S3: the clip and each stage's artifacts.
-- statemachine (Standard): the same, with state transitions instead of SQS (every state entered on the
-  happy path of statemachines/harmonic.asl.json); Express: one request plus duration at 64 MB, 100 ms steps.
+- prices: bench/prices.json (us-east-1 list prices, dated ``as_of``, sources named; update it when AWS
+  changes prices);
+- memory per function: stages.py with cdk.json's overrides (infra/settings.py), the API function's
+  ``api_memory_mb``;
+- durations and sizes: bench/results/operating.json, written by ``make bench`` (DSP milliseconds per stage
+  as a fixed part plus a part per audio second, the API's submit/status times, artifact bytes, the invocation
+  item's size, the envelope's size). When that file is missing, the documented defaults below are used, and
+  the output says so.
+
+What one invocation does, per mode (runner.py, service.py, docs/design.md; every stage runs, nothing fails):
+
+- sync (``POST /v1/analyze``): one API request; one API Lambda runs the whole chain; one DynamoDB read (the
+  pattern registry's version); nothing is stored.
+- pipeline: submit (S3 PUT of the clip, the item's creation, an SQS send; with an ``Idempotency-Key`` two
+  writes to the idempotency table) and ``--polls`` status requests (one consistent read each). Per stage: one
+  Lambda invocation, two conditional checkpoint updates, its S3 GETs and PUTs (STAGE_IO), a registry read
+  where match is decided; per message three SQS requests (send, receive, delete), each billed per 64 KB chunk.
+- statemachine Standard: the same without SQS, plus the state transitions of the happy path of
+  statemachines/harmonic.asl.json; Express: one request plus the execution's duration, rounded up to 100 ms,
+  at its memory rounded up to 64 MB steps.
+
+Stage Lambda durations = DSP time (stretched by 1,769 MB / memory below Lambda's one-vCPU size, unless
+``--no-cpu-scaling``) + the stage's AWS calls × ``--aws-call-ms``; billed per 1 ms.
+Not modelled: free tiers, volume tiers, CloudWatch Logs/metrics, X-Ray, KMS, data transfer, retries.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,56 +48,153 @@ PRICES = ROOT / "bench" / "prices.json"
 MEASURED = ROOT / "bench" / "results" / "operating.json"
 ASL = ROOT / "statemachines" / "harmonic.asl.json"
 MODES = ("sync", "pipeline", "statemachine_standard", "statemachine_express")
-# (fixed ms, ms per second of audio) per stage when bench/results/operating.json is absent.
-DEFAULT_STAGE_MS = {
-    "ingest": (20.0, 3.0),
-    "denoise": (8.0, 3.0),
-    "normalize": (10.0, 1.0),
-    "features": (12.0, 8.0),
-    "match": (15.0, 4.0),
-    "respond": (25.0, 0.0),
+MODE_ALIASES = {
+    "statemachine": ("statemachine_standard", "statemachine_express"),
+    "standard": ("statemachine_standard",),
+    "express": ("statemachine_express",),
 }
-DEFAULT_API_MS = 25.0  # submit or status: a few DynamoDB/S3/SQS calls
-FAILURE_PATH_STATES = {"UnexpectedStage", "RecordFailure", "Failed", "FailureNotRecorded"}
+ARCHITECTURES = ("arm64", "x86_64")
+LAMBDA_ONE_VCPU_MB = 1769  # Lambda: "at 1,769 MB, a function has the equivalent of one vCPU"
+
+# Documented defaults, used when bench/results/operating.json is absent: `make bench` of 2026-11-25
+# (Linux x86_64, 2 CPUs, Python 3.11), rounded up. (fixed ms, ms per second of audio) per stage.
+DEFAULT_STAGE_MS: dict[str, tuple[float, float]] = {
+    "ingest": (1.0, 0.7),
+    "denoise": (1.0, 2.3),
+    "normalize": (1.0, 0.2),
+    "features": (4.0, 3.5),
+    "match": (2.0, 0.8),
+    "respond": (0.1, 0.0),
+}
+DEFAULT_API_SUBMIT_MS = 25.0  # validate, S3 PUT, DynamoDB put, SQS send / StartExecution
+DEFAULT_API_STATUS_MS = 10.0  # one DynamoDB read
+DEFAULT_ARTIFACT_BYTES = (20_000.0, 224_000.0)  # S3 bytes per invocation: fixed + per audio second
+DEFAULT_ITEM_BYTES = (1_000, 6_000)  # the invocation item at creation and at the end
+DEFAULT_ENVELOPE_BYTES = 600
+
+CHECKPOINT_WRITES_PER_STAGE = 2  # start_stage and complete_stage/succeed: conditional updates
+IDEMPOTENCY_WRITES = 2  # Powertools idempotency: the in-progress record, then the completed one
+SQS_REQUESTS_PER_MESSAGE = 3  # send, receive, delete
+SQS_IDLE_POLLERS_PER_QUEUE = 5  # Lambda's event-source mapping starts with five pollers
+SQS_LONG_POLL_S = 20
+
+
+@dataclass(frozen=True)
+class StageIO:
+    """A stage's AWS calls besides its two checkpoint updates (runner.py; every stage runs)."""
+
+    s3_gets: int
+    s3_puts: int
+    registry_reads: int = 0  # consistent reads of the pattern registry's version (tiny item: 1 RRU)
+    sends_next: bool = True  # pipeline: sends the next stage's envelope
+
+    @property
+    def aws_calls(self) -> int:
+        return CHECKPOINT_WRITES_PER_STAGE + self.s3_gets + self.s3_puts + self.registry_reads
+
+
+STAGE_IO: dict[str, StageIO] = {
+    "ingest": StageIO(s3_gets=1, s3_puts=2),  # input.wav → ingest.npz + ingest.json
+    "denoise": StageIO(s3_gets=1, s3_puts=2),  # ingest.npz → denoise.npz + denoise.json
+    "normalize": StageIO(s3_gets=1, s3_puts=2),  # denoise.npz → normalize.npz + normalize.json
+    "features": StageIO(s3_gets=1, s3_puts=1, registry_reads=1),  # is match skipped? (no pattern)
+    "match": StageIO(s3_gets=1, s3_puts=1, registry_reads=1),
+    "respond": StageIO(s3_gets=5, s3_puts=1, sends_next=False),  # five stages' .json → result.json
+}
+SUBMIT_S3_PUTS = 1  # invocations/<id>/input.wav
 
 
 @dataclass(frozen=True)
 class Workload:
+    """One month of invocations and everything the model assumes about them."""
+
     invocations: int = 1_000_000
     clip_s: float = 5.0
     status_polls: int = 3  # GET /v1/invocations/{id} per asynchronous invocation
-    architecture: str = "arm64"
+    idempotency_keys: float = 1.0  # fraction of submissions with an Idempotency-Key header
     retention_days: int = 7
-    stage_memory_mb: dict[str, int] = field(default_factory=dict)
+    stage_memory_mb: Mapping[str, int] = field(default_factory=dict)
     api_memory_mb: int = 1536
-    stage_ms: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_STAGE_MS))
-    api_ms: float = DEFAULT_API_MS
-    item_kb: float = 3.0  # the invocation item (stages, summaries) in DynamoDB
-    # What a deployed stage spends on AWS calls besides its DSP (S3 get/put, two DynamoDB updates, an SQS
-    # send: ~5 calls of ~8 ms); measured DSP times come from the local machine and do not include it.
-    io_overhead_ms: float = 40.0
+    stage_ms: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_STAGE_MS))
+    api_submit_ms: float = DEFAULT_API_SUBMIT_MS
+    api_status_ms: float = DEFAULT_API_STATUS_MS
+    aws_call_ms: float = 8.0  # one S3/DynamoDB/SQS call from a deployed function (assumed, not measured)
+    cpu_scaling: bool = True
+    artifact_bytes: tuple[float, float] = DEFAULT_ARTIFACT_BYTES
+    item_bytes: tuple[int, int] = DEFAULT_ITEM_BYTES
+    envelope_bytes: int = DEFAULT_ENVELOPE_BYTES
     state_transitions: int = 10
+    express_task_overhead_ms: float = 20.0  # Step Functions' Lambda invoke per Task, besides the function
+    express_memory_mb: float = 64.0  # definition + payloads: envelopes of ~1 KB
+    source: str = "documented defaults"
+
+
+@dataclass
+class FunctionRun:
+    """Lambda invocations of one function per Harmonic invocation."""
+
+    name: str
+    requests: float
+    duration_ms: float
+    memory_mb: int
+
+
+@dataclass
+class Usage:
+    """What one Harmonic invocation consumes, in billing units."""
+
+    functions: list[FunctionRun] = field(default_factory=list)
+    api_requests: float = 0.0
+    sqs_requests: float = 0.0
+    sfn_transitions: float = 0.0
+    express_requests: float = 0.0
+    express_gb_seconds: float = 0.0
+    ddb_write_units: float = 0.0
+    ddb_read_units: float = 0.0
+    s3_puts: float = 0.0
+    s3_gets: float = 0.0
+    s3_gb_months: float = 0.0
+
+    def lambda_requests(self) -> float:
+        return sum(run.requests for run in self.functions)
+
+    def lambda_gb_seconds(self, rounding_ms: float = 1.0) -> float:
+        return sum(
+            run.requests * billed_ms(run.duration_ms, rounding_ms) / 1000 * run.memory_mb / 1024
+            for run in self.functions
+        )
+
+    def summary(self, rounding_ms: float = 1.0) -> dict[str, float]:
+        units = {k: v for k, v in asdict(self).items() if k != "functions"}
+        units["lambda_requests"] = self.lambda_requests()
+        units["lambda_gb_seconds"] = self.lambda_gb_seconds(rounding_ms)
+        units["lambda_ms"] = {run.name: round(run.duration_ms, 3) for run in self.functions}
+        return units
+
+
+# --- prices and billing rules ---------------------------------------------------------------------------
 
 
 def load_prices(path: Path = PRICES) -> dict[str, Any]:
+    """The prices file; ValueError without an as_of date and sources."""
     prices = json.loads(path.read_text())
     if "as_of" not in prices or not prices.get("sources"):
         raise ValueError(f"{path}: prices need an as_of date and their sources")
     return prices
 
 
-def happy_path_transitions(asl_path: Path = ASL) -> int:
-    """States entered by a successful execution that runs every stage: all but the failure path."""
-    states = json.loads(asl_path.read_text())["States"]
-    return sum(1 for name in states if name not in FAILURE_PATH_STATES)
+def billed_ms(duration_ms: float, step_ms: float) -> float:
+    """A duration rounded up to the billing step (Lambda: 1 ms; Express: 100 ms)."""
+    if duration_ms <= 0:
+        return 0.0
+    return math.ceil(round(duration_ms / step_ms, 9)) * step_ms
 
 
 def lambda_cost(
     prices: dict, invocations: float, duration_ms: float, memory_mb: int, architecture: str
 ) -> float:
     """Requests plus GB-seconds, the duration rounded up to the billing granularity (1 ms)."""
-    step = prices["lambda"]["duration_rounding_ms"]
-    billed_s = math.ceil(duration_ms / step) * step / 1000.0
+    billed_s = billed_ms(duration_ms, prices["lambda"]["duration_rounding_ms"]) / 1000.0
     gb_seconds = invocations * billed_s * memory_mb / 1024.0
     return (
         invocations * prices["lambda"]["requests_per_million"] / 1e6
@@ -92,86 +207,191 @@ def sqs_requests(payload_bytes: int, prices: dict) -> int:
     return max(1, math.ceil(payload_bytes / prices["sqs"]["request_chunk_bytes"]))
 
 
-def stage_duration_ms(workload: Workload, stage: str) -> float:
+def express_billed_mb(memory_mb: float, prices: dict) -> int:
+    """Express workflows' memory, billed in 64 MB steps (at least one)."""
+    step = prices["stepfunctions"]["express_memory_step_mb"]
+    return max(1, math.ceil(memory_mb / step)) * step
+
+
+def write_units(item_bytes: float) -> int:
+    """On-demand write request units of one write: 1 per KB (rounded up) of the larger item image."""
+    return max(1, math.ceil(item_bytes / 1024))
+
+
+def read_units(item_bytes: float, consistent: bool = True) -> float:
+    """Read request units of one read: 1 per 4 KB strongly consistent, half that eventually consistent."""
+    units = max(1, math.ceil(item_bytes / 4096))
+    return units if consistent else units / 2
+
+
+def happy_path_transitions(asl_path: Path = ASL, stages: tuple[str, ...] | None = None) -> int:
+    """State transitions of a new invocation that runs every stage: states entered from StartAt to the end.
+
+    Choice states follow the branch whose `$.stage` is the next stage to run.
+    """
+    if stages is None:
+        from harmonic_service.stages import STAGE_NAMES
+
+        stages = STAGE_NAMES
+    definition = json.loads(asl_path.read_text())
+    states = definition["States"]
+    pending = list(stages)  # the next stage's envelope is what a Choice looks at
+    name, entered = definition["StartAt"], 0
+    while True:
+        entered += 1
+        if entered > len(states) * 2:
+            raise ValueError(f"{asl_path}: no end reached from {definition['StartAt']}")
+        state = states[name]
+        if state["Type"] == "Choice":
+            wanted = pending[0] if pending else None
+            branch = [c["Next"] for c in state["Choices"] if c.get("StringEquals") == wanted]
+            name = branch[0] if branch else state["Default"]
+        elif state["Type"] in ("Succeed", "Fail") or state.get("End"):
+            return entered
+        else:
+            if state["Type"] == "Task" and pending:
+                pending.pop(0)
+            name = state["Next"]
+
+
+# --- the model --------------------------------------------------------------------------------------------
+
+
+def dsp_ms(workload: Workload, stage: str, memory_mb: int) -> float:
+    """A stage's measured DSP time for the clip, stretched for a function below one vCPU."""
     fixed, per_second = workload.stage_ms[stage]
-    return fixed + per_second * workload.clip_s
+    measured = fixed + per_second * workload.clip_s
+    if workload.cpu_scaling:
+        measured *= max(1.0, LAMBDA_ONE_VCPU_MB / memory_mb)
+    return measured
 
 
-def monthly_cost(mode: str, workload: Workload, prices: dict) -> dict[str, float]:
-    """Itemized monthly cost (USD) of `workload` in `mode`."""
+def _memory(workload: Workload) -> dict[str, int]:
     from harmonic_service.stages import STAGES
 
-    n = workload.invocations
-    arch = workload.architecture
-    memory = {spec.name: workload.stage_memory_mb.get(spec.name, spec.memory_mb) for spec in STAGES}
-    items: dict[str, float] = {}
-    api_price = prices["apigateway"]["rest_requests_per_million"] / 1e6
-    if mode == "sync":
-        chain_ms = sum(stage_duration_ms(workload, spec.name) for spec in STAGES)
-        items["api_gateway"] = n * api_price
-        items["lambda_api"] = lambda_cost(prices, n, chain_ms, workload.api_memory_mb, arch)
-        return items
-    calls = 1 + workload.status_polls
-    items["api_gateway"] = n * calls * api_price
-    items["lambda_api"] = lambda_cost(prices, n * calls, workload.api_ms, workload.api_memory_mb, arch)
-    items["lambda_stages"] = sum(
-        lambda_cost(
-            prices,
-            n,
-            stage_duration_ms(workload, spec.name) + workload.io_overhead_ms,
-            memory[spec.name],
-            arch,
-        )
-        for spec in STAGES
-    )
-    stages_run = len(STAGES)
-    if mode == "pipeline":
-        items["sqs"] = (
-            n * stages_run * 3 * sqs_requests(2048, prices) * prices["sqs"]["requests_per_million"] / 1e6
-        )
-    elif mode == "statemachine_standard":
-        transitions = n * workload.state_transitions
-        items["step_functions"] = (
-            transitions * prices["stepfunctions"]["standard_per_thousand_transitions"] / 1e3
-        )
-    elif mode == "statemachine_express":
-        sfn = prices["stepfunctions"]
-        total_ms = sum(stage_duration_ms(workload, spec.name) for spec in STAGES) + 50.0 * stages_run
-        billed_s = (
-            math.ceil(total_ms / sfn["express_duration_rounding_ms"])
-            * sfn["express_duration_rounding_ms"]
-            / 1000
-        )
-        gb_seconds = n * billed_s * sfn["express_memory_mb_minimum"] / 1024
-        items["step_functions"] = (
-            n * sfn["express_requests_per_million"] / 1e6 + gb_seconds * sfn["express_gb_second"]
-        )
-    else:
+    return {spec.name: int(workload.stage_memory_mb.get(spec.name, spec.memory_mb)) for spec in STAGES}
+
+
+def usage(mode: str, workload: Workload, prices: dict) -> Usage:
+    """What one invocation in `mode` consumes (see the module docstring)."""
+    if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; modes are {', '.join(MODES)}")
-    write_units = (1 + 2 * stages_run) * math.ceil(workload.item_kb)
-    read_units = workload.status_polls * math.ceil(workload.item_kb / 4) + 2  # polls + registry version reads
-    ddb = prices["dynamodb"]
-    items["dynamodb"] = (
-        n
-        * (
-            write_units * ddb["write_request_units_per_million"]
-            + read_units * ddb["read_request_units_per_million"]
+    memory = _memory(workload)
+    stages = list(memory)
+    if set(stages) != set(STAGE_IO):
+        raise ValueError(f"STAGE_IO ({', '.join(STAGE_IO)}) and stages.py ({', '.join(stages)}) differ")
+    u = Usage()
+    if mode == "sync":
+        chain = sum(dsp_ms(workload, stage, workload.api_memory_mb) for stage in stages)
+        u.functions.append(FunctionRun("api", 1, chain + workload.aws_call_ms, workload.api_memory_mb))
+        u.api_requests = 1
+        u.ddb_read_units = 1  # the registry's version
+        return u
+
+    pipeline = mode == "pipeline"
+    u.api_requests = 1 + workload.status_polls
+    u.functions.append(FunctionRun("api_submit", 1, workload.api_submit_ms, workload.api_memory_mb))
+    if workload.status_polls:
+        u.functions.append(
+            FunctionRun("api_status", workload.status_polls, workload.api_status_ms, workload.api_memory_mb)
         )
-        / 1e6
+    for stage in stages:
+        io = STAGE_IO[stage]
+        calls = io.aws_calls + (1 if pipeline and io.sends_next else 0)
+        duration = dsp_ms(workload, stage, memory[stage]) + calls * workload.aws_call_ms
+        u.functions.append(FunctionRun(stage, 1, duration, memory[stage]))
+
+    # DynamoDB: the item grows from its created size to its final size, evenly over the stages; an update
+    # is billed on the larger image: a stage's start on the size before it, its completion on the size after.
+    created, final = workload.item_bytes
+    sizes = [created + (final - created) * k / len(stages) for k in range(len(stages) + 1)]
+    writes = write_units(created) + sum(
+        write_units(sizes[k]) + write_units(sizes[k + 1]) for k in range(len(stages))
     )
-    puts = 1 + 2 * 3 + 3  # clip; npz+json of 3 audio stages; features, match, result json
-    gets = stages_run + 5  # each stage's input; respond reads the summaries
-    clip_bytes = workload.clip_s * 16_000 * 2 + workload.clip_s * 16_000 * 4 * 3  # WAV + three float32 npz
-    gb_month = n * clip_bytes / 1024**3 * workload.retention_days / 30.0
-    s3 = prices["s3"]
-    items["s3"] = (
-        n * (puts * s3["put_per_thousand"] + gets * s3["get_per_thousand"]) / 1e3 + gb_month * s3["gb_month"]
-    )
-    return items
+    u.ddb_write_units = writes + workload.idempotency_keys * IDEMPOTENCY_WRITES
+    registry_reads = sum(STAGE_IO[s].registry_reads for s in stages)
+    u.ddb_read_units = workload.status_polls * read_units(final) + registry_reads
+
+    u.s3_puts = SUBMIT_S3_PUTS + sum(STAGE_IO[s].s3_puts for s in stages)
+    u.s3_gets = sum(STAGE_IO[s].s3_gets for s in stages)
+    fixed, per_second = workload.artifact_bytes
+    stored = fixed + per_second * workload.clip_s
+    u.s3_gb_months = stored / 1024**3 * workload.retention_days / 30.0
+
+    if pipeline:
+        messages = 1 + sum(1 for s in stages if STAGE_IO[s].sends_next)  # the API's, then each stage's
+        u.sqs_requests = messages * SQS_REQUESTS_PER_MESSAGE * sqs_requests(workload.envelope_bytes, prices)
+    elif mode == "statemachine_standard":
+        u.sfn_transitions = workload.state_transitions
+    else:
+        sfn = prices["stepfunctions"]
+        task_ms = sum(
+            run.duration_ms + workload.express_task_overhead_ms for run in u.functions[-len(stages) :]
+        )
+        seconds = billed_ms(task_ms, sfn["express_duration_rounding_ms"]) / 1000
+        u.express_requests = 1
+        u.express_gb_seconds = seconds * express_billed_mb(workload.express_memory_mb, prices) / 1024
+    return u
 
 
-def workload_from_measurements(**overrides: Any) -> Workload:
-    """A Workload with memory from the CDK settings and stage times from `make bench`, when present."""
+ITEMS = (
+    "api_gateway",
+    "lambda_requests",
+    "lambda_duration",
+    "sqs",
+    "step_functions",
+    "dynamodb",
+    "s3_requests",
+    "s3_storage",
+)
+
+
+def price(u: Usage, invocations: float, prices: dict, architecture: str) -> dict[str, float]:
+    """Monthly USD per item for `invocations` invocations consuming `u` each."""
+    n = invocations
+    lam, sfn, ddb, s3 = prices["lambda"], prices["stepfunctions"], prices["dynamodb"], prices["s3"]
+    return {
+        "api_gateway": n * u.api_requests * prices["apigateway"]["rest_requests_per_million"] / 1e6,
+        "lambda_requests": n * u.lambda_requests() * lam["requests_per_million"] / 1e6,
+        "lambda_duration": n
+        * u.lambda_gb_seconds(lam["duration_rounding_ms"])
+        * lam["gb_second"][architecture],
+        "sqs": n * u.sqs_requests * prices["sqs"]["requests_per_million"] / 1e6,
+        "step_functions": n
+        * (
+            u.sfn_transitions * sfn["standard_per_thousand_transitions"] / 1e3
+            + u.express_requests * sfn["express_requests_per_million"] / 1e6
+            + u.express_gb_seconds * sfn["express_gb_second"]
+        ),
+        "dynamodb": n
+        * (
+            u.ddb_write_units * ddb["write_request_units_per_million"]
+            + u.ddb_read_units * ddb["read_request_units_per_million"]
+        )
+        / 1e6,
+        "s3_requests": n * (u.s3_puts * s3["put_per_thousand"] + u.s3_gets * s3["get_per_thousand"]) / 1e3,
+        "s3_storage": n * u.s3_gb_months * s3["gb_month"],
+    }
+
+
+def monthly_cost(
+    mode: str, workload: Workload, prices: dict, architecture: str = "arm64"
+) -> dict[str, float]:
+    """Itemized monthly cost (USD) of `workload` in `mode` with Lambda on `architecture`."""
+    return price(usage(mode, workload, prices), workload.invocations, prices, architecture)
+
+
+def sqs_idle_receives_monthly(prices: dict, queues: int = 6) -> float:
+    """Empty receives of Lambda's pollers on idle queues (long polling): a fixed cost whatever the volume."""
+    requests = queues * SQS_IDLE_POLLERS_PER_QUEUE * 30 * 86_400 / SQS_LONG_POLL_S
+    return requests * prices["sqs"]["requests_per_million"] / 1e6
+
+
+# --- inputs -------------------------------------------------------------------------------------------------
+
+
+def workload_from_measurements(measured: Path = MEASURED, **overrides: Any) -> Workload:
+    """A Workload with memory from the CDK settings and durations/sizes from `make bench`, when present."""
     base: dict[str, Any] = {"state_transitions": happy_path_transitions()}
     try:
         from infra.settings import Settings
@@ -179,54 +399,185 @@ def workload_from_measurements(**overrides: Any) -> Workload:
         context = json.loads((ROOT / "cdk.json").read_text()).get("context", {})
         settings = Settings.from_context(context.get)
         base.update(stage_memory_mb=dict(settings.stage_memory_mb), api_memory_mb=settings.api_memory_mb)
-        base.update(architecture=settings.architecture, retention_days=settings.retention_days)
+        base.update(retention_days=settings.retention_days)
     except Exception as error:  # infra's dependencies (aws-cdk-lib) are optional for this script
         print(f"(CDK settings not read: {error}; using stages.py defaults)", file=sys.stderr)
-    if MEASURED.exists():
-        measured = json.loads(MEASURED.read_text()).get("stage_ms_model")
-        if measured:
-            base["stage_ms"] = {stage: tuple(values) for stage, values in measured.items()}
+    if measured.exists():
+        report = json.loads(measured.read_text())
+        model = report.get("stage_ms_model") or {}
+        if set(model) >= set(STAGE_IO):
+            base["stage_ms"] = {stage: tuple(model[stage]) for stage in STAGE_IO}
+            machine = report.get("machine", {})
+            base["source"] = (
+                f"{measured.relative_to(ROOT) if measured.is_relative_to(ROOT) else measured}, measured "
+                f"{report.get('measured_at', '?')[:10]} on {machine.get('platform', '?')}, "
+                f"{machine.get('cpus', '?')} CPUs, Python {machine.get('python', '?')}"
+            )
+        api = report.get("api_ms") or {}
+        if "submit" in api and "status" in api:
+            base.update(api_submit_ms=api["submit"], api_status_ms=api["status"])
+        footprint = report.get("footprint") or {}
+        if footprint.get("artifact_bytes_model"):
+            base["artifact_bytes"] = tuple(footprint["artifact_bytes_model"])
+        if footprint.get("item_bytes"):
+            base["item_bytes"] = (footprint["item_bytes"]["created"], footprint["item_bytes"]["final"])
+        if footprint.get("envelope_bytes"):
+            base["envelope_bytes"] = footprint["envelope_bytes"]
     base.update(overrides)
     return Workload(**base)
+
+
+def report(workload: Workload, prices: dict, modes: list[str]) -> dict[str, Any]:
+    """Everything `make cost` prints: usage per invocation and monthly USD per mode and architecture."""
+    out: dict[str, Any] = {"modes": {}}
+    for mode in modes:
+        u = usage(mode, workload, prices)
+        by_arch = {arch: price(u, workload.invocations, prices, arch) for arch in ARCHITECTURES}
+        out["modes"][mode] = {
+            "usage_per_invocation": u.summary(prices["lambda"]["duration_rounding_ms"]),
+            "monthly_usd": by_arch["arm64"],
+            "lambda_duration_x86_64_usd": by_arch["x86_64"]["lambda_duration"],
+            "total_usd": {arch: sum(items.values()) for arch, items in by_arch.items()},
+            "per_1000_invocations_usd": {
+                arch: (sum(items.values()) / workload.invocations * 1000 if workload.invocations else 0.0)
+                for arch, items in by_arch.items()
+            },
+        }
+    out["fixed_monthly_usd"] = {"sqs_empty_receives_pipeline": sqs_idle_receives_monthly(prices)}
+    return out
+
+
+def _print_table(workload: Workload, prices: dict, result: dict[str, Any], configured_arch: str) -> None:
+    modes = result["modes"]
+    print(
+        f"Monthly cost (USD) of {workload.invocations:,} invocations of {workload.clip_s:g} s clips, "
+        f"prices {prices['region']} as of {prices['as_of']} (bench/prices.json)"
+    )
+    headers = [
+        ("API GW", lambda m: m["monthly_usd"]["api_gateway"]),
+        ("λ requests", lambda m: m["monthly_usd"]["lambda_requests"]),
+        ("λ GB-s arm64", lambda m: m["monthly_usd"]["lambda_duration"]),
+        ("λ GB-s x86", lambda m: m["lambda_duration_x86_64_usd"]),
+        ("SQS", lambda m: m["monthly_usd"]["sqs"]),
+        ("Step Fns", lambda m: m["monthly_usd"]["step_functions"]),
+        ("DynamoDB", lambda m: m["monthly_usd"]["dynamodb"]),
+        ("S3 req", lambda m: m["monthly_usd"]["s3_requests"]),
+        ("S3 GB-mo", lambda m: m["monthly_usd"]["s3_storage"]),
+        ("total arm64", lambda m: m["total_usd"]["arm64"]),
+        ("total x86", lambda m: m["total_usd"]["x86_64"]),
+    ]
+    width = max(14, *(len(f"{get(m):,.2f}") + 2 for m in modes.values() for _, get in headers))
+    print(f"{'mode':<22}" + "".join(f"{name:>{width}}" for name, _ in headers))
+    for mode, m in modes.items():
+        print(f"{mode:<22}" + "".join(f"{get(m):>{width},.2f}" for _, get in headers))
+
+    print("\nper invocation (billing units)")
+    units = [
+        ("λ req", "lambda_requests", "{:.0f}"),
+        ("λ GB-s", "lambda_gb_seconds", "{:.4f}"),
+        ("API req", "api_requests", "{:.0f}"),
+        ("SQS req", "sqs_requests", "{:.0f}"),
+        ("transitions", "sfn_transitions", "{:.0f}"),
+        ("Express GB-s", "express_gb_seconds", "{:.4f}"),
+        ("WRU", "ddb_write_units", "{:.1f}"),
+        ("RRU", "ddb_read_units", "{:.1f}"),
+        ("PUT", "s3_puts", "{:.0f}"),
+        ("GET", "s3_gets", "{:.0f}"),
+        ("KB stored", "s3_gb_months", None),
+    ]
+    print(f"{'mode':<22}" + "".join(f"{name:>13}" for name, _, _ in units))
+    stored_kb = (workload.artifact_bytes[0] + workload.artifact_bytes[1] * workload.clip_s) / 1024
+    for mode, m in modes.items():
+        per = m["usage_per_invocation"]
+        cells = [
+            fmt.format(per[key]) if fmt else (f"{stored_kb:.0f}" if per[key] else "0")
+            for _, key, fmt in units
+        ]
+        print(f"{mode:<22}" + "".join(f"{cell:>13}" for cell in cells))
+
+    memory = _memory(workload)
+    print(
+        f"\ninputs: stage DSP times from {workload.source}; memory (MB) "
+        + ", ".join(f"{k} {v}" for k, v in memory.items())
+        + f", api {workload.api_memory_mb} (configured architecture: {configured_arch})"
+    )
+    print(
+        f"  {workload.aws_call_ms:g} ms per AWS call from a stage (assumed), DSP stretched below "
+        f"{LAMBDA_ONE_VCPU_MB} MB: {'yes' if workload.cpu_scaling else 'no'}; API submit "
+        f"{workload.api_submit_ms:.0f} ms, status {workload.api_status_ms:.0f} ms; {workload.status_polls} "
+        f"status polls; Idempotency-Key on {workload.idempotency_keys:.0%} of submits; "
+        f"{workload.retention_days} days' retention; item {workload.item_bytes[0]:,} → "
+        f"{workload.item_bytes[1]:,} bytes; envelope {workload.envelope_bytes} bytes; "
+        f"{workload.state_transitions} transitions (Standard)"
+    )
+    fixed = result["fixed_monthly_usd"]["sqs_empty_receives_pipeline"]
+    print(
+        f"  plus, pipeline only and whatever the volume: ~${fixed:.2f}/month of empty SQS receives "
+        f"(6 queues, {SQS_IDLE_POLLERS_PER_QUEUE} Lambda pollers each, "
+        f"one {SQS_LONG_POLL_S} s long poll at a time)"
+    )
+    print(
+        "  not included: free tiers, volume discounts, CloudWatch Logs/metrics, X-Ray, KMS, data "
+        "transfer, retries. Prices change: update bench/prices.json."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="make cost", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--invocations", type=int, default=1_000_000)
-    parser.add_argument("--clip-s", type=float, default=5.0)
-    parser.add_argument("--mode", choices=MODES)
-    parser.add_argument("--architecture", choices=["arm64", "x86_64"])
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--invocations", type=int, default=1_000_000, help="per month")
+    parser.add_argument("--clip-s", type=float, default=5.0, help="clip length in seconds")
+    parser.add_argument("--mode", choices=[*MODES, *MODE_ALIASES], help="one mode (default: all)")
+    parser.add_argument("--polls", type=int, default=3, help="status polls per asynchronous invocation")
+    parser.add_argument("--idempotency-keys", type=float, default=1.0, help="fraction of submits with one")
+    parser.add_argument("--retention-days", type=int, help="S3 artifact lifetime (default: cdk.json)")
+    parser.add_argument("--aws-call-ms", type=float, default=8.0, help="one AWS call from a stage function")
+    parser.add_argument("--no-cpu-scaling", action="store_true", help="use measured DSP times as they are")
+    parser.add_argument("--results", type=Path, default=MEASURED, help="make bench's operating.json")
+    parser.add_argument("--prices", type=Path, default=PRICES)
+    parser.add_argument("--json", action="store_true", help="JSON instead of tables")
     args = parser.parse_args(argv)
-    sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
-    prices = load_prices()
-    overrides: dict[str, Any] = {"invocations": args.invocations, "clip_s": args.clip_s}
-    if args.architecture:
-        overrides["architecture"] = args.architecture
-    workload = workload_from_measurements(**overrides)
-    modes = [args.mode] if args.mode else list(MODES)
-    report = {mode: monthly_cost(mode, workload, prices) for mode in modes}
+    if args.invocations < 0 or args.clip_s <= 0 or args.polls < 0 or not 0 <= args.idempotency_keys <= 1:
+        parser.error("--invocations, --polls ≥ 0; --clip-s > 0; --idempotency-keys in [0, 1]")
+    for path in (ROOT / "functions", ROOT):
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+    prices = load_prices(args.prices)
+    overrides: dict[str, Any] = {
+        "invocations": args.invocations,
+        "clip_s": args.clip_s,
+        "status_polls": args.polls,
+        "idempotency_keys": args.idempotency_keys,
+        "aws_call_ms": args.aws_call_ms,
+        "cpu_scaling": not args.no_cpu_scaling,
+    }
+    if args.retention_days is not None:
+        overrides["retention_days"] = args.retention_days
+    workload = workload_from_measurements(args.results, **overrides)
+    if workload.source == "documented defaults":
+        print(
+            f"note: {args.results} not found or incomplete: stage times, sizes and API times are the "
+            "documented defaults in bench/cost.py (run `make bench` to measure them)",
+            file=sys.stderr,
+        )
+    configured_arch = "arm64"
+    with contextlib.suppress(OSError, KeyError, ValueError):
+        configured_arch = json.loads((ROOT / "cdk.json").read_text())["context"].get("architecture", "arm64")
+    modes = list(MODE_ALIASES.get(args.mode, (args.mode,))) if args.mode else list(MODES)
+    result = report(workload, prices, modes)
     if args.json:
-        print(
-            json.dumps(
-                {"prices_as_of": prices["as_of"], "workload": workload.__dict__, "monthly_usd": report},
-                indent=2,
-                default=str,
-            )
-        )
+        inputs = asdict(workload)
+        inputs["memory_mb"] = _memory(workload)
+        inputs["configured_architecture"] = configured_arch
+        document = {
+            "prices": {"as_of": prices["as_of"], "region": prices["region"], "sources": prices["sources"]},
+            "inputs": inputs,
+            **result,
+        }
+        print(json.dumps(document, indent=2, default=str))
         return 0
-    columns = sorted({item for items in report.values() for item in items})
-    what = f"{args.invocations:,} invocations of {args.clip_s:g} s clips, {workload.architecture}"
-    print(f"Monthly cost, {what}, prices {prices['region']} as of {prices['as_of']} (USD)")
-    print(f"{'mode':<24}" + "".join(f"{c:>15}" for c in columns) + f"{'total':>12}")
-    for mode, items in report.items():
-        print(
-            f"{mode:<24}"
-            + "".join(f"{items.get(c, 0.0):>15.2f}" for c in columns)
-            + f"{sum(items.values()):>12.2f}"
-        )
+    _print_table(workload, prices, result, configured_arch)
     return 0
 
 

@@ -2,19 +2,25 @@
 
 Prints, and writes to bench/results/operating.json (read by bench/cost.py):
 
-1. per-stage warm time of the stage functions for 1 s, 5 s and 30 s clips (median and p95), a fixed +
-   per-audio-second model of each stage fitted to them, and the whole chain via /v1/analyze per length;
-2. cold start: a fresh interpreter importing each handler module, beside a bare `import boto3`;
-3. end-to-end latency on the local stack per mode (sync = /v1/analyze, pipeline, statemachine), p50/p95
-   over ≥ 50 invocations of a 1 s clip, and throughput (invocations/s) with 2 concurrent clients;
-4. the built layer's unzipped and zipped size (limit 150 MB unzipped).
+(a) per-stage warm time for 1 s, 5 s and 30 s speech-in-noise clips (median and p95): the pure stage
+    functions (`logic.run_chain` timings) with a fixed + per-audio-second model fitted to them, the stage
+    handlers on the local stack (S3 in and out, checkpoints; `duration_ms` of each stage), and the whole
+    chain via /v1/analyze;
+(b) cold start: a fresh interpreter importing each handler module, beside a bare `import boto3`;
+(c) end-to-end latency on the local stack per mode (sync = /v1/analyze, pipeline, statemachine), p50/p95
+    over 50 invocations of a 1 s clip (every stage runs: a keyword is registered, denoise is forced), and
+    throughput (invocations/s) with 2 concurrent clients; plus what the cost model needs: the API's
+    submit/status times, the S3 bytes an invocation leaves, the invocation item's and the envelope's size;
+(d) the built layers' unzipped and zipped sizes (build/layers/ cache reused; limit 150 MB unzipped).
 
-Local-stack latencies include moto and an in-process poller, not Lambda's; they compare the modes'
-orchestration overhead on one machine, they are not AWS figures.
+Local-stack figures include moto and in-process pollers, not Lambda's: they compare the modes' orchestration
+overheads on one machine; they are not AWS latencies.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import platform
@@ -22,98 +28,119 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.io import wavfile
 
 ROOT = Path(__file__).resolve().parents[1]
 for path in (ROOT / "functions", ROOT / "layers" / "harmonic" / "python", ROOT / "client", ROOT):
-    sys.path.insert(0, str(path))
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 RESULTS = ROOT / "bench" / "results" / "operating.json"
 SPEECH = sorted((ROOT / "tests" / "data" / "speech").glob("*.wav"))
+# a registered keyword template, so that the match stage runs (any committed enrolment clip will do)
+KEYWORD = next(iter(sorted((ROOT / "tests" / "data" / "keywords").glob("enrol_*.wav"))))
 SR = 16_000
+LENGTHS_S = (1, 5, 30)
 HANDLERS = ("api", "pipeline", "statemachine")
+MODES = ("sync", "pipeline", "statemachine")
+LAYER_LIMIT_BYTES = 150_000_000  # "under 150 MB unzipped" (infra/layer_build.py refuses above 150 MiB)
+FORCE_DENOISE = {"clean_snr_db": 200.0}  # denoise runs whatever the estimated SNR
 
 
-def _clip(seconds: float) -> np.ndarray:
+def clip(seconds: float, noise: float = 0.01, seed: int = 1) -> np.ndarray:
+    """`seconds` of the committed speech clips, tiled and trimmed, at half scale plus white noise."""
     speech = np.concatenate([wavfile.read(path)[1] for path in SPEECH]).astype(np.float64) / 32768
-    reps = int(np.ceil(seconds * SR / speech.size))
-    return np.tile(speech, reps)[: int(seconds * SR)].astype(np.float32)
+    n = int(seconds * SR)
+    tiled = np.tile(speech, int(np.ceil(n / speech.size)))[:n] * 0.5
+    return (tiled + noise * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
 
 
-def _wav_bytes(samples: np.ndarray) -> bytes:
-    import io
-
+def wav_bytes(samples: np.ndarray) -> bytes:
+    """16-bit PCM WAV at 16 kHz."""
     buffer = io.BytesIO()
-    wavfile.write(buffer, SR, (samples * 32767).astype(np.int16))
+    wavfile.write(buffer, SR, np.clip(samples * 32767, -32768, 32767).astype(np.int16))
     return buffer.getvalue()
 
 
-def _p(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def stage_times(runs: int = 7) -> dict:
-    from harmonic_service.logic import stages
+def _stats(values: list[float]) -> dict[str, float]:
+    return {"median_ms": statistics.median(values), "p95_ms": percentile(values, 95), "n": len(values)}
+
+
+# --- (a) stage times ----------------------------------------------------------------------------------------
+
+
+def stage_times(runs: int = 9) -> dict[str, dict[str, dict[str, float]]]:
+    """Warm wall time of each pure stage function per clip length (one warm-up run first)."""
+    from harmonic_service.logic import chain
     from harmonic_service.logic.patterns import Pattern, build_artifact
 
-    keyword = ROOT / "tests" / "data" / "keywords" / "enrol_music_0.wav"
-    patterns = [Pattern("k", "music", "template", build_artifact("template", keyword.read_bytes())[0])]
+    patterns = [Pattern("k", "keyword", "template", build_artifact("template", KEYWORD.read_bytes())[0])]
     figures: dict[str, dict[str, dict[str, float]]] = {}
-    for seconds in (1, 5, 30):
-        wav = _wav_bytes(_clip(seconds) * 0.5 + 0.01 * np.random.default_rng(1).standard_normal(seconds * SR))
+    for seconds in LENGTHS_S:
+        wav = wav_bytes(clip(seconds))
         samples: dict[str, list[float]] = {}
-        for _ in range(runs):
-            timings = {}
-            started = time.perf_counter()
-            audio = stages.ingest(wav).audio
-            timings["ingest"] = time.perf_counter() - started
-            for name, call in (
-                ("denoise", lambda a: stages.denoise(a, SR).audio),
-                ("normalize", lambda a: stages.normalize(a, SR).audio),
-            ):
-                started = time.perf_counter()
-                audio = call(audio)
-                timings[name] = time.perf_counter() - started
-            for name, call in (
-                ("features", lambda a: stages.features(a, SR)),
-                ("match", lambda a: stages.match(a, SR, patterns)),
-            ):
-                started = time.perf_counter()
-                call(audio)
-                timings[name] = time.perf_counter() - started
-            for name, value in timings.items():
-                samples.setdefault(name, []).append(value * 1000)
-        figures[f"{seconds}s"] = {
-            name: {"median_ms": statistics.median(v), "p95_ms": _p(v, 95)} for name, v in samples.items()
-        }
+        for run in range(runs + 1):
+            timings: dict[str, float] = {}
+            chain.run_chain(wav, options=FORCE_DENOISE, patterns=patterns, timings=timings)
+            if run:  # the first run warms caches and lazy imports
+                for name, value in timings.items():
+                    samples.setdefault(name, []).append(value)
+        figures[f"{seconds}s"] = {name: _stats(values) for name, values in samples.items()}
     return figures
 
 
-def fit_stage_model(figures: dict) -> dict[str, list[float]]:
-    """Per stage: [fixed ms, ms per audio second] by least squares over the 1/5/30 s medians."""
+def fit_stage_model(figures: dict[str, dict[str, dict[str, float]]]) -> dict[str, list[float]]:
+    """Per stage: [fixed ms, ms per audio second], least squares over the 1/5/30 s medians (non-negative)."""
+    seconds = np.array(LENGTHS_S, dtype=float)
     model = {}
-    seconds = np.array([1.0, 5.0, 30.0])
-    for stage in figures["1s"]:
-        medians = np.array([figures[f"{int(s)}s"][stage]["median_ms"] for s in seconds])
+    for stage in figures[f"{LENGTHS_S[0]}s"]:
+        medians = np.array([figures[f"{s}s"][stage]["median_ms"] for s in LENGTHS_S])
         slope, intercept = np.polyfit(seconds, medians, 1)
+        if intercept < 0:  # refit through the origin
+            slope, intercept = float(seconds @ medians / (seconds @ seconds)), 0.0
         model[stage] = [round(max(float(intercept), 0.0), 3), round(max(float(slope), 0.0), 3)]
-    model["respond"] = [5.0, 0.0]  # assembling a result: JSON only
     return model
 
 
-def cold_starts(repeats: int = 5) -> dict[str, float]:
+def _print_stage_table(title: str, figures: dict[str, dict[str, dict[str, float]]]) -> None:
+    print(title)
+    names = list(figures[f"{LENGTHS_S[0]}s"])
+    print(f"{'clip':<6}" + "".join(f"{name:>19}" for name in names))
+    for length, stages in figures.items():
+        cells = "".join(
+            f"{stages[n]['median_ms']:>11.1f} /{stages[n]['p95_ms']:>6.1f}" if n in stages else f"{'-':>19}"
+            for n in names
+        )
+        print(f"{length:<6}{cells}")
+
+
+# --- (b) cold starts ----------------------------------------------------------------------------------------
+
+
+def cold_starts(repeats: int = 7) -> dict[str, dict[str, float]]:
+    """Median wall time of fresh interpreters importing a module; `net_ms` subtracts a bare interpreter."""
     env = {
         "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT / 'layers' / 'harmonic' / 'python'}",
-        "PATH": "/usr/bin:/bin",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
-    env.update(POWERTOOLS_TRACE_DISABLED="true", AWS_DEFAULT_REGION="us-east-1")
 
     def timed(code: str) -> float:
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)  # warm the page cache
         values = []
         for _ in range(repeats):
             started = time.perf_counter()
@@ -121,143 +148,295 @@ def cold_starts(repeats: int = 5) -> dict[str, float]:
             values.append((time.perf_counter() - started) * 1000)
         return statistics.median(values)
 
-    baseline = timed("pass")
-    results = {"import boto3": timed("import boto3") - baseline}
-    for handler in HANDLERS:
-        results[f"handlers.{handler}"] = timed(f"import harmonic_service.handlers.{handler}") - baseline
+    interpreter = timed("pass")
+    results = {"python -c pass": {"wall_ms": interpreter, "net_ms": 0.0}}
+    modules = {"import boto3": "import boto3"}
+    modules.update({f"handlers.{h}": f"import harmonic_service.handlers.{h}" for h in HANDLERS})
+    for name, code in modules.items():
+        wall = timed(code)
+        results[name] = {"wall_ms": wall, "net_ms": wall - interpreter}
     return results
 
 
-def local_stack_latency(invocations: int = 50) -> dict:
+# --- (c) the local stack ------------------------------------------------------------------------------------
+
+
+def dynamodb_item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's item size (attribute names + values) of a low-level item, as the pricing page counts it."""
+
+    def value_bytes(av: dict[str, Any]) -> int:
+        (kind, value), *_ = av.items()
+        if kind == "S":
+            return len(value.encode())
+        if kind == "N":
+            digits = value.lstrip("-").replace(".", "").lstrip("0") or "0"
+            return (len(digits) + 1) // 2 + 1
+        if kind == "B":
+            return len(value)
+        if kind in ("BOOL", "NULL"):
+            return 1
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + 1 + value_bytes(v) for k, v in value.items())
+        if kind == "L":
+            return 3 + sum(1 + value_bytes(v) for v in value)
+        if kind in ("SS", "NS", "BS"):
+            return sum(len(str(v)) for v in value)
+        raise ValueError(f"unknown attribute type {kind}")
+
+    return sum(len(name.encode()) + value_bytes(av) for name, av in item.items())
+
+
+def _timed(call: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = call()
+    return result, (time.perf_counter() - started) * 1000
+
+
+def local_stack(invocations: int = 50, handler_runs: int = 7, throughput_n: int = 30) -> dict[str, Any]:
+    """Everything measured on the local stack (see the module docstring, (a) and (c))."""
     from harmonic_client import Client
+    from harmonic_service.config import get_settings
+    from harmonic_service.dal import checkpoints
+    from harmonic_service.models import Envelope
+    from harmonic_service.stages import STAGE_NAMES
 
     from local.stack import LocalSettings, LocalStack
 
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-    clip = _wav_bytes(_clip(1.0))
-    results: dict[str, dict[str, float]] = {}
-    with LocalStack(LocalSettings(port=0, visibility_timeout_s=2, throttle_rate=0)) as stack:
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    short = wav_bytes(clip(1.0))
+    out: dict[str, Any] = {}
+    # the handlers print their JSON logs and EMF metrics to stdout, as in Lambda: not part of this report
+    local = LocalSettings(port=0, visibility_timeout_s=2, throttle_rate=0)
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), LocalStack(local) as stack:
         client = Client(stack.base_url, auth="none")
-        client.analyze(clip)  # warm every module
+        pattern = client.add_pattern("keyword", KEYWORD.read_bytes(), kind="template")
+        settings = get_settings()
+        s3, ddb = stack.client("s3"), stack.client("dynamodb")
+        for mode in ("pipeline", "statemachine"):  # warm every module and client
+            client.invoke(short, mode=mode, options=FORCE_DENOISE, wait=True)
+        client.analyze(short)
+
+        # (a) stage handlers as deployed (S3 in and out, checkpoints), the S3 bytes each invocation leaves
         handler_ms: dict[str, dict[str, list[float]]] = {}
-        for seconds in (1, 5, 30):  # stage handlers as deployed: S3 in and out included (moto, local)
-            noisy = _clip(seconds) * 0.5 + 0.01 * np.random.default_rng(2).standard_normal(seconds * SR)
-            for _ in range(7):
-                final = client.invoke(_wav_bytes(noisy.astype(np.float32)), mode="pipeline", wait=True)
+        stored: dict[str, list[int]] = {}
+        items: list[int] = []
+        for seconds in LENGTHS_S:
+            audio = wav_bytes(clip(seconds, seed=2))
+            for _ in range(handler_runs):
+                final = client.invoke(audio, mode="pipeline", options=FORCE_DENOISE, wait=True)
+                assert final["status"] == "SUCCEEDED", final
                 for stage in final["stages"]:
                     if stage.get("duration_ms") is not None:
                         handler_ms.setdefault(f"{seconds}s", {}).setdefault(stage["name"], []).append(
                             stage["duration_ms"]
                         )
-        results["stage_handlers"] = {
-            clip: {
-                name: {"median_ms": statistics.median(v), "p95_ms": _p(v, 95)} for name, v in stages.items()
-            }
-            for clip, stages in handler_ms.items()
+            prefix = f"invocations/{final['invocation_id']}/"
+            listed = s3.list_objects_v2(Bucket=settings.payload_bucket, Prefix=prefix)["Contents"]
+            stored[f"{seconds}s"] = [len(listed), sum(obj["Size"] for obj in listed)]
+            raw = ddb.get_item(
+                TableName=settings.invocations_table, Key={"invocation_id": {"S": final["invocation_id"]}}
+            )["Item"]
+            items.append(dynamodb_item_bytes(raw))
+        out["stage_handlers"] = {
+            length: {name: _stats(values) for name, values in stages.items()}
+            for length, stages in handler_ms.items()
         }
-        for seconds in (1, 5, 30):
-            long_clip = _wav_bytes(_clip(seconds))
-            chain = []
-            for _ in range(7):
-                started = time.perf_counter()
-                client.analyze(long_clip)
-                chain.append((time.perf_counter() - started) * 1000)
-            results[f"analyze_{seconds}s"] = {
-                "p50_ms": _p(chain, 50),
-                "p95_ms": _p(chain, 95),
-                "n": len(chain),
-            }
-        for mode in ("sync", "pipeline", "statemachine"):
-            latencies = []
+        sizes = [stored[f"{s}s"][1] for s in LENGTHS_S]
+        slope, intercept = np.polyfit(np.array(LENGTHS_S, dtype=float), np.array(sizes, dtype=float), 1)
+        probe = "bench-item-size-probe"
+        checkpoints.create(
+            probe,
+            mode="pipeline",
+            correlation_id="c" * 36,
+            input_key=f"invocations/{'0' * 36}/input.wav",
+            steps=list(STAGE_NAMES),
+            options={"target_lufs": -23.0, "peak_dbfs": -1.0, "clean_snr_db": 30.0},
+        )
+        created = ddb.get_item(TableName=settings.invocations_table, Key={"invocation_id": {"S": probe}})
+        envelope = Envelope(
+            invocation_id="0" * 36,
+            correlation_id="c" * 36,
+            stage="normalize",
+            input_key=f"invocations/{'0' * 36}/denoise.npz",
+            options={"target_lufs": -23.0, "peak_dbfs": -1.0, "clean_snr_db": 30.0},
+        )
+        out["footprint"] = {
+            "s3_objects_bytes": stored,
+            "artifact_bytes_model": [round(max(float(intercept), 0.0)), round(float(slope))],
+            "item_bytes": {
+                "created": dynamodb_item_bytes(created["Item"]) - len(probe) + 36,
+                "final": max(items),
+            },
+            "envelope_bytes": len(envelope.to_json().encode()),
+        }
+
+        # (a) the whole chain via /v1/analyze
+        for seconds in LENGTHS_S:
+            audio = wav_bytes(clip(seconds))
+            chain = [
+                _timed(lambda audio=audio: client.analyze(audio, options=FORCE_DENOISE))[1] for _ in range(7)
+            ]
+            out[f"analyze_{seconds}s"] = {"p50_ms": percentile(chain, 50), "p95_ms": percentile(chain, 95)}
+
+        # (c) end to end per mode, and the API's own calls
+        submit_ms: list[float] = []
+        latency: dict[str, dict[str, float]] = {}
+        for mode in MODES:
+            values = []
             for _ in range(invocations):
                 started = time.perf_counter()
                 if mode == "sync":
-                    client.analyze(clip)
+                    client.analyze(short, options=FORCE_DENOISE)
                 else:
-                    accepted = client.submit(clip, mode=mode)
-                    final = client.wait(accepted["invocation_id"], poll_s=0.02)
-                    assert final["status"] == "SUCCEEDED", final
-                latencies.append((time.perf_counter() - started) * 1000)
-            results[mode] = {"p50_ms": _p(latencies, 50), "p95_ms": _p(latencies, 95), "n": invocations}
-        total = 40
-        started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(lambda _: client.invoke(clip, mode="pipeline", wait=True), range(total)))
-        results["throughput_2_clients"] = {
-            "invocations_per_s": total / (time.perf_counter() - started),
-            "n": total,
+                    accepted, took = _timed(
+                        lambda mode=mode: client.submit(short, mode=mode, options=FORCE_DENOISE)
+                    )
+                    submit_ms.append(took)
+                    current = client.wait(accepted["invocation_id"], poll_s=0.02)
+                    assert current["status"] == "SUCCEEDED", current
+                values.append((time.perf_counter() - started) * 1000)
+            latency[mode] = {
+                "p50_ms": percentile(values, 50),
+                "p95_ms": percentile(values, 95),
+                "n": len(values),
+            }
+        out["latency"] = latency
+        # status on a finished invocation: while stages run, in-process pollers hold the GIL
+        done = current["invocation_id"]
+        status_ms = [_timed(lambda: client.status(done))[1] for _ in range(20)]
+        out["api_ms"] = {"submit": statistics.median(submit_ms), "status": statistics.median(status_ms)}
+
+        def one(mode: str) -> None:
+            if mode == "sync":
+                client.analyze(short, options=FORCE_DENOISE)
+            else:
+                final = client.invoke(short, mode=mode, options=FORCE_DENOISE, wait=True)
+                assert final["status"] == "SUCCEEDED", final
+
+        throughput = {}
+        for mode in MODES:
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(lambda _, mode=mode: one(mode), range(throughput_n)))
+            throughput[mode] = throughput_n / (time.perf_counter() - started)
+        out["throughput_2_clients"] = {"invocations_per_s": throughput, "n": throughput_n}
+        client.remove_pattern(pattern["pattern_id"])
+    return out
+
+
+# --- (d) layers ---------------------------------------------------------------------------------------------
+
+
+def layer_sizes(architecture: str = "arm64", runtime: str = "3.12") -> dict[str, dict[str, Any]]:
+    """Unzipped and zipped bytes of each layer (built, or reused from build/layers/)."""
+    from infra.layer_build import LayerTooLargeError, build_layer
+
+    sizes: dict[str, dict[str, Any]] = {}
+    for name in ("harmonic", "deps"):
+        try:
+            build = build_layer(name, architecture, runtime, quiet=True)
+        except LayerTooLargeError as error:
+            sizes[name] = {"error": str(error), "pass": False}
+            continue
+        except Exception as error:  # building needs the package index; report instead of failing the bench
+            sizes[name] = {"error": f"not built: {error}"}
+            continue
+        sizes[name] = {
+            "unzipped_bytes": build.unzipped_bytes,
+            "zipped_bytes": build.zipped_bytes,
+            "pass": build.unzipped_bytes < LAYER_LIMIT_BYTES,
         }
-    return results
+    return sizes
 
 
-def layer_sizes() -> dict[str, float]:
-    try:
-        from infra.layer_build import build_layer
-
-        build = build_layer("harmonic", "arm64", "3.12", quiet=True)
-    except Exception as error:  # building needs the package index; report instead of failing the bench
-        return {"error": str(error)}
-    return {"unzipped_mib": build.unzipped_bytes / 2**20, "zipped_mib": build.zipped_bytes / 2**20}
+# --- main ---------------------------------------------------------------------------------------------------
 
 
 def main() -> int:
     started = time.perf_counter()
-    report: dict = {
+    report: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "platform": platform.platform(),
+            "machine": platform.machine(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         },
     }
+    machine = report["machine"]
+    print(
+        f"operating figures, {report['measured_at']}, {machine['platform']}, {machine['cpus']} CPUs, "
+        f"Python {machine['python']}, load average {machine['load_average_at_start'][0]:.1f}\n"
+    )
     report["stages"] = stage_times()
     report["stage_ms_model"] = fit_stage_model(report["stages"])
-    print("per-stage warm time (stage functions; median / p95 ms)")
-    names = list(report["stages"]["1s"])
-    print(f"{'clip':<6}" + "".join(f"{name:>20}" for name in names))
-    for clip, stages in report["stages"].items():
-        cells = "".join(f"{stages[n]['median_ms']:>11.1f} /{stages[n]['p95_ms']:>6.1f}" for n in names)
-        print(f"{clip:<6}{cells}")
-    print(f"model (fixed ms, ms per audio s): {report['stage_ms_model']}")
+    _print_stage_table("(a) per-stage warm time, stage functions (median / p95 ms)", report["stages"])
+    print(
+        "    model, fixed ms + ms per audio second: "
+        + ", ".join(f"{k} {v[0]:g} + {v[1]:g}/s" for k, v in report["stage_ms_model"].items())
+    )
 
     report["cold_start_ms"] = cold_starts()
-    print("\ncold start: fresh-process import (ms, interpreter start-up subtracted)")
+    boto3_net = report["cold_start_ms"]["import boto3"]["net_ms"]
+    print("\n(b) cold start: fresh-process import (median ms; net = minus a bare `python -c pass`)")
     for name, value in report["cold_start_ms"].items():
-        print(f"  {name:<28}{value:>8.0f}   ({value / report['cold_start_ms']['import boto3']:.1f}x boto3)")
+        ratio = f"{value['net_ms'] / boto3_net:>5.1f}x boto3" if value["net_ms"] else ""
+        print(f"    {name:<26}{value['wall_ms']:>7.0f} wall {value['net_ms']:>7.0f} net   {ratio}")
 
-    report["local_stack"] = local_stack_latency()
-    print(
-        "\nend to end on the local stack (ms; the modes with a 1 s clip, analyze_Ns: the whole chain on N s)"
+    stack = local_stack()
+    report["stage_handlers"] = stack.pop("stage_handlers")
+    report["footprint"] = stack.pop("footprint")
+    report["api_ms"] = stack.pop("api_ms")
+    report["local_stack"] = stack
+    print()
+    _print_stage_table(
+        "(a) per-stage warm handler time on the local stack, pipeline mode "
+        "(S3 in/out, checkpoints; median / p95 ms)",
+        report["stage_handlers"],
     )
-    handlers = report["local_stack"].pop("stage_handlers")
-    report["stage_handlers"] = handlers
-    print("\nper-stage warm handler time on the local stack (S3 in/out included; median / p95 ms)")
-    names = list(handlers["1s"])
-    print(f"{'clip':<6}" + "".join(f"{name:>20}" for name in names))
-    for clip, stages in handlers.items():
+    print("    whole chain via /v1/analyze (HTTP round trip, ms):")
+    for seconds in LENGTHS_S:
+        values = stack[f"analyze_{seconds}s"]
+        print(f"      {seconds:>2} s clip: p50 {values['p50_ms']:>7.1f}   p95 {values['p95_ms']:>7.1f}")
+    print("\n(c) end to end on the local stack, 1 s clip, every stage runs (ms; client polls every 20 ms)")
+    throughput = stack["throughput_2_clients"]["invocations_per_s"]
+    for mode, values in stack["latency"].items():
         print(
-            f"{clip:<6}"
-            + "".join(f"{stages[n]['median_ms']:>11.1f} /{stages[n]['p95_ms']:>6.1f}" for n in names)
+            f"    {mode:<13} p50 {values['p50_ms']:>7.0f}   p95 {values['p95_ms']:>7.0f}   (n={values['n']})"
+            f"   throughput, 2 clients: {throughput[mode]:>6.1f} invocations/s"
         )
-    for mode, values in report["local_stack"].items():
-        if mode.startswith("throughput"):
-            print(f"  throughput, 2 clients, pipeline: {values['invocations_per_s']:.1f} invocations/s")
-        else:
-            p50, p95 = values["p50_ms"], values["p95_ms"]
-            print(f"  {mode:<14} p50 {p50:>7.0f}   p95 {p95:>7.0f}   (n={values['n']})")
+    footprint = report["footprint"]
+    print(
+        f"    API submit {report['api_ms']['submit']:.0f} ms, status {report['api_ms']['status']:.0f} ms "
+        f"(median round trips); S3 per invocation: "
+        + ", ".join(
+            f"{k} {v[1] / 1024:,.0f} KB in {v[0]} objects" for k, v in footprint["s3_objects_bytes"].items()
+        )
+        + f"; item {footprint['item_bytes']['created']:,} → {footprint['item_bytes']['final']:,} bytes; "
+        f"envelope {footprint['envelope_bytes']} bytes"
+    )
 
-    report["layer"] = layer_sizes()
-    layer = report["layer"]
-    if "error" in layer:
-        print(f"\nlayer: not built ({layer['error']})")
-    else:
-        verdict = "PASS" if layer["unzipped_mib"] * 2**20 < 150e6 else "FAIL"
-        sizes = f"{layer['unzipped_mib']:.1f} MiB unzipped, {layer['zipped_mib']:.1f} MiB zipped"
-        print(f"\nlayer (arm64, 3.12): {sizes} — {verdict} (< 150 MB)")
+    report["layers"] = layer_sizes()
+    print("\n(d) layers (arm64, Python 3.12; limit 150 MB unzipped each)")
+    for name, layer in report["layers"].items():
+        if "unzipped_bytes" not in layer:
+            verdict = "FAIL" if layer.get("pass") is False else "SKIPPED"
+            print(f"    {name:<9} {verdict}: {layer['error']}")
+            continue
+        unzipped, zipped = layer["unzipped_bytes"], layer["zipped_bytes"]
+        print(
+            f"    {name:<9} {unzipped / 1e6:>6.1f} MB ({unzipped / 2**20:.1f} MiB) unzipped, "
+            f"{zipped / 1e6:>5.1f} MB zipped   {'PASS' if layer['pass'] else 'FAIL'} (< 150 MB)"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    report["elapsed_s"] = round(time.perf_counter() - started, 1)
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {RESULTS.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s")
-    return 0
+    print(f"\nwrote {RESULTS.relative_to(ROOT)} in {report['elapsed_s']:.0f} s")
+    failed = any(layer.get("pass") is False for layer in report["layers"].values())
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
