@@ -2,19 +2,24 @@
 
 `current()` costs one consistent DynamoDB read per call while nothing changes (the registry's version);
 after a registration or deletion it reloads the metadata and fetches only the artifacts it has not parsed
-yet, so a warm match function answers from memory.
+yet, so a warm match function answers from memory. An artifact this code cannot read (corrupt, or written
+in an older format by an earlier deployment) is logged and left out, so one bad pattern never fails every
+match; re-register it to use it again.
 """
 
 from __future__ import annotations
 
 import threading
 
+from aws_lambda_powertools import Logger
+
 from harmonic_service.dal import patterns as registry_store
 from harmonic_service.logic.patterns import Pattern, PatternSet
 
 _lock = threading.Lock()
 _state: dict[str, object] = {"version": None, "set": PatternSet(), "table": None}
-stats = {"reloads": 0, "artifacts_fetched": 0}
+stats = {"reloads": 0, "artifacts_fetched": 0, "unreadable": 0}
+logger = Logger(service="harmonic", child=True)
 
 
 def current() -> PatternSet:
@@ -36,8 +41,15 @@ def current() -> PatternSet:
                     data = registry_store.artifact(pattern_id)
                 except KeyError:  # deleted between the scan and now: the next version drops it
                     continue
-                pattern_set.add(Pattern(pattern_id, item["name"], item["kind"], data))
                 stats["artifacts_fetched"] += 1
+                try:
+                    pattern_set.add(Pattern(pattern_id, item["name"], item["kind"], data))
+                except ValueError as error:
+                    stats["unreadable"] += 1
+                    logger.warning(
+                        "pattern left out: its artifact cannot be read; register it again",
+                        extra={"pattern_id": pattern_id, "pattern_name": item["name"], "reason": str(error)},
+                    )
         stats["reloads"] += 1
         _state.update(version=version, set=pattern_set, table=table)
         return pattern_set

@@ -8,6 +8,8 @@ import pytest
 from harmonic_service import registry, service
 from harmonic_service.errors import BadRequest, NotFound
 
+from harmonic import decode_wav
+
 KEYWORDS = Path(__file__).resolve().parents[1] / "data" / "keywords"
 SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav"
 
@@ -64,6 +66,23 @@ def test_warm_cache_reloads_only_what_changed(aws) -> None:
     service.create_pattern("banana", "template", _wav("enrol_banana_0.wav"), None)
     assert len(registry.current()) == 2
     assert registry.stats["artifacts_fetched"] == fetched + 3  # only the new artifact
+
+
+def test_an_unreadable_artifact_is_left_out_not_fatal(aws) -> None:
+    """An artifact from an older format (or corrupted in S3) must not fail every match."""
+    stale = service.create_pattern("music", "template", _wav("enrol_music_0.wav"), None)
+    service.create_pattern("fox", "fingerprint", SPEECH.read_bytes(), None)
+    key = f"patterns/{stale['pattern_id']}.bin"
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=b"HTPL an older format")
+    registry.clear()
+    unreadable = registry.stats["unreadable"]
+    patterns = registry.current()
+    assert registry.stats["unreadable"] == unreadable + 1
+    assert len(patterns) == 1
+    assert stale["pattern_id"] not in patterns.names
+    clip = decode_wav(SPEECH.read_bytes())
+    found = patterns.match(clip.samples, clip.sample_rate)
+    assert [match["name"] for match in found] == ["fox"]
 
 
 def test_pipeline_matches_a_registered_keyword(aws) -> None:

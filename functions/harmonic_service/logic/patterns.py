@@ -66,12 +66,13 @@ class PatternSet:
         return result
 
     def add(self, pattern: Pattern) -> None:
-        self.names[pattern.pattern_id] = pattern.name
-        self.kinds[pattern.pattern_id] = pattern.kind
+        """Parse and add one pattern; ValueError (and the set unchanged) when its artifact is unreadable."""
         if pattern.kind == "template":
             self.templates[pattern.pattern_id] = Template.from_bytes(pattern.data)
         else:
             self.index.add(pattern.pattern_id, harmonic.Fingerprint.from_bytes(pattern.data))
+        self.names[pattern.pattern_id] = pattern.name
+        self.kinds[pattern.pattern_id] = pattern.kind
 
     def remove(self, pattern_id: str) -> None:
         self.names.pop(pattern_id, None)
