@@ -46,11 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = commands.add_parser("analyze", help="run the whole chain synchronously")
     analyze.add_argument("file")
     analyze.add_argument("--steps", help="comma-separated stages to run")
+    analyze.add_argument("--patterns", help="comma-separated pattern ids or names to match (default: all)")
 
     invoke = commands.add_parser("invoke", help="submit an invocation")
     invoke.add_argument("file")
     invoke.add_argument("--mode", choices=["pipeline", "statemachine"])
     invoke.add_argument("--steps", help="comma-separated stages to run")
+    invoke.add_argument("--patterns", help="comma-separated pattern ids or names to match (default: all)")
     invoke.add_argument("--wait", action="store_true", help="wait for the result, showing progress")
     invoke.add_argument("--idempotency-key")
 
@@ -79,14 +81,17 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, client: Client) -> int:
     """Execute one parsed command; the exit status (0 ok, 1 the invocation FAILED)."""
     steps = args.steps.split(",") if getattr(args, "steps", None) else None
+    patterns = getattr(args, "patterns", None)
+    options = {"patterns": patterns.split(",")} if patterns else None
     if args.command == "analyze":
-        _print(client.analyze(args.file, steps=steps))
+        _print(client.analyze(args.file, steps=steps, options=options))
     elif args.command == "invoke":
         final = client.invoke(
             args.file,
             mode=args.mode,
             wait=args.wait,
             steps=steps,
+            options=options,
             idempotency_key=args.idempotency_key,
             on_progress=_progress if args.wait else None,
         )

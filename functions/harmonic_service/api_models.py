@@ -60,7 +60,9 @@ class _AudioRequest(_AudioSource):
         description="stages to run; required ones (ingest, normalize, features, respond) always run",
     )
     options: dict[str, Any] | None = Field(
-        default=None, description="target_lufs (default -23), peak_dbfs (-1), clean_snr_db (30)"
+        default=None,
+        description="target_lufs (default -23), peak_dbfs (-1), clean_snr_db (30), "
+        "patterns (pattern ids or names the match stage considers; default all)",
     )
 
 

@@ -158,7 +158,8 @@ def _execute(envelope: Envelope, item: dict[str, Any], opts: options_logic.Optio
     if stage == "features":
         return _store_summary(envelope, stage_logic.features(audio, sr), seconds)
     if stage == "match":
-        return _store_summary(envelope, stage_logic.match(audio, sr, _load_patterns()), seconds)
+        output = stage_logic.match(audio, sr, _load_patterns(), opts.patterns)
+        return _store_summary(envelope, output, seconds)
     raise PermanentStageError(f"no runner for stage {stage}", code="bad_envelope")
 
 
@@ -168,7 +169,7 @@ def _skips_after(stage: str, envelope: Envelope, summary: dict[str, Any], opts) 
     summaries = {stage: summary}
     spec = next_stage(stage)
     while spec is not None:
-        pattern_count = len(_load_patterns()) if spec.name == "match" else 0
+        pattern_count = len(_load_patterns().selected(opts.patterns)) if spec.name == "match" else 0
         reason = options_logic.skip_reason(spec.name, envelope.steps, summaries, opts, pattern_count)
         if reason is None:
             return spec.name, skipped

@@ -75,10 +75,20 @@ def _resolve_steps(steps: Sequence[str] | None) -> list[str]:
 
 
 def _resolve_options(options: dict[str, Any] | None) -> logic.Options:
+    """Validated options; `options.patterns` must each name a registered pattern (by id or name)."""
     try:
-        return logic.parse_options(options)
+        opts = logic.parse_options(options)
     except ValueError as error:
         raise BadRequest(str(error)) from None
+    if opts.patterns:
+        known = {key for item in pattern_store.list_all() for key in (item["pattern_id"], item["name"])}
+        unknown = [selector for selector in opts.patterns if selector not in known]
+        if unknown:
+            raise BadRequest(
+                f"option patterns: no registered pattern has the id or name {', '.join(map(repr, unknown))} "
+                "(GET /v1/patterns lists them)"
+            )
+    return opts
 
 
 def _check_wav_header(head: bytes) -> None:

@@ -231,6 +231,15 @@ def test_patterns_registry_and_matching_in_every_mode(client: Client, local_stac
     found = client.analyze(SPEECH)["matches"]
     assert found[0]["pattern_id"] == recording["pattern_id"]
     assert found[0]["kind"] == "fingerprint"
+    # options.patterns narrows the match stage: the keyword alone leaves the recording out
+    assert cli_main([*endpoint, "analyze", str(SPEECH), "--patterns", "music"]) == 0
+    narrowed = json.loads(capsys.readouterr().out)["matches"]
+    assert recording["pattern_id"] not in {found["pattern_id"] for found in narrowed}
+    final = client.invoke(SPEECH, mode="statemachine", wait=True, options={"patterns": ["espeak fox"]})
+    assert [found["pattern_id"] for found in final["result"]["matches"]] == [recording["pattern_id"]]
+    with pytest.raises(ApiError) as unknown:
+        client.submit(SPEECH, mode="pipeline", options={"patterns": ["never registered"]})
+    assert (unknown.value.status, unknown.value.code) == (400, "bad_request")
 
     with pytest.raises(ApiError) as bad:
         client.add_pattern("noise", b"RIFF....WAVEjunk", kind="fingerprint")

@@ -97,3 +97,49 @@ def test_pipeline_matches_a_registered_keyword(aws) -> None:
     assert matches[0]["pattern_id"] in {example["pattern_id"] for example in examples}
     assert [match["name"] for match in matches].count("weather") == 1  # examples of one word: one match
     assert 0.5 < matches[0]["start_s"] < 1.2
+
+
+def test_options_patterns_narrow_the_match_stage(aws) -> None:
+    examples = [
+        service.create_pattern("weather", "template", _wav(f"enrol_weather_{k}.wav"), None) for k in range(3)
+    ]
+    weather = examples[2]  # the example closest to this query's voice: selected alone by its id
+    service.create_pattern("music", "template", _wav("enrol_music_0.wav"), None)
+    query = _wav("query_weather_0.wav")
+    narrowed = service.submit_invocation(query, None, "pipeline", None, {"patterns": ["music"]}, "corr-1")
+    by_id = service.submit_invocation(
+        query, None, "pipeline", None, {"patterns": [weather["pattern_id"]]}, "corr-2"
+    )
+    aws.drain()
+    narrowed_result = service.get_invocation(narrowed["invocation_id"])["result"]
+    assert all(found["name"] == "music" for found in narrowed_result["matches"])
+    by_id_result = service.get_invocation(by_id["invocation_id"])["result"]
+    assert [found["name"] for found in by_id_result["matches"]] == ["weather"]
+    analyzed = service.analyze(query, None, None, {"patterns": ["weather", "music"]})
+    assert analyzed["matches"][0]["name"] == "weather"
+
+
+def test_options_patterns_naming_nothing_registered_is_a_bad_request(aws) -> None:
+    service.create_pattern("weather", "template", _wav("enrol_weather_0.wav"), None)
+    for call in (
+        lambda: service.submit_invocation(
+            _wav("query_weather_0.wav"), None, "pipeline", None, {"patterns": ["weather", "nope"]}, "corr"
+        ),
+        lambda: service.analyze(_wav("query_weather_0.wav"), None, None, {"patterns": ["nope"]}),
+    ):
+        with pytest.raises(BadRequest, match="'nope'"):
+            call()
+    assert aws.s3_keys("invocations/") == []  # nothing accepted, nothing stored
+
+
+def test_a_selected_pattern_deleted_before_match_skips_the_stage(aws) -> None:
+    weather = service.create_pattern("weather", "template", _wav("enrol_weather_0.wav"), None)
+    service.create_pattern("music", "template", _wav("enrol_music_0.wav"), None)
+    accepted = service.submit_invocation(
+        _wav("query_weather_0.wav"), None, "pipeline", None, {"patterns": ["weather"]}, "corr"
+    )
+    service.delete_pattern(weather["pattern_id"])
+    aws.drain()
+    result = service.get_invocation(accepted["invocation_id"])
+    assert result["status"] == "SUCCEEDED"
+    assert result["result"]["matches"] == []

@@ -86,14 +86,16 @@ def fail_first_calls(monkeypatch: pytest.MonkeyPatch, name: str, error: Exceptio
 
 
 def register_fake_pattern(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One registered pattern and a match stage that finds it (the registry and DTW are later issues)."""
-    pattern = stage_logic.Pattern(pattern_id="p-1", name="hello", kind="template", data=b"")
-    monkeypatch.setattr(runner, "_load_patterns", lambda: (pattern,))
+    """One registered pattern and a match stage that finds it: the state machine's branches, not matching."""
+    registered = stage_logic.PatternSet(names={"p-1": "hello"}, kinds={"p-1": "template"})
+    monkeypatch.setattr(runner, "_load_patterns", lambda: registered)
     found = {"pattern_id": "p-1", "name": "hello", "kind": "template", "score": 0.9, "start_s": 0.5}
     monkeypatch.setattr(
         stage_logic,
         "match",
-        lambda audio, sr, patterns=(): stage_logic.StageOutput(None, {"matches": [{**found, "end_s": 1.0}]}),
+        lambda audio, sr, patterns=(), selectors=None: stage_logic.StageOutput(
+            None, {"matches": [{**found, "end_s": 1.0}]}
+        ),
     )
 
 

@@ -94,6 +94,31 @@ def test_parse_options_rejects(raw, fragment: str) -> None:
         parse_options(raw)
 
 
+def test_parse_options_patterns() -> None:
+    parsed = parse_options({"patterns": [" weather ", "p-1", "weather"]})
+    assert parsed.patterns == ("weather", "p-1")  # stripped, duplicates dropped, order kept
+    assert parsed.to_dict()["patterns"] == ["weather", "p-1"]
+    assert parse_options(parsed.to_dict()) == parsed  # the envelope's copy parses back the same
+    assert "patterns" not in Options().to_dict()
+
+
+@pytest.mark.parametrize(
+    ("patterns", "fragment"),
+    [
+        ("weather", "must be a list"),
+        ({"weather": 1}, "must be a list"),
+        ([], "omit it to match every registered pattern"),
+        (["ok", 3], "every entry must be a pattern id or name"),
+        (["  "], "every entry must be a pattern id or name"),
+        (["x" * 65], "every entry must be a pattern id or name"),
+        ([f"p{k}" for k in range(101)], "at most 100"),
+    ],
+)
+def test_parse_options_rejects_bad_pattern_selectors(patterns, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        parse_options({"patterns": patterns})
+
+
 def test_resolve_steps() -> None:
     required = ["ingest", "normalize", "features", "respond"]
     assert resolve_steps(None) == list(STAGE_NAMES)
@@ -123,6 +148,11 @@ def test_resolve_steps() -> None:
 def test_skip_reason(stage: str, steps: list[str], snr_db, patterns: int, expected: str | None) -> None:
     summaries = {"ingest": {"snr_db": snr_db}}
     assert skip_reason(stage, resolve_steps(steps), summaries, Options(), patterns) == expected
+
+
+def test_skip_reason_names_an_empty_selection() -> None:
+    reason = skip_reason("match", STAGE_NAMES, {}, Options(patterns=("gone",)), 0)
+    assert reason == "no selected pattern is registered"
 
 
 def test_skip_reason_threshold_follows_options() -> None:
@@ -292,6 +322,36 @@ def test_match_finds_registered_keywords_and_recordings() -> None:
     assert found[0]["start_s"] == pytest.approx(1.0, abs=0.05)
     with pytest.raises(ValueError, match="kind"):
         build_artifact("melody", speech_wav)
+
+
+def test_match_considers_only_the_selected_patterns() -> None:
+    from harmonic_service.logic.patterns import PatternSet, build_artifact
+
+    keywords = Path(__file__).resolve().parents[1] / "data" / "keywords"
+    artifacts = {
+        word: build_artifact("template", (keywords / f"enrol_{word}_0.wav").read_bytes())[0]
+        for word in ("music", "banana")
+    }
+    speech_path = Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav"
+    recording, _ = build_artifact("fingerprint", speech_path.read_bytes())
+    pattern_set = PatternSet.from_patterns(
+        [
+            Pattern("p-music", "music", "template", artifacts["music"]),
+            Pattern("p-banana", "banana", "template", artifacts["banana"]),
+            Pattern("p-speech", "speech", "fingerprint", recording),
+        ]
+    )
+    assert pattern_set.selected(None) == {"p-music", "p-banana", "p-speech"}
+    assert pattern_set.selected(["banana", "p-speech", "nothing"]) == {"p-banana", "p-speech"}
+    query = _read_wav(keywords / "query_music_0.wav")
+    assert match(query, SR, pattern_set).summary["matches"][0]["name"] == "music"
+    narrowed = match(query, SR, pattern_set, ["banana"]).summary["matches"]
+    assert all(found["name"] == "banana" for found in narrowed)
+    speech = _read_wav(speech_path)[SR : 3 * SR]
+    assert match(speech, SR, pattern_set, ["speech"]).summary["matches"][0]["pattern_id"] == "p-speech"
+    assert match(speech, SR, pattern_set, ["music"]).summary["matches"] == []  # the recording is not chosen
+    # a clip shorter than one fingerprint frame (0.11 s: ingest accepts ≥ 0.1 s) matches nothing, no error
+    assert match(speech[: int(0.11 * SR)], SR, pattern_set, ["speech"]).summary["matches"] == []
 
 
 def _read_wav(path: Path) -> np.ndarray:

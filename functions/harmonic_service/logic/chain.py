@@ -28,6 +28,10 @@ def run_chain(
     """
     opts = parse_options(options)
     run_steps = resolve_steps(steps)
+    pattern_set = (
+        patterns if isinstance(patterns, stages.PatternSet) else stages.PatternSet.from_patterns(patterns)
+    )
+    pattern_count = len(pattern_set.selected(opts.patterns))
     sr = stages.ANALYSIS_SAMPLE_RATE
     summaries: dict[str, dict[str, Any]] = {}
 
@@ -40,18 +44,18 @@ def run_chain(
         return output
 
     audio = timed("ingest", stages.ingest, wav, limits, clean_snr_db=opts.clean_snr_db).audio
-    reason = skip_reason("denoise", run_steps, summaries, opts, len(patterns))
+    reason = skip_reason("denoise", run_steps, summaries, opts, pattern_count)
     if reason:
         summaries["denoise"] = stages.skipped_summary("denoise", reason)
     else:
         audio = timed("denoise", stages.denoise, audio, sr, summaries["ingest"].get("snr_db")).audio
     audio = timed("normalize", stages.normalize, audio, sr, opts.target_lufs, opts.peak_dbfs).audio
     timed("features", stages.features, audio, sr)
-    reason = skip_reason("match", run_steps, summaries, opts, len(patterns))
+    reason = skip_reason("match", run_steps, summaries, opts, pattern_count)
     if reason:
         summaries["match"] = stages.skipped_summary("match", reason)
     else:
-        timed("match", stages.match, audio, sr, patterns)
+        timed("match", stages.match, audio, sr, pattern_set, opts.patterns)
     start = time.perf_counter()
     result = stages.respond(summaries)
     if timings is not None:

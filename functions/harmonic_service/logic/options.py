@@ -12,6 +12,10 @@ from harmonic_service.stages import STAGE_NAMES, STAGES
 OPTIONAL_STAGES = tuple(stage.name for stage in STAGES if stage.optional)
 
 
+MAX_PATTERN_SELECTORS = 100
+MAX_SELECTOR_LENGTH = 64
+
+
 @dataclass(frozen=True)
 class Options:
     """Per-request tuning of the chain.
@@ -19,14 +23,21 @@ class Options:
     target_lufs: integrated loudness the normalize stage aims at (EBU R 128 broadcast: -23 LUFS).
     peak_dbfs: sample-peak ceiling after normalization.
     clean_snr_db: ingest calls a clip clean (and denoise is skipped) at or above this estimated SNR.
+    patterns: the registered patterns the match stage considers, by pattern id or name (None: all of them).
     """
 
     target_lufs: float = -23.0
     peak_dbfs: float = -1.0
     clean_snr_db: float = 30.0
+    patterns: tuple[str, ...] | None = None
 
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        values: dict[str, Any] = asdict(self)
+        if self.patterns is None:
+            del values["patterns"]
+        else:
+            values["patterns"] = list(self.patterns)
+        return values
 
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -34,6 +45,26 @@ _RANGES: dict[str, tuple[float, float]] = {
     "peak_dbfs": (-30.0, 0.0),
     "clean_snr_db": (0.0, 200.0),
 }
+KNOWN_OPTIONS = (*_RANGES, "patterns")
+
+
+def _parse_selectors(value: Any) -> tuple[str, ...]:
+    """options.patterns: a non-empty list of pattern ids or names, duplicates dropped, order kept."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValueError("option patterns must be a list of pattern ids or names")
+    if not value:
+        raise ValueError(
+            "option patterns is empty: omit it to match every registered pattern, or leave match out of steps"
+        )
+    if len(value) > MAX_PATTERN_SELECTORS:
+        raise ValueError(f"option patterns names {len(value)} patterns; at most {MAX_PATTERN_SELECTORS}")
+    for selector in value:
+        if not isinstance(selector, str) or not 0 < len(selector.strip()) <= MAX_SELECTOR_LENGTH:
+            raise ValueError(
+                f"option patterns: every entry must be a pattern id or name of 1 to {MAX_SELECTOR_LENGTH} "
+                f"characters, got {selector!r}"
+            )
+    return tuple(dict.fromkeys(selector.strip() for selector in value))
 
 
 def parse_options(raw: Mapping[str, Any] | Options | None) -> Options:
@@ -44,11 +75,14 @@ def parse_options(raw: Mapping[str, Any] | Options | None) -> Options:
         return raw
     if not isinstance(raw, Mapping):
         raise ValueError("options must be an object")
-    unknown = sorted(set(raw) - set(_RANGES))
+    unknown = sorted(set(raw) - set(KNOWN_OPTIONS))
     if unknown:
-        raise ValueError(f"unknown options {', '.join(unknown)}; known: {', '.join(_RANGES)}")
-    values: dict[str, float] = {}
+        raise ValueError(f"unknown options {', '.join(unknown)}; known: {', '.join(KNOWN_OPTIONS)}")
+    values: dict[str, Any] = {}
     for name, value in raw.items():
+        if name == "patterns":
+            values[name] = _parse_selectors(value)
+            continue
         low, high = _RANGES[name]
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError(f"option {name} must be a number")
@@ -83,7 +117,8 @@ def skip_reason(
     """Why optional `stage` should be skipped, or None to run it.
 
     denoise: excluded by `steps`, or ingest found the clip clean (estimated SNR >= clean_snr_db).
-    match: excluded by `steps`, or no pattern is registered.
+    match: excluded by `steps`, or no pattern is registered (`pattern_count`: the patterns the request
+    selects, all of them without `options.patterns`).
     """
     if stage not in OPTIONAL_STAGES:
         return None
@@ -95,5 +130,5 @@ def skip_reason(
         if snr is not None and snr >= options.clean_snr_db:
             return f"clean clip: estimated SNR {snr:.1f} dB >= {options.clean_snr_db:g} dB"
     if stage == "match" and pattern_count == 0:
-        return "no patterns registered"
+        return "no selected pattern is registered" if options.patterns else "no patterns registered"
     return None

@@ -7,7 +7,7 @@ for that keyword is the best of them, reported once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +15,8 @@ import numpy as np
 
 import harmonic
 from harmonic import FingerprintIndex, Template, WavLimits
+from harmonic.fingerprint import N_FFT as FINGERPRINT_FRAME
+from harmonic.fingerprint import SR as FINGERPRINT_SR
 
 KINDS = ("template", "fingerprint")
 SAMPLE_RATE = 16_000
@@ -83,18 +85,38 @@ class PatternSet:
     def __len__(self) -> int:
         return len(self.names)
 
-    def match(self, audio: np.ndarray, sr: int) -> list[dict[str, Any]]:
-        """Matches best first: `{"pattern_id", "name", "kind", "score", "start_s", "end_s"}`."""
+    def selected(self, selectors: Iterable[str] | None) -> set[str]:
+        """The ids of the patterns named by `selectors` (pattern ids or names); every id for None."""
+        if selectors is None:
+            return set(self.names)
+        wanted = set(selectors)
+        return {
+            pattern_id for pattern_id, name in self.names.items() if pattern_id in wanted or name in wanted
+        }
+
+    def match(
+        self, audio: np.ndarray, sr: int, selectors: Iterable[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Matches best first: `{"pattern_id", "name", "kind", "score", "start_s", "end_s"}`.
+
+        `selectors` (pattern ids or names) restricts the patterns considered; None considers all.
+        """
+        chosen = self.selected(selectors)
         found: list[harmonic.Match] = []
-        if self.templates:
+        templates = {pattern_id: t for pattern_id, t in self.templates.items() if pattern_id in chosen}
+        fingerprints_chosen = any(self.kinds[pattern_id] == "fingerprint" for pattern_id in chosen)
+        if templates:
             best_by_name: dict[str, harmonic.Match] = {}
-            for match in harmonic.match_templates(audio, sr, self.templates):
+            for match in harmonic.match_templates(audio, sr, templates):
                 name = self.names[match.pattern_id]
                 if name not in best_by_name or match.score > best_by_name[name].score:
                     best_by_name[name] = match
             found.extend(best_by_name.values())
-        if len(self.index) and audio.size >= 512:
-            found.extend(self.index.query(harmonic.fingerprint(audio, sr)))
+        # a clip shorter than one fingerprint frame cannot hold a registered recording: no query
+        if fingerprints_chosen and audio.size * FINGERPRINT_SR >= FINGERPRINT_FRAME * sr:
+            # one query of the whole index, so that its significance test counts every registered recording
+            hits = self.index.query(harmonic.fingerprint(audio, sr), max_results=len(self.index))
+            found.extend(match for match in hits if match.pattern_id in chosen)
         found.sort(key=lambda match: match.score, reverse=True)
         return [
             {

@@ -135,11 +135,16 @@ def features(audio: np.ndarray, sr: int) -> StageOutput:
     return StageOutput(None, json_safe(harmonic.extract_features(audio, sr)))
 
 
-def match(audio: np.ndarray, sr: int, patterns: Sequence[Pattern] | PatternSet = ()) -> StageOutput:
+def match(
+    audio: np.ndarray,
+    sr: int,
+    patterns: Sequence[Pattern] | PatternSet = (),
+    selectors: Sequence[str] | None = None,
+) -> StageOutput:
     """Matches of the registered patterns in the clip, best first: keyword templates (where in the clip)
-    and fingerprints (where in the registered recording)."""
+    and fingerprints (where in the registered recording). `selectors` (ids or names) narrows the patterns."""
     pattern_set = patterns if isinstance(patterns, PatternSet) else PatternSet.from_patterns(patterns)
-    return StageOutput(None, {"matches": pattern_set.match(audio, sr)})
+    return StageOutput(None, {"matches": pattern_set.match(audio, sr, selectors)})
 
 
 def skipped_summary(stage: str, reason: str) -> dict[str, Any]:

@@ -168,7 +168,7 @@ def fingerprint(
     """The landmark fingerprint of a mono clip at any rate (resampled to 8 kHz).
 
     About ``peaks_per_second × fan_out`` hashes per second (fewer in silence: a silent clip has none).
-    Raises :class:`InvalidAudio` for a clip shorter than one 64 ms frame or with NaN/Inf samples.
+    Raises :class:`InvalidAudio` for a clip shorter than one 128 ms frame or with NaN/Inf samples.
     """
     y = np.asarray(samples, dtype=np.float64)
     if y.ndim != 1:
