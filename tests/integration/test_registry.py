@@ -143,3 +143,5 @@ def test_a_selected_pattern_deleted_before_match_skips_the_stage(aws) -> None:
     result = service.get_invocation(accepted["invocation_id"])
     assert result["status"] == "SUCCEEDED"
     assert result["result"]["matches"] == []
+    match_stage = next(stage for stage in result["stages"] if stage["name"] == "match")
+    assert (match_stage["status"], match_stage["reason"]) == ("SKIPPED", "no selected pattern is registered")
