@@ -197,6 +197,7 @@ def local_stack(invocations: int = 50, handler_runs: int = 7, throughput_n: int 
     from harmonic_client import Client
     from harmonic_service.config import get_settings
     from harmonic_service.dal import checkpoints
+    from harmonic_service.logic import Options
     from harmonic_service.models import Envelope
     from harmonic_service.stages import STAGE_NAMES
 
@@ -251,7 +252,7 @@ def local_stack(invocations: int = 50, handler_runs: int = 7, throughput_n: int 
             correlation_id="c" * 36,
             input_key=f"invocations/{'0' * 36}/input.wav",
             steps=list(STAGE_NAMES),
-            options={"target_lufs": -23.0, "peak_dbfs": -1.0, "clean_snr_db": 30.0},
+            options=Options().to_dict(),
         )
         created = ddb.get_item(TableName=settings.invocations_table, Key={"invocation_id": {"S": probe}})
         envelope = Envelope(
@@ -259,7 +260,7 @@ def local_stack(invocations: int = 50, handler_runs: int = 7, throughput_n: int 
             correlation_id="c" * 36,
             stage="normalize",
             input_key=f"invocations/{'0' * 36}/denoise.npz",
-            options={"target_lufs": -23.0, "peak_dbfs": -1.0, "clean_snr_db": 30.0},
+            options=Options().to_dict(),
         )
         out["footprint"] = {
             "s3_objects_bytes": stored,

@@ -37,7 +37,7 @@ import numpy as np
 
 from harmonic.errors import InvalidAudio
 from harmonic.matching import Match
-from harmonic.serialization import pack, unpack
+from harmonic.serialization import check_format, pack, unpack
 from harmonic.spectral import stft_power
 
 SR = 8_000
@@ -111,11 +111,13 @@ class Fingerprint:
 
 
 def _check_format(meta: dict, what: str) -> None:
-    if meta.get("format") != _FORMAT:
-        raise ValueError(
-            f"{what} format {meta.get('format', 1)} is not supported (expected {_FORMAT}): "
-            "fingerprint the recording again"
-        )
+    check_format(meta, _FORMAT, what, "fingerprint the recording again")
+
+
+def _check_frame_rate(fp: Fingerprint) -> None:
+    """Only fingerprints of this module's analysis can share an index (their frames are comparable)."""
+    if not math.isclose(fp.frame_rate, FRAME_RATE):
+        raise ValueError(f"fingerprint frame rate {fp.frame_rate} differs from the index's {FRAME_RATE}")
 
 
 def _peaks(log_power: np.ndarray, peaks_per_second: int) -> tuple[np.ndarray, np.ndarray]:
@@ -228,8 +230,7 @@ class FingerprintIndex:
 
     def add(self, pattern_id: str, fp: Fingerprint) -> None:
         """Register (or replace) a recording's fingerprint under ``pattern_id``."""
-        if not math.isclose(fp.frame_rate, FRAME_RATE):
-            raise ValueError(f"fingerprint frame rate {fp.frame_rate} differs from the index's {FRAME_RATE}")
+        _check_frame_rate(fp)
         self._entries[pattern_id] = fp
         self._dirty = True
 
@@ -262,8 +263,7 @@ class FingerprintIndex:
             self._build()
         if fp.hashes.size == 0 or self._hashes.size == 0:
             return []
-        if not math.isclose(fp.frame_rate, FRAME_RATE):
-            raise ValueError(f"fingerprint frame rate {fp.frame_rate} differs from the index's {FRAME_RATE}")
+        _check_frame_rate(fp)
         left = np.searchsorted(self._hashes, fp.hashes, side="left")
         counts = np.searchsorted(self._hashes, fp.hashes, side="right") - left
         total = int(counts.sum())

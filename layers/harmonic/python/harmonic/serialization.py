@@ -66,3 +66,12 @@ def unpack(data: bytes, kind: bytes) -> tuple[dict[str, Any], dict[str, np.ndarr
         return dict(header.get("meta") or {}), arrays
     except (KeyError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"corrupt serialized data: {error}") from None
+
+
+def check_format(meta: dict[str, Any], expected: int, what: str, remedy: str) -> None:
+    """ValueError unless ``meta`` (from :func:`unpack`) declares format ``expected``; the message names what
+    was read and what to do (artifacts written before a format change carry no or an older number)."""
+    if meta.get("format") != expected:
+        raise ValueError(
+            f"{what} format {meta.get('format', 1)} is not supported (expected {expected}): {remedy}"
+        )

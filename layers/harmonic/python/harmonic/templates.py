@@ -50,7 +50,7 @@ import scipy.fft
 
 from harmonic.errors import InvalidAudio
 from harmonic.matching import Match
-from harmonic.serialization import pack, unpack
+from harmonic.serialization import check_format, pack, unpack
 from harmonic.spectral import hz_to_mel, mel_to_hz, stft_power
 
 SR = 16_000
@@ -97,11 +97,7 @@ class Template:
     def from_bytes(cls, data: bytes) -> Template:
         """The template :meth:`to_bytes` wrote; ``ValueError`` for anything else (or an older format)."""
         meta, arrays = unpack(data, _KIND)
-        if meta.get("format") != _FORMAT:
-            raise ValueError(
-                f"template format {meta.get('format', 1)} is not supported (expected {_FORMAT}): "
-                "register the keyword again"
-            )
+        check_format(meta, _FORMAT, "template", "register the keyword again")
         try:
             mel_db = arrays["mel_db"]
             warps = tuple(float(w) for w in meta["warps"])
@@ -204,10 +200,10 @@ def _noise(mel: np.ndarray) -> np.ndarray:
     return mel[:, np.argpartition(total, count - 1)[:count]].mean(axis=1)
 
 
-def _speech_level(mel: np.ndarray, noise_total: float = 0.0) -> float:
-    """Speech power: mean total power of the louder half of the frames, noise removed."""
-    total = np.maximum(mel.sum(axis=0) - noise_total, 0.0)
-    return float(np.sort(total)[total.size // 2 :].mean())
+def _speech_level(total: np.ndarray) -> np.ndarray:
+    """Speech power: the mean of the louder half of the frames' total powers (the last axis)."""
+    ordered = np.sort(total, axis=-1)
+    return ordered[..., ordered.shape[-1] // 2 :].mean(axis=-1)
 
 
 def make_template(samples: np.ndarray, sr: int) -> Template:
@@ -222,9 +218,7 @@ def make_template(samples: np.ndarray, sr: int) -> Template:
         raise InvalidAudio("the keyword example is silent")
     energy_db = 10.0 * np.log10(energy + 1e-30)
     # leading and trailing frames more than 35 dB below the loudest are silence (enrol in a quiet room)
-    speech = energy_db > energy_db.max() - SPEECH_RANGE_DB
-    if not speech.any():
-        raise InvalidAudio("the keyword example is silent")
+    speech = energy_db > energy_db.max() - SPEECH_RANGE_DB  # holds the loudest frame at least
     first, last = np.flatnonzero(speech)[[0, -1]]
     if last - first + 1 < MIN_TEMPLATE_FRAMES:
         raise InvalidAudio(
@@ -285,7 +279,7 @@ def _query_analysis(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarra
     if not peak > 0:
         return None
     noise = _noise(mel)
-    level = _speech_level(mel, float(noise.sum()))
+    level = float(_speech_level(np.maximum(mel.sum(axis=0) - noise.sum(), 0.0)))  # noise removed
     return _features(mel, peak * 10 ** (-FLOOR_DB / 10)), noise, level, peak
 
 
@@ -293,8 +287,7 @@ def _template_features(template: Template, noise: np.ndarray, level: float, peak
     """The template's normalized frames ``(warps, frames, 27)``, compensated for the query's noise and
     speech level (``T' = g·T + N``)."""
     mel = 10.0 ** (template.mel_db.astype(np.float64) / 10.0)  # (warps, bands, frames)
-    total = np.sort(mel.sum(axis=1), axis=-1)
-    speech = total[:, total.shape[1] // 2 :].mean(axis=1)  # per warp, as _speech_level
+    speech = _speech_level(mel.sum(axis=1))  # per warp
     gain = level / np.maximum(speech, 1e-30)
     compensated = gain[:, None, None] * mel + noise[None, :, None]
     floor = np.maximum(peak, compensated.max(axis=(1, 2))) * 10 ** (-FLOOR_DB / 10)
