@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval cost run demo chaos redrive openapi layer synth lint-cfn clean
+.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval cost run demo chaos redrive openapi asl layer synth lint-cfn clean
 
 ## install: create .venv with every pinned dependency (and the pinned CDK CLI)
 install: $(VENV)/.installed node_modules/.installed
@@ -79,6 +79,10 @@ redrive: $(VENV)/.installed
 ## openapi: regenerate docs/openapi.json from the API handler's routes and models
 openapi: $(VENV)/.installed
 	$(PY) scripts/export_openapi.py
+
+## asl: regenerate statemachines/harmonic.asl.json from the stage table (functions/harmonic_service/stages/)
+asl: $(VENV)/.installed
+	$(PY) -m infra.asl
 
 ## cost: monthly cost per mode (INVOCATIONS=1000000 CLIP_S=5 POLLS=3 MODE=sync|pipeline|statemachine JSON=1;
 ## prices in bench/prices.json, stage times from bench/results/operating.json written by `make bench`)

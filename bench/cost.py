@@ -7,8 +7,8 @@ Inputs:
 
 - prices: bench/prices.json (us-east-1 list prices, dated ``as_of``, sources named; update it when AWS
   changes prices);
-- memory per function: stages.py with cdk.json's overrides (infra/settings.py), the API function's
-  ``api_memory_mb``;
+- memory per function: the stage declarations (functions/harmonic_service/stages/) with cdk.json's
+  overrides (infra/settings.py), the API function's ``api_memory_mb``;
 - durations and sizes: bench/results/operating.json, written by ``make bench`` (DSP milliseconds per stage
   as a fixed part plus a part per audio second, the API's submit/status times, artifact bytes, the invocation
   item's size, the envelope's size). When that file is missing, the documented defaults below are used, and
@@ -20,7 +20,7 @@ What one invocation does, per mode (runner.py, service.py, docs/design.md; every
   pattern registry's version); nothing is stored.
 - pipeline: submit (S3 PUT of the clip, the item's creation, an SQS send; with an ``Idempotency-Key`` two
   writes to the idempotency table) and ``--polls`` status requests (one consistent read each). Per stage: one
-  Lambda invocation, two conditional checkpoint updates, its S3 GETs and PUTs (STAGE_IO), a registry read
+  Lambda invocation, two conditional checkpoint updates, its S3 GETs and PUTs (`stage_io()`), a registry read
   where match is decided; per message three SQS requests (send, receive, delete), each billed per 64 KB chunk.
 - statemachine Standard: the same without SQS, plus the state transitions of the happy path of
   statemachines/harmonic.asl.json; Express: one request plus the execution's duration, rounded up to 100 ms,
@@ -93,14 +93,35 @@ class StageIO:
         return CHECKPOINT_WRITES_PER_STAGE + self.s3_gets + self.s3_puts + self.registry_reads
 
 
-STAGE_IO: dict[str, StageIO] = {
-    "ingest": StageIO(s3_gets=1, s3_puts=2),  # input.wav → ingest.npz + ingest.json
-    "denoise": StageIO(s3_gets=1, s3_puts=2),  # ingest.npz → denoise.npz + denoise.json
-    "normalize": StageIO(s3_gets=1, s3_puts=2),  # denoise.npz → normalize.npz + normalize.json
-    "features": StageIO(s3_gets=1, s3_puts=1, registry_reads=1),  # is match skipped? (no pattern)
-    "match": StageIO(s3_gets=1, s3_puts=1, registry_reads=1),
-    "respond": StageIO(s3_gets=5, s3_puts=1, sends_next=False),  # five stages' .json → result.json
-}
+def stage_io() -> dict[str, StageIO]:
+    """Each stage's requests, from its declaration (harmonic_service.stages) and what the runner does:
+
+    - S3 GETs: the clip (reads_clip) or the audio it works on (reads_audio); summaries of earlier stages come
+      from the checkpoint item the stage's start returned (from S3 only past 8 KB, not modelled);
+    - S3 PUTs: `<stage>.npz` when it produces audio, and `<stage>.json` (the last stage: `result.json` only);
+    - registry reads: one when its run reads the patterns (uses_patterns), and one when the stage after it
+      is optional and its skip rule counts patterns (evaluated at this stage's completion);
+    - the pipeline sends the next stage's envelope after every stage but the last.
+    """
+    from harmonic_service.stages import STAGES
+
+    table: dict[str, StageIO] = {}
+    for index, stage in enumerate(STAGES):
+        last = index == len(STAGES) - 1
+        following = None if last else STAGES[index + 1]
+        decides = following is not None and following.optional and following.uses_patterns
+        table[stage.name] = StageIO(
+            s3_gets=int(stage.reads_clip or stage.reads_audio),
+            s3_puts=1 if last else 1 + int(stage.produces_audio),
+            registry_reads=int(stage.uses_patterns) + int(decides),
+            sends_next=not last,
+        )
+    return table
+
+
+STAGE_IO: dict[str, StageIO] = stage_io()
+# A stage nobody measured yet (a new one): 1 ms, nothing per audio second; the output names it.
+UNMEASURED_STAGE_MS = (1.0, 0.0)
 SUBMIT_S3_PUTS = 1  # invocations/<id>/input.wav
 
 
@@ -259,7 +280,7 @@ def happy_path_transitions(asl_path: Path = ASL, stages: tuple[str, ...] | None 
 
 def dsp_ms(workload: Workload, stage: str, memory_mb: int) -> float:
     """A stage's measured DSP time for the clip, stretched for a function below one vCPU."""
-    fixed, per_second = workload.stage_ms[stage]
+    fixed, per_second = workload.stage_ms.get(stage, UNMEASURED_STAGE_MS)
     measured = fixed + per_second * workload.clip_s
     if workload.cpu_scaling:
         measured *= max(1.0, LAMBDA_ONE_VCPU_MB / memory_mb)
@@ -279,7 +300,7 @@ def usage(mode: str, workload: Workload, prices: dict) -> Usage:
     memory = _memory(workload)
     stages = list(memory)
     if set(stages) != set(STAGE_IO):
-        raise ValueError(f"STAGE_IO ({', '.join(STAGE_IO)}) and stages.py ({', '.join(stages)}) differ")
+        raise ValueError(f"STAGE_IO ({', '.join(STAGE_IO)}) and the stage table ({', '.join(stages)}) differ")
     u = Usage()
     if mode == "sync":
         chain = sum(dsp_ms(workload, stage, workload.api_memory_mb) for stage in stages)
@@ -401,18 +422,22 @@ def workload_from_measurements(measured: Path = MEASURED, **overrides: Any) -> W
         base.update(stage_memory_mb=dict(settings.stage_memory_mb), api_memory_mb=settings.api_memory_mb)
         base.update(retention_days=settings.retention_days)
     except Exception as error:  # infra's dependencies (aws-cdk-lib) are optional for this script
-        print(f"(CDK settings not read: {error}; using stages.py defaults)", file=sys.stderr)
+        print(f"(CDK settings not read: {error}; using the stage declarations' defaults)", file=sys.stderr)
     if measured.exists():
         report = json.loads(measured.read_text())
         model = report.get("stage_ms_model") or {}
-        if set(model) >= set(STAGE_IO):
-            base["stage_ms"] = {stage: tuple(model[stage]) for stage in STAGE_IO}
+        if model:
+            fallback = {**dict.fromkeys(STAGE_IO, UNMEASURED_STAGE_MS), **DEFAULT_STAGE_MS}
+            base["stage_ms"] = {stage: tuple(model.get(stage) or fallback[stage]) for stage in STAGE_IO}
             machine = report.get("machine", {})
             base["source"] = (
                 f"{measured.relative_to(ROOT) if measured.is_relative_to(ROOT) else measured}, measured "
                 f"{report.get('measured_at', '?')[:10]} on {machine.get('platform', '?')}, "
                 f"{machine.get('cpus', '?')} CPUs, Python {machine.get('python', '?')}"
             )
+            unmeasured = [stage for stage in STAGE_IO if stage not in model]
+            if unmeasured:
+                base["source"] += f" (not measured there: {', '.join(unmeasured)}; defaults used)"
         api = report.get("api_ms") or {}
         if "submit" in api and "status" in api:
             base.update(api_submit_ms=api["submit"], api_status_ms=api["status"])

@@ -1,6 +1,6 @@
 """The CDK app of Harmonic: a construct per concern (storage, layer, pipeline, api, monitoring) and the stack.
 
-The stage declarations live with the Lambda code (`functions/harmonic_service/stages.py`) so that handlers,
+The stage table lives with the Lambda code (`functions/harmonic_service/stages/`) so that handlers,
 infra and tests read the same table; `functions/` is put on the import path here so `import infra` works from
 `app.py`, `python -m infra.layer_build` and pytest alike.
 """

@@ -1,6 +1,8 @@
-"""The pipeline orchestration: per stage (stages.py) an SQS queue with its dead-letter queue and a Lambda.
+"""The pipeline orchestration: per stage of the table (harmonic_service.stages) an SQS queue with its
+dead-letter queue and a Lambda.
 
-Delivery rules come from each StageSpec: the function's memory (overridable by ``stage_memory_mb``) and
+Delivery rules come from each stage's declaration: the function's memory (overridable by
+``stage_memory_mb``) and
 timeout, the event source's batch size and maximum concurrency, the queue's visibility timeout
 (``queue_visibility_timeout_s``, 6x the function timeout as AWS advises for SQS event sources) and the
 dead-letter queue's ``max_receive_count``. Functions report partial batch failures, so one bad record does not
@@ -14,7 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from harmonic_service.stages import PIPELINE_HANDLER, STAGES, StageSpec
+from harmonic_service.stages import PIPELINE_HANDLER, STAGES, Stage
 
 from infra.function import HarmonicFunction
 from infra.layer import Layers
@@ -24,10 +26,6 @@ from infra.storage import INVOCATIONS_PREFIX, PATTERNS_PREFIX, Storage
 # Standard retention of an SQS message is 4 days; dead letters are kept as long as SQS allows.
 QUEUE_RETENTION = cdk.Duration.days(4)
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)
-
-
-def _title(name: str) -> str:
-    return name.replace("_", " ").title().replace(" ", "")
 
 
 class StageQueues(Construct):
@@ -40,7 +38,7 @@ class StageQueues(Construct):
         for spec in STAGES:
             dead_letter_queue = sqs.Queue(
                 self,
-                f"{_title(spec.name)}DeadLetterQueue",
+                f"{spec.title}DeadLetterQueue",
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,
                 retention_period=DEAD_LETTER_RETENTION,
@@ -48,7 +46,7 @@ class StageQueues(Construct):
             self.dead_letter_queues[spec.name] = dead_letter_queue
             self.queues[spec.name] = sqs.Queue(
                 self,
-                f"{_title(spec.name)}Queue",
+                f"{spec.title}Queue",
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,
                 visibility_timeout=cdk.Duration.seconds(spec.queue_visibility_timeout_s),
@@ -84,7 +82,7 @@ class Pipeline(Construct):
         for index, spec in enumerate(STAGES):
             function = HarmonicFunction(
                 self,
-                _title(spec.name),
+                spec.title,
                 code=code,
                 handler=PIPELINE_HANDLER,
                 layers=layers,
@@ -98,7 +96,7 @@ class Pipeline(Construct):
             self._wire(function, spec, STAGES[index + 1 :], storage)
 
     def _wire(
-        self, function: HarmonicFunction, spec: StageSpec, later: tuple[StageSpec, ...], storage: Storage
+        self, function: HarmonicFunction, spec: Stage, later: tuple[Stage, ...], storage: Storage
     ) -> None:
         queue = self.queues.queues[spec.name]
         function.function.add_event_source(

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from harmonic_service.stages import STAGE_NAMES, STAGES
+from harmonic_service.config import ORCHESTRATIONS
+from harmonic_service.config import Settings as FunctionSettings
+from harmonic_service.stages import STAGE_NAMES, get_stage
 
-ORCHESTRATIONS = ("pipeline", "statemachine", "both")
+# The functions' own defaults (harmonic_service/config.py): the stack passes the same values explicitly.
+_FUNCTION_DEFAULTS = FunctionSettings()
 AUTH_MODES = ("iam", "api_key")
 ARCHITECTURES = ("arm64", "x86_64")
 PYTHON_RUNTIMES = ("3.12", "3.13")
@@ -41,21 +44,21 @@ class Settings:
     auth: str = "iam"
     architecture: str = "arm64"
     python_runtime: str = "3.12"
-    # Per-stage memory (MB) overrides on top of stages.py; `stage_memory(name)` gives the effective value.
+    # Per-stage memory (MB) overrides of the stage declarations; `stage_memory(name)` is the effective value.
     stage_memory_mb: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     api_memory_mb: int = 1536
     api_timeout_s: int = 29
     # Days that invocation items (TTL) and S3 artifacts under invocations/ and uploads/ live.
-    retention_days: int = 7
+    retention_days: int = _FUNCTION_DEFAULTS.retention_days
     log_retention_days: int = 30
     # API Gateway stage throttling: steady requests per second and burst; beyond them API Gateway answers 429.
     api_throttle_rate: float = 50.0
     api_throttle_burst: int = 100
     # Input limits, passed to every function (see docs/design.md).
-    max_inline_bytes: int = 4 * 1024 * 1024
-    max_upload_bytes: int = 100 * 1024 * 1024
-    max_duration_s: float = 600.0
-    max_sample_rate: int = 192_000
+    max_inline_bytes: int = _FUNCTION_DEFAULTS.max_inline_bytes
+    max_upload_bytes: int = _FUNCTION_DEFAULTS.max_upload_bytes
+    max_duration_s: float = _FUNCTION_DEFAULTS.max_duration_s
+    max_sample_rate: int = _FUNCTION_DEFAULTS.max_sample_rate
     # Alarms.
     alarm_oldest_message_age_s: int = 300
     alarm_stage_error_rate_pct: float = 5.0
@@ -102,11 +105,8 @@ class Settings:
             raise SettingsError(f"alarm_email must be an e-mail address, got {self.alarm_email!r}")
 
     def stage_memory(self, stage: str) -> int:
-        """Memory (MB) of stage `stage`'s function: the override if any, else the stages.py default."""
-        for spec in STAGES:
-            if spec.name == stage:
-                return self.stage_memory_mb.get(stage, spec.memory_mb)
-        raise KeyError(stage)
+        """Memory (MB) of stage `stage`'s function: the override if any, else its declaration's."""
+        return self.stage_memory_mb.get(stage, get_stage(stage).memory_mb)
 
     @property
     def deploys_pipeline(self) -> bool:
@@ -189,7 +189,7 @@ def _memory_map(raw: Any) -> Mapping[str, int]:
     if isinstance(raw, str):
         raw = json.loads(raw)
     if not isinstance(raw, Mapping):
-        raise TypeError('expected a JSON object such as {"features": 2048}')
+        raise TypeError(f'expected a JSON object such as {{"{STAGE_NAMES[-1]}": 2048}}')
     return MappingProxyType({str(stage): _integer(memory) for stage, memory in raw.items()})
 
 

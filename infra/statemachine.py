@@ -1,13 +1,15 @@
 """The statemachine orchestration: the ASL of statemachines/ and one task function per stage.
 
-- Definition: ``statemachines/harmonic.asl.json`` (JSONPath), loaded inline with
+- Definition: ``statemachines/harmonic.asl.json`` (JSONPath; generated from the stage table by ``make asl``,
+  infra/asl.py), loaded inline with
   ``DefinitionBody.from_string``; its ``${<Stage>FunctionArn}`` and ``${RecordFailureFunctionArn}``
   placeholders become DefinitionSubstitutions with the task functions' ARNs.
-- Task functions: one per stage (stages.py: memory, overridable by ``stage_memory_mb``, and timeout), running
-  ``TASK_HANDLER`` over the same code asset, layers and stage runner as the pipeline's functions, plus a small
-  one for the failure path. They are separate from the pipeline's functions (a function has one handler, and
-  ``orchestration=statemachine`` deploys no pipeline): their own roles hold no SQS permission, and their
-  Lambda errors (which drive Retry/Catch) stay out of the pipeline functions' error-rate alarms.
+- Task functions: one per stage (its declaration: memory, overridable by ``stage_memory_mb``, and timeout),
+  running ``TASK_HANDLER`` over the same code asset, layers and stage runner as the pipeline's functions,
+  plus a small one for the failure path. They are separate from the pipeline's functions (a function has
+  one handler, and ``orchestration=statemachine`` deploys no pipeline): their own roles hold no SQS
+  permission, and their Lambda errors (which drive Retry/Catch) stay out of the pipeline functions'
+  error-rate alarms.
 - Type from ``state_machine_type``: STANDARD (exactly-once state transitions, execution names unique for 90
   days, up to a year) or EXPRESS (cheaper per request, at most 5 minutes, at-least-once when started
   asynchronously; the checkpoints make duplicates harmless). See docs/infra.md.
@@ -29,28 +31,20 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 from harmonic_service.stages import STAGES, TASK_HANDLER
 
-from infra import REPO_ROOT
+from infra.asl import ASL_PATH, RECORD_FAILURE_KEY, substitution_key
 from infra.function import HarmonicFunction, log_retention
 from infra.layer import Layers
 from infra.nag import acknowledge
 from infra.settings import Settings
 from infra.storage import INVOCATIONS_PREFIX, PATTERNS_PREFIX, Storage
 
-ASL_PATH = REPO_ROOT / "statemachines" / "harmonic.asl.json"
-RECORD_FAILURE_KEY = "RecordFailureFunctionArn"
 # The failure path only reads and updates one invocation item.
 RECORD_FAILURE_MEMORY_MB = 512
 RECORD_FAILURE_TIMEOUT_S = 30
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 
 
-def _title(name: str) -> str:
-    return name.replace("_", " ").title().replace(" ", "")
-
-
-def substitution_key(stage: str) -> str:
-    """The ASL placeholder of stage `stage`'s task function ARN: ingest → IngestFunctionArn."""
-    return f"{_title(stage)}FunctionArn"
+__all__ = ["ASL_PATH", "RECORD_FAILURE_KEY", "StateMachine", "asl_placeholders", "substitution_key"]
 
 
 def asl_placeholders(asl_text: str) -> set[str]:
@@ -77,7 +71,7 @@ class StateMachine(Construct):
         for spec in STAGES:
             function = HarmonicFunction(
                 self,
-                f"{_title(spec.name)}Task",
+                f"{spec.title}Task",
                 code=code,
                 handler=TASK_HANDLER,
                 layers=layers,

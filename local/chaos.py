@@ -18,9 +18,6 @@ import argparse
 import json
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import local
+from local.spawn import StackDidNotStart, start_stack_process
 
 sys.path.insert(0, str(local.ROOT / "client"))
 from harmonic_client import ApiError, Client
@@ -37,34 +35,6 @@ from harmonic_client import ApiError, Client
 SPEECH = sorted((local.ROOT / "tests" / "data" / "speech").glob("*.wav"))
 BAD_CLIP = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x00\x00" + bytes(24)  # zero channels
 COMPLETION_MESSAGES = ("stage completed", "stage succeeded")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_stack(faults: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MOTO_"))}
-    env.update(HARMONIC_FAULTS=json.dumps(faults), PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "local", "--port", str(port), "--moto-port", str(_free_port())]
-    command += ["--visibility-timeout", "2"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=local.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    probe = Client(url, auth="none", max_retries=0, timeout_s=2)
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            probe.health()
-            return process, url
-        except ApiError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise SystemExit(f"the local stack did not start; see {log_path}") from None
-            time.sleep(0.25)
 
 
 def _one(client: Client, index: int, bad: bool, mode: str, deadline: float) -> tuple[str, str, str | None]:
@@ -129,7 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
     }
     log_path = Path(tempfile.mkdtemp(prefix="harmonic-chaos-")) / "stack.log"
-    process, url = _start_stack(faults, log_path)
+    try:
+        stack = start_stack_process(
+            log_path, environment={"HARMONIC_FAULTS": json.dumps(faults)}, visibility_timeout_s=2
+        )
+    except StackDidNotStart as error:
+        raise SystemExit(str(error)) from None
+    url = stack.base_url
     print(f"chaos against {url}: {args.invocations} invocations, {args.clients} clients, faults {faults}")
     rng = random.Random(args.seed)
     bad = set(rng.sample(range(args.invocations), min(args.bad, args.invocations)))
@@ -154,11 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         with ThreadPoolExecutor(max_workers=args.clients) as pool:
             list(pool.map(task, range(args.invocations)))
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stack.stop()
     counts = Counter(outcome for outcome, _, _ in outcomes)
     for outcome, invocation_id, detail in outcomes:
         if outcome in ("failed_unexpectedly", "lost"):

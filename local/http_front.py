@@ -17,15 +17,43 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-if TYPE_CHECKING:
-    from local.stack import LocalStack
+from local.harness import ACCOUNT
 
 log = logging.getLogger("local_stack.http")
 # Oversized bodies up to this size are drained before the 413; beyond it the connection is just closed.
 _DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+class FrontSettings(Protocol):
+    """Where the front listens and how it guards the API (``local.stack.LocalSettings`` is one)."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...  # 0: any free port
+
+    @property
+    def max_body_bytes(self) -> int: ...  # larger bodies get 413
+
+    @property
+    def throttle_rate(self) -> float: ...  # requests per second on average (0: no throttling)
+
+    @property
+    def throttle_burst(self) -> int: ...
+
+
+class ApiBackend(Protocol):
+    """What the front needs from the stack behind it (``local.stack.LocalStack`` is one): its settings, and
+    the API function's response to a proxy event (an exception is a failed function: 502)."""
+
+    @property
+    def settings(self) -> FrontSettings: ...
+
+    def call_api(self, event: dict[str, Any]) -> dict[str, Any]: ...
 
 
 def proxy_event(
@@ -61,7 +89,7 @@ def proxy_event(
             "protocol": "HTTP/1.1",
             "requestTimeEpoch": int(time.time() * 1000),
             "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent", "")},
-            "accountId": "123456789012",
+            "accountId": ACCOUNT,
             "apiId": "local",
         },
     }
@@ -90,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _proxy(self) -> None:
         started = time.perf_counter()
-        stack = self.server.stack
+        backend = self.server.backend
         if not self.server.bucket.take():
             self.close_connection = True
             body = _error_body("throttled", "too many requests; retry after the Retry-After delay")
@@ -115,7 +143,7 @@ class _Handler(BaseHTTPRequestHandler):
                 400, {"Content-Type": "application/json"}, _error_body("bad_request", "bad Content-Length")
             )
             return
-        if length > stack.settings.max_body_bytes:
+        if length > backend.settings.max_body_bytes:
             self.close_connection = True
             if length <= _DRAIN_LIMIT_BYTES:  # read and discard, so the client sees the answer, not a reset
                 remaining = length
@@ -124,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
                     if not chunk:
                         break
                     remaining -= len(chunk)
-            message = f"the request body is {length} bytes; the limit is {stack.settings.max_body_bytes}"
+            message = f"the request body is {length} bytes; the limit is {backend.settings.max_body_bytes}"
             self._send(413, {"Content-Type": "application/json"}, _error_body("payload_too_large", message))
             log.info("%s %s 413 (%d bytes refused)", self.command, self.path, length)
             return
@@ -132,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name: value for name, value in self.headers.items()}
         event = proxy_event(self.command, self.path, headers, body, self.client_address[0])
         try:
-            response = stack.api.call(event, "harmonic-local-api")
+            response = backend.call_api(event)
             status = int(response.get("statusCode", 502))
             out_headers = dict(response.get("headers") or {})
             for name, values in (response.get("multiValueHeaders") or {}).items():
@@ -183,14 +211,14 @@ class _FrontServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], stack: LocalStack) -> None:
+    def __init__(self, address: tuple[str, int], backend: ApiBackend) -> None:
         super().__init__(address, _Handler)
-        self.stack = stack
-        self.bucket = TokenBucket(stack.settings.throttle_rate, stack.settings.throttle_burst)
+        self.backend = backend
+        self.bucket = TokenBucket(backend.settings.throttle_rate, backend.settings.throttle_burst)
 
 
-def start_front(stack: LocalStack) -> _FrontServer:
-    """Serve the API on (settings.host, settings.port) in a background thread."""
-    server = _FrontServer((stack.settings.host, stack.settings.port), stack)
+def start_front(backend: ApiBackend) -> _FrontServer:
+    """Serve `backend`'s API on (settings.host, settings.port) in a background thread."""
+    server = _FrontServer((backend.settings.host, backend.settings.port), backend)
     threading.Thread(target=server.serve_forever, name="http-front", daemon=True).start()
     return server

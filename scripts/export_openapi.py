@@ -21,8 +21,8 @@ for path in (ROOT / "functions", ROOT / "layers" / "harmonic" / "python"):
     sys.path.insert(0, str(path))
 
 DESCRIPTION = (
-    "Send a short audio clip; a chain of harmonic steps (ingest, denoise, normalize, features, "
-    'match, respond) runs; get structured results. Errors are {"error": {"code", "message"}}.'
+    "Send a short audio clip; a chain of harmonic steps ({stages}) runs; get structured results. "
+    'Errors are {{"error": {{"code", "message"}}}}.'
 )
 SCHEMA_REF = "#/components/schemas/{model}"
 # What Powertools adds to every operation and schema set, and this API never sends.
@@ -71,9 +71,11 @@ def _with_error_body(document: dict[str, Any]) -> dict[str, Any]:
 def generate() -> str:
     """The OpenAPI document as deterministic JSON text (sorted keys, indent 2, trailing newline)."""
     from harmonic_service.handlers.api import app
+    from harmonic_service.stages import STAGE_NAMES
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    schema = app.get_openapi_json_schema(title="Harmonic", version=version, description=DESCRIPTION)
+    description = DESCRIPTION.format(stages=", ".join(STAGE_NAMES))
+    schema = app.get_openapi_json_schema(title="Harmonic", version=version, description=description)
     return json.dumps(_with_error_body(json.loads(schema)), indent=2, sort_keys=True) + "\n"
 
 

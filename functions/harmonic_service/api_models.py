@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (SPEC.md "HTTP API (v1)"), as pydantic models.
+"""Request and response bodies of the HTTP API (docs/design.md "HTTP API"), as pydantic models.
 
 The API handler validates every request body against these (Powertools ``enable_validation``) and the
 OpenAPI document (docs/openapi.json) is generated from them. Audio arrives base64-encoded in ``audio`` and
@@ -13,8 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator, model_validator
 
-Mode = Literal["pipeline", "statemachine"]
-StageName = Literal["ingest", "denoise", "normalize", "features", "match", "respond"]
+from harmonic_service.logic.sources import check_one_source
+from harmonic_service.models import InvocationStatus, Mode, StageStatus
+from harmonic_service.stages import STAGE_NAMES, STAGES
+
+# The stage names from the stage table: a new stage is in the API (and its OpenAPI document) by itself.
+StageName = Literal[STAGE_NAMES]  # type: ignore[valid-type]
 AUDIO_DESCRIPTION = "the WAV file, base64-encoded (small clips; larger ones go through POST /v1/uploads)"
 AUDIO_KEY_DESCRIPTION = "the audio_key returned by POST /v1/uploads, after PUTting the WAV to its upload_url"
 
@@ -41,8 +45,7 @@ class _AudioSource(BaseModel):
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> _AudioSource:
-        if (self.audio is None) == (self.audio_key is None):
-            raise ValueError("give exactly one of audio (base64 WAV) or audio_key (from POST /v1/uploads)")
+        check_one_source(self.audio, self.audio_key)
         return self
 
     def audio_bytes(self) -> bytes | None:
@@ -57,7 +60,9 @@ class _AudioRequest(_AudioSource):
 
     steps: list[StageName] | None = Field(
         default=None,
-        description="stages to run; required ones (ingest, normalize, features, respond) always run",
+        description="stages to run; required ones ("
+        + ", ".join(stage.name for stage in STAGES if not stage.optional)
+        + ") always run",
     )
     options: dict[str, Any] | None = Field(
         default=None,
@@ -124,9 +129,11 @@ class ResumeAccepted(BaseModel):
     status_url: str
 
 
-class StageStatus(BaseModel):
+class StageProgress(BaseModel):
+    """One stage of an invocation as GET /v1/invocations/{id} reports it."""
+
     name: StageName
-    status: Literal["PENDING", "RUNNING", "SUCCEEDED", "SKIPPED", "FAILED"]
+    status: StageStatus
     duration_ms: int | None = None
     attempts: int = 0
     reason: str | None = None
@@ -142,12 +149,12 @@ class InvocationStatusBody(BaseModel):
     """GET /v1/invocations/{id}."""
 
     invocation_id: str
-    status: Literal["ACCEPTED", "RUNNING", "SUCCEEDED", "FAILED"]
+    status: InvocationStatus
     mode: Mode
     created_at: str | None = None
     updated_at: str | None = None
     steps: list[str]
-    stages: list[StageStatus]
+    stages: list[StageProgress]
     result: dict[str, Any] | None = None
     error: InvocationError | None = None
 

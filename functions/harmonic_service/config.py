@@ -10,12 +10,13 @@ import contextvars
 import functools
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-MODES = ("pipeline", "statemachine")
-ORCHESTRATIONS = ("pipeline", "statemachine", "both")
+# The asynchronous orchestrations (a request's `mode`), and what a deployment may run: one of them or both.
+MODES: tuple[str, ...] = ("pipeline", "statemachine")
+ORCHESTRATIONS: tuple[str, ...] = (*MODES, "both")
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,6 @@ class Settings:
     stage_queue_urls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     state_machine_arn: str = ""
     orchestration: str = "pipeline"
-    stage_name: str = ""
     max_inline_bytes: int = 4 * 1024 * 1024
     max_upload_bytes: int = 100 * 1024 * 1024
     max_duration_s: float = 600.0
@@ -85,7 +85,6 @@ def get_settings() -> Settings:
         stage_queue_urls=_queue_urls(os.environ.get("STAGE_QUEUE_URLS", "")),
         state_machine_arn=os.environ.get("STATE_MACHINE_ARN", "").strip(),
         orchestration=orchestration,
-        stage_name=os.environ.get("STAGE_NAME", ""),
         max_inline_bytes=_int("MAX_INLINE_BYTES", defaults.max_inline_bytes),
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
         max_duration_s=_float("MAX_DURATION_S", defaults.max_duration_s),
@@ -108,14 +107,18 @@ def current_stage() -> str:
     return override if override is not None else os.environ.get("STAGE_NAME", "")
 
 
+_clearers: list[Callable[[], None]] = []
+
+
+def on_clear(clear: Callable[[], None]) -> None:
+    """Have `clear_caches` call `clear` too: modules that cache per process (clients, registry, faults)
+    register here, so this leaf module imports none of them."""
+    if clear not in _clearers:
+        _clearers.append(clear)
+
+
 def clear_caches() -> None:
-    """Forget the settings and every AWS client (tests change the environment between cases)."""
+    """Forget the settings and every per-process cache (tests change the environment between cases)."""
     get_settings.cache_clear()
-    from harmonic_service import faults
-    from harmonic_service.dal import clients
-
-    clients.clear()
-    faults.reset()
-    from harmonic_service import registry
-
-    registry.clear()
+    for clear in _clearers:
+        clear()

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harmonic_service.models import Invocation, StageOutcome
+
+
+# Lambda's own transient errors, as Step Functions names them: the generated ASL retries them.
+LAMBDA_SERVICE_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+)
 
 
 class ServiceError(Exception):
@@ -63,12 +76,12 @@ class PoisonMessage(Exception):
 class StaleMessage(Exception):
     """A message whose work is already done or no longer wanted; dropped without side effects.
 
-    `reason` is "duplicate" (the stage already completed), "failed" (the invocation is FAILED),
-    "succeeded" (the invocation already SUCCEEDED) or "out_of_order" (the previous stage is not done).
-    `item` is the invocation item as the failed condition saw it, when known.
+    `reason` is the StageOutcome of the drop: DUPLICATE (the stage already completed), STALE (the
+    invocation is FAILED), FINISHED (it already SUCCEEDED), OUT_OF_ORDER (a stage it reads is not done) or
+    CONFLICT. `item` is the invocation as the failed condition saw it, when known.
     """
 
-    def __init__(self, reason: str, message: str, item: dict[str, Any] | None = None) -> None:
+    def __init__(self, reason: StageOutcome, message: str, item: Invocation | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.item = item

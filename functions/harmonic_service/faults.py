@@ -32,6 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from harmonic_service import config
 from harmonic_service.errors import TransientStageError
 
 _DIRECTED = re.compile(r"fault-(?P<stage>[a-z]+)-(?P<kind>fail|crash)-(?P<count>\d+)")
@@ -99,6 +100,9 @@ def reset() -> None:
     """Forget the plan and the random stream (tests change the environment)."""
     plan.cache_clear()
     _random.cache_clear()
+
+
+config.on_clear(reset)
 
 
 def _directed(correlation_id: str | None, stage: str, kind: str, attempts: int) -> bool:

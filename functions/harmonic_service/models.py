@@ -1,7 +1,10 @@
-"""The message passed between stages (the envelope) and the status vocabularies.
+"""The typed models that cross layers: the envelope between stages, the invocation, and the vocabularies.
 
 The envelope carries ids and S3 keys only, never audio (claim check). The same JSON is the SQS message body
 in pipeline mode and the task input/output in statemachine mode.
+
+`Invocation` is the invocations table's item as the code sees it (docs/design.md "Invocation item"); only
+the checkpoint adapter (dal/checkpoints.py) turns it into DynamoDB attributes and back.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from harmonic_service.config import MODES
 from harmonic_service.errors import PoisonMessage
-from harmonic_service.stages import STAGE_NAMES
+from harmonic_service.stages import STAGE_NAMES, following, get_stage
+
+# The asynchronous orchestrations a request may ask for (`mode`), as a type.
+Mode = Literal[MODES]  # type: ignore[valid-type]
 
 
 class InvocationStatus(StrEnum):
@@ -30,10 +37,121 @@ class StageStatus(StrEnum):
     FAILED = "FAILED"
 
 
-# A stage in one of these states lets the next one run.
+# A stage in one of these states lets the stages that read it run.
 DONE_STAGE_STATUSES = frozenset({StageStatus.SUCCEEDED, StageStatus.SKIPPED})
 
-Mode = Literal["pipeline", "statemachine"]
+
+class StageOutcome(StrEnum):
+    """What one delivery of a stage's message came to (`runner.StageRun.outcome`).
+
+    COMPLETED: the stage succeeded and a following stage is due. SUCCEEDED: it was the last stage; the
+    invocation is done. FAILED: a permanent error ended the invocation. The rest were dropped without work:
+    DUPLICATE (the stage is already done), STALE (the invocation is FAILED), FINISHED (the invocation already
+    SUCCEEDED), OUT_OF_ORDER (a stage it reads is not done yet), CONFLICT (the invocation is in a state that
+    lets no stage run, e.g. a concurrent update won).
+    """
+
+    COMPLETED = "completed"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    FINISHED = "finished"
+    OUT_OF_ORDER = "out_of_order"
+    CONFLICT = "conflict"
+
+    @property
+    def dropped(self) -> bool:
+        """Whether the message was dropped without doing the stage's work."""
+        return self not in (StageOutcome.COMPLETED, StageOutcome.SUCCEEDED, StageOutcome.FAILED)
+
+    @property
+    def already_done(self) -> bool:
+        """Whether an earlier delivery did the work (so where to go next can still be answered)."""
+        return self in (StageOutcome.DUPLICATE, StageOutcome.FINISHED)
+
+
+class InvocationError(BaseModel):
+    """Why an invocation FAILED: a code, a message for people, and the stage it failed in."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str
+    message: str
+    stage: str | None = None
+
+
+class StageCheckpoint(BaseModel):
+    """One stage's checkpoint inside the invocation item."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: StageStatus = StageStatus.PENDING
+    attempts: int = 0
+    started_at: str | None = None
+    completed_at: str | None = None
+    duration_ms: int | None = None
+    output_key: str | None = None
+    summary: dict[str, Any] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in DONE_STAGE_STATUSES
+
+    @property
+    def skip_reason(self) -> str | None:
+        """The reason recorded when the stage was SKIPPED."""
+        if self.status != StageStatus.SKIPPED:
+            return None
+        return (self.summary or {}).get("reason", "")
+
+
+class Invocation(BaseModel):
+    """An invocation and its checkpoints (the invocations table's item)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    invocation_id: str
+    status: InvocationStatus
+    mode: str
+    created_at: str
+    updated_at: str
+    correlation_id: str = ""
+    input_key: str = ""
+    steps: list[str] = Field(default_factory=lambda: list(STAGE_NAMES))
+    options: dict[str, Any] = Field(default_factory=dict)
+    stages: dict[str, StageCheckpoint] = Field(default_factory=dict)
+    error: InvocationError | None = None
+    result: dict[str, Any] | None = None
+    result_key: str | None = None
+    expires_at: int | None = None
+
+    def stage(self, name: str) -> StageCheckpoint:
+        """The checkpoint of stage `name` (PENDING when the item has none, e.g. a stage added since)."""
+        return self.stages.get(name) or StageCheckpoint()
+
+    def done(self, name: str) -> bool:
+        return self.stage(name).done
+
+    def first_pending_stage(self) -> str | None:
+        """The first stage that is neither SUCCEEDED nor SKIPPED (where a resume starts), or None."""
+        return next((name for name in STAGE_NAMES if not self.done(name)), None)
+
+    def audio_key_for(self, stage: str) -> str:
+        """The audio `stage` reads: the output of the last audio stage before it that ran, else the clip."""
+        for name in reversed(STAGE_NAMES[: STAGE_NAMES.index(stage)]):
+            checkpoint = self.stage(name)
+            ran = checkpoint.status == StageStatus.SUCCEEDED and checkpoint.output_key
+            if ran and get_stage(name).produces_audio:
+                return checkpoint.output_key
+        return self.input_key
+
+    def next_stage_to_run(self, after: str) -> str | None:
+        """The first stage after `after` that is not SKIPPED (None: `after` was the last one to run)."""
+        for stage in following(after):
+            if self.stage(stage.name).status != StageStatus.SKIPPED:
+                return stage.name
+        return None
 
 
 class Envelope(BaseModel):

@@ -10,9 +10,11 @@ match; re-register it to use it again.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 
 from aws_lambda_powertools import Logger
 
+from harmonic_service import config
 from harmonic_service.dal import patterns as registry_store
 from harmonic_service.logic.patterns import Pattern, PatternSet
 
@@ -24,9 +26,7 @@ logger = Logger(service="harmonic", child=True)
 
 def current() -> PatternSet:
     """The PatternSet of the registry's current version."""
-    from harmonic_service.config import get_settings
-
-    table = get_settings().patterns_table
+    table = config.get_settings().patterns_table
     version = registry_store.version()
     with _lock:
         if _state["version"] == version and _state["table"] == table:
@@ -55,6 +55,28 @@ def current() -> PatternSet:
         return pattern_set
 
 
+def selected_count(selectors: Iterable[str] | None) -> int:
+    """How many registered patterns `selectors` (ids or names; None: all) select, without any artifact.
+
+    What a skip rule needs: one consistent read of the version when the parsed set is current, otherwise
+    the metadata alone (a scan of the patterns table; nothing is downloaded or parsed).
+    """
+    table = config.get_settings().patterns_table
+    version = registry_store.version()
+    with _lock:
+        if _state["version"] == version and _state["table"] == table:
+            return len(_state["set"].selected(selectors))  # type: ignore[attr-defined]
+    items = registry_store.list_all()
+    if selectors is None:
+        return len(items)
+    wanted = set(selectors)
+    return sum(1 for item in items if item["pattern_id"] in wanted or item["name"] in wanted)
+
+
 def clear() -> None:
+    """Forget the parsed patterns (tests start each case with an empty registry)."""
     with _lock:
         _state.update(version=None, set=PatternSet(), table=None)
+
+
+config.on_clear(clear)

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from harmonic import InvalidAudio, WavLimits
-from harmonic_service import logic
+from harmonic_service import logic, registry
 from harmonic_service.config import MODES, get_settings
 from harmonic_service.dal import checkpoints, executions, payloads, queues
 from harmonic_service.dal import patterns as pattern_store
@@ -27,8 +27,8 @@ from harmonic_service.errors import (
     UnknownInvocation,
 )
 from harmonic_service.logic import patterns as pattern_logic
-from harmonic_service.models import Envelope, InvocationStatus
-from harmonic_service.runner import input_key_for
+from harmonic_service.logic.sources import check_one_source
+from harmonic_service.models import Envelope, InvocationStatus, StageStatus
 from harmonic_service.stages import STAGE_NAMES
 
 _PATTERN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -98,8 +98,10 @@ def _check_wav_header(head: bytes) -> None:
 
 
 def _one_source(audio: bytes | None, audio_key: str | None) -> None:
-    if (audio is None) == (audio_key is None):
-        raise BadRequest("give exactly one of audio (base64 WAV) or audio_key (from POST /v1/uploads)")
+    try:
+        check_one_source(audio, audio_key)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
 
 
 def _check_inline(audio: bytes, limit: int) -> None:
@@ -218,30 +220,29 @@ def get_invocation(invocation_id: str) -> dict[str, Any]:
         raise NotFound(f"no invocation {invocation_id}")
     stages = []
     for name in STAGE_NAMES:
-        entry = item["stages"][name]
-        stage = {
+        checkpoint = item.stage(name)
+        stage: dict[str, Any] = {
             "name": name,
-            "status": entry["status"],
-            "duration_ms": entry.get("duration_ms"),
-            "attempts": entry.get("attempts", 0),
+            "status": checkpoint.status.value,
+            "duration_ms": checkpoint.duration_ms,
+            "attempts": checkpoint.attempts,
         }
-        if entry["status"] == "SKIPPED":
-            stage["reason"] = (entry.get("summary") or {}).get("reason")
+        if checkpoint.status == StageStatus.SKIPPED:
+            stage["reason"] = checkpoint.skip_reason
         stages.append(stage)
     body: dict[str, Any] = {
         "invocation_id": invocation_id,
-        "status": item["status"],
-        "mode": item["mode"],
-        "created_at": item["created_at"],
-        "updated_at": item["updated_at"],
-        "steps": item.get("steps", list(STAGE_NAMES)),
+        "status": item.status.value,
+        "mode": item.mode,
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+        "steps": item.steps,
         "stages": stages,
     }
-    if item["status"] == InvocationStatus.SUCCEEDED:
-        result = item.get("result")
-        body["result"] = result if result is not None else payloads.get_json(item["result_key"])
-    if item.get("error"):
-        body["error"] = item["error"]
+    if item.status == InvocationStatus.SUCCEEDED:
+        body["result"] = item.result if item.result is not None else payloads.get_json(item.result_key)
+    if item.error is not None:
+        body["error"] = item.error.model_dump()
     return body
 
 
@@ -262,17 +263,17 @@ def resume_invocation(invocation_id: str, correlation_id: str) -> dict[str, Any]
         invocation_id=invocation_id,
         correlation_id=correlation_id,
         stage=stage,
-        mode=item["mode"],
-        input_key=input_key_for(item, stage),
-        options=item.get("options") or {},
-        steps=item.get("steps") or list(STAGE_NAMES),
+        mode=item.mode,
+        input_key=item.audio_key_for(stage),
+        options=item.options,
+        steps=item.steps,
     )
     _dispatch(envelope, execution_name=f"{invocation_id}-resume-{uuid.uuid4().hex[:8]}")
     logger.info("invocation resumed", extra={"invocation_id": invocation_id, "resumed_from": stage})
     return {
         "invocation_id": invocation_id,
         "status": InvocationStatus.RUNNING.value,
-        "mode": item["mode"],
+        "mode": item.mode,
         "resumed_from": stage,
     }
 
@@ -283,7 +284,7 @@ def analyze(
     steps: list[str] | None,
     options: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """Run the whole chain in this process and return the result (SPEC "Result").
+    """Run the whole chain in this process and return the result (docs/design.md "Result").
 
     For small clips: the size limit is MAX_INLINE_BYTES for inline and uploaded audio alike. Bad audio is
     BadRequest with code "invalid_audio".
@@ -299,8 +300,6 @@ def analyze(
     _check_inline(audio, settings.max_inline_bytes)
     limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
     try:
-        from harmonic_service import registry
-
         return logic.run_chain(audio, run_steps, opts, limits=limits, patterns=registry.current())
     except InvalidAudio as error:
         raise BadRequest(str(error), code="invalid_audio") from None

@@ -25,27 +25,18 @@ from typing import Any
 
 from harmonic_service.dal import checkpoints, payloads
 from harmonic_service.errors import (
+    LAMBDA_SERVICE_ERRORS,
     PermanentStageError,
     PoisonMessage,
     StaleMessage,
     TransientStageError,
     UnknownInvocation,
 )
-from harmonic_service.models import Envelope, InvocationStatus, StageStatus
-from harmonic_service.runner import StageRun, input_key_for, run_stage
-from harmonic_service.stages import next_stage
+from harmonic_service.models import Envelope, InvocationStatus, StageOutcome
+from harmonic_service.runner import StageRun, run_stage
 
 # Errors the ASL retries (Retry) before they reach the failure path: retries were exhausted.
-RETRIED_ERRORS = frozenset(
-    {
-        "Lambda.ServiceException",
-        "Lambda.AWSLambdaException",
-        "Lambda.SdkClientException",
-        "Lambda.TooManyRequestsException",
-        "Lambda.ClientExecutionTimeoutException",
-        TransientStageError.__name__,
-    }
-)
+RETRIED_ERRORS = frozenset({*LAMBDA_SERVICE_ERRORS, TransientStageError.__name__})
 # Step Functions error name → the code recorded on the invocation (anything else: "stage_failed").
 _FAILURE_CODES = {
     PermanentStageError.__name__: "stage_error",
@@ -96,16 +87,14 @@ def _after_drop(envelope: Envelope) -> dict[str, Any]:
     item = checkpoints.get(envelope.invocation_id)
     if item is None:
         raise UnknownInvocation(f"no invocation {envelope.invocation_id}")
-    if item["status"] == InvocationStatus.FAILED:
-        raise StaleMessage("failed", f"invocation {envelope.invocation_id} is FAILED", item)
-    if not checkpoints.stage_done(item, envelope.stage):
-        raise StaleMessage("out_of_order", f"stage {envelope.stage} cannot run yet", item)
-    spec = next_stage(envelope.stage)
-    while spec is not None and item["stages"][spec.name]["status"] == StageStatus.SKIPPED:
-        spec = next_stage(spec.name)
-    if spec is None:
+    if item.status == InvocationStatus.FAILED:
+        raise StaleMessage(StageOutcome.STALE, f"invocation {envelope.invocation_id} is FAILED", item)
+    if not item.done(envelope.stage):
+        raise StaleMessage(StageOutcome.OUT_OF_ORDER, f"stage {envelope.stage} cannot run yet", item)
+    following = item.next_stage_to_run(envelope.stage)
+    if following is None:
         return done_output(envelope)
-    return _envelope_output(envelope.for_stage(spec.name, input_key_for(item, spec.name)))
+    return _envelope_output(envelope.for_stage(following, item.audio_key_for(following)))
 
 
 def run_stage_task(envelope: Envelope) -> TaskOutcome:
@@ -121,12 +110,12 @@ def run_stage_task(envelope: Envelope) -> TaskOutcome:
     except Exception as error:
         detail = _short(f"{type(error).__name__}: {error}")
         raise TransientStageError(f"stage {envelope.stage} failed: {detail}") from error
-    if run.outcome == "failed":
+    if run.outcome == StageOutcome.FAILED:
         error = run.error or {}
         raise PermanentStageError(error.get("message", "stage failed"), code=error.get("code", "stage_error"))
-    if run.outcome == "succeeded":
+    if run.outcome == StageOutcome.SUCCEEDED:
         return TaskOutcome(done_output(envelope), run)
-    if run.outcome == "completed":
+    if run.outcome == StageOutcome.COMPLETED:
         next_envelope = run.next_envelope
         output = _envelope_output(next_envelope) if next_envelope else done_output(envelope)
         return TaskOutcome(output, run)
@@ -153,7 +142,7 @@ def failure_code(error_name: str) -> str:
 
 def _recorded_error(invocation_id: str) -> dict[str, Any] | None:
     item = checkpoints.get(invocation_id)
-    return dict(item["error"]) if item and item.get("error") else None
+    return item.error.model_dump() if item and item.error else None
 
 
 def record_failure(invocation_id: str, stage: str, failure: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The state machine: the ASL of statemachines/ against stages.py, and the CDK resource around it."""
+"""The state machine: the ASL of statemachines/ against the stage table, and the CDK resource around it."""
 
 from __future__ import annotations
 
@@ -49,6 +49,13 @@ def _successors(state: dict[str, Any]) -> list[str]:
 
 
 # --- the ASL --------------------------------------------------------------------------------------------
+
+
+def test_committed_asl_is_the_one_generated_from_the_stage_table() -> None:
+    from infra import asl as generator
+
+    assert ASL_PATH.read_text() == generator.render(), "statemachines/ is out of date: run `make asl`"
+    assert generator.main(["--check"]) == 0
 
 
 def test_asl_is_jsonpath_and_every_state_is_reachable(asl: dict[str, Any]) -> None:

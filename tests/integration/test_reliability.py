@@ -74,7 +74,7 @@ def test_out_of_order_message_is_dropped_and_moves_nothing(aws) -> None:
     envelope = Envelope.from_json(_take(aws, "ingest")["Body"])
     early = envelope.model_copy(update={"stage": "features"})
     before = service.get_invocation(accepted["invocation_id"])
-    assert run_stage(early).outcome == "stale"
+    assert run_stage(early).outcome == "out_of_order"
     after = service.get_invocation(accepted["invocation_id"])
     assert after["stages"] == before["stages"]
     assert after["status"] == before["status"]

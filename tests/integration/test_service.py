@@ -104,8 +104,8 @@ def test_accepted_invocation_reads_back_as_accepted(aws: AwsStack, speech_wav: b
     assert envelope.options == {"target_lufs": -23.0, "peak_dbfs": -1.0, "clean_snr_db": 30.0}
     assert payloads.get_bytes(envelope.input_key) == speech_wav
     item = checkpoints.get(accepted["invocation_id"])
-    assert item["expires_at"] > 0
-    assert item["correlation_id"] == "test"
+    assert item.expires_at > 0
+    assert item.correlation_id == "test"
 
 
 def test_upload_then_submit_by_key(aws: AwsStack, speech_wav: bytes) -> None:
@@ -247,8 +247,8 @@ def test_large_results_are_kept_in_s3_only(aws: AwsStack, speech_wav: bytes) -> 
     accepted = submit(audio=speech_wav)
     aws.drain()
     item = checkpoints.get(accepted["invocation_id"])
-    assert "result" not in item
-    assert item["result_key"] == payloads.result_key(accepted["invocation_id"])
+    assert item.result is None
+    assert item.result_key == payloads.result_key(accepted["invocation_id"])
     body = service.get_invocation(accepted["invocation_id"])
-    assert body["result"] == payloads.get_json(item["result_key"])
+    assert body["result"] == payloads.get_json(item.result_key)
     assert set(body["result"]) == {"audio", "denoise", "loudness", "features", "matches"}

@@ -10,17 +10,18 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
+from importlib import import_module
 from typing import Any
 
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from harmonic_service import runner, service
+from harmonic_service import registry, service
 from harmonic_service.dal import checkpoints, executions, payloads
 from harmonic_service.errors import PermanentStageError
-from harmonic_service.logic import stages as stage_logic
+from harmonic_service.logic.patterns import PatternSet
 from harmonic_service.models import Envelope
-from harmonic_service.stages import STAGE_NAMES
+from harmonic_service.stages import STAGE_NAMES, StageOutput
 from moto.core.exceptions import JsonRESTError
 
 from tests.conftest import SPEECH_FILES, read_wav_reference
@@ -29,6 +30,11 @@ from tests.integration.conftest import TASK_FUNCTION_PREFIX, AwsStack, wav_bytes
 RESULT_KEYS = {"audio", "denoise", "loudness", "features", "matches"}
 RECORD_FAILURE = TASK_FUNCTION_PREFIX + "record-failure"
 GARBAGE_WAV = b"RIFF\x24\x00\x00\x00WAVE" + bytes(range(256)) * 4
+
+
+def stage_module(name: str):
+    """The module of stage `name` (its pure function of the same name is what tests make fail)."""
+    return import_module(f"harmonic_service.stages.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +79,7 @@ def stage_table(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def fail_first_calls(monkeypatch: pytest.MonkeyPatch, name: str, error: Exception, times: int = 1) -> Counter:
     """Make logic stage `name` raise `error` on its first `times` calls; returns the call counter."""
     calls: Counter = Counter()
-    original = getattr(stage_logic, name)
+    original = getattr(stage_module(name), name)
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
         calls[name] += 1
@@ -81,19 +87,20 @@ def fail_first_calls(monkeypatch: pytest.MonkeyPatch, name: str, error: Exceptio
             raise error
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(stage_logic, name, flaky)
+    monkeypatch.setattr(stage_module(name), name, flaky)
     return calls
 
 
 def register_fake_pattern(monkeypatch: pytest.MonkeyPatch) -> None:
     """One registered pattern and a match stage that finds it: the state machine's branches, not matching."""
-    registered = stage_logic.PatternSet(names={"p-1": "hello"}, kinds={"p-1": "template"})
-    monkeypatch.setattr(runner, "_load_patterns", lambda: registered)
+    registered = PatternSet(names={"p-1": "hello"}, kinds={"p-1": "template"})
+    monkeypatch.setattr(registry, "current", lambda: registered)
+    monkeypatch.setattr(registry, "selected_count", lambda selectors: len(registered.selected(selectors)))
     found = {"pattern_id": "p-1", "name": "hello", "kind": "template", "score": 0.9, "start_s": 0.5}
     monkeypatch.setattr(
-        stage_logic,
+        stage_module("match"),
         "match",
-        lambda audio, sr, patterns=(), selectors=None: stage_logic.StageOutput(
+        lambda audio, sr, patterns=(), selectors=None: StageOutput(
             None, {"matches": [{**found, "end_s": 1.0}]}
         ),
     )
@@ -401,10 +408,10 @@ def test_duplicate_task_delivery_returns_the_next_envelope(sfn_aws: AwsStack, no
             (expected,) = sfn_aws.router.calls_to(following)
             assert again == expected
     after = checkpoints.get(invocation_id)
-    assert {n: s["attempts"] for n, s in after["stages"].items()} == {
-        n: s["attempts"] for n, s in before["stages"].items()
+    assert {n: s.attempts for n, s in after.stages.items()} == {
+        n: s.attempts for n, s in before.stages.items()
     }
-    assert after["updated_at"] == before["updated_at"]
+    assert after.updated_at == before.updated_at
 
 
 def test_task_logs_carry_the_correlation_id(sfn_aws: AwsStack, monkeypatch: pytest.MonkeyPatch) -> None:

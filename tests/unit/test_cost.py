@@ -133,11 +133,12 @@ def test_pipeline_mode_by_hand() -> None:
     assert items["sqs"] == pytest.approx(7.20)
     # writes: create + 6 × (start, complete) = 13 × 3 WRU = 39 → $24.375; reads: 3 polls + 2 registry = 5 RRU
     assert items["dynamodb"] == pytest.approx(24.375 + 0.625)
-    # 10 PUTs (clip; npz + json × 3; features, match, result) → $50; 10 GETs → $4
-    assert items["s3_requests"] == pytest.approx(54.00)
+    # 10 PUTs (clip; npz + json × 3; features, match, result) → $50; 5 GETs (the clip; ingest's and
+    # denoise's .npz; normalize's twice, for features and match; respond reads the checkpoint) → $2
+    assert items["s3_requests"] == pytest.approx(52.00)
     assert items["s3_storage"] == pytest.approx(STORAGE)
     assert items["step_functions"] == 0.0
-    assert sum(items.values()) == pytest.approx(14 + 2 + 10.66672 + 7.2 + 25 + 54 + STORAGE)
+    assert sum(items.values()) == pytest.approx(14 + 2 + 10.66672 + 7.2 + 25 + 52 + STORAGE)
 
 
 def test_state_machine_modes_by_hand() -> None:
@@ -160,10 +161,11 @@ def test_aws_calls_are_charged_to_each_stage_function() -> None:
     without = cost.monthly_cost("pipeline", _workload(), PRICES)["lambda_duration"]
     with_calls = cost.monthly_cost("pipeline", _workload(aws_call_ms=10.0), PRICES)["lambda_duration"]
     # calls: 2 checkpoints + GETs + PUTs + registry reads + the next send: ingest, denoise, normalize
-    # 2+1+2+1 = 6 each, features 2+1+1+1+1 = 6, match 6, respond 2+5+1 = 8 → 38 × 10 ms at 1 GB
-    assert with_calls - without == pytest.approx(38 * 0.010 * M * 0.0000133334)  # 5.066692
+    # 2+1+2+1 = 6 each, features 2+1+1+1+1 = 6, match 6, respond 2+0+1 = 3 (summaries from the checkpoint)
+    # → 33 × 10 ms at 1 GB
+    assert with_calls - without == pytest.approx(33 * 0.010 * M * 0.0000133334)  # 4.400022
     standard = cost.monthly_cost("statemachine_standard", _workload(aws_call_ms=10.0), PRICES)
-    assert standard["lambda_duration"] - without == pytest.approx(33 * 0.010 * M * 0.0000133334)  # no sends
+    assert standard["lambda_duration"] - without == pytest.approx(28 * 0.010 * M * 0.0000133334)  # no sends
 
 
 def test_cpu_scaling_below_one_vcpu() -> None:
@@ -208,8 +210,16 @@ def test_cost_scales_linearly_with_invocations() -> None:
 # --- inputs -------------------------------------------------------------------------------------------------
 
 
-def test_stage_io_declares_every_stage() -> None:
+def test_stage_io_comes_from_the_declarations() -> None:
     assert list(cost.STAGE_IO) == list(STAGE_NAMES)
+    # audio stages read one .npz (ingest the clip) and write .npz + .json
+    for name in ("ingest", "denoise", "normalize"):
+        assert (cost.STAGE_IO[name].s3_gets, cost.STAGE_IO[name].s3_puts) == (1, 2)
+    # features decides whether match runs (a registry count); match reads the registry itself
+    assert cost.STAGE_IO["features"].registry_reads == 1
+    assert cost.STAGE_IO["match"].registry_reads == 1
+    assert cost.STAGE_IO["normalize"].registry_reads == 0
+    assert cost.STAGE_IO["respond"] == cost.StageIO(s3_gets=0, s3_puts=1, sends_next=False)
 
 
 def test_transitions_come_from_the_state_machine(tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def test_scale_equivariant(scale, seed):
 # -- shapes and edge cases ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("n", [0, 1, 100, 511, 1500, 16001])
+@pytest.mark.parametrize("n", [1, 100, 511, 1500, 16001])
 def test_length_and_dtype(n):
     y = np.random.default_rng(n).standard_normal(n)
     out = denoise(y, 16000)
@@ -151,8 +151,9 @@ def test_accepts_float32_and_int_input(speech_clips):
     ("samples", "sr", "kwargs", "message"),
     [
         (np.zeros((100, 2)), 16000, {}, "mono"),
-        (np.array([0.0, np.nan, 0.0] * 1000), 16000, {}, "NaN or Inf"),
-        (np.array([0.0, np.inf, 0.0] * 1000), 16000, {}, "NaN or Inf"),
+        (np.array([0.0, np.nan, 0.0] * 1000), 16000, {}, "NaN or infinite"),
+        (np.array([0.0, np.inf, 0.0] * 1000), 16000, {}, "NaN or infinite"),
+        (np.zeros(0), 16000, {}, "empty"),
         (np.zeros(1000), 16000, {"strength": 1.5}, "strength"),
         (np.zeros(1000), 16000, {"floor_db": 3.0}, "floor_db"),
         (np.zeros(1000), 16000, {"over_subtraction": -1.0}, "over_subtraction"),

@@ -179,7 +179,36 @@ def test_pack_refuses_objects_and_checks_sizes() -> None:
     assert b"\x80\x04" not in data[:8]
 
 
+# One 1024-point frame at 8 kHz is 128 ms: the boundaries below are worked out by hand, not from constants.
+@pytest.mark.parametrize(
+    ("sr", "shortest"),
+    [
+        (8_000, 1_024),  # the fingerprint rate itself: one frame
+        (16_000, 2_048),  # 1024 * 16000 / 8000
+        (48_000, 6_144),  # 1024 * 6
+        (44_100, 5_645),  # 1024 * 44100 / 8000 = 5644.8, rounded up
+    ],
+)
+def test_can_fingerprint_says_where_fingerprint_starts_to_work(sr: int, shortest: int) -> None:
+    assert harmonic.can_fingerprint(shortest, sr)
+    assert harmonic.can_fingerprint(shortest + 1, sr)
+    assert not harmonic.can_fingerprint(shortest - 1, sr)
+    assert not harmonic.can_fingerprint(0, sr)
+    assert isinstance(fingerprint(np.zeros(shortest), sr), Fingerprint)  # silence: a valid, empty fingerprint
+    with pytest.raises(InvalidAudio, match="long"):
+        fingerprint(np.zeros(shortest - 1), sr)
+
+
+def test_can_fingerprint_refuses_impossible_arguments() -> None:
+    with pytest.raises(ValueError, match="n_samples"):
+        harmonic.can_fingerprint(-1, SR)
+    with pytest.raises(ValueError, match="sr"):
+        harmonic.can_fingerprint(4_096, 0)
+    with pytest.raises(ValueError, match="sr"):
+        harmonic.can_fingerprint(4_096, float("nan"))  # type: ignore[arg-type]
+
+
 def test_public_api_is_exported() -> None:
-    for name in ("Fingerprint", "FingerprintIndex", "fingerprint"):
+    for name in ("Fingerprint", "FingerprintIndex", "fingerprint", "can_fingerprint"):
         assert name in harmonic.__all__
         assert hasattr(harmonic, name)

@@ -11,27 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from harmonic_service import config
-from harmonic_service.dal.checkpoints import _from_av, _to_av
+from harmonic_service.dal.attributes import from_av, to_av
 from harmonic_service.errors import PoisonMessage
-from harmonic_service.logic import (
-    Options,
-    denoise,
-    features,
-    ingest,
-    match,
-    normalize,
-    parse_options,
-    resolve_steps,
-    respond,
-    run_chain,
-    skip_reason,
-)
-from harmonic_service.logic.stages import Pattern, json_safe
-from harmonic_service.models import Envelope
-from harmonic_service.runner import input_key_for
-from harmonic_service.stages import STAGE_NAMES
+from harmonic_service.logic import MemoryContext, Options, parse_options, resolve_steps, run_chain
+from harmonic_service.logic.patterns import Pattern, PatternSet
+from harmonic_service.models import Envelope, Invocation
+from harmonic_service.stages import STAGE_NAMES, STAGES, get_stage, skip_reason
+from harmonic_service.stages.denoise import denoise
+from harmonic_service.stages.features import features
+from harmonic_service.stages.ingest import ingest
+from harmonic_service.stages.match import match
+from harmonic_service.stages.normalize import normalize
+from harmonic_service.stages.respond import respond
 
-from harmonic import InvalidAudio
+from harmonic import InvalidAudio, json_safe
 from tests.conftest import SPEECH_FILES
 
 SR = 16_000
@@ -146,19 +139,31 @@ def test_resolve_steps() -> None:
     ],
 )
 def test_skip_reason(stage: str, steps: list[str], snr_db, patterns: int, expected: str | None) -> None:
-    summaries = {"ingest": {"snr_db": snr_db}}
-    assert skip_reason(stage, resolve_steps(steps), summaries, Options(), patterns) == expected
+    context = skip_context(resolve_steps(steps), Options(), snr_db, patterns)
+    assert skip_reason(get_stage(stage), context) == expected
+
+
+def skip_context(steps, options: Options, snr_db: float | None, pattern_count: int) -> MemoryContext:
+    """An in-memory context after ingest, with `pattern_count` registered patterns of the request's."""
+    names = {
+        f"p-{i}": name for i, name in enumerate(options.patterns or [f"w{i}" for i in range(pattern_count)])
+    }
+    names = dict(list(names.items())[:pattern_count])
+    patterns = PatternSet(names=names, kinds=dict.fromkeys(names, "template"))
+    context = MemoryContext(b"", options, steps, patterns=patterns)
+    context.record("ingest", {"snr_db": snr_db})
+    return context
 
 
 def test_skip_reason_names_an_empty_selection() -> None:
-    reason = skip_reason("match", STAGE_NAMES, {}, Options(patterns=("gone",)), 0)
+    reason = skip_reason(get_stage("match"), skip_context(STAGE_NAMES, Options(patterns=("gone",)), None, 0))
     assert reason == "no selected pattern is registered"
 
 
 def test_skip_reason_threshold_follows_options() -> None:
-    summaries = {"ingest": {"snr_db": 40.0}}
-    assert skip_reason("denoise", STAGE_NAMES, summaries, Options(clean_snr_db=50.0), 0) is None
-    reason = skip_reason("denoise", STAGE_NAMES, summaries, Options(clean_snr_db=35.0), 0)
+    denoise_stage = get_stage("denoise")
+    assert skip_reason(denoise_stage, skip_context(STAGE_NAMES, Options(clean_snr_db=50.0), 40.0, 0)) is None
+    reason = skip_reason(denoise_stage, skip_context(STAGE_NAMES, Options(clean_snr_db=35.0), 40.0, 0))
     assert reason.startswith("clean clip")
 
 
@@ -373,7 +378,7 @@ def test_respond_assembles_the_result() -> None:
         "features": {"hnr_db": 10.0},
         "match": {"matches": matches},
     }
-    result = respond(summaries)
+    result = respond(STAGES[:-1], summaries)
     assert set(result) == {"audio", "denoise", "loudness", "features", "matches"}
     assert result["audio"] == {"duration_s": 1.0}
     assert result["denoise"] == {"applied": False, "reason": "excluded by steps"}
@@ -482,26 +487,39 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_dynamodb_value_codec_round_trips() -> None:
     value = {"s": "x", "n": 3, "f": 1.5, "neg": -7, "b": False, "none": None, "l": [1, "a", {"m": [True]}]}
-    encoded = _to_av(value)
+    encoded = to_av(value)
     assert encoded["M"]["n"] == {"N": "3"}
-    assert _from_av(encoded) == value
+    assert from_av(encoded) == value
     with pytest.raises(ValueError, match="NaN"):
-        _to_av(float("nan"))
+        to_av(float("nan"))
     with pytest.raises(TypeError):
-        _to_av(object())
+        to_av(object())
 
 
-def test_input_key_for_follows_the_last_completed_audio_stage() -> None:
-    def item(**statuses: str) -> dict:
+def test_audio_key_for_follows_the_last_completed_audio_stage() -> None:
+    def item(**statuses: str) -> Invocation:
         stages = {name: {"status": "PENDING"} for name in STAGE_NAMES}
         for name, status in statuses.items():
             key = f"k/{name}.npz" if status == "SUCCEEDED" else None
             stages[name] = {"status": status, "output_key": key}
-        return {"input_key": "k/input.wav", "stages": stages}
+        return Invocation.model_validate(
+            {
+                "invocation_id": "k",
+                "status": "RUNNING",
+                "mode": "pipeline",
+                "created_at": "t",
+                "updated_at": "t",
+                "input_key": "k/input.wav",
+                "stages": stages,
+            }
+        )
 
-    assert input_key_for(item(), "ingest") == "k/input.wav"
-    assert input_key_for(item(ingest="SUCCEEDED"), "denoise") == "k/ingest.npz"
-    assert input_key_for(item(ingest="SUCCEEDED", denoise="SKIPPED"), "normalize") == "k/ingest.npz"
+    assert item().audio_key_for("ingest") == "k/input.wav"
+    assert item(ingest="SUCCEEDED").audio_key_for("denoise") == "k/ingest.npz"
+    assert item(ingest="SUCCEEDED", denoise="SKIPPED").audio_key_for("normalize") == "k/ingest.npz"
     done = item(ingest="SUCCEEDED", denoise="SUCCEEDED", normalize="SUCCEEDED", features="SUCCEEDED")
-    assert input_key_for(done, "match") == "k/normalize.npz"
-    assert input_key_for(done, "respond") == "k/normalize.npz"
+    assert done.audio_key_for("match") == "k/normalize.npz"  # features and match produce no audio
+    assert done.audio_key_for("respond") == "k/normalize.npz"
+    assert done.next_stage_to_run("features") == "match"
+    assert item(match="SKIPPED").next_stage_to_run("features") == "respond"
+    assert item(ingest="SUCCEEDED", denoise="SKIPPED").first_pending_stage() == "normalize"

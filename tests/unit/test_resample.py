@@ -6,7 +6,7 @@ import librosa
 import numpy as np
 import pytest
 
-from harmonic import resample
+from harmonic import InvalidAudio, resample
 from harmonic.resample import resample_factors
 
 
@@ -74,8 +74,9 @@ def test_multichannel_along_time_axis() -> None:
     np.testing.assert_allclose(y[:, 1], resample(x[:, 1], 48_000, 16_000))
 
 
-def test_empty_input_gives_empty_output() -> None:
-    assert resample(np.zeros(0, dtype=np.float32), 44_100, 16_000).shape == (0,)
+def test_empty_input_is_invalid_audio() -> None:
+    with pytest.raises(InvalidAudio, match="empty"):
+        resample(np.zeros(0, dtype=np.float32), 44_100, 16_000)
 
 
 @pytest.mark.parametrize(("orig", "target"), [(0, 16_000), (16_000, -1), (44_100.5, 16_000)])

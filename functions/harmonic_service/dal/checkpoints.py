@@ -17,14 +17,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
+from harmonic_service import timestamps
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients
+from harmonic_service.dal.attributes import from_item, to_item
 from harmonic_service.errors import StaleMessage, UnknownInvocation
-from harmonic_service.models import DONE_STAGE_STATUSES, InvocationStatus, StageStatus
-from harmonic_service.stages import STAGE_NAMES
+from harmonic_service.models import Invocation, InvocationStatus, StageOutcome, StageStatus
+from harmonic_service.stages import STAGE_NAMES, dependencies
 
 _JSON_FIELDS = ("options", "result")
 _STAGE_JSON_FIELDS = ("summary",)
@@ -38,48 +39,8 @@ class InvalidStateError(Exception):
         self.status = status
 
 
-# --- attribute values -----------------------------------------------------------------------------------
-
-
-def _to_av(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError("DynamoDB numbers cannot be NaN or infinite")
-        return {"N": repr(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, list | tuple):
-        return {"L": [_to_av(v) for v in value]}
-    if isinstance(value, Mapping):
-        return {"M": {str(k): _to_av(v) for k, v in value.items()}}
-    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
-
-
-def _from_av(av: Mapping[str, Any]) -> Any:
-    (kind, value), *_ = av.items()
-    if kind == "S":
-        return value
-    if kind == "N":
-        return int(value) if value.lstrip("-").isdigit() else float(value)
-    if kind == "BOOL":
-        return bool(value)
-    if kind == "NULL":
-        return None
-    if kind == "L":
-        return [_from_av(v) for v in value]
-    if kind == "M":
-        return {k: _from_av(v) for k, v in value.items()}
-    raise TypeError(f"unsupported DynamoDB type {kind}")
-
-
-def _decode_item(raw: Mapping[str, Any]) -> dict[str, Any]:
-    item = {k: _from_av(v) for k, v in raw.items()}
+def _decode_item(raw: Mapping[str, Any]) -> Invocation:
+    item = from_item(raw)
     for name in _JSON_FIELDS:
         if isinstance(item.get(name), str):
             item[name] = json.loads(item[name])
@@ -87,15 +48,11 @@ def _decode_item(raw: Mapping[str, Any]) -> dict[str, Any]:
         for name in _STAGE_JSON_FIELDS:
             if isinstance(stage.get(name), str):
                 stage[name] = json.loads(stage[name])
-    return item
+    return Invocation.model_validate(item)
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, allow_nan=False, separators=(",", ":"))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _table() -> str:
@@ -109,23 +66,11 @@ def _key(invocation_id: str) -> dict[str, Any]:
 # --- reads ----------------------------------------------------------------------------------------------
 
 
-def get(invocation_id: str) -> dict[str, Any] | None:
+def get(invocation_id: str) -> Invocation | None:
     """The invocation item (strongly consistent), or None."""
     response = clients.dynamodb().get_item(TableName=_table(), Key=_key(invocation_id), ConsistentRead=True)
     raw = response.get("Item")
     return _decode_item(raw) if raw else None
-
-
-def stage_done(item: Mapping[str, Any], stage: str) -> bool:
-    return item["stages"][stage]["status"] in DONE_STAGE_STATUSES
-
-
-def first_pending_stage(item: Mapping[str, Any]) -> str | None:
-    """The first stage that is neither SUCCEEDED nor SKIPPED (where a resume starts), or None."""
-    for name in STAGE_NAMES:
-        if not stage_done(item, name):
-            return name
-    return None
 
 
 def _names(stage: str) -> dict[str, str]:
@@ -142,7 +87,7 @@ def _names(stage: str) -> dict[str, str]:
 
 
 class _ConditionFailedError(Exception):
-    def __init__(self, item: dict[str, Any] | None) -> None:
+    def __init__(self, item: Invocation | None) -> None:
         super().__init__("condition failed")
         self.item = item
 
@@ -155,7 +100,7 @@ def _update(
     values: dict[str, Any],
     *,
     return_new: bool = False,
-) -> dict[str, Any] | None:
+) -> Invocation | None:
     client = clients.dynamodb()
     try:
         response = client.update_item(
@@ -164,7 +109,7 @@ def _update(
             UpdateExpression=update,
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={k: _to_av(v) for k, v in values.items()},
+            ExpressionAttributeValues=to_item(values),
             ReturnValues="ALL_NEW" if return_new else "NONE",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
@@ -175,33 +120,31 @@ def _update(
     return _decode_item(attributes) if attributes else None
 
 
-def _refusal(invocation_id: str, stage: str, item: dict[str, Any] | None) -> Exception:
-    """Why a stage transition's condition failed: unknown invocation, stale, duplicate or out of order."""
+def _refusal(invocation_id: str, stage: str, item: Invocation | None) -> Exception:
+    """Why a stage transition's condition failed: unknown invocation, or a StaleMessage saying which drop."""
     if item is None:
         return UnknownInvocation(f"no invocation {invocation_id}")
-    status = item["status"]
-    if status == InvocationStatus.FAILED:
-        return StaleMessage("failed", f"invocation {invocation_id} is FAILED", item)
-    if stage_done(item, stage):
-        return StaleMessage("duplicate", f"stage {stage} of {invocation_id} is already done", item)
-    if status == InvocationStatus.SUCCEEDED:
-        return StaleMessage("succeeded", f"invocation {invocation_id} already SUCCEEDED", item)
-    index = STAGE_NAMES.index(stage)
-    if index and not stage_done(item, STAGE_NAMES[index - 1]):
-        previous = STAGE_NAMES[index - 1]
-        return StaleMessage("out_of_order", f"stage {previous} of {invocation_id} is not done", item)
-    return StaleMessage("conflict", f"invocation {invocation_id} is {status}", item)
+    if item.status == InvocationStatus.FAILED:
+        return StaleMessage(StageOutcome.STALE, f"invocation {invocation_id} is FAILED", item)
+    if item.done(stage):
+        return StaleMessage(StageOutcome.DUPLICATE, f"stage {stage} of {invocation_id} is already done", item)
+    if item.status == InvocationStatus.SUCCEEDED:
+        return StaleMessage(StageOutcome.FINISHED, f"invocation {invocation_id} already SUCCEEDED", item)
+    waiting = [name for name in dependencies(stage) if not item.done(name)]
+    if waiting:
+        message = f"stage {', '.join(waiting)} of {invocation_id} is not done"
+        return StaleMessage(StageOutcome.OUT_OF_ORDER, message, item)
+    return StaleMessage(StageOutcome.CONFLICT, f"invocation {invocation_id} is {item.status}", item)
 
 
 def _stage_ready_condition(stage: str, names: dict[str, str], values: dict[str, Any]) -> str:
-    """Condition: this stage is not done yet and the previous stage (if any) is done."""
+    """Condition: this stage is not done yet and every stage it reads is done (SUCCEEDED or SKIPPED)."""
     names.update({"#stages": "stages", "#s": stage, "#status": "status"})
     values.update({":succeeded": StageStatus.SUCCEEDED.value, ":skipped": StageStatus.SKIPPED.value})
     condition = "#stages.#s.#status <> :succeeded AND #stages.#s.#status <> :skipped"
-    index = STAGE_NAMES.index(stage)
-    if index:
-        names["#p"] = STAGE_NAMES[index - 1]
-        condition += " AND (#stages.#p.#status = :succeeded OR #stages.#p.#status = :skipped)"
+    for index, name in enumerate(dependencies(stage)):
+        names[f"#p{index}"] = name
+        condition += f" AND (#stages.#p{index}.#status = :succeeded OR #stages.#p{index}.#status = :skipped)"
     return condition
 
 
@@ -213,9 +156,9 @@ def create(
     input_key: str,
     steps: list[str],
     options: Mapping[str, Any],
-) -> dict[str, Any]:
+) -> Invocation:
     """Create the ACCEPTED item; ValueError if the id already exists."""
-    now = _now()
+    now = timestamps.now()
     item = {
         "invocation_id": invocation_id,
         "status": InvocationStatus.ACCEPTED.value,
@@ -233,22 +176,22 @@ def create(
     try:
         client.put_item(
             TableName=_table(),
-            Item={k: _to_av(v) for k, v in item.items()},
+            Item=to_item(item),
             ConditionExpression="attribute_not_exists(invocation_id)",
         )
     except client.exceptions.ConditionalCheckFailedException as error:
         raise ValueError(f"invocation {invocation_id} already exists") from error
-    return _decode_item({k: _to_av(v) for k, v in item.items()})
+    return _decode_item(to_item(item))
 
 
-def start_stage(invocation_id: str, stage: str) -> dict[str, Any]:
+def start_stage(invocation_id: str, stage: str) -> Invocation:
     """Mark `stage` RUNNING and count the attempt; returns the updated item.
 
     Raises StaleMessage (duplicate / FAILED / out of order) or UnknownInvocation instead of starting.
     """
     names: dict[str, str] = {"#attempts": "attempts", "#started": "started_at", "#updated": "updated_at"}
     values: dict[str, Any] = {
-        ":now": _now(),
+        ":now": timestamps.now(),
         ":one": 1,
         ":running": InvocationStatus.RUNNING.value,
         ":accepted": InvocationStatus.ACCEPTED.value,
@@ -283,7 +226,7 @@ def _completion(
         "#summary": "summary",
     }
     values: dict[str, Any] = {
-        ":now": _now(),
+        ":now": timestamps.now(),
         ":running": InvocationStatus.RUNNING.value,
         ":duration": int(duration_ms),
         ":summary": _json(summary),
@@ -359,27 +302,11 @@ def succeed(
         raise _refusal(invocation_id, stage, failed.item) from None
 
 
-def skip_stage(invocation_id: str, stage: str, reason: str) -> None:
-    """Mark an optional `stage` SKIPPED on its own (same readiness condition as a completion)."""
-    names: dict[str, str] = {"#updated": "updated_at", "#summary": "summary"}
-    values: dict[str, Any] = {
-        ":now": _now(),
-        ":running": InvocationStatus.RUNNING.value,
-        ":reason": _json({"reason": reason}),
-    }
-    condition = f"#status = :running AND {_stage_ready_condition(stage, names, values)}"
-    update = "SET #updated = :now, #stages.#s.#status = :skipped, #stages.#s.#summary = :reason"
-    try:
-        _update(invocation_id, update, condition, names, values)
-    except _ConditionFailedError as failed:
-        raise _refusal(invocation_id, stage, failed.item) from None
-
-
 def fail(invocation_id: str, *, stage: str, code: str, message: str) -> bool:
     """Mark the invocation FAILED with `{code, message, stage}`; False if it already ended (no change)."""
     names = _names(stage)
     values = {
-        ":now": _now(),
+        ":now": timestamps.now(),
         ":failed": InvocationStatus.FAILED.value,
         ":succeeded": InvocationStatus.SUCCEEDED.value,
         ":stage_failed": StageStatus.FAILED.value,
@@ -396,7 +323,7 @@ def fail(invocation_id: str, *, stage: str, code: str, message: str) -> bool:
     return True
 
 
-def prepare_resume(invocation_id: str) -> tuple[str, dict[str, Any]]:
+def prepare_resume(invocation_id: str) -> tuple[str, Invocation]:
     """Move a FAILED invocation back to RUNNING; returns (the stage to restart from, the updated item).
 
     The error is cleared and the restart stage set back to PENDING; the completed stages keep their
@@ -406,12 +333,12 @@ def prepare_resume(invocation_id: str) -> tuple[str, dict[str, Any]]:
     item = get(invocation_id)
     if item is None:
         raise UnknownInvocation(f"no invocation {invocation_id}")
-    if item["status"] != InvocationStatus.FAILED:
-        raise InvalidStateError(item["status"], f"invocation {invocation_id} is {item['status']}, not FAILED")
-    stage = first_pending_stage(item) or STAGE_NAMES[-1]
+    if item.status != InvocationStatus.FAILED:
+        raise InvalidStateError(item.status, f"invocation {invocation_id} is {item.status}, not FAILED")
+    stage = item.first_pending_stage() or STAGE_NAMES[-1]
     names = _names(stage)
     values = {
-        ":now": _now(),
+        ":now": timestamps.now(),
         ":failed": InvocationStatus.FAILED.value,
         ":running": InvocationStatus.RUNNING.value,
         ":pending": StageStatus.PENDING.value,
@@ -420,7 +347,7 @@ def prepare_resume(invocation_id: str) -> tuple[str, dict[str, Any]]:
     try:
         new = _update(invocation_id, update, "#status = :failed", names, values, return_new=True)
     except _ConditionFailedError as failed:
-        status = failed.item["status"] if failed.item else "missing"
+        status = failed.item.status if failed.item else "missing"
         raise InvalidStateError(status, f"invocation {invocation_id} is {status}, not FAILED") from None
     assert new is not None
     return stage, new

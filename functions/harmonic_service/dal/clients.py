@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from harmonic_service import config
+
 _CONFIG_KWARGS = {
     "retries": {"mode": "standard", "max_attempts": 4},
     "connect_timeout": 5,
@@ -45,3 +47,6 @@ def stepfunctions() -> Any:
 def clear() -> None:
     """Forget every client (tests start a fresh mock per case)."""
     _client.cache_clear()
+
+
+config.on_clear(clear)

@@ -1,4 +1,4 @@
-"""API handler: every v1 route of SPEC.md over the service layer.
+"""API handler: every v1 route (docs/design.md "HTTP API") over the service layer.
 
 Thin: Powertools' resolver validates bodies against the pydantic models in api_models.py, the routes call
 harmonic_service.service, and errors map to ``{"error": {"code", "message"}}`` with 400/404/409/413 (never
@@ -175,7 +175,7 @@ def submit_invocation(
 )
 def get_invocation(invocation_id: str) -> Response[dict[str, Any]]:
     body = InvocationStatusBody.model_validate(service.get_invocation(invocation_id)).model_dump(mode="json")
-    for optional in ("result", "error"):  # present only when there is one (SPEC: "result"?, "error"?)
+    for optional in ("result", "error"):  # present only when there is one
         if body[optional] is None:
             del body[optional]
     return _json(200, body)

@@ -21,7 +21,7 @@ from harmonic_service import faults
 from harmonic_service.config import current_stage
 from harmonic_service.dal import queues
 from harmonic_service.errors import PoisonMessage
-from harmonic_service.models import Envelope
+from harmonic_service.models import Envelope, StageOutcome
 from harmonic_service.runner import run_stage
 from harmonic_service.stages import get_stage
 
@@ -65,9 +65,9 @@ def _record_handler(record: SQSRecord) -> None:
             metrics.add_metric(name="StageFailures", unit=MetricUnit.Count, value=1)
             logger.exception("stage failed (transient); SQS will redeliver the message")
             raise
-        if run.outcome == "failed":
+        if run.outcome == StageOutcome.FAILED:
             metrics.add_metric(name="StageFailures", unit=MetricUnit.Count, value=1)
-        elif run.outcome in ("duplicate", "stale"):
+        elif run.outcome.dropped:
             metrics.add_metric(name="MessagesDropped", unit=MetricUnit.Count, value=1)
         if run.duration_ms is not None:
             metrics.add_metric(name="StageDuration", unit=MetricUnit.Milliseconds, value=run.duration_ms)

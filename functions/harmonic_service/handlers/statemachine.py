@@ -69,7 +69,7 @@ def _run_stage(event: dict[str, Any], stage: str) -> dict[str, Any]:
         logger.error(f"poison task input: {error}")
         raise
     run = outcome.run
-    if run.outcome in ("duplicate", "stale"):
+    if run.outcome.dropped:
         _count("MessagesDropped")
         logger.info(f"duplicate task input: no work redone; next is {outcome.output.get('stage')}")
     if run.duration_ms is not None:

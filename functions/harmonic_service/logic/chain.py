@@ -1,4 +1,9 @@
-"""The whole chain in one process: what POST /v1/analyze runs (and a reference for the orchestrations)."""
+"""The whole chain in one process: what POST /v1/analyze runs, a loop over the stage table.
+
+`run_chain` hands every stage an in-memory `StageContext` (`MemoryContext`); the deployed orchestrations
+hand the same stages one backed by S3 and the checkpoint (`runner.StoredContext`). Skips follow the same
+rules (`stages.skip_reason`), so every mode returns the same result for the same clip.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,62 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harmonic import WavLimits
-from harmonic_service.logic import stages
-from harmonic_service.logic.options import Options, parse_options, resolve_steps, skip_reason
+from harmonic_service.logic.options import Options, parse_options, resolve_steps
+from harmonic_service.logic.patterns import Pattern, PatternSet
+from harmonic_service.stages import STAGES, skip_reason
+
+
+class MemoryContext:
+    """A StageContext over values in memory: the clip, the request, the patterns and the outputs so far."""
+
+    def __init__(
+        self,
+        wav: bytes,
+        options: Options,
+        steps: Sequence[str],
+        limits: Any = None,
+        patterns: PatternSet | None = None,
+    ) -> None:
+        self._wav = wav
+        self._options = options
+        self._steps = tuple(steps)
+        self._limits = limits
+        self._patterns = patterns if patterns is not None else PatternSet()
+        self._audio: Any = None
+        self.summaries: dict[str, Mapping[str, Any]] = {}
+
+    @property
+    def options(self) -> Options:
+        return self._options
+
+    @property
+    def steps(self) -> Sequence[str]:
+        return self._steps
+
+    @property
+    def limits(self) -> Any:
+        return self._limits
+
+    def clip(self) -> bytes:
+        return self._wav
+
+    def audio(self) -> Any:
+        return self._audio
+
+    def summary(self, stage: str) -> Mapping[str, Any]:
+        return self.summaries[stage]
+
+    def patterns(self) -> PatternSet:
+        return self._patterns
+
+    def pattern_count(self) -> int:
+        return len(self._patterns.selected(self._options.patterns))
+
+    def record(self, stage: str, summary: Mapping[str, Any], audio: Any = None) -> None:
+        """Keep a stage's summary, and its audio for the stages after it when it produced some."""
+        self.summaries[stage] = summary
+        if audio is not None:
+            self._audio = audio
 
 
 def run_chain(
@@ -16,48 +74,27 @@ def run_chain(
     steps: Sequence[str] | None = None,
     options: Mapping[str, Any] | Options | None = None,
     *,
-    limits: WavLimits | None = None,
-    patterns: Sequence[stages.Pattern] | stages.PatternSet = (),
+    limits: Any = None,
+    patterns: Sequence[Pattern] | PatternSet = (),
     timings: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Run every stage on `wav` in-process and return the result (SPEC "Result").
+    """Run every stage on `wav` in-process and return the result (docs/design.md "Result").
 
-    Skips follow the same rules as the orchestrations (`skip_reason`). Errors propagate: InvalidAudio for
-    bad audio, ValueError for bad steps or options. `timings`, if given, receives each stage's wall time in
-    milliseconds.
+    Errors propagate: InvalidAudio for bad audio, ValueError for bad steps or options. `limits` is a
+    harmonic.WavLimits; `timings`, if given, receives each stage's wall time in milliseconds (skipped
+    stages have none).
     """
     opts = parse_options(options)
-    run_steps = resolve_steps(steps)
-    pattern_set = (
-        patterns if isinstance(patterns, stages.PatternSet) else stages.PatternSet.from_patterns(patterns)
-    )
-    pattern_count = len(pattern_set.selected(opts.patterns))
-    sr = stages.ANALYSIS_SAMPLE_RATE
-    summaries: dict[str, dict[str, Any]] = {}
-
-    def timed(stage: str, call, *args, **kwargs) -> stages.StageOutput:
+    pattern_set = patterns if isinstance(patterns, PatternSet) else PatternSet.from_patterns(patterns)
+    context = MemoryContext(wav, opts, resolve_steps(steps), limits, pattern_set)
+    for stage in STAGES:
+        reason = skip_reason(stage, context)
+        if reason is not None:
+            context.record(stage.name, stage.skipped_summary(reason))
+            continue
         start = time.perf_counter()
-        output = call(*args, **kwargs)
+        output = stage.run(context)
         if timings is not None:
-            timings[stage] = (time.perf_counter() - start) * 1000.0
-        summaries[stage] = output.summary
-        return output
-
-    audio = timed("ingest", stages.ingest, wav, limits, clean_snr_db=opts.clean_snr_db).audio
-    reason = skip_reason("denoise", run_steps, summaries, opts, pattern_count)
-    if reason:
-        summaries["denoise"] = stages.skipped_summary("denoise", reason)
-    else:
-        audio = timed("denoise", stages.denoise, audio, sr, summaries["ingest"].get("snr_db")).audio
-    audio = timed("normalize", stages.normalize, audio, sr, opts.target_lufs, opts.peak_dbfs).audio
-    timed("features", stages.features, audio, sr)
-    reason = skip_reason("match", run_steps, summaries, opts, pattern_count)
-    if reason:
-        summaries["match"] = stages.skipped_summary("match", reason)
-    else:
-        timed("match", stages.match, audio, sr, pattern_set, opts.patterns)
-    start = time.perf_counter()
-    result = stages.respond(summaries)
-    if timings is not None:
-        timings["respond"] = (time.perf_counter() - start) * 1000.0
-    return result
+            timings[stage.name] = (time.perf_counter() - start) * 1000.0
+        context.record(stage.name, output.summary, output.audio if stage.produces_audio else None)
+    return dict(context.summaries[STAGES[-1].name])

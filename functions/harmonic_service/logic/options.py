@@ -1,4 +1,4 @@
-"""Request options and steps: validation, and the rules that skip an optional stage."""
+"""Request options and steps: validation (the skip rules are each optional stage's own)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harmonic_service.stages import STAGE_NAMES, STAGES
-
-OPTIONAL_STAGES = tuple(stage.name for stage in STAGES if stage.optional)
-
 
 MAX_PATTERN_SELECTORS = 100
 MAX_SELECTOR_LENGTH = 64
@@ -105,30 +102,3 @@ def resolve_steps(steps: Sequence[str] | None) -> list[str]:
     if unknown:
         raise ValueError(f"unknown steps {', '.join(unknown)}; stages are {', '.join(STAGE_NAMES)}")
     return [stage.name for stage in STAGES if not stage.optional or stage.name in steps]
-
-
-def skip_reason(
-    stage: str,
-    steps: Sequence[str],
-    summaries: Mapping[str, Any],
-    options: Options,
-    pattern_count: int,
-) -> str | None:
-    """Why optional `stage` should be skipped, or None to run it.
-
-    denoise: excluded by `steps`, or ingest found the clip clean (estimated SNR >= clean_snr_db).
-    match: excluded by `steps`, or no pattern is registered (`pattern_count`: the patterns the request
-    selects, all of them without `options.patterns`).
-    """
-    if stage not in OPTIONAL_STAGES:
-        return None
-    if stage not in steps:
-        return "excluded by steps"
-    if stage == "denoise":
-        audio = summaries.get("ingest") or {}
-        snr = audio.get("snr_db")
-        if snr is not None and snr >= options.clean_snr_db:
-            return f"clean clip: estimated SNR {snr:.1f} dB >= {options.clean_snr_db:g} dB"
-    if stage == "match" and pattern_count == 0:
-        return "no selected pattern is registered" if options.patterns else "no patterns registered"
-    return None

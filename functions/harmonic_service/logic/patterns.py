@@ -15,8 +15,6 @@ import numpy as np
 
 import harmonic
 from harmonic import FingerprintIndex, Template, WavLimits
-from harmonic.fingerprint import N_FFT as FINGERPRINT_FRAME
-from harmonic.fingerprint import SR as FINGERPRINT_SR
 
 KINDS = ("template", "fingerprint")
 SAMPLE_RATE = 16_000
@@ -113,7 +111,7 @@ class PatternSet:
                     best_by_name[name] = match
             found.extend(best_by_name.values())
         # a clip shorter than one fingerprint frame cannot hold a registered recording: no query
-        if fingerprints_chosen and audio.size * FINGERPRINT_SR >= FINGERPRINT_FRAME * sr:
+        if fingerprints_chosen and harmonic.can_fingerprint(audio.size, sr):
             # one query of the whole index, so that its significance test counts every registered recording
             hits = self.index.query(harmonic.fingerprint(audio, sr), max_results=len(self.index))
             found.extend(match for match in hits if match.pattern_id in chosen)

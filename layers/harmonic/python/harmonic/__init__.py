@@ -2,12 +2,17 @@
 
 Everything public is re-exported here; submodules keep heavy imports (``scipy.signal``) out of
 import time so that a Lambda cold start pays only for numpy and ``scipy.fft``.
+
+Every function here that takes samples refuses bad ones (wrong shape, empty, NaN or infinite values, not
+numbers) with :class:`InvalidAudio`, a permanent error, through one shared check; bad parameters raise a
+plain ``ValueError``.
 """
 
 from harmonic.denoise import denoise, estimate_snr_db
 from harmonic.errors import InvalidAudio
 from harmonic.features import extract_features
-from harmonic.fingerprint import Fingerprint, FingerprintIndex, fingerprint
+from harmonic.fingerprint import Fingerprint, FingerprintIndex, can_fingerprint, fingerprint
+from harmonic.jsonsafe import json_safe
 from harmonic.loudness import integrated_loudness, normalize_loudness
 from harmonic.matching import Match
 from harmonic.pitch import f0, hnr
@@ -32,6 +37,7 @@ __all__ = [
     "Match",
     "Template",
     "WavLimits",
+    "can_fingerprint",
     "chroma",
     "decode_wav",
     "denoise",
@@ -42,6 +48,7 @@ __all__ = [
     "fingerprint",
     "hnr",
     "integrated_loudness",
+    "json_safe",
     "make_template",
     "match_templates",
     "melspectrogram",

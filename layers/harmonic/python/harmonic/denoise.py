@@ -30,6 +30,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
+from harmonic._samples import as_float
+
 #: What :func:`estimate_snr_db` returns when there is no noise floor to find: digital silence, exact
 #: zeros between the words, clips too short to estimate one. It means "clean, nothing to remove".
 SNR_CEILING_DB = 100.0
@@ -50,17 +52,6 @@ def _frame_geometry(sr: int) -> tuple[int, int]:
         raise ValueError(f"sample rate must be positive, got {sr}")
     hop = scipy.fft.next_fast_len(max(1, int(np.ceil(_FRAME_S * sr / 4))), real=True)
     return 4 * hop, hop
-
-
-def _as_mono_float(samples: np.ndarray) -> np.ndarray:
-    y = np.asarray(samples)
-    if y.dtype not in (np.float32, np.float64):
-        y = y.astype(np.float64)
-    if y.ndim != 1:
-        raise ValueError(f"expected mono samples of shape (n,), got shape {y.shape}")
-    if not np.all(np.isfinite(y)):
-        raise ValueError("samples contain NaN or Inf")
-    return y
 
 
 def _odd_size(extent: float, step: float) -> int:
@@ -170,8 +161,11 @@ def noise_profile(
     -------
     (frequencies in Hz, noise power per bin): the second is the expected windowed periodogram
     ``|X_k|² / Σw²`` of the noise, so white noise of variance σ² gives σ² in every bin.
+
+    Raises :class:`~harmonic.errors.InvalidAudio` for samples that are not mono ``(n,)``, empty, non-finite or
+    not numbers; ``ValueError`` for a bad parameter or a non-positive sample rate.
     """
-    y = _as_mono_float(samples)
+    y = as_float(samples, name="noise_profile")
     n_fft, hop = _frame_geometry(sr)
     spectrum, window, pad = _stft(y, n_fft, hop)
     power = spectrum.real**2 + spectrum.imag**2
@@ -211,8 +205,11 @@ def denoise(
     Returns
     -------
     float32 array of the same length as ``samples``.
+
+    Raises :class:`~harmonic.errors.InvalidAudio` for samples that are not mono ``(n,)``, empty, non-finite or
+    not numbers; ``ValueError`` for a bad parameter or a non-positive sample rate.
     """
-    y = _as_mono_float(samples)
+    y = as_float(samples, name="denoise")
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be within 0..1, got {strength}")
     if floor_db > 0.0:
@@ -244,8 +241,11 @@ def estimate_snr_db(samples: np.ndarray, sr: int) -> float:
     estimated noise PSD summed over the spectrum (Parseval). Always a finite float, clamped to
     ``[SNR_FLOOR_DB, SNR_CEILING_DB]`` = [−100, 100]; a clip without a noise floor (digital silence,
     all zeros, or too short to estimate one) gives 100 dB: clean, nothing to remove.
+
+    Raises :class:`~harmonic.errors.InvalidAudio` for samples that are not mono ``(n,)``, empty, non-finite or
+    not numbers; ``ValueError`` for a bad parameter or a non-positive sample rate.
     """
-    y = _as_mono_float(samples)
+    y = as_float(samples, name="estimate_snr_db")
     n_fft, hop = _frame_geometry(sr)
     if len(y) < n_fft + (_MIN_FRAMES - 1) * hop:
         return SNR_CEILING_DB

@@ -8,11 +8,12 @@ where a value is undefined (no voiced frame, silence) since JSON has no NaN or i
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from harmonic._samples import checked
+from harmonic.jsonsafe import json_safe
 from harmonic.pitch import f0 as f0_track
 from harmonic.pitch import hnr as harmonic_to_noise
 from harmonic.spectral import chroma, mfcc, spectral_centroid, spectral_flatness, stft_power
@@ -30,13 +31,12 @@ SILENT_FRAME_DB = -60.0
 
 
 def _number(value: float) -> float | None:
-    """A JSON-safe float: rounded, or None for NaN and infinities."""
-    value = float(value)
-    return round(value, 4) if math.isfinite(value) else None
+    """A JSON-safe float: rounded, or None for NaN and infinities (harmonic.jsonsafe)."""
+    return json_safe(float(value))
 
 
 def _vector(values: np.ndarray) -> list[float | None]:
-    return [_number(v) for v in values]
+    return json_safe(np.asarray(values, dtype=np.float64))
 
 
 def _f0_summary(track: np.ndarray) -> dict[str, float | None]:
@@ -62,12 +62,13 @@ def extract_features(samples: np.ndarray, sr: int) -> dict[str, Any]:
     p10, p90 over voiced frames), ``voiced_fraction``, ``hnr_db``, ``spectral_centroid_hz`` and
     ``spectral_flatness`` (means over non-silent frames), ``mfcc_mean`` / ``mfcc_std`` (13 coefficients),
     ``chroma_mean`` (12 pitch classes, C first) and ``dominant_pitch_class``.
+
+    Computed on the samples rounded to float32. Raises :class:`~harmonic.errors.InvalidAudio` for samples
+    that are not mono ``(n,)``, empty, non-finite or not numbers.
     """
-    y = np.asarray(samples, dtype=np.float32)
-    if y.ndim != 1:
-        raise ValueError(f"extract_features expects mono samples of shape (n,), got {y.shape}")
+    y = np.asarray(checked(samples, name="extract_features"), dtype=np.float32)
     duration_s = y.size / sr
-    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
+    rms = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
 
     power = stft_power(y, n_fft=N_FFT, hop_length=HOP_LENGTH)  # one STFT for MFCC, centroid, flatness
     mfccs = mfcc(None, sr, n_mfcc=N_MFCC, n_mels=N_MELS, S=power)
@@ -77,7 +78,7 @@ def extract_features(samples: np.ndarray, sr: int) -> dict[str, Any]:
     active = loud > (loud.max() + SILENT_FRAME_DB) if n_frames else np.zeros(0, dtype=bool)
 
     centroid = spectral_centroid(None, sr, S=power)
-    flatness = spectral_flatness(None, sr, S=power)
+    flatness = spectral_flatness(None, S=power)
     chroma_frames = chroma(y, sr)
     track = f0_track(y, sr, hop_length=HOP_LENGTH)
     harmonicity = harmonic_to_noise(y, sr)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harmonic._samples import as_mono_float64
 from harmonic.errors import InvalidAudio
 from harmonic.matching import Match
 from harmonic.serialization import check_format, pack, unpack
@@ -164,29 +165,42 @@ def _landmarks(frames: np.ndarray, bins: np.ndarray, fan_out: int) -> tuple[np.n
     return hashes, frames[a_index].astype(np.int32)
 
 
+def can_fingerprint(n_samples: int, sr: int) -> bool:
+    """Whether a clip of ``n_samples`` samples at ``sr`` Hz is long enough for :func:`fingerprint`.
+
+    A clip shorter than one analysis frame at the fingerprint rate (:data:`N_FFT` samples at :data:`SR`,
+    128 ms) holds no landmark: :func:`fingerprint` refuses it with :class:`InvalidAudio`. This is the test it
+    applies, ``n_samples / sr >= N_FFT / SR`` in exact integer arithmetic (``n_samples * SR >= N_FFT * sr``),
+    for callers that would rather skip a short clip than fail on it. At 16 kHz the shortest clip is 2048
+    samples. ``ValueError`` for a negative ``n_samples`` or a non-positive ``sr``.
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 0:
+        raise ValueError(f"n_samples must be a non-negative integer; got {n_samples!r}")
+    if isinstance(sr, bool) or not (sr > 0 and math.isfinite(sr)):
+        raise ValueError(f"sr must be a positive sample rate; got {sr!r}")
+    return int(n_samples) * SR >= N_FFT * sr
+
+
 def fingerprint(
     samples: np.ndarray, sr: int, peaks_per_second: int = PEAKS_PER_SECOND, fan_out: int = FAN_OUT
 ) -> Fingerprint:
     """The landmark fingerprint of a mono clip at any rate (resampled to 8 kHz).
 
     About ``peaks_per_second × fan_out`` hashes per second (fewer in silence: a silent clip has none).
-    Raises :class:`InvalidAudio` for a clip shorter than one 128 ms frame or with NaN/Inf samples.
+    Raises :class:`InvalidAudio` for samples that are not mono ``(n,)``, empty, non-finite or not numbers, and
+    for a clip shorter than one 128 ms frame (:func:`can_fingerprint` says which are long enough).
     """
-    y = np.asarray(samples, dtype=np.float64)
-    if y.ndim != 1:
-        raise ValueError(f"expected mono samples of shape (n,), got {y.shape}")
+    y = as_mono_float64(samples, name="fingerprint")
     if peaks_per_second < 1:
         raise ValueError(f"peaks_per_second must be ≥ 1, got {peaks_per_second}")
-    if not np.all(np.isfinite(y)):
-        raise InvalidAudio("the clip contains NaN or Inf samples")
+    if not can_fingerprint(y.size, sr):
+        raise InvalidAudio(
+            f"the clip is {y.size / sr:.3f} s long; at least {N_FFT / SR:.3f} s is needed to fingerprint"
+        )
     if sr != SR:
         from harmonic.resample import resample
 
-        y = resample(y, sr, SR)
-    if y.size < N_FFT:
-        raise InvalidAudio(
-            f"the clip is {y.size / SR:.3f} s long; at least {N_FFT / SR:.3f} s is needed to fingerprint"
-        )
+        y = resample(y, sr, SR)  # ceil(y.size * SR / sr) >= N_FFT samples: at least one whole frame
     log_power = 10.0 * np.log10(stft_power(y, n_fft=N_FFT, hop_length=HOP) + 1e-10)
     frames, bins = _peaks(log_power, peaks_per_second)
     hashes, times = _landmarks(frames, bins, fan_out)

@@ -26,8 +26,9 @@ Choices where the standard is silent:
 
 - Only complete blocks are measured (as libebur128; pyloudnorm sometimes adds a zero-padded last block).
 - A clip shorter than one block (400 ms) is measured as a single block spanning the whole clip, instead
-  of raising as pyloudnorm does; an empty clip, digital silence, and any clip with no block above the
-  absolute gate have a loudness of ``-inf``.
+  of raising as pyloudnorm does; digital silence and any clip with no block above the absolute gate have a
+  loudness of ``-inf``. An empty clip is no audio: :class:`~harmonic.errors.InvalidAudio`, as are NaN or
+  infinite samples and any other shape than the two below.
 - Channel weights follow pyloudnorm's layout ``[L, R, C, Ls, Rs]``: ``G = [1, 1, 1, 1.41, 1.41]``;
   channels beyond the fifth get 1.0 (the standard's weight for any channel outside the 60°–120° surround
   zone). For other layouts pass ``channel_weights`` (e.g. ``[1, 1, 1, 0, 1.41, 1.41]`` drops the LFE of a
@@ -46,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from harmonic._samples import as_float, checked
 from harmonic.errors import InvalidAudio
 
 # K-weighting analog prototypes (De Man 2018; libebur128): exact fit of the BS.1770-4 48 kHz table.
@@ -124,8 +126,16 @@ def integrated_loudness(
     -------
     float
         Integrated loudness in LUFS. A clip shorter than 400 ms is measured as one block.
+
+    Raises
+    ------
+    InvalidAudio
+        Samples that are not ``(n,)`` or ``(n, channels)``, empty, non-finite or not numbers.
+    ValueError
+        A sample rate too low for K-weighting, or bad ``channel_weights``.
     """
-    return _gated_loudness(_block_powers(samples, sr, channel_weights))
+    x = checked(samples, name="integrated_loudness", channels=True)
+    return _gated_loudness(_block_powers(x, sr, channel_weights))
 
 
 def normalize_loudness(
@@ -138,11 +148,10 @@ def normalize_loudness(
 ) -> np.ndarray:
     """Scale `samples` to `target_lufs` integrated loudness, never letting a sample exceed `peak_dbfs`.
 
-    Returns float32 with the input's shape. See :func:`loudness_normalization` for the rules.
+    Returns float32 with the input's shape. See :func:`loudness_normalization` for the rules and errors.
     """
-    return loudness_normalization(
-        samples, sr, target_lufs=target_lufs, peak_dbfs=peak_dbfs, channel_weights=channel_weights
-    )[0]
+    x = as_float(samples, name="normalize_loudness", channels=True)
+    return _normalization(x, sr, target_lufs, peak_dbfs, channel_weights)[0]
 
 
 def loudness_normalization(
@@ -174,12 +183,29 @@ def loudness_normalization(
         ``input_lufs``, ``output_lufs`` (loudness of the output, ``None`` when ``-inf``), ``gain_db``
         (applied), ``peak_limited``, ``target_lufs``, ``peak_dbfs`` (the ceiling used) and
         ``output_peak_dbfs`` (``None`` for an all-zero output). Plain floats, bools and None only.
+
+    Raises
+    ------
+    InvalidAudio
+        Samples that are not ``(n,)`` or ``(n, channels)``, empty, non-finite or not numbers.
+    ValueError
+        A non-finite ``target_lufs`` or ``peak_dbfs``, a sample rate too low for K-weighting, or bad
+        ``channel_weights``.
     """
+    x = as_float(samples, name="loudness_normalization", channels=True)
+    return _normalization(x, sr, target_lufs, peak_dbfs, channel_weights)
+
+
+def _normalization(
+    x: np.ndarray,
+    sr: float,
+    target_lufs: float,
+    peak_dbfs: float,
+    channel_weights: Sequence[float] | None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """:func:`loudness_normalization` of validated floating-point samples."""
     if not (math.isfinite(target_lufs) and math.isfinite(peak_dbfs)):
         raise ValueError(f"target_lufs and peak_dbfs must be finite, got {target_lufs} and {peak_dbfs}")
-    x = np.asarray(samples)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
     powers = _block_powers(x, sr, channel_weights)
     input_lufs = _gated_loudness(powers)
 
@@ -201,7 +227,7 @@ def loudness_normalization(
 
     ceiling_dbfs = min(float(peak_dbfs), 0.0)
     ceiling = 10.0 ** (ceiling_dbfs / 20.0) * _CEILING_MARGIN
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    peak = float(np.max(np.abs(x)))
     peak_limited = peak * gain > ceiling
     if peak_limited:
         gain = ceiling / peak
@@ -248,28 +274,25 @@ def _block_starts(n: int, rate: float) -> tuple[np.ndarray, int]:
     """Start indices of the complete 400 ms blocks (every 100 ms) and the block length in samples."""
     block = round(BLOCK_S * rate)
     if n < block:  # shorter than one block: the whole clip is the only block
-        return np.zeros(1 if n else 0, dtype=np.int64), n
+        return np.zeros(1, dtype=np.int64), n
     last = int((n - block) / (STEP_S * rate)) + 1
     starts = np.floor(np.arange(last + 1) * (STEP_S * rate)).astype(np.int64)
     return starts[starts + block <= n], block
 
 
-def _block_powers(samples: np.ndarray, sr: float, channel_weights: Sequence[float] | None) -> np.ndarray:
-    """Channel-weighted mean square of the K-weighted signal per gating block: ``p_j = sum_i G_i z_ij``."""
+def _block_powers(x: np.ndarray, sr: float, channel_weights: Sequence[float] | None) -> np.ndarray:
+    """Channel-weighted mean square of the K-weighted signal per gating block: ``p_j = sum_i G_i z_ij``.
+
+    ``x``: samples validated by :mod:`harmonic._samples` (``(n,)`` or ``(n, channels)``, finite, not empty).
+    """
     from scipy.signal import sosfilt
 
-    x = np.asarray(samples)
-    if x.ndim not in (1, 2) or (x.ndim == 2 and x.shape[1] == 0):
-        raise ValueError(f"samples must be (n,) or (n, channels) with channels >= 1, got shape {x.shape}")
     rate = _check_rate(sr)
     weights = _channel_weights(1 if x.ndim == 1 else x.shape[1], channel_weights)
     starts, block = _block_starts(x.shape[0], rate)
-    if starts.size == 0:
-        return np.zeros(0)
-
     y = sosfilt(k_weighting_sos(rate), x, axis=0)  # float64 output for any real input
-    if not np.all(np.isfinite(y[-1])):  # an IIR state that met NaN/Inf never recovers
-        raise InvalidAudio("samples contain NaN or infinite values")
+    if not np.all(np.isfinite(y[-1])):  # finite input, yet an IIR state that overflowed never recovers
+        raise InvalidAudio("the samples are too large to measure (expected full-scale units, ±1.0)")
     if y.ndim == 2:
         energy = np.square(y, out=y) @ weights
     else:

@@ -11,6 +11,8 @@ import math
 import numpy as np
 import scipy.fft
 
+from harmonic._samples import as_mono_float64
+
 __all__ = ["f0", "hnr"]
 
 # YIN: absolute threshold on the cumulative mean normalized difference (de Cheveigné & Kawahara, §II.D).
@@ -28,15 +30,6 @@ _OUTLIER_OCTAVES = 0.4
 _BLOCK_FRAMES = 128
 # Absolute floor on frame mean square (about -100 dBFS): digital silence is unvoiced.
 _SILENCE_MEAN_SQUARE = 1e-10
-
-
-def _mono_float64(samples: np.ndarray, name: str) -> np.ndarray:
-    x = np.asarray(samples, dtype=np.float64)
-    if x.ndim != 1:
-        raise ValueError(f"{name} expects mono 1-D samples, got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"{name}: samples contain NaN or infinity")
-    return x
 
 
 def _frames(x: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
@@ -130,8 +123,15 @@ def f0(
     Returns
     -------
     ``(1 + len(samples) // hop_length,)`` float64 array of f0 in Hz, NaN for unvoiced frames.
+
+    Raises
+    ------
+    InvalidAudio
+        Samples that are not mono ``(n,)``, empty, non-finite or not numbers.
+    ValueError
+        Parameters out of range.
     """
-    x = _mono_float64(samples, "f0")
+    x = as_mono_float64(samples, name="f0")
     if not 0 < fmin < fmax <= sr / 2:
         raise ValueError(f"need 0 < fmin < fmax <= sr/2, got fmin={fmin}, fmax={fmax}, sr={sr}")
     if hop_length < 1 or frame_length < 4:
@@ -415,8 +415,15 @@ def hnr(
     The mean HNR in dB over voiced frames, or ``float("nan")`` when no frame is voiced (silence,
     noise, or a clip shorter than one analysis window, ``2 · periods_per_window / fmin`` s): Praat's
     "undefined". NaN is not valid JSON; callers that serialize it must map it (e.g. to ``None``).
+
+    Raises
+    ------
+    InvalidAudio
+        Samples that are not mono ``(n,)``, empty (no clip to be undefined about), non-finite or not numbers.
+    ValueError
+        Parameters out of range.
     """
-    x = _mono_float64(samples, "hnr")
+    x = as_mono_float64(samples, name="hnr")
     if not 0 < fmin < sr / 2 or time_step <= 0 or periods_per_window <= 0:
         raise ValueError(f"invalid hnr parameters: fmin={fmin}, time_step={time_step}, sr={sr}")
     _, values = _harmonicity(x, sr, fmin, time_step, silence_threshold, periods_per_window)

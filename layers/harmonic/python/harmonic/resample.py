@@ -13,6 +13,8 @@ from math import gcd
 
 import numpy as np
 
+from harmonic._samples import checked
+
 # Beyond this the polyphase filter (length ~ 20 * max(up, down)) becomes needlessly large for audio.
 MAX_FACTOR = 1_000_000
 
@@ -29,10 +31,11 @@ def resample(samples: np.ndarray, orig_sr: int, target_sr: int, axis: int = 0) -
     """Resample ``samples`` (along ``axis``, default the time axis of ``(n,)`` / ``(n, channels)``).
 
     Returns the input unchanged (same object) when the rates are equal; float32 input stays float32,
-    anything else comes back as float64.
+    anything else comes back as float64. Raises :class:`~harmonic.errors.InvalidAudio` for samples that are
+    not 1-D or 2-D, empty, non-finite or not numbers, ``ValueError`` for bad rates.
     """
+    x = checked(samples, name="resample", channels=True)
     up, down = resample_factors(orig_sr, target_sr)
-    x = np.asarray(samples)
     if up == down:
         return x
     if max(up, down) > MAX_FACTOR:
@@ -40,9 +43,5 @@ def resample(samples: np.ndarray, orig_sr: int, target_sr: int, axis: int = 0) -
     from scipy.signal import resample_poly  # deferred: scipy.signal is heavy to import at cold start
 
     dtype = np.float32 if x.dtype == np.float32 else np.float64
-    if x.shape[axis] == 0:
-        shape = list(x.shape)
-        shape[axis] = 0
-        return np.zeros(shape, dtype=dtype)
     y = resample_poly(x.astype(np.float64, copy=False), up, down, axis=axis)
     return y.astype(dtype, copy=False)

@@ -21,6 +21,9 @@ Conventions:
   (:func:`spectral_centroid` takes its square root, since librosa defines the centroid on magnitudes). When
   ``S`` is given, ``samples`` is ignored (pass ``None``), and ``n_fft`` is taken from the argument if it fits
   ``S``'s row count, else inferred as ``2 * (rows - 1)`` as librosa does;
+- samples that are not mono ``(n,)``, empty, non-finite or not numbers raise
+  :class:`~harmonic.errors.InvalidAudio` (the package's one check, :mod:`harmonic._samples`); bad parameters
+  raise ``ValueError``;
 - precision: everything is computed in float64 and returned as float64, whatever the input's dtype. librosa
   transforms float32 input in float32; on such input the two agree to ~1e-4 in MFCCs and ~1e-6 in chroma
   and flatness, on float64 input to ~1e-12. Filter banks are rounded to float32 as librosa builds them.
@@ -35,7 +38,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from harmonic.errors import InvalidAudio
+from harmonic._samples import as_mono_float64
 
 N_FFT = 512
 HOP_LENGTH = 160
@@ -69,21 +72,6 @@ def _window(n_fft: int, win_length: int) -> np.ndarray:
     return window
 
 
-def _mono_samples(samples: np.ndarray | None) -> np.ndarray:
-    """Validated 1-D float64 samples."""
-    if samples is None:
-        raise ValueError("pass the samples, or a power spectrogram S")
-    source = np.asarray(samples)
-    if source.ndim != 1:
-        raise InvalidAudio(f"expected mono samples of shape (n,), got an array of shape {source.shape}")
-    if source.size == 0:
-        raise InvalidAudio("cannot analyse an empty signal (0 samples)")
-    y = source.astype(np.float64, copy=False)
-    if not np.isfinite(y).all():
-        raise InvalidAudio("samples contain NaN or infinite values")
-    return y
-
-
 def stft_power(
     samples: np.ndarray,
     n_fft: int = N_FFT,
@@ -101,10 +89,17 @@ def stft_power(
     frames (``1 + len(y) // hop_length`` for even ``n_fft``), also for inputs shorter than ``n_fft``; without
     ``center`` only whole frames inside the signal (none if it is shorter than ``n_fft``; librosa raises).
 
-    Computed and returned in float64 (see the module notes on precision). Raises :class:`InvalidAudio` for
-    empty, multichannel or non-finite samples.
+    Computed and returned in float64 (see the module notes on precision). Raises
+    :class:`~harmonic.errors.InvalidAudio` for samples that are not mono, empty, non-finite or not numbers.
     """
-    y = _mono_samples(samples)
+    y = as_mono_float64(samples, name="stft_power")
+    return _stft_power(y, n_fft, hop_length, win_length, center, pad_mode)
+
+
+def _stft_power(
+    y: np.ndarray, n_fft: int, hop_length: int, win_length: int | None, center: bool, pad_mode: str
+) -> np.ndarray:
+    """:func:`stft_power` of validated float64 mono samples."""
     n_fft = _positive_int("n_fft", n_fft)
     hop_length = _positive_int("hop_length", hop_length)
     win_length = n_fft if win_length is None else _positive_int("win_length", win_length)
@@ -130,14 +125,18 @@ def stft_power(
 
 
 def _power(
-    samples: np.ndarray | None, n_fft: int, hop_length: int, S: np.ndarray | None
+    samples: np.ndarray | None, n_fft: int, hop_length: int, S: np.ndarray | None, name: str
 ) -> tuple[np.ndarray, int, float]:
     """``(power, n_fft, tiny)``: the power spectrogram given or computed, in float64; the FFT size it belongs
     to; and the smallest normal number of the precision librosa would work in (float32 for float32 samples
-    or S), below which its util.normalize leaves a frame as it is (silent)."""
+    or S), below which its util.normalize leaves a frame as it is (silent). ``name``: the public function,
+    for the message of :class:`~harmonic.errors.InvalidAudio` when the samples are bad."""
     if S is None:
-        source_dtype = np.asarray(samples).dtype if samples is not None else np.float64
-        power = stft_power(samples, n_fft=n_fft, hop_length=hop_length)
+        if samples is None:
+            raise ValueError("pass the samples, or a power spectrogram S")
+        y = as_mono_float64(samples, name=name)
+        source_dtype = np.asarray(samples).dtype
+        power = _stft_power(y, n_fft, hop_length, None, True, "constant")
     else:
         power = np.asarray(S)
         if power.ndim != 2 or power.shape[0] < 2:
@@ -223,7 +222,7 @@ def melspectrogram(
     """Mel power spectrogram ``M = mel_filterbank @ |STFT|**2``, shape ``(n_mels, frames)``, float64
     (librosa.feature.melspectrogram with ``power=2``). Pass ``S`` (from :func:`stft_power`) to reuse an STFT.
     """
-    power, n_fft, _ = _power(samples, n_fft, hop_length, S)
+    power, n_fft, _ = _power(samples, n_fft, hop_length, S, "melspectrogram")
     return mel_filterbank(sr, n_fft, n_mels, fmin, fmax) @ power
 
 
@@ -275,7 +274,8 @@ def mfcc(
     n_mels = _positive_int("n_mels", n_mels)
     if isinstance(n_mfcc, bool) or not 1 <= n_mfcc <= n_mels:
         raise ValueError(f"n_mfcc must be between 1 and n_mels ({n_mels}); got {n_mfcc}")
-    log_mel = power_to_db(melspectrogram(samples, sr, n_fft, hop_length, n_mels, S=S))
+    power, n_fft, _ = _power(samples, n_fft, hop_length, S, "mfcc")
+    log_mel = power_to_db(mel_filterbank(sr, n_fft, n_mels) @ power)  # melspectrogram's definition
     return scipy.fft.dct(log_mel, type=2, axis=0, norm="ortho")[:n_mfcc]
 
 
@@ -331,7 +331,7 @@ def chroma(
 ) -> np.ndarray:
     """Chromagram ``(n_chroma, frames)``, C first: :func:`chroma_filterbank` applied to the STFT power, each
     frame divided by its maximum (silent frames stay 0) — librosa.feature.chroma_stft with ``tuning=0``."""
-    power, n_fft, tiny = _power(samples, n_fft, hop_length, S)
+    power, n_fft, tiny = _power(samples, n_fft, hop_length, S, "chroma")
     return _normalize_columns(chroma_filterbank(float(sr), n_fft, n_chroma) @ power, np.inf, tiny)
 
 
@@ -345,14 +345,14 @@ def spectral_centroid(
     """Per-frame centre of mass (Hz) of the *magnitude* spectrum, ``sum_k f_k |X_k| / sum_k |X_k|``, shape
     ``(frames,)``; 0 for silent frames (librosa.feature.spectral_centroid). ``S`` is a *power* spectrogram
     as everywhere in this module; its square root is taken."""
-    power, n_fft, tiny = _power(samples, n_fft, hop_length, S)
+    power, n_fft, tiny = _power(samples, n_fft, hop_length, S, "spectral_centroid")
     weights = _normalize_columns(np.sqrt(power), 1, tiny)
     return fft_frequencies(sr, n_fft) @ weights
 
 
 def spectral_flatness(
     samples: np.ndarray | None,
-    sr: float,
+    *,
     n_fft: int = N_FFT,
     hop_length: int = HOP_LENGTH,
     amin: float = 1e-10,
@@ -360,10 +360,14 @@ def spectral_flatness(
 ) -> np.ndarray:
     """Per-frame Wiener entropy ``(frames,)``: geometric over arithmetic mean of ``max(amin, |X|**2)``
     (Dubnov 2004; librosa.feature.spectral_flatness with its default ``power=2``). About ``exp(-γ) ≈ 0.56``
-    for white noise (exponentially distributed periodogram bins), near 0 for tones, 1 for silence."""
+    for white noise (exponentially distributed periodogram bins), near 0 for tones, 1 for silence.
+
+    A ratio of means over the bins, it needs no sample rate (librosa's takes none either). The options are
+    keyword-only so that a call written for the former ``spectral_flatness(y, sr, ...)`` fails loudly
+    instead of taking the sample rate for ``n_fft``."""
     if amin <= 0:
         raise ValueError("amin must be strictly positive")
-    power, _, _ = _power(samples, n_fft, hop_length, S)
+    power, _, _ = _power(samples, n_fft, hop_length, S, "spectral_flatness")
     thresholded = np.maximum(amin, power)
     geometric = np.exp(np.mean(np.log(thresholded), axis=0))
     return geometric / np.mean(thresholded, axis=0)

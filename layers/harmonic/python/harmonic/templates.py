@@ -48,6 +48,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
+from harmonic._samples import as_mono_float64
 from harmonic.errors import InvalidAudio
 from harmonic.matching import Match
 from harmonic.serialization import check_format, pack, unpack
@@ -177,13 +178,10 @@ def _features(mel: np.ndarray, floor: np.ndarray | float) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(normalized, -1, -2))
 
 
-def _power(samples: np.ndarray, sr: int, what: str) -> np.ndarray:
-    """The 16 kHz power spectrogram of mono samples; InvalidAudio when unusable."""
-    y = np.asarray(samples, dtype=np.float64)
-    if y.ndim != 1:
-        raise ValueError(f"expected mono samples of shape (n,), got {y.shape}")
-    if not np.all(np.isfinite(y)):
-        raise InvalidAudio(f"the {what} contains NaN or Inf samples")
+def _power(samples: np.ndarray, sr: int, name: str, what: str) -> np.ndarray:
+    """The 16 kHz power spectrogram of mono samples; InvalidAudio when unusable (``name``: the public
+    function, ``what``: what the samples are, for the messages)."""
+    y = as_mono_float64(samples, name=name)
     if sr != SR:
         from harmonic.resample import resample
 
@@ -210,9 +208,9 @@ def make_template(samples: np.ndarray, sr: int) -> Template:
     """A template from one spoken example of a keyword (mono, any rate; silence around it is trimmed).
 
     Raises :class:`InvalidAudio` when the example is silent, shorter than 25 ms, or holds less than
-    0.12 s of speech.
+    0.12 s of speech, and for samples that are not mono ``(n,)``, empty, non-finite or not numbers.
     """
-    power = _power(samples, sr, "keyword example")
+    power = _power(samples, sr, "make_template", "keyword example")
     energy = power.sum(axis=0)
     if not np.any(energy > 0):
         raise InvalidAudio("the keyword example is silent")
@@ -273,7 +271,7 @@ def subsequence_dtw(cost: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, 
 
 def _query_analysis(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float, float] | None:
     """(features, noise spectrum, speech level, peak) of a query; None when it is digital silence."""
-    power = _power(samples, sr, "query")
+    power = _power(samples, sr, "match_templates", "query")
     mel = _moving_average(_warped_filterbank(1.0) @ power, SMOOTH_FRAMES)
     peak = float(mel.max())
     if not peak > 0:
@@ -340,7 +338,8 @@ def match_templates(
     counts). A pattern is returned when its score is at least ``threshold`` (default
     :data:`DEFAULT_THRESHOLD`); ``start_s``/``end_s`` are where in the query it was found. A query that is
     digital silence, or too short for every template (under half a template's length), matches nothing.
-    Raises :class:`InvalidAudio` for a query shorter than 25 ms or with NaN/Inf samples.
+    Raises :class:`InvalidAudio` for a query shorter than 25 ms, and for samples that are not mono ``(n,)``,
+    empty, non-finite or not numbers.
     """
     threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
     analysis = _query_analysis(samples, sr)

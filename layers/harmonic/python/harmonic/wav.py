@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harmonic._samples import checked
 from harmonic.errors import InvalidAudio
 
 WAVE_FORMAT_PCM = 0x0001
@@ -255,15 +256,16 @@ def encode_wav(
     ``subtype`` is one of PCM_U8, PCM_16, PCM_24, PCM_32, FLOAT, DOUBLE (soundfile's names). Integer
     formats are rounded and clipped to full scale. ``extensible`` writes WAVE_FORMAT_EXTENSIBLE
     (default: only when there are more than two channels or more than 16 bits, as the format asks).
+
+    Raises :class:`InvalidAudio` for samples that are not ``(n,)`` or ``(n, channels)``, empty, non-finite or
+    not numbers (:func:`decode_wav` would refuse such a file), ``ValueError`` for a bad subtype or rate.
     """
     if subtype not in _SUBTYPES:
         raise ValueError(f"unknown subtype {subtype!r}; choose one of {sorted(_SUBTYPES)}")
     code, bits = _SUBTYPES[subtype]
-    x = np.asarray(samples, dtype=np.float64)
+    x = np.asarray(checked(samples, name="encode_wav", channels=True), dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
-    if x.ndim != 2 or x.shape[1] == 0:
-        raise ValueError(f"samples must be (n,) or (n, channels); got shape {np.shape(samples)}")
     if not 0 < int(sample_rate) <= 0xFFFFFFFF:
         raise ValueError(f"sample_rate must be a positive integer; got {sample_rate}")
     channels = x.shape[1]

@@ -1,0 +1,59 @@
+"""Stage match (optional): where the registered patterns (keyword templates, fingerprints) occur."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harmonic_service.stages.base import ANALYSIS_SAMPLE_RATE, Stage, StageContext, StageOutput
+
+
+def match(audio: Any, sr: int, patterns: Any = (), selectors: Sequence[str] | None = None) -> StageOutput:
+    """Matches of the registered patterns in the clip, best first: keyword templates (where in the clip)
+    and fingerprints (where in the registered recording).
+
+    `patterns`: a PatternSet or a sequence of Pattern; `selectors` (ids or names) narrows them.
+    """
+    from harmonic_service.logic.patterns import PatternSet
+
+    pattern_set = patterns if isinstance(patterns, PatternSet) else PatternSet.from_patterns(patterns)
+    return StageOutput(None, {"matches": pattern_set.match(audio, sr, selectors)})
+
+
+def run(context: StageContext) -> StageOutput:
+    return match(context.audio(), ANALYSIS_SAMPLE_RATE, context.patterns(), context.options.patterns)
+
+
+def skip(context: StageContext) -> str | None:
+    """Nothing to match when no registered pattern is selected (all of them without `options.patterns`)."""
+    if context.pattern_count() == 0:
+        return "no selected pattern is registered" if context.options.patterns else "no patterns registered"
+    return None
+
+
+def skipped(reason: str) -> dict[str, Any]:
+    return {"matches": [], "reason": reason}
+
+
+def best_first(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The result's `matches`: the summary's matches, best score first (the summary is not mutated)."""
+    matches = list(summary.get("matches", []))
+    matches.sort(key=lambda found: -(found.get("score") or 0.0))
+    return matches
+
+
+STAGE = Stage(
+    name="match",
+    description="registered patterns (templates, fingerprints) found in the clip.",
+    run=run,
+    reads=("normalize",),
+    reads_audio=True,
+    result_key="matches",
+    to_result=best_first,
+    skip=skip,
+    skip_when="no pattern registered, or steps excludes match",
+    skipped_summary=skipped,
+    uses_patterns=True,
+    timeout_s=60,
+    memory_mb=1024,
+)
