@@ -200,7 +200,6 @@ def local_stack(invocations: int = 50, handler_runs: int = 7, throughput_n: int 
     from harmonic_service.logic import Options
     from harmonic_service.models import Envelope
     from harmonic_service.stages import STAGE_NAMES
-
     from local.stack import LocalSettings, LocalStack
 
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")

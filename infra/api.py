@@ -21,8 +21,8 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from harmonic_service.stages import API_HANDLER
 
+from harmonic_service.stages import API_HANDLER
 from infra.function import HarmonicFunction, log_retention
 from infra.layer import Layers
 from infra.nag import acknowledge

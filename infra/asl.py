@@ -20,8 +20,7 @@ import sys
 from typing import Any
 
 from harmonic_service.errors import LAMBDA_SERVICE_ERRORS, TransientStageError
-from harmonic_service.stages import STAGES, Stage
-
+from harmonic_service.stages import STAGES, Stage, get_stage
 from infra import REPO_ROOT
 
 ASL_PATH = REPO_ROOT / "statemachines" / "harmonic.asl.json"
@@ -43,11 +42,7 @@ COMMENT = (
 
 def substitution_key(stage: str) -> str:
     """The ASL placeholder of stage `stage`'s task function ARN: ingest → IngestFunctionArn."""
-    return f"{_title(stage)}FunctionArn"
-
-
-def _title(name: str) -> str:
-    return name.replace("_", " ").title().replace(" ", "")
+    return f"{get_stage(stage).title}FunctionArn"
 
 
 def _retry() -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from harmonic_service.stages import Stage
 from infra.layer import Layers
 from infra.nag import acknowledge
 from infra.settings import Settings
@@ -111,6 +112,35 @@ class HarmonicFunction(Construct):
             f"Python {settings.python_runtime} on purpose (context python_runtime: 3.12 or 3.13): the "
             "layers' wheels are built for it and the code is tested on it; a newer runtime is adopted "
             "deliberately.",
+        )
+
+    @classmethod
+    def for_stage(
+        cls,
+        scope: Construct,
+        construct_id: str,
+        stage: Stage,
+        *,
+        handler: str,
+        code: lambda_.Code,
+        layers: Layers,
+        settings: Settings,
+        environment: dict[str, str],
+        description: str,
+    ) -> HarmonicFunction:
+        """The function of one stage: its declared size (memory overridable by ``stage_memory_mb``) and
+        ``STAGE_NAME`` in its environment."""
+        return cls(
+            scope,
+            construct_id,
+            code=code,
+            handler=handler,
+            layers=layers,
+            settings=settings,
+            memory_mb=settings.stage_memory(stage.name),
+            timeout_s=stage.timeout_s,
+            environment={**environment, "STAGE_NAME": stage.name},
+            description=description,
         )
 
     def acknowledge(self, finding: str, reason: str) -> None:

@@ -16,12 +16,12 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from harmonic_service.stages import PIPELINE_HANDLER, STAGES, Stage
 
+from harmonic_service.stages import PIPELINE_HANDLER, STAGES, Stage
 from infra.function import HarmonicFunction
 from infra.layer import Layers
 from infra.settings import Settings
-from infra.storage import INVOCATIONS_PREFIX, PATTERNS_PREFIX, Storage
+from infra.storage import Storage
 
 # Standard retention of an SQS message is 4 days; dead letters are kept as long as SQS allows.
 QUEUE_RETENTION = cdk.Duration.days(4)
@@ -80,16 +80,15 @@ class Pipeline(Construct):
         self.queues = queues
         self.functions: dict[str, HarmonicFunction] = {}
         for index, spec in enumerate(STAGES):
-            function = HarmonicFunction(
+            function = HarmonicFunction.for_stage(
                 self,
                 spec.title,
-                code=code,
+                spec,
                 handler=PIPELINE_HANDLER,
+                code=code,
                 layers=layers,
                 settings=settings,
-                memory_mb=settings.stage_memory(spec.name),
-                timeout_s=spec.timeout_s,
-                environment={**environment, "STAGE_NAME": spec.name},
+                environment=environment,
                 description=f"pipeline stage {spec.name}",
             )
             self.functions[spec.name] = function
@@ -110,7 +109,4 @@ class Pipeline(Construct):
         # A stage hands over to the next stage that runs; optional stages may be skipped, so any later one.
         for next_spec in later:
             self.queues.queues[next_spec.name].grant_send_messages(function.function)
-        storage.invocations_table.grant_read_write_data(function.function)
-        storage.patterns_table.grant_read_data(function.function)
-        storage.grant_objects(function, INVOCATIONS_PREFIX, write=True)
-        storage.grant_objects(function, PATTERNS_PREFIX, write=False)
+        storage.grant_stage(function)

@@ -29,14 +29,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
-from harmonic_service.stages import STAGES, TASK_HANDLER
 
+from harmonic_service.stages import STAGES, TASK_HANDLER
 from infra.asl import ASL_PATH, RECORD_FAILURE_KEY, substitution_key
 from infra.function import HarmonicFunction, log_retention
 from infra.layer import Layers
 from infra.nag import acknowledge
 from infra.settings import Settings
-from infra.storage import INVOCATIONS_PREFIX, PATTERNS_PREFIX, Storage
+from infra.storage import Storage
 
 # The failure path only reads and updates one invocation item.
 RECORD_FAILURE_MEMORY_MB = 512
@@ -69,22 +69,18 @@ class StateMachine(Construct):
         super().__init__(scope, construct_id)
         self.functions: dict[str, HarmonicFunction] = {}
         for spec in STAGES:
-            function = HarmonicFunction(
+            function = HarmonicFunction.for_stage(
                 self,
                 f"{spec.title}Task",
-                code=code,
+                spec,
                 handler=TASK_HANDLER,
+                code=code,
                 layers=layers,
                 settings=settings,
-                memory_mb=settings.stage_memory(spec.name),
-                timeout_s=spec.timeout_s,
-                environment={**environment, "STAGE_NAME": spec.name},
+                environment=environment,
                 description=f"state machine task {spec.name}",
             )
-            storage.invocations_table.grant_read_write_data(function.function)
-            storage.patterns_table.grant_read_data(function.function)
-            storage.grant_objects(function, INVOCATIONS_PREFIX, write=True)
-            storage.grant_objects(function, PATTERNS_PREFIX, write=False)
+            storage.grant_stage(function)
             self.functions[spec.name] = function
         self.record_failure = HarmonicFunction(
             self,

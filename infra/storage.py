@@ -87,6 +87,13 @@ class Storage(Construct):
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
+    def grant_stage(self, function: HarmonicFunction) -> None:
+        """What a stage function needs: its invocation's item and artifacts, and the registry (read-only)."""
+        self.invocations_table.grant_read_write_data(function.function)
+        self.patterns_table.grant_read_data(function.function)
+        self.grant_objects(function, INVOCATIONS_PREFIX, write=True)
+        self.grant_objects(function, PATTERNS_PREFIX, write=False)
+
     def grant_objects(
         self, function: HarmonicFunction, prefix: str, *, write: bool, delete: bool = False
     ) -> None:

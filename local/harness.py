@@ -35,6 +35,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harmonic_service.config import stage_override
+from harmonic_service.stages import STAGE_NAMES, STAGES
+from infra.asl import substitution_key
 from local import ROOT
 
 REGION = "us-east-1"
@@ -158,8 +161,12 @@ def aws_clients() -> dict[str, Any]:
 
 
 def placeholder_function_name(placeholder: str, function_prefix: str) -> str:
-    """The function an ASL placeholder names: ``IngestFunctionArn`` → ``{function_prefix}ingest``,
-    ``RecordFailureFunctionArn`` → ``{function_prefix}record-failure``."""
+    """The function an ASL placeholder names: a stage's function is named after the stage
+    (``IngestFunctionArn`` → ``{function_prefix}ingest``), a helper task after its words
+    (``RecordFailureFunctionArn`` → ``{function_prefix}record-failure``)."""
+    by_placeholder = {substitution_key(stage.name): stage.name for stage in STAGES}
+    if placeholder in by_placeholder:
+        return function_prefix + by_placeholder[placeholder]
     words = re.findall(r"[A-Z][a-z0-9]*", placeholder.removesuffix("FunctionArn"))
     return function_prefix + "-".join(word.lower() for word in words)
 
@@ -168,8 +175,6 @@ def render_state_machine(asl_text: str, function_prefix: str) -> tuple[str, dict
     """The ASL with its ``${...}`` placeholders substituted by function ARNs (as CloudFormation applies the
     CDK stack's DefinitionSubstitutions), and the map function name → stage name ("" for helper tasks
     that are not a stage, such as record-failure)."""
-    from harmonic_service.stages import STAGE_NAMES
-
     function_stage: dict[str, str] = {}
 
     def arn(match: re.Match[str]) -> str:
@@ -235,8 +240,6 @@ def provision(
     """Create the bucket, the tables, each stage's queue and DLQ (redrive after the stage's
     ``max_receive_count`` receives; visibility timeout `visibility_timeout_s`, or the stage's own when
     None) and, when `asl_text` is given, the state machine."""
-    from harmonic_service.stages import STAGES
-
     resources = Resources(names=names, clients=clients, stages=tuple(STAGES))
     clients["s3"].create_bucket(Bucket=names.bucket)
     for _, kind, key in TABLES:
@@ -305,8 +308,6 @@ class Sandbox:
     ) -> Any:
         """The handler's return value for `event`; its exceptions propagate. `request_id`: the context's
         ``aws_request_id`` (default a fresh one)."""
-        from harmonic_service.config import stage_override
-
         context = FakeLambdaContext(function_name=function_name)
         if request_id:
             context.aws_request_id = request_id

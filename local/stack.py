@@ -1,5 +1,5 @@
-"""The whole system in one process: moto server, resources from stages.py, SQS pollers, the state machine
-with its tasks routed to the real handlers, and the HTTP front.
+"""The whole system in one process: moto server, resources from the stage table, SQS pollers, the state
+machine with its tasks routed to the real handlers, and the HTTP front.
 
 What is real: the handlers (API, SQS stage, Step Functions task) run unchanged, against S3, SQS, DynamoDB
 and Step Functions served by a moto server on 127.0.0.1 over HTTP (boto3 reaches it through
@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from harmonic_service.config import clear_caches
+from harmonic_service.dal import clients
 from local.harness import (
     API_HANDLER,
     ASL_PATH,
@@ -223,10 +225,8 @@ class LocalStack:
         self._clients = aws_clients()
 
     def _create_resources(self) -> Resources:
-        """Bucket, tables, stage queues with DLQs (from stages.py) and the state machine (from the ASL), and
+        """Bucket, tables, stage queues with DLQs (from the stage table), the state machine (from the ASL) and
         the environment of a deployed function (docs/design.md) naming them."""
-        from harmonic_service.config import clear_caches
-
         asl_text = ASL_PATH.read_text() if ASL_PATH.exists() else None
         self.resources = provision(
             NAMES, self._clients, visibility_timeout_s=self.settings.visibility_timeout_s, asl_text=asl_text
@@ -238,8 +238,6 @@ class LocalStack:
 
     def _warm_clients(self) -> None:
         """Create the handlers' boto3 clients once, before threads race to create them."""
-        from harmonic_service.dal import clients
-
         for make in (clients.s3, clients.sqs, clients.dynamodb, clients.stepfunctions):
             make()
 

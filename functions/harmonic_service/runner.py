@@ -29,7 +29,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from harmonic import InvalidAudio, WavLimits
-from harmonic_service import faults, registry, timestamps
+from harmonic_service import faults, pattern_cache, timestamps
 from harmonic_service.config import get_settings
 from harmonic_service.dal import checkpoints, payloads
 from harmonic_service.errors import PermanentStageError, StaleMessage
@@ -41,6 +41,7 @@ from harmonic_service.stages import (
     STAGE_NAMES,
     Stage,
     StageOutput,
+    earlier,
     following,
     get_stage,
     skip_reason,
@@ -130,11 +131,14 @@ class StoredContext:
             return checkpoint.summary
         return payloads.get_json(payloads.json_key(self.invocation.invocation_id, stage))
 
+    def earlier(self) -> Sequence[Stage]:
+        return earlier(self._envelope.stage)
+
     def patterns(self) -> PatternSet:
-        return registry.current()
+        return pattern_cache.current()
 
     def pattern_count(self) -> int:
-        return registry.selected_count(self._options.patterns)
+        return pattern_cache.selected_count(self._options.patterns)
 
     def record(self, stage: str, summary: Mapping[str, Any]) -> None:
         """Make `stage`'s fresh summary visible to the skip rules evaluated after it."""

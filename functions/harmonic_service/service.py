@@ -14,10 +14,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from harmonic import InvalidAudio, WavLimits
-from harmonic_service import logic, registry
+from harmonic_service import logic, pattern_cache
 from harmonic_service.config import MODES, get_settings
-from harmonic_service.dal import checkpoints, executions, payloads, queues
-from harmonic_service.dal import patterns as pattern_store
+from harmonic_service.dal import checkpoints, executions, payloads, queues, registry
 from harmonic_service.errors import (
     BadRequest,
     Conflict,
@@ -81,7 +80,7 @@ def _resolve_options(options: dict[str, Any] | None) -> logic.Options:
     except ValueError as error:
         raise BadRequest(str(error)) from None
     if opts.patterns:
-        known = {key for item in pattern_store.list_all() for key in (item["pattern_id"], item["name"])}
+        known = {key for item in registry.list_all() for key in (item["pattern_id"], item["name"])}
         unknown = [selector for selector in opts.patterns if selector not in known]
         if unknown:
             raise BadRequest(
@@ -300,7 +299,7 @@ def analyze(
     _check_inline(audio, settings.max_inline_bytes)
     limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
     try:
-        return logic.run_chain(audio, run_steps, opts, limits=limits, patterns=registry.current())
+        return logic.run_chain(audio, run_steps, opts, limits=limits, patterns=pattern_cache.current())
     except InvalidAudio as error:
         raise BadRequest(str(error), code="invalid_audio") from None
 
@@ -365,24 +364,24 @@ def create_pattern(name: str, kind: str, audio: bytes | None, audio_key: str | N
     except InvalidAudio as error:
         raise BadRequest(str(error), code="invalid_audio") from None
     pattern_id = str(uuid.uuid4())
-    item = pattern_store.put(pattern_id, name, kind, artifact, duration_s)
+    item = registry.put(pattern_id, name, kind, artifact, duration_s)
     logger.info("pattern registered", extra={"pattern_id": pattern_id, "kind": kind})
     return {**_pattern_body(item), "index_version": item["index_version"]}
 
 
 def list_patterns() -> dict[str, Any]:
-    items = pattern_store.list_all()
+    items = registry.list_all()
     return {"patterns": [_pattern_body(item) for item in items], "count": len(items)}
 
 
 def get_pattern(pattern_id: str) -> dict[str, Any]:
-    item = pattern_store.get(pattern_id) if _PATTERN_ID.match(pattern_id) else None
+    item = registry.get(pattern_id) if _PATTERN_ID.match(pattern_id) else None
     if item is None:
         raise NotFound(f"no pattern {pattern_id!r}")
     return _pattern_body(item)
 
 
 def delete_pattern(pattern_id: str) -> None:
-    if not _PATTERN_ID.match(pattern_id) or not pattern_store.delete(pattern_id):
+    if not _PATTERN_ID.match(pattern_id) or not registry.delete(pattern_id):
         raise NotFound(f"no pattern {pattern_id!r}")
     logger.info("pattern deleted", extra={"pattern_id": pattern_id})

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from harmonic_client import Client
 
+from harmonic_client import Client
 from local.spawn import StackDidNotStart, StackProcess, start_stack_process
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.io import wavfile
+
 from harmonic_client import ApiError, Client
 from harmonic_client.cli import main as cli_main
-from scipy.io import wavfile
 
 SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav"
 STAGES = ["ingest", "denoise", "normalize", "features", "match", "respond"]

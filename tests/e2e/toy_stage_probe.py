@@ -63,7 +63,6 @@ def state_machine(stage: str) -> dict[str, Any]:
 
 def api_enum() -> dict[str, Any]:
     from harmonic_service import api_models
-
     from scripts.export_openapi import generate
 
     document = generate()
@@ -120,7 +119,6 @@ def template(stage: str, outdir: str) -> dict[str, Any]:
 
 def local_stack(stage: str) -> dict[str, Any]:
     from harmonic_client import Client
-
     from local.stack import LocalSettings, LocalStack
 
     wav = clip_wav()

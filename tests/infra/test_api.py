@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from harmonic_service.stages import API_HANDLER
-
 from infra.api import ROUTES
 from infra.settings import Settings
 from tests.infra.conftest import API_KEY_VARIANT, api_function, ref_id, resources, stage_queues

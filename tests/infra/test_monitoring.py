@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from harmonic_service.stages import STAGES, TASK_HANDLER
-
 from infra.settings import Settings
 from tests.infra.conftest import API_KEY_VARIANT, ref_id, resources, stage_queues
 

@@ -26,10 +26,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from harmonic_service.stages import API_HANDLER, PIPELINE_HANDLER, STAGE_NAMES, STAGES, TASK_HANDLER
 from moto import mock_aws
 from moto.cloudformation.parsing import get_model_map
 
+from harmonic_service.stages import API_HANDLER, PIPELINE_HANDLER, STAGE_NAMES, STAGES, TASK_HANDLER
 from infra.stack import STACK_NAME
 
 ACCOUNT = "123456789012"

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from harmonic_service.stages import PIPELINE_HANDLER, STAGE_NAMES, STAGES, VISIBILITY_TIMEOUT_FACTOR
-
 from tests.infra.conftest import X86_VARIANT, ref_id, resources, stage_functions, stage_queues
 
 DESIGN_ENVIRONMENT = {

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from harmonic_service.stages import STAGES
 
+from harmonic_service.stages import STAGES
 from infra.settings import Settings, SettingsError
 from infra.stack import cdk_json_context
 

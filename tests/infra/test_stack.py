@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Annotations, Match
-from harmonic_service.stages import API_HANDLER, PIPELINE_HANDLER, TASK_HANDLER
 
+from harmonic_service.stages import API_HANDLER, PIPELINE_HANDLER, TASK_HANDLER
 from infra import FUNCTIONS_DIR
 from tests.infra.conftest import API_KEY_VARIANT, STATEMACHINE_VARIANT, X86_VARIANT, resources
 

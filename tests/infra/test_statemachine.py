@@ -7,8 +7,8 @@ from graphlib import TopologicalSorter
 from typing import Any
 
 import pytest
-from harmonic_service.stages import STAGE_NAMES, STAGES, TASK_HANDLER
 
+from harmonic_service.stages import STAGE_NAMES, STAGES, TASK_HANDLER
 from infra.statemachine import ASL_PATH, RECORD_FAILURE_KEY, asl_placeholders, substitution_key
 from tests.infra.conftest import STATEMACHINE_VARIANT, X86_VARIANT, api_function, ref_id, resources
 

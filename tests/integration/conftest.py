@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from harmonic_service.config import clear_caches
 from moto import mock_aws
 
+from harmonic_service.config import clear_caches
 from local import harness
 from local.harness import REGION as REGION  # re-exported: tests import it from here
 from local.harness import FakeLambdaContext as FakeLambdaContext  # re-exported, likewise

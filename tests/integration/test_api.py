@@ -17,13 +17,13 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from harmonic_service import faults, service
 from harmonic_service.config import clear_caches
 from harmonic_service.errors import PermanentStageError
 from harmonic_service.stages import STAGE_NAMES
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from tests.integration.api_events import api_event, call
 from tests.integration.conftest import IDEMPOTENCY_TABLE, REGION, AwsStack
 
@@ -539,7 +539,6 @@ def test_correlation_ids(aws: AwsStack) -> None:
     event = api_event("GET", "/v1/health")
     del event["requestContext"]
     from harmonic_service.handlers import api
-
     from tests.integration.api_events import FakeLambdaContext
 
     generated = api.handler(event, FakeLambdaContext())["headers"]["X-Correlation-Id"]

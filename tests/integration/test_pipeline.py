@@ -12,12 +12,12 @@ from importlib import import_module
 
 import numpy as np
 import pytest
+
 from harmonic_service import service
 from harmonic_service.dal import checkpoints, payloads
 from harmonic_service.errors import PermanentStageError
 from harmonic_service.models import Envelope
 from harmonic_service.stages import STAGE_NAMES
-
 from tests.conftest import SPEECH_FILES, read_wav_reference
 from tests.integration.conftest import AwsStack, wav_bytes
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from harmonic_service import service
 from harmonic_service.config import clear_caches
 from harmonic_service.dal.redrive import redrive

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harmonic_service import registry, service
-from harmonic_service.errors import BadRequest, NotFound
 
 from harmonic import decode_wav
+from harmonic_service import pattern_cache, service
+from harmonic_service.errors import BadRequest, NotFound
 
 KEYWORDS = Path(__file__).resolve().parents[1] / "data" / "keywords"
 SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav"
@@ -53,19 +53,19 @@ def test_bad_registrations_are_bad_requests(aws, name, kind, audio, code) -> Non
 def test_warm_cache_reloads_only_what_changed(aws) -> None:
     first = service.create_pattern("music", "template", _wav("enrol_music_0.wav"), None)
     service.create_pattern("fox", "fingerprint", SPEECH.read_bytes(), None)
-    registry.clear()
-    fetched = registry.stats["artifacts_fetched"]
-    assert len(registry.current()) == 2
-    assert registry.stats["artifacts_fetched"] == fetched + 2
-    reloads = registry.stats["reloads"]
-    assert len(registry.current()) == 2
-    assert registry.stats["reloads"] == reloads  # same version: answered from memory
+    pattern_cache.clear()
+    fetched = pattern_cache.stats["artifacts_fetched"]
+    assert len(pattern_cache.current()) == 2
+    assert pattern_cache.stats["artifacts_fetched"] == fetched + 2
+    reloads = pattern_cache.stats["reloads"]
+    assert len(pattern_cache.current()) == 2
+    assert pattern_cache.stats["reloads"] == reloads  # same version: answered from memory
     service.delete_pattern(first["pattern_id"])
-    assert len(registry.current()) == 1
-    assert registry.stats["artifacts_fetched"] == fetched + 2  # a deletion fetches nothing
+    assert len(pattern_cache.current()) == 1
+    assert pattern_cache.stats["artifacts_fetched"] == fetched + 2  # a deletion fetches nothing
     service.create_pattern("banana", "template", _wav("enrol_banana_0.wav"), None)
-    assert len(registry.current()) == 2
-    assert registry.stats["artifacts_fetched"] == fetched + 3  # only the new artifact
+    assert len(pattern_cache.current()) == 2
+    assert pattern_cache.stats["artifacts_fetched"] == fetched + 3  # only the new artifact
 
 
 def test_an_unreadable_artifact_is_left_out_not_fatal(aws) -> None:
@@ -74,10 +74,10 @@ def test_an_unreadable_artifact_is_left_out_not_fatal(aws) -> None:
     service.create_pattern("fox", "fingerprint", SPEECH.read_bytes(), None)
     key = f"patterns/{stale['pattern_id']}.bin"
     aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=b"HTPL an older format")
-    registry.clear()
-    unreadable = registry.stats["unreadable"]
-    patterns = registry.current()
-    assert registry.stats["unreadable"] == unreadable + 1
+    pattern_cache.clear()
+    unreadable = pattern_cache.stats["unreadable"]
+    patterns = pattern_cache.current()
+    assert pattern_cache.stats["unreadable"] == unreadable + 1
     assert len(patterns) == 1
     assert stale["pattern_id"] not in patterns.names
     clip = decode_wav(SPEECH.read_bytes())

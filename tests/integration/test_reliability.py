@@ -11,7 +11,6 @@ from harmonic_service.dal import queues
 from harmonic_service.handlers import pipeline
 from harmonic_service.models import Envelope
 from harmonic_service.runner import run_stage
-
 from local.stack import FakeLambdaContext, sqs_event
 
 SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav"

@@ -7,11 +7,11 @@ import json
 
 import numpy as np
 import pytest
+
 from harmonic_service import service
 from harmonic_service.config import clear_caches
 from harmonic_service.dal import checkpoints, executions, payloads, queues
 from harmonic_service.models import Envelope
-
 from tests.conftest import SPEECH_FILES
 from tests.integration.conftest import REGION, AwsStack, wav_bytes
 

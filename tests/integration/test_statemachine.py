@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from harmonic_service import registry, service
+from moto.core.exceptions import JsonRESTError
+
+from harmonic_service import pattern_cache, service
 from harmonic_service.dal import checkpoints, executions, payloads
 from harmonic_service.errors import PermanentStageError
 from harmonic_service.logic.patterns import PatternSet
 from harmonic_service.models import Envelope
 from harmonic_service.stages import STAGE_NAMES, StageOutput
-from moto.core.exceptions import JsonRESTError
-
 from tests.conftest import SPEECH_FILES, read_wav_reference
 from tests.integration.conftest import TASK_FUNCTION_PREFIX, AwsStack, wav_bytes
 
@@ -94,8 +94,10 @@ def fail_first_calls(monkeypatch: pytest.MonkeyPatch, name: str, error: Exceptio
 def register_fake_pattern(monkeypatch: pytest.MonkeyPatch) -> None:
     """One registered pattern and a match stage that finds it: the state machine's branches, not matching."""
     registered = PatternSet(names={"p-1": "hello"}, kinds={"p-1": "template"})
-    monkeypatch.setattr(registry, "current", lambda: registered)
-    monkeypatch.setattr(registry, "selected_count", lambda selectors: len(registered.selected(selectors)))
+    monkeypatch.setattr(pattern_cache, "current", lambda: registered)
+    monkeypatch.setattr(
+        pattern_cache, "selected_count", lambda selectors: len(registered.selected(selectors))
+    )
     found = {"pattern_id": "p-1", "name": "hello", "kind": "template", "score": 0.9, "start_s": 0.5}
     monkeypatch.setattr(
         stage_module("match"),
@@ -391,7 +393,6 @@ def test_duplicate_start_is_treated_as_already_started(sfn_aws: AwsStack, clean_
 def test_duplicate_task_delivery_returns_the_next_envelope(sfn_aws: AwsStack, noisy_wav: bytes) -> None:
     """A stage task delivered again after it completed (e.g. an at-least-once Express retry) does no work."""
     from harmonic_service.handlers import statemachine
-
     from tests.integration.conftest import FakeLambdaContext
 
     invocation_id, execution, _ = run(sfn_aws, noisy_wav)
@@ -471,7 +472,6 @@ def test_stale_task_for_a_failed_invocation_changes_nothing(sfn_aws: AwsStack, m
     from harmonic_service import tasks
     from harmonic_service.errors import StaleMessage
     from harmonic_service.handlers import statemachine
-
     from tests.integration.conftest import FakeLambdaContext
 
     invocation_id, execution, body = run(sfn_aws, GARBAGE_WAV)

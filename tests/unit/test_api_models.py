@@ -8,6 +8,10 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from harmonic_service.api_models import (
     AnalyzeRequest,
     ErrorBody,
@@ -20,9 +24,6 @@ from harmonic_service.api_models import (
     UploadRequest,
 )
 from harmonic_service.stages import STAGE_NAMES
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from pydantic import ValidationError
 
 WAV_HEAD = b"RIFF\x24\x00\x00\x00WAVEfmt "
 AUDIO = base64.b64encode(WAV_HEAD).decode()

@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 
 import pytest
-from harmonic_service.stages import STAGE_NAMES
 
 from bench import cost
+from harmonic_service.stages import STAGE_NAMES
 
 PRICES = cost.load_prices()
 M = 1_000_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from harmonic_service import faults
 from harmonic_service.errors import TransientStageError
 

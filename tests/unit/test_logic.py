@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from harmonic import InvalidAudio, json_safe
 from harmonic_service import config
 from harmonic_service.dal.attributes import from_av, to_av
 from harmonic_service.errors import PoisonMessage
@@ -23,8 +25,6 @@ from harmonic_service.stages.ingest import ingest
 from harmonic_service.stages.match import match
 from harmonic_service.stages.normalize import normalize
 from harmonic_service.stages.respond import respond
-
-from harmonic import InvalidAudio, json_safe
 from tests.conftest import SPEECH_FILES
 
 SR = 16_000

@@ -13,7 +13,7 @@ from typing import Any
 
 from harmonic_service.logic.options import Options, parse_options, resolve_steps
 from harmonic_service.logic.patterns import Pattern, PatternSet
-from harmonic_service.stages import STAGES, skip_reason
+from harmonic_service.stages import STAGES, Stage, earlier, skip_reason
 
 
 class MemoryContext:
@@ -34,6 +34,7 @@ class MemoryContext:
         self._patterns = patterns if patterns is not None else PatternSet()
         self._audio: Any = None
         self.summaries: dict[str, Mapping[str, Any]] = {}
+        self.current = STAGES[0].name  # the stage being run or decided
 
     @property
     def options(self) -> Options:
@@ -55,6 +56,9 @@ class MemoryContext:
 
     def summary(self, stage: str) -> Mapping[str, Any]:
         return self.summaries[stage]
+
+    def earlier(self) -> Sequence[Stage]:
+        return earlier(self.current)
 
     def patterns(self) -> PatternSet:
         return self._patterns
@@ -88,6 +92,7 @@ def run_chain(
     pattern_set = patterns if isinstance(patterns, PatternSet) else PatternSet.from_patterns(patterns)
     context = MemoryContext(wav, opts, resolve_steps(steps), limits, pattern_set)
     for stage in STAGES:
+        context.current = stage.name
         reason = skip_reason(stage, context)
         if reason is not None:
             context.record(stage.name, stage.skipped_summary(reason))

@@ -1,6 +1,6 @@
 """Patterns as the service uses them: building a registered artifact, and matching a clip against a set.
 
-Pure (no AWS): the registry adapter (dal/patterns.py) stores what `build_artifact` returns, and the match
+Pure (no AWS): the registry (dal/registry.py) stores what `build_artifact` returns, and the match
 stage calls `PatternSet.match`. Templates that share a name are examples of one keyword: a clip's match
 for that keyword is the best of them, reported once.
 """

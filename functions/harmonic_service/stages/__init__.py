@@ -76,10 +76,9 @@ def get_stage(name: str) -> Stage:
     raise KeyError(f"unknown stage {name!r}; stages are {', '.join(STAGE_NAMES)}")
 
 
-def earlier(name: str, stages: tuple[Stage, ...] = STAGES) -> tuple[Stage, ...]:
+def earlier(name: str) -> tuple[Stage, ...]:
     """The stages before `name`, in order."""
-    index = [stage.name for stage in stages].index(name)
-    return stages[:index]
+    return STAGES[: STAGE_NAMES.index(name)]
 
 
 def following(name: str) -> tuple[Stage, ...]:

@@ -68,6 +68,10 @@ class StageContext(Protocol):
         """The summary of an earlier stage (for a skipped one, its skipped summary)."""
         ...
 
+    def earlier(self) -> Sequence[Stage]:
+        """The declarations of the stages before this one, in table order."""
+        ...
+
     def patterns(self) -> PatternSet:
         """The registered patterns, parsed (may download artifacts: only the match stage calls it)."""
         ...

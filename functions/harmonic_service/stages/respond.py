@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harmonic_service.stages.base import ALL_EARLIER, Stage, StageContext, StageOutput
+from harmonic_service.stages.base import ALL_EARLIER, EXCLUDED_BY_STEPS, Stage, StageContext, StageOutput
 
 
-def respond(stages: tuple[Stage, ...], summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def respond(stages: Sequence[Stage], summaries: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The result: each stage's section (its `result_key`) from its summary, in stage order.
 
     A stage missing from `summaries` is reported as skipped because the request's steps left it out.
     """
-    from harmonic_service.stages.base import EXCLUDED_BY_STEPS
-
     result: dict[str, Any] = {}
     for stage in stages:
         if stage.result_key is None:
@@ -27,9 +25,7 @@ def respond(stages: tuple[Stage, ...], summaries: Mapping[str, Mapping[str, Any]
 
 
 def run(context: StageContext) -> StageOutput:
-    from harmonic_service.stages import STAGES, earlier
-
-    stages = earlier(STAGE.name, STAGES)
+    stages = context.earlier()
     return StageOutput(None, respond(stages, {stage.name: context.summary(stage.name) for stage in stages}))
 
 

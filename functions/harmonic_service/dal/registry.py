@@ -1,18 +1,19 @@
-"""The pattern registry: metadata in the patterns table, serialized templates/fingerprints in S3.
+"""The pattern registry (the store): metadata in the patterns table, serialized templates/fingerprints in S3.
 
 Items: ``{pattern_id, name, kind, created_at, artifact_key, duration_s, artifact_bytes}``; the artifact is
 ``patterns/<pattern_id>.bin``. One more item, ``pattern_id = "__index__"``, holds ``version``: a counter
 bumped by every registration and deletion. A warm match function reads only that item per invocation and
-reloads the registry when the number changed (``registry.current()``).
+reloads its parsed patterns when the number changed (``pattern_cache.current()``).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from harmonic_service import timestamps
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients, payloads
+from harmonic_service.dal.attributes import from_item, to_item
 
 INDEX_ID = "__index__"
 
@@ -23,17 +24,6 @@ def artifact_key(pattern_id: str) -> str:
 
 def _table() -> str:
     return get_settings().patterns_table
-
-
-def _plain(raw: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    item = {key: deserializer.deserialize(value) for key, value in raw.items()}
-    for key, value in item.items():
-        if hasattr(value, "as_tuple"):  # Decimal → int or float
-            item[key] = int(value) if value == int(value) else float(value)
-    return item
 
 
 def _bump_version() -> int:
@@ -65,17 +55,12 @@ def put(pattern_id: str, name: str, kind: str, artifact: bytes, duration_s: floa
         "pattern_id": pattern_id,
         "name": name,
         "kind": kind,
-        "created_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "created_at": timestamps.now(),
         "artifact_key": key,
         "artifact_bytes": len(artifact),
         "duration_s": round(float(duration_s), 3),
     }
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    raw = {k: serializer.serialize(str(v) if isinstance(v, float) else v) for k, v in item.items()}
-    raw["duration_s"] = {"N": str(item["duration_s"])}
-    clients.dynamodb().put_item(TableName=_table(), Item=raw)
+    clients.dynamodb().put_item(TableName=_table(), Item=to_item(item))
     item["index_version"] = _bump_version()
     return item
 
@@ -86,7 +71,7 @@ def get(pattern_id: str) -> dict[str, Any] | None:
     response = clients.dynamodb().get_item(
         TableName=_table(), Key={"pattern_id": {"S": pattern_id}}, ConsistentRead=True
     )
-    return _plain(response["Item"]) if "Item" in response else None
+    return from_item(response["Item"]) if "Item" in response else None
 
 
 def list_all() -> list[dict[str, Any]]:
@@ -95,7 +80,9 @@ def list_all() -> list[dict[str, Any]]:
     kwargs: dict[str, Any] = {"TableName": _table(), "ConsistentRead": True}
     while True:
         response = clients.dynamodb().scan(**kwargs)
-        items.extend(_plain(raw) for raw in response.get("Items", []) if raw["pattern_id"]["S"] != INDEX_ID)
+        items.extend(
+            from_item(raw) for raw in response.get("Items", []) if raw["pattern_id"]["S"] != INDEX_ID
+        )
         if "LastEvaluatedKey" not in response:
             break
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -1,4 +1,4 @@
-"""The registered patterns, parsed once per process and refreshed only when the registry changed.
+"""The pattern cache: the registered patterns, parsed once per process, refreshed when the registry changed.
 
 `current()` costs one consistent DynamoDB read per call while nothing changes (the registry's version);
 after a registration or deletion it reloads the metadata and fetches only the artifacts it has not parsed
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from aws_lambda_powertools import Logger
 
 from harmonic_service import config
-from harmonic_service.dal import patterns as registry_store
+from harmonic_service.dal import registry
 from harmonic_service.logic.patterns import Pattern, PatternSet
 
 _lock = threading.Lock()
@@ -27,18 +27,18 @@ logger = Logger(service="harmonic", child=True)
 def current() -> PatternSet:
     """The PatternSet of the registry's current version."""
     table = config.get_settings().patterns_table
-    version = registry_store.version()
+    version = registry.version()
     with _lock:
         if _state["version"] == version and _state["table"] == table:
             return _state["set"]  # type: ignore[return-value]
         pattern_set: PatternSet = _state["set"] if _state["table"] == table else PatternSet()  # type: ignore[assignment]
-        items = {item["pattern_id"]: item for item in registry_store.list_all()}
+        items = {item["pattern_id"]: item for item in registry.list_all()}
         for gone in [pattern_id for pattern_id in pattern_set.names if pattern_id not in items]:
             pattern_set.remove(gone)
         for pattern_id, item in items.items():
             if pattern_id not in pattern_set.names:
                 try:
-                    data = registry_store.artifact(pattern_id)
+                    data = registry.artifact(pattern_id)
                 except KeyError:  # deleted between the scan and now: the next version drops it
                     continue
                 stats["artifacts_fetched"] += 1
@@ -62,11 +62,11 @@ def selected_count(selectors: Iterable[str] | None) -> int:
     the metadata alone (a scan of the patterns table; nothing is downloaded or parsed).
     """
     table = config.get_settings().patterns_table
-    version = registry_store.version()
+    version = registry.version()
     with _lock:
         if _state["version"] == version and _state["table"] == table:
             return len(_state["set"].selected(selectors))  # type: ignore[attr-defined]
-    items = registry_store.list_all()
+    items = registry.list_all()
     if selectors is None:
         return len(items)
     wanted = set(selectors)
