@@ -44,6 +44,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# The stage table (harmonic_service.stages) and the CDK settings (infra) are read from the repository.
+for _path in (ROOT / "functions", ROOT):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 PRICES = ROOT / "bench" / "prices.json"
 MEASURED = ROOT / "bench" / "results" / "operating.json"
 ASL = ROOT / "statemachines" / "harmonic.asl.json"
@@ -565,9 +569,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.invocations < 0 or args.clip_s <= 0 or args.polls < 0 or not 0 <= args.idempotency_keys <= 1:
         parser.error("--invocations, --polls ≥ 0; --clip-s > 0; --idempotency-keys in [0, 1]")
-    for path in (ROOT / "functions", ROOT):
-        if str(path) not in sys.path:
-            sys.path.insert(0, str(path))
     prices = load_prices(args.prices)
     overrides: dict[str, Any] = {
         "invocations": args.invocations,

@@ -180,7 +180,7 @@ def _store(envelope: Envelope, stage: Stage, output: StageOutput, context: Store
     return _Stored(output_key, audio_key, seconds, output.summary)
 
 
-def plan_skips(after: str, context: Any) -> tuple[str | None, dict[str, str]]:
+def _plan_skips(after: str, context: StoredContext) -> tuple[str | None, dict[str, str]]:
     """The next stage to run after `after` and the optional stages skipped on the way (name → reason)."""
     skipped: dict[str, str] = {}
     for stage in following(after):
@@ -285,7 +285,7 @@ def run_stage(
         return StageRun(stage.name, StageOutcome.SUCCEEDED, duration_ms=duration_ms, attempts=attempts)
 
     context.record(stage.name, stored.summary)
-    next_name, skipped = plan_skips(stage.name, context)
+    next_name, skipped = _plan_skips(stage.name, context)
     try:
         checkpoints.complete_stage(
             envelope.invocation_id,
