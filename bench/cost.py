@@ -51,7 +51,7 @@ for _path in (ROOT / "functions", ROOT):
 PRICES = ROOT / "bench" / "prices.json"
 MEASURED = ROOT / "bench" / "results" / "operating.json"
 ASL = ROOT / "statemachines" / "harmonic.asl.json"
-MODES = ("sync", "pipeline", "statemachine_standard", "statemachine_express")
+MODES = ("sync", "pipeline", "statemachine_standard", "statemachine_express", "events")
 MODE_ALIASES = {
     "statemachine": ("statemachine_standard", "statemachine_express"),
     "standard": ("statemachine_standard",),
@@ -174,6 +174,7 @@ class Usage:
     sfn_transitions: float = 0.0
     express_requests: float = 0.0
     express_gb_seconds: float = 0.0
+    events_published: float = 0.0  # EventBridge custom events (64 KB chunks)
     ddb_write_units: float = 0.0
     ddb_read_units: float = 0.0
     s3_puts: float = 0.0
@@ -250,7 +251,8 @@ def read_units(item_bytes: float, consistent: bool = True) -> float:
 
 
 def happy_path_transitions(asl_path: Path = ASL, stages: tuple[str, ...] | None = None) -> int:
-    """State transitions of a new invocation that runs every stage: states entered from StartAt to the end.
+    """State transitions of a new invocation that runs every stage: states entered from StartAt to the end,
+    the states of a Parallel state's branches included (Step Functions bills each).
 
     Choice states follow the branch whose `$.stage` is the next stage to run.
     """
@@ -259,27 +261,44 @@ def happy_path_transitions(asl_path: Path = ASL, stages: tuple[str, ...] | None 
 
         stages = STAGE_NAMES
     definition = json.loads(asl_path.read_text())
-    states = definition["States"]
     pending = list(stages)  # the next stage's envelope is what a Choice looks at
-    name, entered = definition["StartAt"], 0
+    return _walk(definition, pending, str(asl_path))
+
+
+def _walk(machine: dict[str, Any], pending: list[str], where: str) -> int:
+    """States entered through `machine` (a definition or a Parallel branch), consuming `pending` stages."""
+    states = machine["States"]
+    name, entered = machine["StartAt"], 0
     while True:
         entered += 1
         if entered > len(states) * 2:
-            raise ValueError(f"{asl_path}: no end reached from {definition['StartAt']}")
+            raise ValueError(f"{where}: no end reached from {machine['StartAt']}")
         state = states[name]
         if state["Type"] == "Choice":
             wanted = pending[0] if pending else None
             branch = [c["Next"] for c in state["Choices"] if c.get("StringEquals") == wanted]
             name = branch[0] if branch else state["Default"]
-        elif state["Type"] in ("Succeed", "Fail") or state.get("End"):
+            continue
+        if state["Type"] == "Parallel":
+            entered += sum(_walk(branch, pending, where) for branch in state["Branches"])
+        elif state["Type"] == "Task" and pending:
+            named = state.get("Parameters", {}).get("Payload", {})
+            stage = named.get("stage") if isinstance(named, dict) else None
+            pending.remove(stage if stage in pending else pending[0])
+        if state["Type"] in ("Succeed", "Fail") or state.get("End"):
             return entered
-        else:
-            if state["Type"] == "Task" and pending:
-                pending.pop(0)
-            name = state["Next"]
+        name = state["Next"]
 
 
 # --- the model --------------------------------------------------------------------------------------------
+
+
+def event_triggers() -> dict[str, int]:
+    """Events mode: how many events reach each stage's queue per invocation (every stage runs): the
+    completions of the stages it reads (harmonic_service.events.subscriptions), one for the first stage."""
+    from harmonic_service.stages import STAGE_NAMES, dependencies
+
+    return {stage: max(1, len(dependencies(stage))) for stage in STAGE_NAMES}
 
 
 def dsp_ms(workload: Workload, stage: str, memory_mb: int) -> float:
@@ -314,17 +333,24 @@ def usage(mode: str, workload: Workload, prices: dict) -> Usage:
         return u
 
     pipeline = mode == "pipeline"
+    events = mode == "events"
     u.api_requests = 1 + workload.status_polls
     u.functions.append(FunctionRun("api_submit", 1, workload.api_submit_ms, workload.api_memory_mb))
     if workload.status_polls:
         u.functions.append(
             FunctionRun("api_status", workload.status_polls, workload.api_status_ms, workload.api_memory_mb)
         )
+    triggers = event_triggers() if events else {}
     for stage in stages:
         io = STAGE_IO[stage]
-        calls = io.aws_calls + (1 if pipeline and io.sends_next else 0)
+        # the pipeline sends the next envelope; in events mode every stage publishes what it did
+        calls = io.aws_calls + (1 if (pipeline and io.sends_next) or events else 0)
         duration = dsp_ms(workload, stage, memory[stage]) + calls * workload.aws_call_ms
         u.functions.append(FunctionRun(stage, 1, duration, memory[stage]))
+    for stage, count in triggers.items():
+        if count > 1:  # a fan-in: the events before the last find it not ready (one refused start each)
+            early = FunctionRun(f"{stage} (early events)", count - 1, workload.aws_call_ms, memory[stage])
+            u.functions.append(early)
 
     # DynamoDB: the item grows from its created size to its final size, evenly over the stages; an update
     # is billed on the larger image: a stage's start on the size before it, its completion on the size after.
@@ -333,7 +359,9 @@ def usage(mode: str, workload: Workload, prices: dict) -> Usage:
     writes = write_units(created) + sum(
         write_units(sizes[k]) + write_units(sizes[k + 1]) for k in range(len(stages))
     )
-    u.ddb_write_units = writes + workload.idempotency_keys * IDEMPOTENCY_WRITES
+    # a refused conditional write is billed too (fan-in events that arrive early)
+    refused = sum(count - 1 for count in triggers.values()) * write_units(final)
+    u.ddb_write_units = writes + refused + workload.idempotency_keys * IDEMPOTENCY_WRITES
     registry_reads = sum(STAGE_IO[s].registry_reads for s in stages)
     u.ddb_read_units = workload.status_polls * read_units(final) + registry_reads
 
@@ -346,6 +374,13 @@ def usage(mode: str, workload: Workload, prices: dict) -> Usage:
     if pipeline:
         messages = 1 + sum(1 for s in stages if STAGE_IO[s].sends_next)  # the API's, then each stage's
         u.sqs_requests = messages * SQS_REQUESTS_PER_MESSAGE * sqs_requests(workload.envelope_bytes, prices)
+    elif events:
+        # the rules deliver each trigger to its stage's queue; published: submitted, a completion per stage
+        # and the invocation's end
+        messages = sum(triggers.values())
+        u.sqs_requests = messages * SQS_REQUESTS_PER_MESSAGE * sqs_requests(workload.envelope_bytes, prices)
+        chunk = prices["eventbridge"]["event_chunk_bytes"]
+        u.events_published = (len(stages) + 2) * max(1, math.ceil(workload.envelope_bytes / chunk))
     elif mode == "statemachine_standard":
         u.sfn_transitions = workload.state_transitions
     else:
@@ -365,6 +400,7 @@ ITEMS = (
     "lambda_duration",
     "sqs",
     "step_functions",
+    "eventbridge",
     "dynamodb",
     "s3_requests",
     "s3_storage",
@@ -388,6 +424,7 @@ def price(u: Usage, invocations: float, prices: dict, architecture: str) -> dict
             + u.express_requests * sfn["express_requests_per_million"] / 1e6
             + u.express_gb_seconds * sfn["express_gb_second"]
         ),
+        "eventbridge": n * u.events_published * prices["eventbridge"]["custom_events_per_million"] / 1e6,
         "dynamodb": n
         * (
             u.ddb_write_units * ddb["write_request_units_per_million"]
@@ -472,7 +509,9 @@ def report(workload: Workload, prices: dict, modes: list[str]) -> dict[str, Any]
                 for arch, items in by_arch.items()
             },
         }
-    out["fixed_monthly_usd"] = {"sqs_empty_receives_pipeline": sqs_idle_receives_monthly(prices)}
+    # the pipeline and the events mode each have a queue per stage that Lambda's pollers long-poll
+    idle = sqs_idle_receives_monthly(prices)
+    out["fixed_monthly_usd"] = {"sqs_empty_receives_pipeline": idle, "sqs_empty_receives_events": idle}
     return out
 
 
@@ -489,6 +528,7 @@ def _print_table(workload: Workload, prices: dict, result: dict[str, Any], confi
         ("λ GB-s x86", lambda m: m["lambda_duration_x86_64_usd"]),
         ("SQS", lambda m: m["monthly_usd"]["sqs"]),
         ("Step Fns", lambda m: m["monthly_usd"]["step_functions"]),
+        ("EventBridge", lambda m: m["monthly_usd"]["eventbridge"]),
         ("DynamoDB", lambda m: m["monthly_usd"]["dynamodb"]),
         ("S3 req", lambda m: m["monthly_usd"]["s3_requests"]),
         ("S3 GB-mo", lambda m: m["monthly_usd"]["s3_storage"]),
@@ -508,6 +548,7 @@ def _print_table(workload: Workload, prices: dict, result: dict[str, Any], confi
         ("SQS req", "sqs_requests", "{:.0f}"),
         ("transitions", "sfn_transitions", "{:.0f}"),
         ("Express GB-s", "express_gb_seconds", "{:.4f}"),
+        ("events", "events_published", "{:.0f}"),
         ("WRU", "ddb_write_units", "{:.1f}"),
         ("RRU", "ddb_read_units", "{:.1f}"),
         ("PUT", "s3_puts", "{:.0f}"),
@@ -541,7 +582,8 @@ def _print_table(workload: Workload, prices: dict, result: dict[str, Any], confi
     )
     fixed = result["fixed_monthly_usd"]["sqs_empty_receives_pipeline"]
     print(
-        f"  plus, pipeline only and whatever the volume: ~${fixed:.2f}/month of empty SQS receives "
+        f"  plus, for the pipeline and for the events mode each, whatever the volume: ~${fixed:.2f}/month "
+        "of empty SQS receives "
         f"(6 queues, {SQS_IDLE_POLLERS_PER_QUEUE} Lambda pollers each, "
         f"one {SQS_LONG_POLL_S} s long poll at a time)"
     )

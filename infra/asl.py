@@ -20,7 +20,7 @@ import sys
 from typing import Any
 
 from harmonic_service.errors import LAMBDA_SERVICE_ERRORS, TransientStageError
-from harmonic_service.stages import STAGES, Stage, get_stage
+from harmonic_service.stages import STAGES, Stage, get_stage, parallel_groups
 from infra import REPO_ROOT
 
 ASL_PATH = REPO_ROOT / "statemachines" / "harmonic.asl.json"
@@ -52,41 +52,146 @@ def _retry() -> list[dict[str, Any]]:
     ]
 
 
-def _branch(stages: list[Stage]) -> list[dict[str, Any]]:
-    return [{"Variable": "$.stage", "StringEquals": s.name, "Next": s.title} for s in stages]
+def _branch(stages: list[Stage], target: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Choices on the envelope's `$.stage`: each stage's own state, or `target[name]` (a group's state)."""
+    target = target or {}
+    return [
+        {"Variable": "$.stage", "StringEquals": s.name, "Next": target.get(s.name, s.title)} for s in stages
+    ]
 
 
-def _candidates(index: int) -> list[Stage]:
-    """The stages that may run next after STAGES[index]: optional ones up to the first required one."""
-    found: list[Stage] = []
-    for stage in STAGES[index + 1 :]:
-        found.append(stage)
-        if not stage.optional:
+def _units() -> list[tuple[Stage, ...]]:
+    """The chain as the state machine runs it: single stages and parallel groups, in table order.
+
+    A group is the stages of one dependency depth (`stages.parallel_groups`); ValueError when the table
+    does not list a group's stages together (the pipeline runs the table's order, the state machine this).
+    """
+    by_name = {stage.name: stage for stage in STAGES}
+    units = [tuple(by_name[name] for name in group) for group in parallel_groups()]
+    if [stage for unit in units for stage in unit] != list(STAGES):
+        raise ValueError(
+            "the stage table must list the stages of each parallel group together, in depth order"
+        )
+    return units
+
+
+def _unit_state(unit: tuple[Stage, ...]) -> str:
+    """The state that runs a unit: its stage's Task, or the group's Parallel state."""
+    return unit[0].title if len(unit) == 1 else "And".join(stage.title for stage in unit)
+
+
+def _candidates(index: int, units: list[tuple[Stage, ...]]) -> list[tuple[Stage, ...]]:
+    """The units that may run after units[index]: optional single stages up to the first required stage or
+    group (which the task before it never skips: a group's stages decide their own skips)."""
+    found: list[tuple[Stage, ...]] = []
+    for unit in units[index + 1 :]:
+        found.append(unit)
+        if len(unit) > 1 or not unit[0].optional:
             break
     return found
 
 
-def _task(stage: Stage, following: str) -> dict[str, Any]:
-    return {
+def _payload(stage: Stage, own_skip: bool, plan: bool) -> dict[str, Any]:
+    """What a Task passes its function: the envelope itself, or for a stage that decides its own skip (a
+    group's, or the one after a group) the envelope with the stage named, and whether to plan what follows."""
+    function = {"FunctionName": "${" + substitution_key(stage.name) + "}"}
+    if not own_skip:
+        return {**function, "Payload.$": "$"}
+    return {**function, "Payload": {"envelope.$": "$", "stage": stage.name, "own_skip": True, "plan": plan}}
+
+
+def _task(
+    stage: Stage,
+    following: str | None,
+    *,
+    own_skip: bool = False,
+    plan: bool = True,
+    failure: str = "RecordFailure",
+) -> dict[str, Any]:
+    state: dict[str, Any] = {
         "Type": "Task",
         "Comment": f"Stage {stage.name}: {stage.description}",
         "Resource": LAMBDA_INVOKE,
-        "Parameters": {"FunctionName": "${" + substitution_key(stage.name) + "}", "Payload.$": "$"},
+        "Parameters": _payload(stage, own_skip, plan),
         "OutputPath": "$.Payload",
         "Retry": _retry(),
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": failure}],
+    }
+    if following is None:
+        state["End"] = True
+    else:
+        state["Next"] = following
+    return state
+
+
+def _record_failure(stage: str | None, following: str, not_recorded: str) -> dict[str, Any]:
+    """The Task that records a failure on the invocation (`stage`: a branch's own, else the envelope's)."""
+    stage_field = {"stage": stage} if stage else {"stage.$": "$.stage"}
+    return {
+        "Type": "Task",
+        "Comment": "Record {code, message, stage} on the invocation unless the stage already did "
+        "(permanent errors are recorded by the stage task before it raises); returns the recorded error.",
+        "Resource": LAMBDA_INVOKE,
+        "Parameters": {
+            "FunctionName": "${" + RECORD_FAILURE_KEY + "}",
+            "Payload": {
+                "invocation_id.$": "$.invocation_id",
+                "correlation_id.$": "$.correlation_id",
+                **stage_field,
+                "failure.$": "$.error",
+            },
+        },
+        "OutputPath": "$.Payload",
+        "Retry": _retry(),
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.record_error", "Next": not_recorded}],
+        "Next": following,
+    }
+
+
+def _parallel(unit: tuple[Stage, ...], following: str) -> dict[str, Any]:
+    """The Parallel state of a group: a branch per stage, each recording its own failure (so the invocation
+    names the stage that failed) before failing the group; the group's output is its input envelope."""
+    branches = []
+    for stage in unit:
+        failure, failed = f"{stage.title}Failure", f"{stage.title}Failed"
+        branches.append(
+            {
+                "StartAt": stage.title,
+                "States": {
+                    stage.title: _task(stage, None, own_skip=True, plan=False, failure=failure),
+                    failure: _record_failure(stage.name, failed, failed),
+                    failed: {
+                        "Type": "Fail",
+                        "Comment": f"Stage {stage.name} failed; the invocation is FAILED.",
+                        "Error": "BranchFailed",
+                        "Cause": f"stage {stage.name} failed; its error is recorded on the invocation",
+                    },
+                },
+            }
+        )
+    names = ", ".join(stage.name for stage in unit)
+    return {
+        "Type": "Parallel",
+        "Comment": f"Stages {names} read the same inputs and run together; each decides its own skip.",
+        "Branches": branches,
+        "ResultPath": None,
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}],
         "Next": following,
     }
 
 
-def _after(stage: Stage, candidates: list[Stage]) -> dict[str, Any]:
+def _after(unit: tuple[Stage, ...], candidates: list[tuple[Stage, ...]]) -> dict[str, Any]:
+    stage = unit[0]
     reasons = "; ".join(
-        f"{s.name} runs unless {stage.name} skipped it ({s.skip_when})" for s in candidates if s.optional
+        f"{c[0].name} runs unless {stage.name} skipped it ({c[0].skip_when})"
+        for c in candidates
+        if len(c) == 1 and c[0].optional
     )
+    stages = [c[0] for c in candidates]  # a group is entered under its first stage's name
     return {
         "Type": "Choice",
         "Comment": f"{reasons}.",
-        "Choices": _branch(candidates),
+        "Choices": _branch(stages, {c[0].name: _unit_state(c) for c in candidates}),
         "Default": "UnexpectedStage",
     }
 
@@ -103,27 +208,7 @@ def _failure_path() -> dict[str, dict[str, Any]]:
             "ResultPath": "$.error",
             "Next": "RecordFailure",
         },
-        "RecordFailure": {
-            "Type": "Task",
-            "Comment": "Record {code, message, stage} on the invocation unless the stage already did "
-            "(permanent errors are recorded by the stage task before it raises); returns the recorded error.",
-            "Resource": LAMBDA_INVOKE,
-            "Parameters": {
-                "FunctionName": "${" + RECORD_FAILURE_KEY + "}",
-                "Payload": {
-                    "invocation_id.$": "$.invocation_id",
-                    "correlation_id.$": "$.correlation_id",
-                    "stage.$": "$.stage",
-                    "failure.$": "$.error",
-                },
-            },
-            "OutputPath": "$.Payload",
-            "Retry": _retry(),
-            "Catch": [
-                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.record_error", "Next": "FailureNotRecorded"}
-            ],
-            "Next": "Failed",
-        },
+        "RecordFailure": _record_failure(None, "Failed", "FailureNotRecorded"),
         "Failed": {
             "Type": "Fail",
             "Comment": "The invocation is FAILED; the execution's error and cause are its code and message.",
@@ -141,25 +226,35 @@ def _failure_path() -> dict[str, dict[str, Any]]:
 
 def definition() -> dict[str, Any]:
     """The state machine's definition from the stage table (see the module docstring)."""
+    units = _units()
+    group_of = {stage.name: _unit_state(unit) for unit in units for stage in unit}
     states: dict[str, dict[str, Any]] = {
         "StartAtStage": {
             "Type": "Choice",
             "Comment": f"Where the envelope says to start: {STAGES[0].name} for a new invocation; for a "
             "resumed one its first stage that is neither SUCCEEDED nor SKIPPED "
-            "(POST /v1/invocations/{id}/resume).",
-            "Choices": _branch(list(STAGES)),
+            "(POST /v1/invocations/{id}/resume; a parallel group runs again as a whole).",
+            "Choices": _branch(list(STAGES), group_of),
             "Default": "UnexpectedStage",
         }
     }
-    for index, stage in enumerate(STAGES):
-        candidates = _candidates(index)
+    after_group = False
+    for index, unit in enumerate(units):
+        candidates = _candidates(index, units)
+        choice = len(candidates) > 1 and len(unit) == 1
         if not candidates:
-            states[stage.title] = _task(stage, "Succeeded")
-        elif len(candidates) == 1:
-            states[stage.title] = _task(stage, candidates[0].title)
+            following = "Succeeded"
         else:
-            states[stage.title] = _task(stage, f"After{stage.title}")
-            states[f"After{stage.title}"] = _after(stage, candidates)
+            following = f"After{unit[0].title}" if choice else _unit_state(candidates[0])
+        if len(unit) > 1:
+            states[_unit_state(unit)] = _parallel(unit, following)
+        else:
+            # the stage after a group is named in its payload (the group passes its input envelope on) and
+            # decides its own skip: no task before it planned it
+            states[unit[0].title] = _task(unit[0], following, own_skip=after_group)
+        if choice:
+            states[following] = _after(unit, candidates)
+        after_group = len(unit) > 1
     states["Succeeded"] = {
         "Type": "Succeed",
         "Comment": "The invocation is SUCCEEDED with its result stored.",

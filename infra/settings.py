@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from harmonic_service.config import ORCHESTRATIONS
 from harmonic_service.config import Settings as FunctionSettings
+from harmonic_service.config import parse_orchestration
 from harmonic_service.stages import STAGE_NAMES, get_stage
 
 # The functions' own defaults (harmonic_service/config.py): the stack passes the same values explicitly.
@@ -40,7 +40,7 @@ class SettingsError(ValueError):
 class Settings:
     """Everything the stack reads from the context, validated. Defaults are those of cdk.json."""
 
-    orchestration: str = "both"
+    orchestration: str = "all"
     auth: str = "iam"
     architecture: str = "arm64"
     python_runtime: str = "3.12"
@@ -68,7 +68,10 @@ class Settings:
     state_machine_type: str = "STANDARD"
 
     def __post_init__(self) -> None:
-        _one_of("orchestration", self.orchestration, ORCHESTRATIONS)
+        try:
+            parse_orchestration(self.orchestration)
+        except ValueError as error:
+            raise SettingsError(f"orchestration {error}") from None
         _one_of("auth", self.auth, AUTH_MODES)
         _one_of("architecture", self.architecture, ARCHITECTURES)
         _one_of("python_runtime", self.python_runtime, PYTHON_RUNTIMES)
@@ -109,12 +112,21 @@ class Settings:
         return self.stage_memory_mb.get(stage, get_stage(stage).memory_mb)
 
     @property
+    def modes(self) -> tuple[str, ...]:
+        """The orchestration modes deployed (harmonic_service.config.MODES order)."""
+        return parse_orchestration(self.orchestration)
+
+    @property
     def deploys_pipeline(self) -> bool:
-        return self.orchestration in ("pipeline", "both")
+        return "pipeline" in self.modes
 
     @property
     def deploys_state_machine(self) -> bool:
-        return self.orchestration in ("statemachine", "both")
+        return "statemachine" in self.modes
+
+    @property
+    def deploys_events(self) -> bool:
+        return "events" in self.modes
 
     @classmethod
     def from_context(cls, lookup: Callable[[str], Any]) -> Settings:

@@ -1,7 +1,10 @@
-"""The Harmonic stack: storage, layers, pipeline, state machine, API and monitoring, from one Settings.
+"""The Harmonic stack: storage, layers, the orchestrations, the API and monitoring, from one Settings.
 
-Orchestrations: the pipeline (SQS-linked stages) is deployed when ``orchestration`` is ``pipeline`` or
-``both``, the Step Functions state machine when it is ``statemachine`` or ``both``. The state machine sets
+Orchestrations: ``orchestration`` names the modes deployed (``all`` by default; ``both`` is the pipeline and
+the state machine; or a comma-separated list): the pipeline (SQS-linked stages), the Step Functions state
+machine, and the event-driven chain (an EventBridge bus, rules and a subscriber function per stage, whose
+bus every function's ``EVENT_BUS_NAME`` names; the API and the subscribers may put events on it). The
+state machine sets
 ``state_machine_arn``, the API function's ``STATE_MACHINE_ARN`` (only the API starts executions; the stage and
 task functions get it empty, which also keeps the state machine from depending on itself), and the API
 function may ``states:StartExecution`` on it. ``ORCHESTRATION`` names the modes deployed.
@@ -20,6 +23,7 @@ from constructs import Construct
 
 from infra import FUNCTIONS_DIR, REPO_ROOT
 from infra.api import Api
+from infra.events import EventBus, EventDriven
 from infra.layer import Layers
 from infra.monitoring import Monitoring
 from infra.pipeline import Pipeline, StageQueues
@@ -46,6 +50,7 @@ class HarmonicStack(cdk.Stack):
         self.code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=CODE_EXCLUDES)
         self.queues = StageQueues(self, "Queues") if settings.deploys_pipeline else None
         self.state_machine_arn = ""  # set once the state machine exists (the API's STATE_MACHINE_ARN)
+        self.bus = EventBus(self, "Events") if settings.deploys_events else None
 
         environment = self._environment()
         self.pipeline = (
@@ -77,6 +82,20 @@ class HarmonicStack(cdk.Stack):
         )
         if self.state_machine is not None:
             self.state_machine_arn = self.state_machine.arn
+        self.event_driven = (
+            EventDriven(
+                self,
+                "EventDriven",
+                bus=self.bus,
+                settings=settings,
+                storage=self.storage,
+                layers=self.layers,
+                code=self.code,
+                environment=environment,
+            )
+            if self.bus is not None
+            else None
+        )
         self.api = Api(
             self,
             "Api",
@@ -90,15 +109,17 @@ class HarmonicStack(cdk.Stack):
         if self.state_machine is not None:
             # Submit and resume start executions; nothing else (no stop, no describe).
             self.state_machine.state_machine.grant_start_execution(self.api.handler.function)
+        if self.bus is not None:
+            # Submit and resume publish InvocationSubmitted / InvocationResumed.
+            self.bus.bus.grant_put_events_to(self.api.handler.function)
+        functions, queues, dead_letter_queues = self._monitored()
         self.monitoring = Monitoring(
             self,
             "Monitoring",
             settings=settings,
-            stage_functions={n: f.function for n, f in self.pipeline.functions.items()}
-            if self.pipeline
-            else {},
-            stage_queues=dict(self.queues.queues) if self.queues else {},
-            dead_letter_queues=dict(self.queues.dead_letter_queues) if self.queues else {},
+            stage_functions=functions,
+            stage_queues=queues,
+            dead_letter_queues=dead_letter_queues,
             api=self.api.rest_api,
             api_function=self.api.handler.function,
             state_machine=self.state_machine.state_machine if self.state_machine else None,
@@ -108,12 +129,25 @@ class HarmonicStack(cdk.Stack):
     @property
     def deployed_modes(self) -> tuple[str, ...]:
         """The asynchronous orchestration modes this stack really deploys."""
-        modes = []
-        if self.queues is not None:
-            modes.append("pipeline")
-        if self.settings.deploys_state_machine:
-            modes.append("statemachine")
-        return tuple(modes)
+        return self.settings.modes
+
+    def _monitored(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """The stage functions, queues and DLQs to watch: the pipeline's by stage name, the events mode's as
+        ``events-<stage>``."""
+        functions: dict[str, Any] = {}
+        queues: dict[str, Any] = {}
+        dead_letter_queues: dict[str, Any] = {}
+        if self.pipeline is not None and self.queues is not None:
+            functions.update({name: f.function for name, f in self.pipeline.functions.items()})
+            queues.update(self.queues.queues)
+            dead_letter_queues.update(self.queues.dead_letter_queues)
+        if self.event_driven is not None:
+            driven = self.event_driven
+            functions.update({f"events-{name}": f.function for name, f in driven.functions.items()})
+            queues.update({f"events-{name}": queue for name, queue in driven.queues.items()})
+            dead_letter_queues.update({f"events-{n}": q for n, q in driven.dead_letter_queues.items()})
+            dead_letter_queues["events-delivery"] = driven.delivery_dead_letter_queue
+        return functions, queues, dead_letter_queues
 
     def _environment(self) -> dict[str, str]:
         """The environment of every function (docs/design.md, 'Environment of every function')."""
@@ -127,7 +161,8 @@ class HarmonicStack(cdk.Stack):
             "PAYLOAD_BUCKET": storage.payload_bucket.bucket_name,
             "STAGE_QUEUE_URLS": self.to_json_string(self.queues.urls()) if self.queues else json.dumps({}),
             "STATE_MACHINE_ARN": self.state_machine_arn,
-            "ORCHESTRATION": "both" if len(modes) == 2 else modes[0],
+            "EVENT_BUS_NAME": self.bus.name if self.bus is not None else "",
+            "ORCHESTRATION": ",".join(modes),
             "MAX_INLINE_BYTES": str(settings.max_inline_bytes),
             "MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
             "MAX_DURATION_S": f"{settings.max_duration_s:g}",

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"chaos against {url}: {args.invocations} invocations, {args.clients} clients, faults {faults}")
     rng = random.Random(args.seed)
     bad = set(rng.sample(range(args.invocations), min(args.bad, args.invocations)))
-    modes = [rng.choice(("pipeline", "statemachine")) for _ in range(args.invocations)]
+    modes = [rng.choice(("pipeline", "statemachine", "events")) for _ in range(args.invocations)]
     deadline = time.monotonic() + args.timeout
     started = time.perf_counter()
     outcomes: list[tuple[str, str, str | None]] = []

@@ -58,7 +58,7 @@ def run_demo(client: Client) -> None:
             f"  loudness {loudness['input_lufs']:.1f} → {loudness['output_lufs']:.1f} LUFS, "
             f"median f0 {result['features']['f0_hz']['median']} Hz"
         )
-        for mode in ("pipeline", "statemachine"):
+        for mode in ("pipeline", "statemachine", "events"):
             started = time.perf_counter()
             final = client.invoke(query, mode=mode, wait=True)
             took = (time.perf_counter() - started) * 1000

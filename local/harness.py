@@ -43,7 +43,7 @@ from local import ROOT
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 ASL_PATH = ROOT / "statemachines" / "harmonic.asl.json"
-SERVICES = ("s3", "sqs", "dynamodb", "stepfunctions")
+SERVICES = ("s3", "sqs", "dynamodb", "stepfunctions", "events")
 # moto runs state machines (off by default) and its Lambda without Docker (the tasks are routed in-process).
 MOTO_CONFIG: dict[str, dict[str, bool]] = {
     "stepfunctions": {"execute_state_machine": True},
@@ -51,6 +51,7 @@ MOTO_CONFIG: dict[str, dict[str, bool]] = {
 }
 API_HANDLER = "harmonic_service.handlers.api"
 PIPELINE_HANDLER = "harmonic_service.handlers.pipeline"
+EVENTS_HANDLER = "harmonic_service.handlers.events"
 TASK_HANDLER = "harmonic_service.handlers.statemachine"
 # (environment variable, table name suffix, hash key) of each DynamoDB table (docs/design.md)
 TABLES = (
@@ -120,8 +121,16 @@ class Names:
         """``kind``: invocations, idempotency or patterns."""
         return f"{self.prefix}-{kind}"
 
-    def queue(self, stage: str, dlq: bool = False) -> str:
-        return f"{self.prefix}-{stage}" + ("-dlq" if dlq else "")
+    def queue(self, stage: str, dlq: bool = False, events: bool = False) -> str:
+        """A stage's queue: the pipeline's, or (`events`) the one its event rules fill."""
+        return f"{self.prefix}-{'events-' if events else ''}{stage}" + ("-dlq" if dlq else "")
+
+    @property
+    def bus(self) -> str:
+        return f"{self.prefix}-bus"
+
+    def rule(self, stage: str, index: int) -> str:
+        return f"{self.prefix}-{stage}-{index}"
 
     def function(self, name: str) -> str:
         """A function's name: a stage (``ingest``), ``api`` or a helper task (``record-failure``)."""
@@ -203,28 +212,39 @@ class Resources:
     dlq_urls: dict[str, str] = field(default_factory=dict)
     state_machine_arn: str = ""
     function_stage: dict[str, str] = field(default_factory=dict)  # see render_state_machine
+    # events mode: the bus, and each stage's queue that its rules fill (with its DLQ)
+    event_bus_name: str = ""
+    event_queue_urls: dict[str, str] = field(default_factory=dict)
+    event_queue_arns: dict[str, str] = field(default_factory=dict)
+    event_dlq_urls: dict[str, str] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:
-        """The variables a deployed function gets about these resources (docs/design.md); ORCHESTRATION is
-        ``both`` when there is a state machine, else ``pipeline``."""
+        """The variables a deployed function gets about these resources (docs/design.md); ORCHESTRATION
+        names the modes they support (the state machine only when it was created)."""
+        modes = ["pipeline", *(["statemachine"] if self.state_machine_arn else []), "events"]
         return {
             **{variable: self.names.table(kind) for variable, kind, _ in TABLES},
             "PAYLOAD_BUCKET": self.names.bucket,
             "STAGE_QUEUE_URLS": json.dumps(self.queue_urls),
             "STATE_MACHINE_ARN": self.state_machine_arn,
-            "ORCHESTRATION": "both" if self.state_machine_arn else "pipeline",
+            "EVENT_BUS_NAME": self.event_bus_name,
+            "ORCHESTRATION": ",".join(modes),
         }
 
-    def consumers(self, sandbox: Sandbox) -> list[StageConsumer]:
-        """One event-source mapping per stage queue, in stage order, invoking `sandbox`."""
+    def consumers(self, sandbox: Sandbox, *, events: bool = False) -> list[StageConsumer]:
+        """One event-source mapping per stage queue (`events`: per events-mode queue), in stage order,
+        invoking `sandbox`."""
+        urls, arns = (
+            (self.event_queue_urls, self.event_queue_arns) if events else (self.queue_urls, self.queue_arns)
+        )
         return [
             StageConsumer(
                 stage=stage,
                 sqs=self.clients["sqs"],
-                queue_url=self.queue_urls[stage.name],
-                queue_arn=self.queue_arns[stage.name],
+                queue_url=urls[stage.name],
+                queue_arn=arns[stage.name],
                 sandbox=sandbox,
-                function_name=self.names.function(stage.name),
+                function_name=self.names.function(("events-" if events else "") + stage.name),
             )
             for stage in self.stages
         ]
@@ -254,25 +274,47 @@ def provision(
     def queue_arn(url: str) -> str:
         return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
-    for stage in resources.stages:
-        dlq_url = sqs.create_queue(QueueName=names.queue(stage.name, dlq=True))["QueueUrl"]
+    def stage_queue(stage: Any, events: bool) -> tuple[str, str, str]:
+        dlq_url = sqs.create_queue(QueueName=names.queue(stage.name, dlq=True, events=events))["QueueUrl"]
         redrive = {"deadLetterTargetArn": queue_arn(dlq_url), "maxReceiveCount": str(stage.max_receive_count)}
         visibility = (
             stage.queue_visibility_timeout_s if visibility_timeout_s is None else visibility_timeout_s
         )
         url = sqs.create_queue(
-            QueueName=names.queue(stage.name),
+            QueueName=names.queue(stage.name, events=events),
             Attributes={"VisibilityTimeout": str(visibility), "RedrivePolicy": json.dumps(redrive)},
         )["QueueUrl"]
-        resources.queue_urls[stage.name] = url
-        resources.queue_arns[stage.name] = queue_arn(url)
+        return url, queue_arn(url), dlq_url
+
+    for stage in resources.stages:
+        url, arn, dlq_url = stage_queue(stage, events=False)
+        resources.queue_urls[stage.name], resources.queue_arns[stage.name] = url, arn
         resources.dlq_urls[stage.name] = dlq_url
+    _provision_bus(resources, stage_queue)
     if asl_text is not None:
         definition, resources.function_stage = render_state_machine(asl_text, names.function_prefix)
         resources.state_machine_arn = clients["stepfunctions"].create_state_machine(
             name=names.state_machine, definition=definition, roleArn=names.role_arn, type="STANDARD"
         )["stateMachineArn"]
     return resources
+
+
+def _provision_bus(resources: Resources, stage_queue: Callable[[Any, bool], tuple[str, str, str]]) -> None:
+    """Events mode: the bus, each stage's queue (with its DLQ) and the rules that fill it, from the stage
+    table's subscriptions (harmonic_service.events)."""
+    from harmonic_service.events import all_subscriptions
+
+    names, bus = resources.names, resources.clients["events"]
+    bus.create_event_bus(Name=names.bus)
+    resources.event_bus_name = names.bus
+    for stage, patterns in all_subscriptions().items():
+        url, arn, dlq_url = stage_queue(next(s for s in resources.stages if s.name == stage), True)
+        resources.event_queue_urls[stage], resources.event_queue_arns[stage] = url, arn
+        resources.event_dlq_urls[stage] = dlq_url
+        for index, pattern in enumerate(patterns):
+            rule = names.rule(stage, index)
+            bus.put_rule(Name=rule, EventBusName=names.bus, EventPattern=json.dumps(pattern))
+            bus.put_targets(Rule=rule, EventBusName=names.bus, Targets=[{"Id": "stage-queue", "Arn": arn}])
 
 
 def wait_for_executions(sfn: Any, state_machine_arn: str, timeout_s: float) -> bool:

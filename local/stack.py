@@ -39,6 +39,7 @@ from harmonic_service.dal import clients
 from local.harness import (
     API_HANDLER,
     ASL_PATH,
+    EVENTS_HANDLER,
     MOTO_CONFIG,
     PIPELINE_HANDLER,
     REGION,
@@ -113,6 +114,7 @@ class LocalStack:
         self.resources: Resources | None = None
         self.api = Sandbox(API_HANDLER)
         self.pipeline = Sandbox(PIPELINE_HANDLER)
+        self.events = Sandbox(EVENTS_HANDLER)
         self.task = Sandbox(TASK_HANDLER)
         self._moto: Any = None
         self._front: Any = None
@@ -133,7 +135,8 @@ class LocalStack:
         router = TaskRouter(self.task, resources.function_stage, NAMES.function_prefix, record=False)
         self._cleanup.enter_context(route_lambda(router))
         self._warm_clients()
-        for consumer in resources.consumers(self.pipeline):
+        consumers = [*resources.consumers(self.pipeline), *resources.consumers(self.events, events=True)]
+        for consumer in consumers:
             poller = StagePoller(consumer, self.stopping, self.settings.poll_wait_s)
             poller.start()
             self._threads.append(poller)
@@ -238,7 +241,7 @@ class LocalStack:
 
     def _warm_clients(self) -> None:
         """Create the handlers' boto3 clients once, before threads race to create them."""
-        for make in (clients.s3, clients.sqs, clients.dynamodb, clients.stepfunctions):
+        for make in (clients.s3, clients.sqs, clients.dynamodb, clients.stepfunctions, clients.events):
             make()
 
 

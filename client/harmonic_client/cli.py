@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     invoke = commands.add_parser("invoke", help="submit an invocation")
     invoke.add_argument("file")
-    invoke.add_argument("--mode", choices=["pipeline", "statemachine"])
+    invoke.add_argument("--mode", choices=["pipeline", "statemachine", "events"])
     invoke.add_argument("--steps", help="comma-separated stages to run")
     invoke.add_argument("--patterns", help="comma-separated pattern ids or names to match (default: all)")
     invoke.add_argument("--wait", action="store_true", help="wait for the result, showing progress")

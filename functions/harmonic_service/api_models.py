@@ -136,6 +136,10 @@ class StageProgress(BaseModel):
     status: StageStatus
     duration_ms: int | None = None
     attempts: int = 0
+    started_at: str | None = Field(default=None, description="when its last attempt started (ISO 8601, ms)")
+    finished_at: str | None = Field(
+        default=None, description="when it succeeded or was skipped (ISO 8601, ms)"
+    )
     reason: str | None = None
 
 

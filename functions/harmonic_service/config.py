@@ -14,9 +14,27 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-# The asynchronous orchestrations (a request's `mode`), and what a deployment may run: one of them or both.
-MODES: tuple[str, ...] = ("pipeline", "statemachine")
-ORCHESTRATIONS: tuple[str, ...] = (*MODES, "both")
+# The asynchronous orchestrations (a request's `mode`): SQS-linked stages, Step Functions, an EventBridge bus.
+MODES: tuple[str, ...] = ("pipeline", "statemachine", "events")
+# What a deployment runs (ORCHESTRATION, cdk.json's `orchestration`): a mode, a comma-separated list of modes,
+# or one of these names.
+ORCHESTRATION_NAMES: dict[str, tuple[str, ...]] = {"all": MODES, "both": ("pipeline", "statemachine")}
+ORCHESTRATIONS: tuple[str, ...] = (*MODES, *ORCHESTRATION_NAMES)
+
+
+def parse_orchestration(value: str) -> tuple[str, ...]:
+    """The modes an orchestration setting names, in MODES order; ValueError naming the accepted values."""
+    value = value.strip()
+    if value in ORCHESTRATION_NAMES:
+        return ORCHESTRATION_NAMES[value]
+    wanted = {part.strip() for part in value.split(",") if part.strip()}
+    unknown = sorted(wanted - set(MODES))
+    if not wanted or unknown:
+        raise ValueError(
+            f"must be one of {', '.join(ORCHESTRATIONS)} or a comma-separated list of "
+            f"{', '.join(MODES)}, got {value!r}"
+        )
+    return tuple(mode for mode in MODES if mode in wanted)
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,7 @@ class Settings:
     payload_bucket: str = "harmonic-payloads"
     stage_queue_urls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     state_machine_arn: str = ""
+    event_bus_name: str = ""
     orchestration: str = "pipeline"
     max_inline_bytes: int = 4 * 1024 * 1024
     max_upload_bytes: int = 100 * 1024 * 1024
@@ -42,9 +61,7 @@ class Settings:
     @property
     def modes(self) -> tuple[str, ...]:
         """The orchestration modes this deployment accepts, default first."""
-        if self.orchestration == "both":
-            return MODES
-        return (self.orchestration,)
+        return parse_orchestration(self.orchestration)
 
     @property
     def retention_s(self) -> int:
@@ -75,8 +92,10 @@ def get_settings() -> Settings:
     """The settings of this process, read from the environment on first use."""
     defaults = Settings()
     orchestration = os.environ.get("ORCHESTRATION", defaults.orchestration).strip() or defaults.orchestration
-    if orchestration not in ORCHESTRATIONS:
-        raise ValueError(f"ORCHESTRATION must be one of {', '.join(ORCHESTRATIONS)}, got {orchestration!r}")
+    try:
+        parse_orchestration(orchestration)
+    except ValueError as error:
+        raise ValueError(f"ORCHESTRATION {error}") from None
     return Settings(
         invocations_table=os.environ.get("INVOCATIONS_TABLE", defaults.invocations_table),
         idempotency_table=os.environ.get("IDEMPOTENCY_TABLE", defaults.idempotency_table),
@@ -84,6 +103,7 @@ def get_settings() -> Settings:
         payload_bucket=os.environ.get("PAYLOAD_BUCKET", defaults.payload_bucket),
         stage_queue_urls=_queue_urls(os.environ.get("STAGE_QUEUE_URLS", "")),
         state_machine_arn=os.environ.get("STATE_MACHINE_ARN", "").strip(),
+        event_bus_name=os.environ.get("EVENT_BUS_NAME", "").strip(),
         orchestration=orchestration,
         max_inline_bytes=_int("MAX_INLINE_BYTES", defaults.max_inline_bytes),
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harmonic_service.config import MODES
 from harmonic_service.errors import PoisonMessage
-from harmonic_service.stages import STAGE_NAMES, following, get_stage
+from harmonic_service.stages import STAGE_NAMES, dependencies, following, get_stage
 
 # The asynchronous orchestrations a request may ask for (`mode`), as a type.
 Mode = Literal[MODES]  # type: ignore[valid-type]
@@ -44,14 +44,16 @@ DONE_STAGE_STATUSES = frozenset({StageStatus.SUCCEEDED, StageStatus.SKIPPED})
 class StageOutcome(StrEnum):
     """What one delivery of a stage's message came to (`runner.StageRun.outcome`).
 
-    COMPLETED: the stage succeeded and a following stage is due. SUCCEEDED: it was the last stage; the
-    invocation is done. FAILED: a permanent error ended the invocation. The rest were dropped without work:
-    DUPLICATE (the stage is already done), STALE (the invocation is FAILED), FINISHED (the invocation already
-    SUCCEEDED), OUT_OF_ORDER (a stage it reads is not done yet), CONFLICT (the invocation is in a state that
-    lets no stage run, e.g. a concurrent update won).
+    COMPLETED: the stage succeeded and a following stage is due. SKIPPED: the stage decided not to run (its
+    own skip rule; events mode). SUCCEEDED: it was the last stage; the invocation is done. FAILED: a
+    permanent error ended the invocation. The rest were dropped without work: DUPLICATE (the stage is
+    already done), STALE (the invocation is FAILED), FINISHED (the invocation already SUCCEEDED),
+    OUT_OF_ORDER (a stage it reads is not done yet), CONFLICT (the invocation is in a state that lets no
+    stage run: a concurrent update won, or another event already claimed the stage).
     """
 
     COMPLETED = "completed"
+    SKIPPED = "skipped"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     DUPLICATE = "duplicate"
@@ -63,7 +65,12 @@ class StageOutcome(StrEnum):
     @property
     def dropped(self) -> bool:
         """Whether the message was dropped without doing the stage's work."""
-        return self not in (StageOutcome.COMPLETED, StageOutcome.SUCCEEDED, StageOutcome.FAILED)
+        return self not in (
+            StageOutcome.COMPLETED,
+            StageOutcome.SKIPPED,
+            StageOutcome.SUCCEEDED,
+            StageOutcome.FAILED,
+        )
 
     @property
     def already_done(self) -> bool:
@@ -93,6 +100,7 @@ class StageCheckpoint(BaseModel):
     duration_ms: int | None = None
     output_key: str | None = None
     summary: dict[str, Any] | None = None
+    claim: str | None = None  # events mode: the event that started it (see checkpoints.start_stage)
 
     @property
     def done(self) -> bool:
@@ -136,6 +144,15 @@ class Invocation(BaseModel):
     def first_pending_stage(self) -> str | None:
         """The first stage that is neither SUCCEEDED nor SKIPPED (where a resume starts), or None."""
         return next((name for name in STAGE_NAMES if not self.done(name)), None)
+
+    def ready_stages(self) -> list[str]:
+        """The stages that are not done while everything they read is: what may run now (in events mode,
+        parallel ones together)."""
+        return [
+            name
+            for name in STAGE_NAMES
+            if not self.done(name) and all(self.done(read) for read in dependencies(name))
+        ]
 
     def audio_key_for(self, stage: str) -> str:
         """The audio `stage` reads: the output of the last audio stage before it that ran, else the clip."""

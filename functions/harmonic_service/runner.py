@@ -44,6 +44,7 @@ from harmonic_service.stages import (
     earlier,
     following,
     get_stage,
+    in_parallel_group,
     skip_reason,
 )
 
@@ -69,6 +70,8 @@ class StageRun:
     attempts: int | None = None
     error: dict[str, str] | None = None
     skipped: dict[str, str] = field(default_factory=dict)
+    output_key: str | None = None  # where its output went (events: the StageCompleted's output_key)
+    republish: bool = False  # events mode: a duplicate whose completion event was evidently lost
 
 
 class StoredContext:
@@ -93,7 +96,11 @@ class StoredContext:
 
     @property
     def steps(self) -> Sequence[str]:
-        return self._envelope.steps
+        return self.invocation.steps
+
+    @property
+    def mode(self) -> str:
+        return self._envelope.mode
 
     @cached_property
     def limits(self) -> WavLimits:
@@ -181,9 +188,16 @@ def _store(envelope: Envelope, stage: Stage, output: StageOutput, context: Store
 
 
 def _plan_skips(after: str, context: StoredContext) -> tuple[str | None, dict[str, str]]:
-    """The next stage to run after `after` and the optional stages skipped on the way (name → reason)."""
+    """The next stage to run after `after` and the optional stages skipped on the way (name → reason).
+
+    In statemachine mode a stage of a parallel group (`stages.parallel_groups`) ends the planning: the
+    state machine runs the whole group, and each of its stages decides its own skip.
+    """
     skipped: dict[str, str] = {}
+    stop_at_groups = context.mode == "statemachine"
     for stage in following(after):
+        if stop_at_groups and in_parallel_group(stage.name):
+            return stage.name, skipped
         reason = skip_reason(stage, context)
         if reason is None:
             return stage.name, skipped
@@ -212,13 +226,52 @@ def _recover_next(envelope: Envelope, item: Invocation | None) -> Envelope | Non
     return envelope.for_stage(following_stage, item.audio_key_for(following_stage))
 
 
+def _completion_lost(envelope: Envelope, item: Invocation | None) -> bool:
+    """Events mode, for a duplicate: whether the stage's completion event was evidently lost (the stages
+    that wait for it are still PENDING long after it completed; see REDISPATCH_AFTER_S)."""
+    if not item or item.status != InvocationStatus.RUNNING:
+        return False
+    if timestamps.age_s(item.stage(envelope.stage).completed_at) < REDISPATCH_AFTER_S:
+        return False
+    return any(item.stage(name).status == StageStatus.PENDING for name in item.ready_stages())
+
+
 def _drop(envelope: Envelope, stale: StaleMessage, when: str) -> StageRun:
     logger.info(
         f"dropped {stale.reason} message {when}: {stale}",
         extra={"drop_reason": str(stale.reason), "invocation_id": envelope.invocation_id},
     )
-    recovered = _recover_next(envelope, stale.item) if stale.reason == StageOutcome.DUPLICATE else None
-    return StageRun(envelope.stage, StageOutcome(stale.reason), next_envelope=recovered)
+    outcome = StageOutcome(stale.reason)
+    if outcome != StageOutcome.DUPLICATE:
+        return StageRun(envelope.stage, outcome)
+    if envelope.mode == "events":
+        return StageRun(envelope.stage, outcome, republish=_completion_lost(envelope, stale.item))
+    if envelope.mode == "statemachine":  # the task answers from the checkpoint (tasks._after_drop)
+        return StageRun(envelope.stage, outcome)
+    return StageRun(envelope.stage, outcome, next_envelope=_recover_next(envelope, stale.item))
+
+
+def _skip(envelope: Envelope, reason: str, attempts: int, context: StoredContext, plan: bool) -> StageRun:
+    """A stage that decides its own skip: SKIPPED in one conditional update, with (`plan`) the skips of the
+    stages after it, as a completion would."""
+    skipped = {envelope.stage: reason}
+    next_name = None
+    if plan:
+        context.record(envelope.stage, get_stage(envelope.stage).skipped_summary(reason))
+        next_name, following_skips = _plan_skips(envelope.stage, context)
+        skipped.update(following_skips)
+    try:
+        checkpoints.skip_stage(envelope.invocation_id, envelope.stage, reason, following=skipped)
+    except StaleMessage as stale:
+        return _drop(envelope, stale, "at skip")
+    for name, why in skipped.items():
+        logger.info(f"skipped stage {name}: {why}", extra={"skipped_stage": name})
+    next_envelope = None
+    if next_name:
+        next_envelope = envelope.for_stage(next_name, context.invocation.audio_key_for(envelope.stage))
+    return StageRun(
+        envelope.stage, StageOutcome.SKIPPED, attempts=attempts, skipped=skipped, next_envelope=next_envelope
+    )
 
 
 def _fail(envelope: Envelope, code: str, message: str, attempts: int | None) -> StageRun:
@@ -232,28 +285,40 @@ def _fail(envelope: Envelope, code: str, message: str, attempts: int | None) -> 
 
 
 def run_stage(
-    envelope: Envelope, *, receive_count: int = 1, max_receive_count: int | None = None
+    envelope: Envelope,
+    *,
+    receive_count: int = 1,
+    max_receive_count: int | None = None,
+    claim: str | None = None,
+    own_skip: bool = False,
+    plan: bool = True,
 ) -> StageRun:
     """Run `envelope.stage` for its invocation (see the module docstring).
 
     `receive_count`/`max_receive_count`: this delivery's number and the most the queue allows; on the last
-    one a transient error also marks the invocation FAILED before it is raised.
+    one a transient error also marks the invocation FAILED before it is raised. `claim` (events mode: the
+    triggering event's id) makes the start exclusive. `own_skip`: the stage decides its own skip when it
+    starts (events mode; a state machine's parallel branch and the stage after it), instead of the stage
+    before it. `plan`: decide the skips of the stages that follow and return the next one's envelope (off in
+    events mode, where the bus carries the completion to whoever subscribes, and in a parallel branch).
     Raises UnknownInvocation (poison) and transient errors; returns for everything else.
     """
     stage = get_stage(envelope.stage)
     try:
-        invocation = checkpoints.start_stage(envelope.invocation_id, stage.name)
+        invocation = checkpoints.start_stage(envelope.invocation_id, stage.name, claim=claim)
     except StaleMessage as stale:
         return _drop(envelope, stale, "before start")
     attempts = invocation.stage(stage.name).attempts
     started = time.perf_counter()
     try:
         try:
-            options = parse_options(envelope.options)
+            options = parse_options(invocation.options)
         except ValueError as error:
             raise PermanentStageError(str(error), code="bad_request") from None
-        faults.before_work(stage.name, envelope.correlation_id, attempts)
         context = StoredContext(invocation, options, envelope)
+        if own_skip and (reason := skip_reason(stage, context)) is not None:
+            return _skip(envelope, reason, attempts, context, plan)
+        faults.before_work(stage.name, envelope.correlation_id, attempts)
         output = stage.run(context)
         stored = _store(envelope, stage, output, context)
         faults.after_side_effect(stage.name, envelope.correlation_id, attempts)
@@ -282,10 +347,16 @@ def run_stage(
             )
         except StaleMessage as stale:
             return _drop(envelope, stale, "at completion")
-        return StageRun(stage.name, StageOutcome.SUCCEEDED, duration_ms=duration_ms, attempts=attempts)
+        return StageRun(
+            stage.name,
+            StageOutcome.SUCCEEDED,
+            duration_ms=duration_ms,
+            attempts=attempts,
+            output_key=stored.output_key,
+        )
 
     context.record(stage.name, stored.summary)
-    next_name, skipped = _plan_skips(stage.name, context)
+    next_name, skipped = _plan_skips(stage.name, context) if plan else (None, {})
     try:
         checkpoints.complete_stage(
             envelope.invocation_id,
@@ -308,4 +379,5 @@ def run_stage(
         audio_seconds=stored.audio_seconds,
         attempts=attempts,
         skipped=skipped,
+        output_key=stored.output_key,
     )

@@ -14,9 +14,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from harmonic import InvalidAudio, WavLimits
-from harmonic_service import logic, pattern_cache
+from harmonic_service import events, logic, pattern_cache
 from harmonic_service.config import MODES, get_settings
-from harmonic_service.dal import checkpoints, executions, payloads, queues, registry
+from harmonic_service.dal import bus, checkpoints, executions, payloads, queues, registry
 from harmonic_service.errors import (
     BadRequest,
     Conflict,
@@ -61,7 +61,10 @@ def _resolve_mode(mode: str | None) -> str:
         mode = settings.modes[0]
     if mode not in MODES:
         raise BadRequest(f"unknown mode {mode!r}; modes are {', '.join(MODES)}")
-    if mode not in settings.modes or (mode == "statemachine" and not settings.state_machine_arn):
+    missing = (mode == "statemachine" and not settings.state_machine_arn) or (
+        mode == "events" and not settings.event_bus_name
+    )
+    if mode not in settings.modes or missing:
         raise BadRequest(f"mode {mode} is not deployed here; available: {', '.join(settings.modes)}")
     return mode
 
@@ -133,11 +136,25 @@ def _check_id(invocation_id: str) -> None:
 # --- dispatch -------------------------------------------------------------------------------------------
 
 
-def _dispatch(envelope: Envelope, execution_name: str) -> None:
-    """Hand the envelope to its orchestration; on failure, FAILED (resumable) and the error re-raised."""
+def _announce(envelope: Envelope, restart: Sequence[str]) -> None:
+    """Events mode: the fact that starts the chain (a new invocation), or the resumes of `restart`."""
+    ids = {"invocation_id": envelope.invocation_id, "correlation_id": envelope.correlation_id}
+    if not restart:
+        bus.publish(events.InvocationSubmitted(**ids, input_key=envelope.input_key or ""))
+    else:
+        bus.publish(*(events.InvocationResumed(**ids, stage=stage) for stage in restart))
+
+
+def _dispatch(envelope: Envelope, execution_name: str, restart: Sequence[str] = ()) -> None:
+    """Hand the envelope to its orchestration; on failure, FAILED (resumable) and the error re-raised.
+
+    `restart`: for a resume, the stages that run again (events mode resumes each of them).
+    """
     try:
         if envelope.mode == "pipeline":
             queues.send_envelope(envelope)
+        elif envelope.mode == "events":
+            _announce(envelope, restart)
         else:
             started = executions.start_execution(envelope, name=execution_name)
             if not started:
@@ -225,6 +242,8 @@ def get_invocation(invocation_id: str) -> dict[str, Any]:
             "status": checkpoint.status.value,
             "duration_ms": checkpoint.duration_ms,
             "attempts": checkpoint.attempts,
+            "started_at": checkpoint.started_at,
+            "finished_at": checkpoint.completed_at,
         }
         if checkpoint.status == StageStatus.SKIPPED:
             stage["reason"] = checkpoint.skip_reason
@@ -267,7 +286,11 @@ def resume_invocation(invocation_id: str, correlation_id: str) -> dict[str, Any]
         options=item.options,
         steps=item.steps,
     )
-    _dispatch(envelope, execution_name=f"{invocation_id}-resume-{uuid.uuid4().hex[:8]}")
+    _dispatch(
+        envelope,
+        execution_name=f"{invocation_id}-resume-{uuid.uuid4().hex[:8]}",
+        restart=item.ready_stages() or [stage],
+    )
     logger.info("invocation resumed", extra={"invocation_id": invocation_id, "resumed_from": stage})
     return {
         "invocation_id": invocation_id,

@@ -97,14 +97,26 @@ def _after_drop(envelope: Envelope) -> dict[str, Any]:
     return _envelope_output(envelope.for_stage(following, item.audio_key_for(following)))
 
 
-def run_stage_task(envelope: Envelope) -> TaskOutcome:
+def branch_output(envelope: Envelope, run: StageRun) -> dict[str, Any]:
+    """The output of a parallel branch's task (the Parallel state keeps its input envelope instead)."""
+    return {
+        "invocation_id": envelope.invocation_id,
+        "correlation_id": envelope.correlation_id,
+        "stage": envelope.stage,
+        "outcome": run.outcome.value,
+    }
+
+
+def run_stage_task(envelope: Envelope, *, own_skip: bool = False, plan: bool = True) -> TaskOutcome:
     """Run `envelope.stage` through the shared runner; the next envelope (or the done object) as a dict.
 
+    `own_skip` and `plan` as in `runner.run_stage`: a parallel branch's task decides its own skip and plans
+    nothing (its output is `branch_output`); the task after a group decides its own skip and plans on.
     Raises TransientStageError (retried by the ASL), PermanentStageError (already recorded on the
     invocation), PoisonMessage/UnknownInvocation and StaleMessage (see the module docstring).
     """
     try:
-        run = run_stage(envelope)
+        run = run_stage(envelope, own_skip=own_skip, plan=plan)
     except PoisonMessage:
         raise
     except Exception as error:
@@ -115,7 +127,11 @@ def run_stage_task(envelope: Envelope) -> TaskOutcome:
         raise PermanentStageError(error.get("message", "stage failed"), code=error.get("code", "stage_error"))
     if run.outcome == StageOutcome.SUCCEEDED:
         return TaskOutcome(done_output(envelope), run)
-    if run.outcome == StageOutcome.COMPLETED:
+    if not plan:
+        if run.outcome.dropped:
+            _after_drop(envelope)  # raises for a FAILED invocation or an out-of-order delivery
+        return TaskOutcome(branch_output(envelope, run), run)
+    if run.outcome in (StageOutcome.COMPLETED, StageOutcome.SKIPPED):
         next_envelope = run.next_envelope
         output = _envelope_output(next_envelope) if next_envelope else done_output(envelope)
         return TaskOutcome(output, run)

@@ -89,27 +89,43 @@ def test_the_generated_state_machine_has_its_task(report: dict[str, Any]) -> Non
     task = report["asl"]["task"]
     assert task["Type"] == "Task"
     assert task["Parameters"]["FunctionName"] == "${PeakFunctionArn}"
-    assert task["Next"] == "Respond"
-    assert {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"} in task["Catch"]
+    # peak reads only normalize, like features and match: the three run together, as one Parallel state
+    assert report["asl"]["parallel"] == {"FeaturesAndMatchAndPeak": ["Features", "Match", "Peak"]}
+    assert task["End"] is True  # a branch; the Parallel state goes on to Respond
+    assert task["Parameters"]["Payload"] == {
+        "envelope.$": "$",
+        "stage": "peak",
+        "own_skip": True,
+        "plan": False,
+    }
     assert "TransientStageError" in json.dumps(task["Retry"])
-    # reached from the start (resume), after match, and from the Choice after features (match skipped)
-    assert report["asl"]["entered_from"] == ["AfterFeatures", "Match", "StartAtStage"]
+    assert report["asl"]["start"]["peak"] == "FeaturesAndMatchAndPeak"  # a resume at peak reruns the group
+    assert report["asl"]["top_level"].index("FeaturesAndMatchAndPeak") < report["asl"]["top_level"].index(
+        "Respond"
+    )
 
 
-def test_the_template_has_its_queue_function_event_source_and_alarms(report: dict[str, Any]) -> None:
+def test_the_template_has_its_queues_functions_event_sources_rules_and_alarms(report: dict[str, Any]) -> None:
     template = report["template"]
-    assert len([q for q in template["queues"] if "DeadLetterQueue" in q]) == 1
-    assert len([q for q in template["queues"] if "DeadLetterQueue" not in q]) == 1
+    # a queue and a DLQ in the pipeline and in the events mode
+    assert len([q for q in template["queues"] if "DeadLetterQueue" in q]) == 2
+    assert len([q for q in template["queues"] if "DeadLetterQueue" not in q]) == 2
     handlers = sorted(template["functions"].values())
     assert handlers == [
+        "harmonic_service.handlers.events.handler",
         "harmonic_service.handlers.pipeline.handler",
         "harmonic_service.handlers.statemachine.handler",
     ]
-    assert len(template["event_sources"]) == 1
+    assert len(template["event_sources"]) == 2
     alarms = " | ".join(template["alarms"])
-    assert len(template["alarms"]) == 3, alarms  # dead letters, oldest message, error rate
+    assert len(template["alarms"]) == 6, alarms  # dead letters, oldest message, error rate; in both modes
     for what in ("dead-letter queue", "oldest message", "invocations failed"):
-        assert what in alarms
+        assert alarms.count(what) == 2
+    # its rules: after normalize (what it reads), and its resumes
+    after = {"detail": {"stage": ["normalize"]}, "detail-type": ["StageCompleted", "StageSkipped"]}
+    resumed = {"detail": {"stage": ["peak"]}, "detail-type": ["InvocationResumed"]}
+    expected = sorted(json.dumps({**p, "source": ["harmonic"]}, sort_keys=True) for p in (after, resumed))
+    assert template["rules"] == expected
     assert template["state_machine_mentions_it"]
 
 

@@ -51,13 +51,20 @@ def state_machine(stage: str) -> dict[str, Any]:
     definition = json.loads(asl.ASL_PATH.read_text())
     states = definition["States"]
     title = stage.title()
+    parallel = {
+        name: [branch["StartAt"] for branch in state["Branches"]]
+        for name, state in states.items()
+        if state["Type"] == "Parallel"
+    }
+    task = states.get(title)
+    for state in states.values():
+        for branch in state.get("Branches", []):
+            task = branch["States"].get(title, task)
     return {
-        "task": states.get(title),
-        "entered_from": sorted(
-            name
-            for name, state in states.items()
-            if state.get("Next") == title or any(c.get("Next") == title for c in state.get("Choices", []))
-        ),
+        "task": task,
+        "parallel": parallel,
+        "start": {c["StringEquals"]: c["Next"] for c in states["StartAtStage"]["Choices"]},
+        "top_level": list(states),
     }
 
 
@@ -98,7 +105,9 @@ def template(stage: str, outdir: str) -> dict[str, Any]:
         if value["Properties"].get("Environment", {}).get("Variables", {}).get("STAGE_NAME") == stage
     }
     return {
-        "queues": sorted(key for key in of("AWS::SQS::Queue") if f"Queues{title}" in key),
+        "queues": sorted(
+            key for key in of("AWS::SQS::Queue") if f"Queues{title}" in key or f"EventDriven{title}" in key
+        ),
         "functions": {key: props["Handler"] for key, props in functions.items()},
         "event_sources": sorted(
             key
@@ -108,7 +117,15 @@ def template(stage: str, outdir: str) -> dict[str, Any]:
         "alarms": sorted(
             value["Properties"].get("AlarmDescription", "")
             for value in of("AWS::CloudWatch::Alarm").values()
-            if f"Stage {stage}:" in value["Properties"].get("AlarmDescription", "")
+            if any(
+                f"Stage {name}:" in value["Properties"].get("AlarmDescription", "")
+                for name in (stage, f"events-{stage}")
+            )
+        ),
+        "rules": sorted(
+            json.dumps(value["Properties"]["EventPattern"], sort_keys=True)
+            for key, value in of("AWS::Events::Rule").items()
+            if key.startswith(f"EventDriven{title}Rule")
         ),
         "state_machine_mentions_it": any(
             title in json.dumps(value["Properties"])
@@ -127,7 +144,7 @@ def local_stack(stage: str) -> dict[str, Any]:
         client = Client(stack.base_url, auth="none", timeout_s=60)
         analyzed = client.analyze(wav, options=force_denoise)
         runs = {}
-        for mode in ("pipeline", "statemachine"):
+        for mode in ("pipeline", "statemachine", "events"):
             done = client.invoke(wav, mode=mode, wait=True, options=force_denoise)
             runs[mode] = {
                 "status": done["status"],

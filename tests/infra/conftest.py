@@ -127,11 +127,13 @@ def api_function(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def stage_queues(template: dict[str, Any]) -> dict[str, str]:
-    """{stage name: logical id of the queue its function consumes} (through the event source mappings)."""
+    """{stage name: logical id of the queue its pipeline function consumes} (through the event source
+    mappings; the events mode's subscribers are left out)."""
     by_function = {logical_id: stage for stage, (logical_id, _) in stage_functions(template).items()}
     return {
         by_function[props["FunctionName"]["Ref"]]: props["EventSourceArn"]["Fn::GetAtt"][0]
         for props in resources(template, "AWS::Lambda::EventSourceMapping").values()
+        if props["FunctionName"]["Ref"] in by_function
     }
 
 

@@ -25,6 +25,12 @@ def test_every_dead_letter_queue_alarms_on_its_first_message(template: dict[str,
     dead_letter_ids = {
         ref_id(q["RedrivePolicy"]["deadLetterTargetArn"]) for q in queues.values() if "RedrivePolicy" in q
     }
+    # and the dead-letter queue of the event rules' targets (events EventBridge could not deliver)
+    dead_letter_ids |= {
+        ref_id(target["DeadLetterConfig"]["Arn"])
+        for rule in resources(template, "AWS::Events::Rule").values()
+        for target in rule["Targets"]
+    }
     alarmed = {
         _queue_of(alarm)
         for alarm in _alarms(template)
@@ -42,12 +48,17 @@ def test_every_stage_queue_alarms_on_old_messages(template: dict[str, Any]) -> N
         if alarm.get("MetricName") == "ApproximateAgeOfOldestMessage"
         and alarm["Threshold"] == Settings().alarm_oldest_message_age_s
     }
-    assert alarmed == set(stage_queues(template).values())
+    consumed = {
+        ref_id(mapping["EventSourceArn"])
+        for mapping in resources(template, "AWS::Lambda::EventSourceMapping").values()
+    }
+    assert set(stage_queues(template).values()) < consumed  # the pipeline's, and the events mode's
+    assert alarmed == consumed
 
 
 def test_error_rate_alarms_divide_errors_by_invocations(template: dict[str, Any]) -> None:
     rate_alarms = [alarm for alarm in _alarms(template) if "Errors" in json.dumps(alarm.get("Metrics", []))]
-    assert len(rate_alarms) == len(STAGES) + 1  # every stage and the API function
+    assert len(rate_alarms) == 2 * len(STAGES) + 1  # every pipeline stage, every events subscriber, the API
     # Not the state machine's task functions: their errors are Retry/Catch control flow (a bad clip raises
     # PermanentStageError); the state machine's failure-rate alarm covers them.
     functions = {
@@ -80,7 +91,9 @@ def test_api_5xx_alarm_and_every_alarm_notifies_the_encrypted_topic(template: di
     api_5xx = [a for a in _alarms(template) if a.get("MetricName") == "5XXError"]
     assert len(api_5xx) == 1
     assert api_5xx[0]["Namespace"] == "AWS/ApiGateway"
-    assert len(_alarms(template)) == 3 * len(STAGES) + 2 + 2  # ... and the state machine's two
+    # per stage queue of the pipeline and of the events mode: dead letters, oldest message, error rate; the
+    # rules' delivery DLQ; the API's two; the state machine's two
+    assert len(_alarms(template)) == 3 * (2 * len(STAGES)) + 1 + 2 + 2
     for alarm in _alarms(template):
         assert [ref_id(action) for action in alarm["AlarmActions"]] == [topic_id]
         assert alarm["TreatMissingData"] == "notBreaching"

@@ -29,7 +29,14 @@ from botocore.config import Config
 from moto import mock_aws
 from moto.cloudformation.parsing import get_model_map
 
-from harmonic_service.stages import API_HANDLER, PIPELINE_HANDLER, STAGE_NAMES, STAGES, TASK_HANDLER
+from harmonic_service.stages import (
+    API_HANDLER,
+    EVENTS_HANDLER,
+    PIPELINE_HANDLER,
+    STAGE_NAMES,
+    STAGES,
+    TASK_HANDLER,
+)
 from infra.stack import STACK_NAME
 
 ACCOUNT = "123456789012"
@@ -53,6 +60,7 @@ MOTO_UNSUPPORTED = {
 
 # Types moto creates but lists without a physical id; the tests below find them through the service APIs.
 MOTO_NO_PHYSICAL_ID = {
+    "AWS::Events::EventBus",
     "AWS::ApiGateway::Deployment",
     "AWS::ApiGateway::Method",
     "AWS::Lambda::LayerVersion",
@@ -122,7 +130,7 @@ def test_stack_is_created(deployed: dict[str, Any]) -> None:
     assert deployed["stack"]["StackStatus"] == "CREATE_COMPLETE"
     outputs = {o["OutputKey"]: o["OutputValue"] for o in deployed["stack"]["Outputs"]}
     assert outputs["ApiUrl"].startswith("https://")
-    assert outputs["Orchestration"] == "pipeline,statemachine"
+    assert outputs["Orchestration"] == "pipeline,statemachine,events"
 
 
 def test_only_the_known_unsupported_types_are_skipped(deployed: dict[str, Any]) -> None:
@@ -145,17 +153,18 @@ def test_only_the_known_unsupported_types_are_skipped(deployed: dict[str, Any]) 
 def test_queues_with_dead_letter_queues(deployed: dict[str, Any]) -> None:
     sqs = boto3.client("sqs")
     urls = sqs.list_queues()["QueueUrls"]
-    assert len(urls) == 2 * len(STAGES)
+    # per stage: the pipeline's queue and DLQ, the events mode's queue and DLQ; and the rules' delivery DLQ
+    assert len(urls) == 4 * len(STAGES) + 1
     attributes = {
         url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"] for url in urls
     }
     arns = {a["QueueArn"]: url for url, a in attributes.items()}
     stage_queues = {url: a for url, a in attributes.items() if "RedrivePolicy" in a}
-    assert len(stage_queues) == len(STAGES)
+    assert len(stage_queues) == 2 * len(STAGES)
     for attrs in attributes.values():
         assert attrs["SqsManagedSseEnabled"] == "true"
     timeouts = sorted(int(a["VisibilityTimeout"]) for a in stage_queues.values())
-    assert timeouts == sorted(spec.queue_visibility_timeout_s for spec in STAGES)
+    assert timeouts == sorted(2 * [spec.queue_visibility_timeout_s for spec in STAGES])
     for attrs in stage_queues.values():
         redrive = json.loads(attrs["RedrivePolicy"])
         assert redrive["maxReceiveCount"] == 3
@@ -175,10 +184,12 @@ def test_tables(deployed: dict[str, Any]) -> None:
 def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) -> None:
     awslambda = boto3.client("lambda")
     functions = awslambda.list_functions()["Functions"]
-    assert len(functions) == 2 * len(STAGES) + 2  # pipeline stages, state machine tasks, failure path, API
+    # pipeline stages, state machine tasks, events subscribers, the failure path, the API
+    assert len(functions) == 3 * len(STAGES) + 2
     queue_urls = set(boto3.client("sqs").list_queues()["QueueUrls"])
     by_stage = {}
     tasks = {}
+    subscribers = {}
     for function in functions:
         variables = function["Environment"]["Variables"]
         assert function["Runtime"] == "python3.12"
@@ -186,8 +197,11 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
         assert set(json.loads(variables["STAGE_QUEUE_URLS"])) == set(STAGE_NAMES)
         assert set(json.loads(variables["STAGE_QUEUE_URLS"]).values()) <= queue_urls
         assert variables["PAYLOAD_BUCKET"].startswith("harmonic-storagepayloadbucket")
+        assert variables["EVENT_BUS_NAME"] == "Harmonic-events"
         if function["Handler"] == TASK_HANDLER:
             tasks[variables.get("STAGE_NAME", "")] = function
+        elif function["Handler"] == EVENTS_HANDLER:
+            subscribers[variables["STAGE_NAME"]] = function
         elif variables.get("STAGE_NAME"):
             assert function["Handler"] == PIPELINE_HANDLER
             by_stage[variables["STAGE_NAME"]] = function
@@ -198,8 +212,9 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
             assert len(policy["Statement"]) == 10
             assert {s["Principal"]["Service"] for s in policy["Statement"]} == {"apigateway.amazonaws.com"}
     assert set(tasks) == {*STAGE_NAMES, ""}
+    assert set(subscribers) == set(STAGE_NAMES)
     for spec in STAGES:
-        for function in (by_stage[spec.name], tasks[spec.name]):
+        for function in (by_stage[spec.name], tasks[spec.name], subscribers[spec.name]):
             assert function["MemorySize"] == spec.memory_mb
             assert function["Timeout"] == spec.timeout_s
 
@@ -209,7 +224,7 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
         assert layer["LatestMatchingVersion"]["CompatibleRuntimes"] == ["python3.12"]
 
     mappings = awslambda.list_event_source_mappings()["EventSourceMappings"]
-    assert len(mappings) == len(STAGES)
+    assert len(mappings) == 2 * len(STAGES)  # the pipeline's and the events mode's stage queues
     function_by_arn = {f["FunctionArn"]: f for f in functions}
     for mapping in mappings:
         stage = function_by_arn[mapping["FunctionArn"]]["Environment"]["Variables"]["STAGE_NAME"]
@@ -260,4 +275,25 @@ def test_state_machine_is_what_the_api_starts(deployed: dict[str, Any]) -> None:
     assert json.loads(described["definition"])["StartAt"] == "StartAtStage"
     (api,) = [f for f in boto3.client("lambda").list_functions()["Functions"] if f["Handler"] == API_HANDLER]
     assert api["Environment"]["Variables"]["STATE_MACHINE_ARN"] == machine["stateMachineArn"]
-    assert api["Environment"]["Variables"]["ORCHESTRATION"] == "both"
+    assert api["Environment"]["Variables"]["ORCHESTRATION"] == "pipeline,statemachine,events"
+
+
+def test_event_bus_and_the_rules_of_the_stage_table(deployed: dict[str, Any]) -> None:
+    from harmonic_service.events import subscriptions
+
+    events = boto3.client("events")
+    buses = [bus["Name"] for bus in events.list_event_buses()["EventBuses"]]
+    assert "Harmonic-events" in buses
+    rules = events.list_rules(EventBusName="Harmonic-events")["Rules"]
+    patterns = sorted(json.loads(rule["EventPattern"])["detail-type"][0] for rule in rules)
+    expected = sorted(pattern["detail-type"][0] for stage in STAGE_NAMES for pattern in subscriptions(stage))
+    assert patterns == expected  # one rule per subscription of every stage
+    queue_arns = {
+        boto3.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        for url in boto3.client("sqs").list_queues()["QueueUrls"]
+    }
+    for rule in rules:
+        (target,) = events.list_targets_by_rule(Rule=rule["Name"], EventBusName="Harmonic-events")["Targets"]
+        assert target["Arn"] in queue_arns

@@ -1,4 +1,4 @@
-"""The pipeline: a queue, a dead-letter queue and a function per stage, wired by stages.py."""
+"""The pipeline: a queue, a dead-letter queue and a function per stage, wired by the stage table."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ DESIGN_ENVIRONMENT = {
     "PAYLOAD_BUCKET",
     "STAGE_QUEUE_URLS",
     "STATE_MACHINE_ARN",
+    "EVENT_BUS_NAME",
     "ORCHESTRATION",
     "MAX_INLINE_BYTES",
     "MAX_UPLOAD_BYTES",
@@ -35,8 +36,13 @@ def test_every_stage_has_a_function_consuming_its_own_queue(template: dict[str, 
         assert props["Handler"] == PIPELINE_HANDLER, stage
 
 
+def _pipeline_queues(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The queues of the pipeline's construct (`Queues`), by logical id."""
+    return {k: v for k, v in resources(template, "AWS::SQS::Queue").items() if k.startswith("Queues")}
+
+
 def test_queues_follow_the_stage_specs(template: dict[str, Any]) -> None:
-    all_queues = resources(template, "AWS::SQS::Queue")
+    all_queues = _pipeline_queues(template)
     functions = stage_functions(template)
     queues = stage_queues(template)
     dead_letter_ids = set()
@@ -58,7 +64,9 @@ def test_queues_follow_the_stage_specs(template: dict[str, Any]) -> None:
 
 def test_every_queue_is_encrypted_and_requires_tls(template: dict[str, Any]) -> None:
     all_queues = resources(template, "AWS::SQS::Queue")
-    assert len(all_queues) == 2 * len(STAGES)
+    assert len(_pipeline_queues(template)) == 2 * len(STAGES)
+    # with the events mode's queue and DLQ per stage, and its rules' delivery DLQ
+    assert len(all_queues) == 4 * len(STAGES) + 1
     for logical_id, props in all_queues.items():
         assert props["SqsManagedSseEnabled"] is True, logical_id
     protected = set()
@@ -74,7 +82,11 @@ def test_every_queue_is_encrypted_and_requires_tls(template: dict[str, Any]) -> 
 def test_event_sources_report_partial_failures_with_bounded_concurrency(template: dict[str, Any]) -> None:
     functions = stage_functions(template)
     by_function = {logical_id: stage for stage, (logical_id, _) in functions.items()}
-    mappings = resources(template, "AWS::Lambda::EventSourceMapping")
+    mappings = {
+        key: props
+        for key, props in resources(template, "AWS::Lambda::EventSourceMapping").items()
+        if props["FunctionName"]["Ref"] in by_function
+    }
     assert len(mappings) == len(STAGES)
     specs = {spec.name: spec for spec in STAGES}
     for props in mappings.values():
@@ -100,7 +112,7 @@ def test_stage_functions_run_as_the_stage_spec_says(template: dict[str, Any]) ->
         variables = props["Environment"]["Variables"]
         assert set(variables) == DESIGN_ENVIRONMENT | {"STAGE_NAME"}
         assert variables["STAGE_NAME"] == spec.name
-        assert variables["ORCHESTRATION"] == "both"
+        assert variables["ORCHESTRATION"] == "pipeline,statemachine,events"
         assert variables["STATE_MACHINE_ARN"] == ""  # only the API function starts executions
 
 

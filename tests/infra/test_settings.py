@@ -16,7 +16,7 @@ def test_cdk_json_holds_every_setting_with_the_dataclass_default() -> None:
         assert name in context, f"cdk.json context lacks {name}"
     assert Settings.from_mapping(context) == defaults
     assert (defaults.orchestration, defaults.auth, defaults.architecture, defaults.python_runtime) == (
-        "both",
+        "all",
         "iam",
         "arm64",
         "3.12",
@@ -64,7 +64,7 @@ def test_python_runtime_given_as_a_number_in_cdk_json() -> None:
 @pytest.mark.parametrize(
     ("context", "message"),
     [
-        ({"orchestration": "lambda"}, "orchestration must be one of pipeline, statemachine, both"),
+        ({"orchestration": "lambda"}, "orchestration must be one of pipeline, statemachine, events, all"),
         ({"auth": "cognito"}, "auth must be one of iam, api_key"),
         ({"architecture": "arm"}, "architecture must be one of arm64, x86_64"),
         ({"python_runtime": "3.11"}, "python_runtime must be one of 3.12, 3.13"),

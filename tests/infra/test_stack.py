@@ -22,7 +22,8 @@ def test_handler_strings_name_modules_of_the_code_asset(handler: str) -> None:
 
 def test_one_code_asset_for_every_function(template: dict[str, Any]) -> None:
     functions = resources(template, "AWS::Lambda::Function")
-    assert len(functions) == 14  # six pipeline stages, six state machine tasks, the failure path, the API
+    # six pipeline stages, six state machine tasks, six events subscribers, the failure path, the API
+    assert len(functions) == 20
     assert len({props["Code"]["S3Key"] for props in functions.values()}) == 1
 
 
@@ -42,7 +43,7 @@ def test_outputs(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
     for name in ("ApiUrl", "PayloadBucketName", "InvocationsTableName", "AlarmTopicArn"):
         assert name in outputs
-    assert outputs["Orchestration"]["Value"] == "pipeline,statemachine"
+    assert outputs["Orchestration"]["Value"] == "pipeline,statemachine,events"
     assert "StateMachineArn" in outputs
     assert outputs["AuthMode"]["Value"] == "iam"
     assert "ApiKeyId" not in outputs

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harmonic_service.stages import STAGE_NAMES, STAGES, TASK_HANDLER
+from harmonic_service.stages import STAGE_NAMES, STAGES, TASK_HANDLER, parallel_groups
 from infra.statemachine import ASL_PATH, RECORD_FAILURE_KEY, asl_placeholders, substitution_key
 from tests.infra.conftest import STATEMACHINE_VARIANT, X86_VARIANT, api_function, ref_id, resources
 
@@ -31,8 +31,23 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _flat(asl: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str | None]]:
+    """Every state by name, top level and inside Parallel branches, with its Parallel state (or None)."""
+    found: dict[str, tuple[dict[str, Any], str | None]] = {}
+
+    def visit(states: dict[str, Any], parallel: str | None) -> None:
+        for name, state in states.items():
+            assert name not in found, f"state name {name} is used twice"
+            found[name] = (state, parallel)
+            for branch in state.get("Branches", []):
+                visit(branch["States"], name)
+
+    visit(asl["States"], None)
+    return found
+
+
 def _tasks(asl: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {name: state for name, state in asl["States"].items() if state["Type"] == "Task"}
+    return {name: state for name, (state, _) in _flat(asl).items() if state["Type"] == "Task"}
 
 
 def _stage_of(task: dict[str, Any]) -> str | None:
@@ -48,6 +63,18 @@ def _successors(state: dict[str, Any]) -> list[str]:
     return following
 
 
+def _entered(asl: dict[str, Any], name: str) -> list[str]:
+    """The states a state leads to on success, a Parallel's branches (and a branch end its Parallel's
+    Next) included."""
+    flat = _flat(asl)
+    state, parallel = flat[name]
+    following = [branch["StartAt"] for branch in state.get("Branches", [])]
+    following += _successors(state)
+    if state.get("End") and parallel is not None:
+        following += _successors(flat[parallel][0])
+    return following
+
+
 # --- the ASL --------------------------------------------------------------------------------------------
 
 
@@ -60,80 +87,97 @@ def test_committed_asl_is_the_one_generated_from_the_stage_table() -> None:
 
 def test_asl_is_jsonpath_and_every_state_is_reachable(asl: dict[str, Any]) -> None:
     assert asl.get("QueryLanguage", "JSONPath") == "JSONPath"
-    states = asl["States"]
+    flat = _flat(asl)
     seen, todo = set(), [asl["StartAt"]]
     while todo:
         name = todo.pop()
         if name in seen:
             continue
         seen.add(name)
-        state = states[name]
-        todo += _successors(state) + [catch["Next"] for catch in state.get("Catch", [])]
-    assert seen == set(states)
-    terminal = {name for name, state in states.items() if not _successors(state)}
-    assert {states[name]["Type"] for name in terminal} == {"Succeed", "Fail"}
+        state = flat[name][0]
+        todo += _entered(asl, name) + [catch["Next"] for catch in state.get("Catch", [])]
+    assert seen == set(flat)
+    terminal = {name for name, (state, _) in flat.items() if not _entered(asl, name)}
+    assert {flat[name][0]["Type"] for name in terminal} == {"Succeed", "Fail"}
 
 
 def test_task_states_and_their_order_are_the_stages(asl: dict[str, Any]) -> None:
-    """One Task per stage, and the success paths visit them in STAGE_NAMES order (whatever is skipped)."""
+    """One Task per stage; the success paths visit them in the table's dependency order, the stages of a
+    parallel group (stages.parallel_groups) together, in a Parallel state."""
     tasks = _tasks(asl)
-    by_stage = {_stage_of(task): name for name, task in tasks.items()}
-    assert set(by_stage) == {*STAGE_NAMES, None}  # the stages, plus the failure path
-    assert len(by_stage) == len(tasks)
-    # The graph between stage tasks (through Choices): its only topological order must be STAGE_NAMES.
-    stage_of_state = {name: stage for stage, name in by_stage.items() if stage}
+    by_stage = {_stage_of(task): name for name, task in tasks.items() if _stage_of(task)}
+    assert set(by_stage) == set(STAGE_NAMES)
+    stage_of_state = {name: stage for stage, name in by_stage.items()}
     graph: dict[str, set[str]] = {stage: set() for stage in STAGE_NAMES}
     for stage, state_name in by_stage.items():
-        if stage is None:
-            continue
-        todo = list(_successors(asl["States"][state_name]))
+        todo, seen = list(_entered(asl, state_name)), set()
         while todo:
             following = todo.pop()
+            if following in seen:
+                continue
+            seen.add(following)
             if following in stage_of_state:
                 graph[stage_of_state[following]].add(stage)
-            elif asl["States"][following]["Type"] == "Choice":
-                todo += _successors(asl["States"][following])
+            elif _flat(asl)[following][0]["Type"] in ("Choice", "Parallel"):
+                todo += _entered(asl, following)
     sorter = TopologicalSorter(graph)
     sorter.prepare()
-    order = []
+    generations = []
     while sorter.is_active():
-        ready = sorter.get_ready()
-        assert len(ready) == 1, f"stages {ready} are not ordered"
-        order += ready
+        ready = sorted(sorter.get_ready(), key=STAGE_NAMES.index)
+        generations.append(tuple(ready))
         sorter.done(*ready)
-    assert order == list(STAGE_NAMES)
+    assert generations == [("ingest",), ("denoise",), ("normalize",), ("features", "match"), ("respond",)]
+    assert tuple(generations) == parallel_groups()
+    (parallel,) = [name for name, (state, _) in _flat(asl).items() if state["Type"] == "Parallel"]
+    assert {_flat(asl)[by_stage[s]][1] for s in ("features", "match")} == {parallel}
 
 
-def test_optional_stages_are_behind_choices_on_the_envelopes_stage(asl: dict[str, Any]) -> None:
+def test_optional_stages_are_behind_choices_or_decide_their_own_skip(asl: dict[str, Any]) -> None:
     tasks = _tasks(asl)
-    by_stage = {_stage_of(task): name for name, task in tasks.items()}
+    by_stage = {_stage_of(task): name for name, task in tasks.items() if _stage_of(task)}
+    flat = _flat(asl)
     for spec in STAGES:
+        task = tasks[by_stage[spec.name]]
+        payload = task["Parameters"].get("Payload", {})
+        if not spec.optional:
+            continue
+        if flat[by_stage[spec.name]][1] is not None:  # a parallel branch: the task decides its own skip
+            assert payload == {**payload, "stage": spec.name, "own_skip": True, "plan": False}
+            continue
         pointing = [
             name
-            for name, state in asl["States"].items()
+            for name, (state, _) in flat.items()
             if by_stage[spec.name] in _successors(state) and name != asl["StartAt"]
         ]
-        if spec.optional:
-            (before,) = pointing
-            choice = asl["States"][before]
-            assert choice["Type"] == "Choice"
-            assert {c["Variable"] for c in choice["Choices"]} == {"$.stage"}
-            assert {c["StringEquals"]: c["Next"] for c in choice["Choices"]}[spec.name] == by_stage[spec.name]
-    # The start dispatches on the envelope's stage, so that a resume starts at its stage.
+        (before,) = pointing
+        choice = flat[before][0]
+        assert choice["Type"] == "Choice"
+        assert {c["Variable"] for c in choice["Choices"]} == {"$.stage"}
+        assert {c["StringEquals"]: c["Next"] for c in choice["Choices"]}[spec.name] == by_stage[spec.name]
+    # The start dispatches on the envelope's stage, so that a resume starts at its stage (a group's stage at
+    # its Parallel state).
     start = asl["States"][asl["StartAt"]]
     assert start["Type"] == "Choice"
     dispatched = {c["StringEquals"]: c["Next"] for c in start["Choices"]}
-    assert dispatched == {stage: name for stage, name in by_stage.items() if stage}
+    expected = {stage: flat[name][1] or name for stage, name in by_stage.items()}
+    assert dispatched == expected
     assert {c["Variable"] for c in start["Choices"]} == {"$.stage"}
 
 
 def test_every_task_invokes_lambda_with_small_json_retry_and_catch(asl: dict[str, Any]) -> None:
+    flat = _flat(asl)
     for name, task in _tasks(asl).items():
         assert task["Resource"] == LAMBDA_INVOKE, name
         assert task["Parameters"]["FunctionName"].startswith("${"), name
         assert task["OutputPath"] == "$.Payload", name
-        if _stage_of(task):
-            assert task["Parameters"]["Payload.$"] == "$", name  # the envelope, as it is
+        stage = _stage_of(task)
+        if stage:
+            payload = task["Parameters"].get("Payload", {})
+            # the envelope as it is, or (a group's stage, or the one after a group) wrapped with its stage
+            assert task["Parameters"].get("Payload.$") == "$" or payload["envelope.$"] == "$", name
+            if "Payload.$" not in task["Parameters"]:
+                assert payload["stage"] == stage
         retried = {error for retrier in task["Retry"] for error in retrier["ErrorEquals"]}
         assert RETRIED_LAMBDA_ERRORS | {"TransientStageError"} <= retried, name
         assert not retried & (PERMANENT_ERRORS | {"States.ALL"}), name
@@ -143,14 +187,24 @@ def test_every_task_invokes_lambda_with_small_json_retry_and_catch(asl: dict[str
             assert retrier["MaxDelaySeconds"] >= retrier["IntervalSeconds"], name
         (catch,) = task["Catch"]
         assert catch["ErrorEquals"] == ["States.ALL"], name
-        failure_path = asl["States"][catch["Next"]]
-        if _stage_of(task):
-            assert catch["ResultPath"] == "$.error", name  # keeps the envelope: the failed stage is $.stage
+        failure_path = flat[catch["Next"]][0]
+        if stage:
+            assert catch["ResultPath"] == "$.error", name  # keeps the envelope
             assert failure_path["Type"] == "Task"
             assert _stage_of(failure_path) is None
-            assert asl["States"][failure_path["Next"]]["Type"] == "Fail"
+            assert flat[failure_path["Next"]][0]["Type"] == "Fail"
+            if flat[name][1] is not None:  # a branch records its own stage's failure
+                assert failure_path["Parameters"]["Payload"]["stage"] == stage
         else:
             assert failure_path["Type"] == "Fail", name
+    for state, _ in flat.values():
+        if (
+            state["Type"] == "Parallel"
+        ):  # its failures (already recorded by the branch) end in the failure path
+            assert state["Catch"] == [
+                {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}
+            ]
+            assert state["ResultPath"] is None  # the group passes its input envelope on
 
 
 def test_transient_retries_match_the_pipelines_delivery_count(asl: dict[str, Any]) -> None:
@@ -163,7 +217,7 @@ def test_transient_retries_match_the_pipelines_delivery_count(asl: dict[str, Any
 
 
 def test_failure_path_records_the_error_and_fails_with_it(asl: dict[str, Any]) -> None:
-    (record,) = [task for task in _tasks(asl).values() if _stage_of(task) is None]
+    record = asl["States"]["RecordFailure"]
     assert record["Parameters"]["FunctionName"] == "${" + RECORD_FAILURE_KEY + "}"
     payload = record["Parameters"]["Payload"]
     assert payload == {
@@ -276,7 +330,7 @@ def test_api_function_may_start_executions_of_this_state_machine_only(template: 
     state_machine_id, _ = _state_machine(template)
     _, props = api_function(template)
     assert props["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {"Ref": state_machine_id}
-    assert props["Environment"]["Variables"]["ORCHESTRATION"] == "both"
+    assert props["Environment"]["Variables"]["ORCHESTRATION"] == "pipeline,statemachine,events"
     role = ref_id(props["Role"])
     states_statements = [
         statement

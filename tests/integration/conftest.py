@@ -80,6 +80,7 @@ class AwsStack:
     resources: harness.Resources
     router: harness.TaskRouter | None = None
     pipeline: harness.Sandbox = field(default_factory=lambda: _sandbox(harness.PIPELINE_HANDLER))
+    events: harness.Sandbox = field(default_factory=lambda: _sandbox(harness.EVENTS_HANDLER))
     bucket: str = BUCKET
     invocations_table: str = INVOCATIONS_TABLE
 
@@ -207,24 +208,27 @@ def sfn_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
 
 
 def drain_pipeline(aws: AwsStack, *, duplicate: bool = False, max_rounds: int = 100) -> DrainReport:
-    """Run the pipeline handler on every queued message, stage by stage, until all queues are empty.
+    """Run the stage handlers on every queued message (the pipeline's queues, then the events-mode queues the
+    bus's rules fill), stage by stage, until all queues are empty.
 
     `duplicate=True` delivers every batch twice (the second time before the first is deleted), as SQS's
-    at-least-once delivery may. Raises AssertionError if the queues are not empty after `max_rounds`.
+    at-least-once delivery may. Deliveries and failures are counted per stage (`events-<stage>` for the
+    events-mode queues). Raises AssertionError if the queues are not empty after `max_rounds`.
     """
     report = DrainReport()
-    consumers = aws.resources.consumers(aws.pipeline)
+    consumers = [(c.stage.name, c) for c in aws.resources.consumers(aws.pipeline)]
+    consumers += [(f"events-{c.stage.name}", c) for c in aws.resources.consumers(aws.events, events=True)]
     for _ in range(max_rounds):
         report.rounds += 1
         handled = 0
-        for consumer in consumers:
+        for label, consumer in consumers:
             messages = consumer.receive(visibility_timeout_s=0)  # failed records: again next round
             if not messages:
                 continue
             handled += len(messages)
             failed = consumer.deliver(messages, times=2 if duplicate else 1)
-            report.deliveries[consumer.stage.name] += len(messages)
-            report.failures += [(consumer.stage.name, message["Body"]) for message in failed]
+            report.deliveries[label] += len(messages)
+            report.failures += [(label, message["Body"]) for message in failed]
         if handled == 0:
             return report
     raise AssertionError(f"queues still busy after {max_rounds} rounds: {report}")

@@ -66,7 +66,7 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 def test_health(aws: AwsStack) -> None:
     status, headers, body = call("GET", "/v1/health")
-    assert (status, body) == (200, {"status": "ok", "modes": ["pipeline"]})
+    assert (status, body) == (200, {"status": "ok", "modes": ["pipeline", "events"]})
     assert headers["Content-Type"] == "application/json"
 
 
@@ -314,7 +314,7 @@ def test_unknown_invocations_and_routes_are_404(aws: AwsStack) -> None:
 
 
 def test_statemachine_mode_through_the_api(sfn_aws: AwsStack) -> None:
-    assert call("GET", "/v1/health").body == {"status": "ok", "modes": ["pipeline", "statemachine"]}
+    assert call("GET", "/v1/health").body == {"status": "ok", "modes": ["pipeline", "statemachine", "events"]}
     status, headers, accepted = call(
         "POST", "/v1/invocations", {"audio": AUDIO, "mode": "statemachine"}, {"X-Correlation-Id": "sm-1"}
     )

@@ -197,7 +197,9 @@ def test_invalid_audio_fails_permanently_without_retry(aws: AwsStack) -> None:
     assert body["error"]["message"]
     assert "result" not in body
     stages = stage_table(body)
-    assert stages["ingest"] == {"name": "ingest", "status": "FAILED", "duration_ms": None, "attempts": 1}
+    ingest = stages["ingest"]
+    assert ingest == {**ingest, "status": "FAILED", "duration_ms": None, "attempts": 1, "finished_at": None}
+    assert ingest["started_at"] is not None
     assert all(stages[name]["status"] == "PENDING" for name in STAGE_NAMES[1:])
     assert report.failures == []
     assert report.deliveries == Counter(ingest=1)

@@ -129,16 +129,11 @@ def test_clean_speech_succeeds_with_the_pipelines_result(sfn_aws: AwsStack, clea
     output = json.loads(execution["output"])
     assert output["status"] == "SUCCEEDED"
     assert output["result_key"] == payloads.result_key(invocation_id)
-    assert sfn_aws.entered_states(invocation_id) == [
-        "StartAtStage",
-        "Ingest",
-        "AfterIngest",
-        "Normalize",
-        "Features",
-        "AfterFeatures",
-        "Respond",
-        "Succeeded",
-    ]
+    states = sfn_aws.entered_states(invocation_id)
+    assert states[:5] == ["StartAtStage", "Ingest", "AfterIngest", "Normalize", "FeaturesAndMatch"]
+    # the Parallel state's branches, in whichever order they entered; then the fan-in
+    assert sorted(states[5:7]) == ["Features", "Match"]
+    assert states[7:] == ["Respond", "Succeeded"]
     stages = stage_table(body)
     assert [s["name"] for s in body["stages"]] == list(STAGE_NAMES)
     for name in ("ingest", "normalize", "features", "respond"):
@@ -146,7 +141,9 @@ def test_clean_speech_succeeds_with_the_pipelines_result(sfn_aws: AwsStack, clea
         assert stages[name]["attempts"] == 1
     assert stages["denoise"]["status"] == "SKIPPED"
     assert stages["denoise"]["reason"].startswith("clean clip")
+    # match is a parallel branch: its task started (one attempt) and decided to skip itself
     assert stages["match"] == {**stages["match"], "status": "SKIPPED", "reason": "no patterns registered"}
+    assert stages["match"]["attempts"] == 1
 
     result = body["result"]
     assert set(result) == RESULT_KEYS
@@ -160,12 +157,11 @@ def test_clean_speech_succeeds_with_the_pipelines_result(sfn_aws: AwsStack, clea
 
     # Small JSON between states: the envelopes the tasks saw carry keys, never audio.
     events = [event for _, event in sfn_aws.router.calls]
-    assert [Envelope.from_dict(event).stage for event in events] == [
-        "ingest",
-        "normalize",
-        "features",
-        "respond",
-    ]
+    # the branches and the stage after them name their stage beside the envelope they were given
+    seen = [event["stage"] if "envelope" in event else Envelope.from_dict(event).stage for event in events]
+    assert seen[:2] == ["ingest", "normalize"]
+    assert sorted(seen[2:4]) == ["features", "match"]
+    assert seen[4:] == ["respond"]
     assert all(len(json.dumps(event)) < 1024 for event in events)
     # Step Functions carried the envelopes: nothing went through the pipeline's queues.
     assert all(sfn_aws.queue_depth(url) == 0 for url in sfn_aws.queue_urls.values())
@@ -182,8 +178,8 @@ def test_noisy_clip_takes_the_denoise_branch(sfn_aws: AwsStack, noisy_wav: bytes
     assert execution["status"] == "SUCCEEDED", body.get("error")
     states = sfn_aws.entered_states(invocation_id)
     assert states[:5] == ["StartAtStage", "Ingest", "AfterIngest", "Denoise", "Normalize"]
-    assert "Match" not in states
     stages = stage_table(body)
+    assert stages["match"]["status"] == "SKIPPED"  # no pattern: the match branch skipped itself
     assert stages["denoise"]["status"] == "SUCCEEDED"
     assert body["result"]["denoise"]["applied"] is True
     assert body["result"]["audio"]["clean"] is False
@@ -220,12 +216,12 @@ def test_match_branch(
     assert execution["status"] == "SUCCEEDED", body.get("error")
     states = sfn_aws.entered_states(invocation_id)
     match = stage_table(body)["match"]
+    assert "Match" in states  # a branch of FeaturesAndMatch either way; it decides its own skip
+    assert states[-2:] == ["Respond", "Succeeded"]
     if match_runs:
-        assert states[-4:] == ["AfterFeatures", "Match", "Respond", "Succeeded"]
         assert match["status"] == "SUCCEEDED"
         assert [m["pattern_id"] for m in body["result"]["matches"]] == ["p-1"]
     else:
-        assert states[-3:] == ["AfterFeatures", "Respond", "Succeeded"]
         assert match["status"] == "SKIPPED"
         assert match["reason"] == "excluded by steps"
         assert body["result"]["matches"] == []
@@ -245,7 +241,7 @@ def test_transient_error_is_retried_with_backoff_then_succeeds(
     assert task_failures(sfn_aws, invocation_id) == ["TransientStageError"]
     assert calls["normalize"] == 2
     attempts = {s["name"]: s["attempts"] for s in body["stages"]}
-    assert attempts == {"ingest": 1, "denoise": 0, "normalize": 2, "features": 1, "match": 0, "respond": 1}
+    assert attempts == {"ingest": 1, "denoise": 0, "normalize": 2, "features": 1, "match": 1, "respond": 1}
     # One wait before the retry: IntervalSeconds 2 with full jitter, so anywhere in [0, 2].
     assert len(sfn_aws.router.retry_waits) == 1
     assert 0 <= sfn_aws.router.retry_waits[0] <= 2
@@ -289,7 +285,9 @@ def test_garbage_audio_fails_permanently_with_its_reason(sfn_aws: AwsStack) -> N
     assert body["error"]["message"]
     assert "result" not in body
     stages = stage_table(body)
-    assert stages["ingest"] == {"name": "ingest", "status": "FAILED", "duration_ms": None, "attempts": 1}
+    ingest = stages["ingest"]
+    assert ingest == {**ingest, "status": "FAILED", "duration_ms": None, "attempts": 1, "finished_at": None}
+    assert ingest["started_at"] is not None
     assert all(stages[name]["status"] == "PENDING" for name in STAGE_NAMES[1:])
     # Not retried: one ingest call, then the failure path (which found the error already recorded).
     assert task_failures(sfn_aws, invocation_id) == ["PermanentStageError"]
@@ -346,9 +344,12 @@ def test_resume_of_a_failed_statemachine_invocation(
     assert finished["status"] == "SUCCEEDED"
     assert body["status"] == "SUCCEEDED"
     assert "error" not in body
-    assert sfn_aws.entered_states(second["name"])[:2] == ["StartAtStage", "Features"]
+    assert sfn_aws.entered_states(second["name"])[:2] == ["StartAtStage", "FeaturesAndMatch"]
     attempts = {s["name"]: s["attempts"] for s in body["stages"]}
-    assert attempts == {"ingest": 1, "denoise": 0, "normalize": 1, "features": 2, "match": 0, "respond": 1}
+    # match ran (skipped itself) in the first execution or, if its branch was cancelled, in the second
+    assert attempts == {**attempts, "ingest": 1, "denoise": 0, "normalize": 1, "features": 2, "respond": 1}
+    assert attempts["match"] in (1, 2)
+    assert stage_table(body)["match"]["status"] == "SKIPPED"
     assert len(sfn_aws.router.calls_to("ingest")) == 1  # completed stages are not redone
     # Only a FAILED invocation can be resumed.
     with pytest.raises(service.Conflict):
@@ -398,15 +399,18 @@ def test_duplicate_task_delivery_returns_the_next_envelope(sfn_aws: AwsStack, no
     invocation_id, execution, _ = run(sfn_aws, noisy_wav)
     assert execution["status"] == "SUCCEEDED"
     before = checkpoints.get(invocation_id)
-    for stage in ("ingest", "denoise", "features", "respond"):
+    for stage in ("ingest", "denoise", "normalize", "features", "respond"):
         (first,) = sfn_aws.router.calls_to(stage)
         sfn_aws.monkeypatch.setenv("STAGE_NAME", stage)
         again = statemachine.handler(first, FakeLambdaContext(function_name=TASK_FUNCTION_PREFIX + stage))
         if stage == "respond":
             assert again["status"] == "SUCCEEDED"
+        elif stage == "features":  # a parallel branch: the Parallel state keeps its input, not this
+            assert again == {**again, "stage": "features", "outcome": "duplicate"}
         else:
-            following = {"ingest": "denoise", "denoise": "normalize", "features": "respond"}[stage]
+            following = {"ingest": "denoise", "denoise": "normalize", "normalize": "features"}[stage]
             (expected,) = sfn_aws.router.calls_to(following)
+            expected = expected.get("envelope", expected)  # the group's branches get the envelope wrapped
             assert again == expected
     after = checkpoints.get(invocation_id)
     assert {n: s.attempts for n, s in after.stages.items()} == {

@@ -245,6 +245,8 @@ def test_invocation_status_body() -> None:
         "duration_ms": None,
         "attempts": 0,
         "reason": "clean",
+        "started_at": None,
+        "finished_at": None,
     }
     for status in ("DONE", "accepted"):
         with pytest.raises(ValidationError):

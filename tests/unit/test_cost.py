@@ -141,6 +141,22 @@ def test_pipeline_mode_by_hand() -> None:
     assert sum(items.values()) == pytest.approx(14 + 2 + 10.66672 + 7.2 + 25 + 52 + STORAGE)
 
 
+def test_events_mode_by_hand() -> None:
+    items = cost.monthly_cost("events", _workload(), PRICES)
+    # published: InvocationSubmitted, a completion per stage (6), InvocationCompleted = 8 × $1.00 per million
+    assert items["eventbridge"] == pytest.approx(8.00)
+    # delivered to the stage queues: one event each for ingest..match, five for respond (it reads five
+    # stages) = 10 messages × (send, receive, delete) = 30 × $0.40
+    assert items["sqs"] == pytest.approx(12.00)
+    # submit + 3 status + 6 stages + respond's 4 early events (refused: not every input is done yet)
+    assert items["lambda_requests"] == pytest.approx(14 * 0.20)
+    # writes: create + 6 × (start, complete) = 13 × 3 WRU, plus 4 refused starts × 3 WRU = 51 WRU → $31.875;
+    # reads: 3 polls + 2 registry = 5 RRU
+    assert items["dynamodb"] == pytest.approx(31.875 + 0.625)
+    assert items["step_functions"] == 0.0
+    assert items["s3_requests"] == pytest.approx(52.00)  # the same stage I/O as the pipeline
+
+
 def test_state_machine_modes_by_hand() -> None:
     standard = cost.monthly_cost("statemachine_standard", _workload(), PRICES)
     assert standard["step_functions"] == pytest.approx(10 * M * 0.025 / 1000)  # $250
@@ -223,8 +239,8 @@ def test_stage_io_comes_from_the_declarations() -> None:
 
 
 def test_transitions_come_from_the_state_machine(tmp_path: Path) -> None:
-    # StartAtStage, Ingest, AfterIngest, Denoise, Normalize, Features, AfterFeatures, Match, Respond,
-    # Succeeded
+    # StartAtStage, Ingest, AfterIngest, Denoise, Normalize, FeaturesAndMatch (a Parallel state) and its
+    # branches' Features and Match, Respond, Succeeded
     assert cost.happy_path_transitions() == 10
     asl = {
         "StartAt": "Route",

@@ -184,10 +184,13 @@ def create(
     return _decode_item(to_item(item))
 
 
-def start_stage(invocation_id: str, stage: str) -> Invocation:
+def start_stage(invocation_id: str, stage: str, claim: str | None = None) -> Invocation:
     """Mark `stage` RUNNING and count the attempt; returns the updated item.
 
-    Raises StaleMessage (duplicate / FAILED / out of order) or UnknownInvocation instead of starting.
+    `claim` (events mode: the id of the event that triggered this start) makes the start exclusive: once a
+    claim is recorded, only deliveries of the same event may start the stage again (a retry), so a stage
+    that several events may trigger (a fan-in) runs once. Raises StaleMessage (duplicate / FAILED / out of
+    order / claimed by another event) or UnknownInvocation instead of starting.
     """
     names: dict[str, str] = {"#attempts": "attempts", "#started": "started_at", "#updated": "updated_at"}
     values: dict[str, Any] = {
@@ -203,6 +206,11 @@ def start_stage(invocation_id: str, stage: str) -> Invocation:
         "SET #status = :running, #updated = :now, #stages.#s.#status = :stage_running, "
         "#stages.#s.#started = :now, #stages.#s.#attempts = #stages.#s.#attempts + :one"
     )
+    if claim is not None:
+        names["#claim"] = "claim"
+        values[":claim"] = claim
+        condition += " AND (attribute_not_exists(#stages.#s.#claim) OR #stages.#s.#claim = :claim)"
+        update += ", #stages.#s.#claim = :claim"
     try:
         item = _update(invocation_id, update, condition, names, values, return_new=True)
     except _ConditionFailedError as failed:
@@ -246,7 +254,11 @@ def _completion(
     for i, (name, reason) in enumerate(skipped.items()):
         names[f"#k{i}"] = name
         values[f":k{i}"] = _json({"reason": reason})
-        sets += [f"#stages.#k{i}.#status = :skipped", f"#stages.#k{i}.#summary = :k{i}"]
+        sets += [
+            f"#stages.#k{i}.#status = :skipped",
+            f"#stages.#k{i}.#summary = :k{i}",
+            f"#stages.#k{i}.#completed = :now",
+        ]
     return sets, condition, names, values
 
 
@@ -302,6 +314,34 @@ def succeed(
         raise _refusal(invocation_id, stage, failed.item) from None
 
 
+def skip_stage(
+    invocation_id: str, stage: str, reason: str, *, following: Mapping[str, str] | None = None
+) -> None:
+    """Mark a started optional `stage` SKIPPED for `reason` (a stage that decides its own skip), and the
+    stages in `following` (name → reason: what it planned after itself) with it, in one update.
+
+    The same condition as a completion (invocation RUNNING, every stage it reads done, this one not done);
+    otherwise StaleMessage / UnknownInvocation.
+    """
+    names: dict[str, str] = {"#updated": "updated_at", "#summary": "summary", "#completed": "completed_at"}
+    values: dict[str, Any] = {":now": timestamps.now(), ":running": InvocationStatus.RUNNING.value}
+    condition = f"#status = :running AND {_stage_ready_condition(stage, names, values)}"
+    sets = ["#updated = :now"]
+    for i, (name, why) in enumerate({stage: reason, **(following or {})}.items()):
+        names[f"#k{i}"] = name
+        values[f":k{i}"] = _json({"reason": why})
+        sets += [
+            f"#stages.#k{i}.#status = :skipped",
+            f"#stages.#k{i}.#summary = :k{i}",
+            f"#stages.#k{i}.#completed = :now",
+        ]
+    update = "SET " + ", ".join(sets)
+    try:
+        _update(invocation_id, update, condition, names, values)
+    except _ConditionFailedError as failed:
+        raise _refusal(invocation_id, stage, failed.item) from None
+
+
 def fail(invocation_id: str, *, stage: str, code: str, message: str) -> bool:
     """Mark the invocation FAILED with `{code, message, stage}`; False if it already ended (no change)."""
     names = _names(stage)
@@ -326,9 +366,10 @@ def fail(invocation_id: str, *, stage: str, code: str, message: str) -> bool:
 def prepare_resume(invocation_id: str) -> tuple[str, Invocation]:
     """Move a FAILED invocation back to RUNNING; returns (the stage to restart from, the updated item).
 
-    The error is cleared and the restart stage set back to PENDING; the completed stages keep their
-    checkpoints and outputs. UnknownInvocation if there is no such invocation, InvalidStateError if it is not
-    FAILED (also when a concurrent resume won the race).
+    The error is cleared and every stage that can run again (not done, everything it reads done: the
+    restart stage, and in events mode its parallel siblings) is set back to PENDING without its claim; the
+    completed stages keep their checkpoints and outputs. UnknownInvocation if there is no such invocation,
+    InvalidStateError if it is not FAILED (also when a concurrent resume won the race).
     """
     item = get(invocation_id)
     if item is None:
@@ -336,14 +377,22 @@ def prepare_resume(invocation_id: str) -> tuple[str, Invocation]:
     if item.status != InvocationStatus.FAILED:
         raise InvalidStateError(item.status, f"invocation {invocation_id} is {item.status}, not FAILED")
     stage = item.first_pending_stage() or STAGE_NAMES[-1]
-    names = _names(stage)
+    restart = item.ready_stages() or [stage]
+    names = {"#status": "status", "#stages": "stages", "#updated": "updated_at", "#error": "error"}
+    names["#claim"] = "claim"
     values = {
         ":now": timestamps.now(),
         ":failed": InvocationStatus.FAILED.value,
         ":running": InvocationStatus.RUNNING.value,
         ":pending": StageStatus.PENDING.value,
     }
-    update = "SET #status = :running, #updated = :now, #stages.#s.#status = :pending REMOVE #error"
+    sets = ["#status = :running", "#updated = :now"]
+    removes = ["#error"]
+    for index, name in enumerate(restart):
+        names[f"#r{index}"] = name
+        sets.append(f"#stages.#r{index}.#status = :pending")
+        removes.append(f"#stages.#r{index}.#claim")
+    update = f"SET {', '.join(sets)} REMOVE {', '.join(removes)}"
     try:
         new = _update(invocation_id, update, "#status = :failed", names, values, return_new=True)
     except _ConditionFailedError as failed:

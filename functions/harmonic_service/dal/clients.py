@@ -44,6 +44,10 @@ def stepfunctions() -> Any:
     return _client("stepfunctions")
 
 
+def events() -> Any:
+    return _client("events")
+
+
 def clear() -> None:
     """Forget every client (tests start a fresh mock per case)."""
     _client.cache_clear()

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,16 +20,13 @@ from harmonic_service import faults
 from harmonic_service.config import current_stage
 from harmonic_service.dal import queues
 from harmonic_service.errors import PoisonMessage
-from harmonic_service.models import Envelope, StageOutcome
-from harmonic_service.runner import run_stage
-from harmonic_service.stages import get_stage
+from harmonic_service.handlers.delivery import RECORD_KEYS, poison, run_delivery
+from harmonic_service.models import Envelope
 
 logger = Logger(service="harmonic")
 tracer = Tracer(service="harmonic")
 metrics = Metrics(namespace="Harmonic", service="harmonic")
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-_RECORD_KEYS = ("invocation_id", "stage", "message_id", "receive_count")
 
 
 def _record_handler(record: SQSRecord) -> None:
@@ -40,42 +36,13 @@ def _record_handler(record: SQSRecord) -> None:
     try:
         try:
             envelope = Envelope.from_json(record.body)
-        except PoisonMessage:
-            metrics.add_metric(name="PoisonMessages", unit=MetricUnit.Count, value=1)
-            logger.error("poison message: malformed envelope; it will land in the DLQ")
-            raise
+        except PoisonMessage as error:
+            raise poison(str(error)) from error
         logger.set_correlation_id(envelope.correlation_id)
         logger.append_keys(invocation_id=envelope.invocation_id)
         if envelope.stage != stage:
-            metrics.add_metric(name="PoisonMessages", unit=MetricUnit.Count, value=1)
-            logger.error(f"poison message: envelope for stage {envelope.stage} on the {stage} queue")
-            raise PoisonMessage(f"envelope for stage {envelope.stage} delivered to stage {stage}")
-        envelope = envelope.model_copy(update={"attempt": receive_count})
-        try:
-            run = run_stage(
-                envelope,
-                receive_count=receive_count,
-                max_receive_count=get_stage(stage).max_receive_count,
-            )
-        except PoisonMessage as error:
-            metrics.add_metric(name="PoisonMessages", unit=MetricUnit.Count, value=1)
-            logger.error(f"poison message: {error}; it will land in the DLQ")
-            raise
-        except Exception:
-            metrics.add_metric(name="StageFailures", unit=MetricUnit.Count, value=1)
-            logger.exception("stage failed (transient); SQS will redeliver the message")
-            raise
-        if run.outcome == StageOutcome.FAILED:
-            metrics.add_metric(name="StageFailures", unit=MetricUnit.Count, value=1)
-        elif run.outcome.dropped:
-            metrics.add_metric(name="MessagesDropped", unit=MetricUnit.Count, value=1)
-        if run.duration_ms is not None:
-            metrics.add_metric(name="StageDuration", unit=MetricUnit.Milliseconds, value=run.duration_ms)
-            logger.info(
-                f"stage {run.outcome}", extra={"duration_ms": run.duration_ms, "attempts": run.attempts}
-            )
-        if run.audio_seconds is not None:
-            metrics.add_metric(name="AudioSeconds", unit=MetricUnit.Seconds, value=run.audio_seconds)
+            raise poison(f"envelope for stage {envelope.stage} delivered to stage {stage}")
+        run = run_delivery(envelope.model_copy(update={"attempt": receive_count}), receive_count)
         if run.next_envelope is not None:
             queues.send_envelope(run.next_envelope)
             logger.info(f"sent to {run.next_envelope.stage}")
@@ -83,7 +50,7 @@ def _record_handler(record: SQSRecord) -> None:
                 queues.send_envelope(run.next_envelope)
                 logger.info(f"sent to {run.next_envelope.stage} again (injected duplicate)")
     finally:
-        logger.remove_keys(list(_RECORD_KEYS))
+        logger.remove_keys(list(RECORD_KEYS))
         logger.set_correlation_id(None)
 
 

@@ -38,8 +38,16 @@ def _count(name: str) -> None:
 
 
 def _run_stage(event: dict[str, Any], stage: str) -> dict[str, Any]:
+    # A parallel branch's task (and the one after a group) passes {"envelope", "stage", "own_skip", "plan"}.
+    wrapped = "envelope" in event
     try:
-        envelope = Envelope.from_dict(event)
+        if wrapped:
+            if not isinstance(event.get("stage"), str) or not isinstance(event["envelope"], dict):
+                raise PoisonMessage("malformed envelope: a wrapped task input needs envelope and stage")
+            inner = Envelope.from_dict(event["envelope"])
+            envelope = Envelope.from_dict({**inner.model_dump(), "stage": event["stage"], "attempt": 1})
+        else:
+            envelope = Envelope.from_dict(event)
     except PoisonMessage:
         _count("PoisonMessages")
         logger.error("poison task input: malformed envelope")
@@ -51,7 +59,11 @@ def _run_stage(event: dict[str, Any], stage: str) -> dict[str, Any]:
         logger.error(f"poison task input: envelope for stage {envelope.stage} given to the {stage} task")
         raise PoisonMessage(f"envelope for stage {envelope.stage} given to the {stage} task")
     try:
-        outcome = tasks.run_stage_task(envelope)
+        outcome = tasks.run_stage_task(
+            envelope,
+            own_skip=wrapped and bool(event.get("own_skip")),
+            plan=not wrapped or bool(event.get("plan", True)),
+        )
     except TransientStageError:
         _count("StageFailures")
         logger.exception("stage failed (transient); Step Functions will retry it")

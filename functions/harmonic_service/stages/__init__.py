@@ -25,6 +25,7 @@ from harmonic_service.stages.base import (
 # Lambda handler entry points (module path inside the functions/ code asset).
 PIPELINE_HANDLER = "harmonic_service.handlers.pipeline.handler"
 TASK_HANDLER = "harmonic_service.handlers.statemachine.handler"
+EVENTS_HANDLER = "harmonic_service.handlers.events.handler"
 API_HANDLER = "harmonic_service.handlers.api.handler"
 
 # The chain, in order: one line per stage, naming its module in this package (which declares `STAGE`).
@@ -125,6 +126,11 @@ def parallel_groups() -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(n for n in STAGE_NAMES if depth[n] == level) for level in levels)
 
 
+def in_parallel_group(name: str) -> bool:
+    """Whether `name` shares its dependency depth with another stage (it may run in parallel with it)."""
+    return any(name in group and len(group) > 1 for group in parallel_groups())
+
+
 def audio_source(name: str) -> Stage | None:
     """The last stage before `name` that produces audio (None for the first stage)."""
     for stage in reversed(earlier(name)):
@@ -137,6 +143,7 @@ __all__ = [
     "ALL_EARLIER",
     "ANALYSIS_SAMPLE_RATE",
     "API_HANDLER",
+    "EVENTS_HANDLER",
     "EXCLUDED_BY_STEPS",
     "OPTIONAL_STAGES",
     "PIPELINE_HANDLER",
@@ -153,6 +160,7 @@ __all__ = [
     "earlier",
     "following",
     "get_stage",
+    "in_parallel_group",
     "next_stage",
     "parallel_groups",
     "skip_reason",

@@ -1,0 +1,170 @@
+"""The events of the event-driven architecture (`mode: "events"`): their contracts and the subscriptions.
+
+Stages publish facts to an EventBridge bus instead of sending work to a successor; each stage subscribes
+to the facts it depends on. The dependency graph lives in the subscriptions, derived from the stage table
+(`stages.dependencies`): a stage's rule matches the `StageCompleted` and `StageSkipped` events of the
+stages it reads (the first stage's rule, `InvocationSubmitted`), and `InvocationResumed` naming it.
+
+Events carry ids and S3 keys, never audio. Every detail has `schema_version`; readers are tolerant: they
+ignore fields they do not know and accept every version from MIN_SCHEMA_VERSION on, so a publisher can
+add a field without breaking a consumer still running the previous code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harmonic_service.errors import PoisonMessage
+from harmonic_service.stages import STAGES, dependencies
+
+SOURCE = "harmonic"
+SCHEMA_VERSION = 1
+MIN_SCHEMA_VERSION = 1
+
+
+class EventDetail(BaseModel):
+    """What every event says: which invocation, its correlation id, and the detail's schema version."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    detail_type: ClassVar[str] = ""
+
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=MIN_SCHEMA_VERSION)
+    invocation_id: str = Field(min_length=1, max_length=80)
+    correlation_id: str = Field(min_length=1, max_length=200)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.detail_type = cls.__name__
+
+
+class InvocationSubmitted(EventDetail):
+    """The API accepted a clip (`input_key`) for the event-driven chain."""
+
+    input_key: str
+
+
+class InvocationResumed(EventDetail):
+    """A FAILED invocation was resumed: `stage` starts again (its dependencies are done)."""
+
+    stage: str
+
+
+class StageCompleted(EventDetail):
+    """`stage` succeeded; its outputs are at `output_key` (audio, or its summary) and `summary_key`."""
+
+    stage: str
+    output_key: str | None = None
+    duration_ms: int | None = None
+
+
+class StageSkipped(EventDetail):
+    """`stage` did not run, for `reason`; the stages that read it may go on."""
+
+    stage: str
+    reason: str
+
+
+class StageFailed(EventDetail):
+    """`stage` failed for good (`code`, `message`); the invocation is FAILED and can be resumed."""
+
+    stage: str
+    code: str
+    message: str
+
+
+class InvocationCompleted(EventDetail):
+    """The invocation SUCCEEDED; its result is at `result_key`."""
+
+    result_key: str
+
+
+class InvocationFailed(EventDetail):
+    """The invocation FAILED at `stage` with `code` and `message`."""
+
+    stage: str
+    code: str
+    message: str
+
+
+EVENT_TYPES: dict[str, type[EventDetail]] = {
+    model.__name__: model
+    for model in (
+        InvocationSubmitted,
+        InvocationResumed,
+        StageCompleted,
+        StageSkipped,
+        StageFailed,
+        InvocationCompleted,
+        InvocationFailed,
+    )
+}
+# What a stage's work is triggered by (the rest are for other subscribers: notifications, audit).
+TRIGGERS = ("InvocationSubmitted", "InvocationResumed", "StageCompleted", "StageSkipped")
+
+
+def parse_event(event: Any) -> tuple[str, EventDetail]:
+    """(event id, detail) of an EventBridge event as a target receives it; PoisonMessage when it is not one
+    of Harmonic's events or its detail does not validate (never worth retrying as it is)."""
+    if not isinstance(event, dict):
+        raise PoisonMessage("the message is not an EventBridge event (a JSON object)")
+    detail_type = event.get("detail-type")
+    model = EVENT_TYPES.get(detail_type) if isinstance(detail_type, str) else None
+    if event.get("source") != SOURCE or model is None:
+        raise PoisonMessage(
+            f"not a Harmonic event: source {event.get('source')!r}, detail-type {detail_type!r}"
+        )
+    try:
+        detail = model.model_validate(event.get("detail"))
+    except ValidationError as error:
+        details = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'detail'}: {e['msg']}" for e in error.errors()
+        )
+        raise PoisonMessage(f"malformed {detail_type} event: {details}") from error
+    return str(event.get("id") or ""), detail
+
+
+def subscriptions(stage: str) -> list[dict[str, Any]]:
+    """The EventBridge event patterns of `stage`'s rules: what it runs after, and its resumes."""
+    resumed = {"source": [SOURCE], "detail-type": ["InvocationResumed"], "detail": {"stage": [stage]}}
+    reads = list(dependencies(stage))
+    if not reads:
+        return [{"source": [SOURCE], "detail-type": ["InvocationSubmitted"]}, resumed]
+    after = {
+        "source": [SOURCE],
+        "detail-type": ["StageCompleted", "StageSkipped"],
+        "detail": {"stage": reads},
+    }
+    return [after, resumed]
+
+
+def all_subscriptions() -> dict[str, list[dict[str, Any]]]:
+    """Every stage's event patterns, in stage order (the rules the infra and the local stack create)."""
+    return {stage.name: subscriptions(stage.name) for stage in STAGES}
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of every event's detail, by detail-type (committed under events/, registered by the
+    CDK app in an EventBridge schema registry)."""
+    schemas = {}
+    for name, model in EVENT_TYPES.items():
+        schema = model.model_json_schema()
+        schema["$id"] = f"harmonic/{name}/v{SCHEMA_VERSION}"
+        schema["x-detail-type"] = name
+        schema["x-source"] = SOURCE
+        schemas[name] = schema
+    return schemas
+
+
+__all__ = [
+    "EVENT_TYPES",
+    "SCHEMA_VERSION",
+    "SOURCE",
+    "TRIGGERS",
+    "EventDetail",
+    "all_subscriptions",
+    "json_schemas",
+    "parse_event",
+    "subscriptions",
+]

@@ -1,0 +1,80 @@
+"""Events stage handler (events mode): one function per stage (STAGE_NAME), fed by its own SQS queue, which
+EventBridge rules fill with the events the stage subscribes to (harmonic_service.events.subscriptions).
+
+For each record: parse the EventBridge event (a tolerant reader: unknown fields are ignored, older schema
+versions accepted), run the stage with the event's id as its claim (so a fan-in stage runs once however
+many of its inputs' events arrive), then publish what happened: `StageCompleted`, `StageSkipped` or
+`StageFailed`, and after the last stage `InvocationCompleted` (or `InvocationFailed`). The stage never knows
+its successors: whoever subscribes to its events runs next. A malformed event is a poison message (its
+record fails until the queue's DLQ takes it); events for stages that cannot run yet (a fan-in still
+waiting), duplicates and stale events are consumed without work.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from harmonic_service import announce, faults
+from harmonic_service.config import current_stage
+from harmonic_service.dal import bus
+from harmonic_service.errors import PoisonMessage
+from harmonic_service.events import TRIGGERS, InvocationSubmitted, parse_event
+from harmonic_service.handlers.delivery import RECORD_KEYS, poison, run_delivery
+from harmonic_service.models import Envelope
+
+logger = Logger(service="harmonic")
+tracer = Tracer(service="harmonic")
+metrics = Metrics(namespace="Harmonic", service="harmonic")
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def _record_handler(record: SQSRecord) -> None:
+    stage = current_stage()
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    logger.append_keys(message_id=record.message_id, receive_count=receive_count, stage=stage)
+    try:
+        try:
+            event_id, detail = parse_event(json.loads(record.body))
+        except (PoisonMessage, ValueError) as error:
+            raise poison(f"malformed event: {error}") from error
+        logger.set_correlation_id(detail.correlation_id)
+        logger.append_keys(invocation_id=detail.invocation_id, trigger=detail.detail_type)
+        if detail.detail_type not in TRIGGERS:
+            raise poison(f"{detail.detail_type} does not start a stage; the {stage} rule should not route it")
+        envelope = Envelope(
+            invocation_id=detail.invocation_id,
+            correlation_id=detail.correlation_id,
+            stage=stage,
+            mode="events",
+            input_key=detail.input_key if isinstance(detail, InvocationSubmitted) else None,
+            attempt=receive_count,
+        )
+        run = run_delivery(
+            envelope, receive_count, claim=event_id or record.message_id, own_skip=True, plan=False
+        )
+        published = announce.after(envelope, run)
+        if published:
+            bus.publish(*published)
+            logger.info(f"published {', '.join(d.detail_type for d in published)}")
+            if faults.duplicate_delivery(stage):
+                bus.publish(*published)  # the same facts as new events: subscribers must not run twice
+                logger.info("published them again (injected duplicate)")
+    finally:
+        logger.remove_keys([*RECORD_KEYS, "trigger"])
+        logger.set_correlation_id(None)
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_dimension(name="stage", value=current_stage() or "unknown")
+    return process_partial_response(
+        event=event, record_handler=_record_handler, processor=processor, context=context
+    )

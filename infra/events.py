@@ -1,0 +1,158 @@
+"""The event-driven orchestration (mode ``events``): a custom EventBridge bus, and per stage of the table a
+queue that the stage's rules fill and a function consuming it.
+
+- Bus: a custom event bus; the API publishes ``InvocationSubmitted``/``InvocationResumed`` to it, each stage
+  function its ``StageCompleted``/``StageSkipped``/``StageFailed`` and the invocation's end.
+- Rules: one per subscription of a stage (``harmonic_service.events.subscriptions``: the completions of the
+  stages it reads, and its resumes), derived from the stage table; no stage knows its successors. Each rule
+  targets the stage's queue, with a dead-letter queue for events EventBridge cannot deliver.
+- Queues: as the pipeline's (SQS-managed encryption, TLS only, visibility 6× the function timeout, a DLQ
+  after the stage's ``max_receive_count``), consumed with partial batch responses and the stage's maximum
+  concurrency.
+- Functions: ``EVENTS_HANDLER`` over the same code asset, layers and stage runner as the other modes, with
+  ``events:PutEvents`` on this bus only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from harmonic_service.events import subscriptions
+from harmonic_service.stages import EVENTS_HANDLER, STAGES
+from infra.function import HarmonicFunction
+from infra.layer import Layers
+from infra.nag import acknowledge
+from infra.settings import Settings
+from infra.storage import Storage
+
+QUEUE_RETENTION = cdk.Duration.days(4)
+DEAD_LETTER_RETENTION = cdk.Duration.days(14)
+# EventBridge retries a failed delivery to a target for up to 24 hours by default; then the target's DLQ.
+DELIVERY_RETRY_ATTEMPTS = 185
+
+
+def event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
+    """A CDK EventPattern from an EventBridge pattern document (``source``, ``detail-type``, ``detail``)."""
+    return events.EventPattern(
+        source=pattern.get("source"), detail_type=pattern.get("detail-type"), detail=pattern.get("detail")
+    )
+
+
+class EventBus(Construct):
+    """The custom bus (made before the functions: every function's environment names it)."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        # Named after the stack, and the rules name it by that name rather than by a Ref to the bus: moto's
+        # CloudFormation resolves such a Ref to an object (tests/infra/test_moto_deploy.py deploys there).
+        self.name = f"{cdk.Aws.STACK_NAME}-events"
+        self.bus = events.EventBus(
+            self, "Bus", event_bus_name=self.name, description="Harmonic: invocation and stage events"
+        )
+        self.by_name = events.EventBus.from_event_bus_name(self, "ByName", self.name)
+
+
+class EventDriven(Construct):
+    """Per stage: its queue and DLQ, the rules of its subscriptions, and its function."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bus: EventBus,
+        settings: Settings,
+        storage: Storage,
+        layers: Layers,
+        code: lambda_.Code,
+        environment: dict[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.bus = bus
+        self.queues: dict[str, sqs.Queue] = {}
+        self.dead_letter_queues: dict[str, sqs.Queue] = {}
+        self.functions: dict[str, HarmonicFunction] = {}
+        self.rules: dict[str, list[events.Rule]] = {}
+        self.delivery_dead_letter_queue = sqs.Queue(
+            self,
+            "DeliveryDeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DEAD_LETTER_RETENTION,
+        )
+        acknowledge(
+            self.delivery_dead_letter_queue,
+            "AwsSolutions-SQS3",
+            "This queue is itself the dead-letter queue of the rules' targets (events EventBridge could not "
+            "deliver); a dead-letter queue of a dead-letter queue would only move the problem.",
+        )
+        for stage in STAGES:
+            dead_letter_queue = sqs.Queue(
+                self,
+                f"{stage.title}DeadLetterQueue",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                retention_period=DEAD_LETTER_RETENTION,
+            )
+            queue = sqs.Queue(
+                self,
+                f"{stage.title}Queue",
+                encryption=sqs.QueueEncryption.SQS_MANAGED,
+                enforce_ssl=True,
+                visibility_timeout=cdk.Duration.seconds(stage.queue_visibility_timeout_s),
+                retention_period=QUEUE_RETENTION,
+                dead_letter_queue=sqs.DeadLetterQueue(
+                    max_receive_count=stage.max_receive_count, queue=dead_letter_queue
+                ),
+            )
+            function = HarmonicFunction.for_stage(
+                self,
+                f"{stage.title}Subscriber",
+                stage,
+                handler=EVENTS_HANDLER,
+                code=code,
+                layers=layers,
+                settings=settings,
+                environment=environment,
+                description=f"events stage {stage.name}",
+            )
+            function.function.add_event_source(
+                event_sources.SqsEventSource(
+                    queue,
+                    batch_size=stage.batch_size,
+                    max_concurrency=stage.max_concurrency,
+                    report_batch_item_failures=True,
+                )
+            )
+            storage.grant_stage(function)
+            bus.bus.grant_put_events_to(function.function)
+            self.rules[stage.name] = [
+                events.Rule(
+                    self,
+                    f"{stage.title}Rule{index}",
+                    event_bus=bus.by_name,
+                    description=f"Harmonic: events that start stage {stage.name}",
+                    event_pattern=event_pattern(pattern),
+                    targets=[
+                        targets.SqsQueue(
+                            queue,
+                            dead_letter_queue=self.delivery_dead_letter_queue,
+                            retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+                        )
+                    ],
+                )
+                for index, pattern in enumerate(subscriptions(stage.name))
+            ]
+            for rule in self.rules[stage.name]:
+                rule.node.add_dependency(bus.bus)
+            self.queues[stage.name] = queue
+            self.dead_letter_queues[stage.name] = dead_letter_queue
+            self.functions[stage.name] = function

@@ -1,0 +1,117 @@
+"""The event-driven orchestration's resources: the bus, a rule per subscription of every stage, and per
+stage a queue with its DLQ and a subscriber function consuming it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from harmonic_service.events import subscriptions
+from harmonic_service.stages import EVENTS_HANDLER, STAGE_NAMES, STAGES
+from infra.settings import Settings, SettingsError
+from tests.infra.conftest import SKIP_BUNDLING, ref_id, resources
+
+
+def _subscribers(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """{stage: (logical id, properties)} of the events mode's stage functions."""
+    return {
+        props["Environment"]["Variables"]["STAGE_NAME"]: (logical_id, props)
+        for logical_id, props in resources(template, "AWS::Lambda::Function").items()
+        if props["Handler"] == EVENTS_HANDLER
+    }
+
+
+def test_every_stage_subscribes_with_its_own_queue_and_function(template: dict[str, Any]) -> None:
+    subscribers = _subscribers(template)
+    assert set(subscribers) == set(STAGE_NAMES)
+    queues = resources(template, "AWS::SQS::Queue")
+    by_function = {logical_id: stage for stage, (logical_id, _) in subscribers.items()}
+    consumed: dict[str, str] = {}
+    for mapping in resources(template, "AWS::Lambda::EventSourceMapping").values():
+        stage = by_function.get(mapping["FunctionName"]["Ref"])
+        if stage is None:
+            continue
+        spec = next(s for s in STAGES if s.name == stage)
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": spec.max_concurrency}
+        assert mapping["BatchSize"] == spec.batch_size
+        queue_id = ref_id(mapping["EventSourceArn"])
+        queue = queues[queue_id]
+        assert queue["VisibilityTimeout"] == 6 * spec.timeout_s
+        assert queue["RedrivePolicy"]["maxReceiveCount"] == spec.max_receive_count
+        assert queue["SqsManagedSseEnabled"] is True
+        consumed[stage] = queue_id
+    assert set(consumed) == set(STAGE_NAMES)
+    for stage, (_, props) in subscribers.items():
+        spec = next(s for s in STAGES if s.name == stage)
+        assert (props["MemorySize"], props["Timeout"]) == (spec.memory_mb, spec.timeout_s)
+
+
+def test_the_rules_are_the_stage_tables_subscriptions(template: dict[str, Any]) -> None:
+    (bus_id,) = resources(template, "AWS::Events::EventBus")
+    rules = resources(template, "AWS::Events::Rule").values()
+    subscribers = _subscribers(template)
+    queue_of = {}
+    for mapping in resources(template, "AWS::Lambda::EventSourceMapping").values():
+        for stage, (logical_id, _) in subscribers.items():
+            if mapping["FunctionName"]["Ref"] == logical_id:
+                queue_of[ref_id(mapping["EventSourceArn"])] = stage
+    found: dict[str, list[dict[str, Any]]] = {}
+    for rule in rules:
+        (target,) = rule["Targets"]
+        stage = queue_of[ref_id(target["Arn"])]
+        found.setdefault(stage, []).append(rule["EventPattern"])
+        assert "DeadLetterConfig" in target  # undeliverable events are kept, not lost
+        assert json.dumps(rule["EventBusName"]).count("AWS::StackName") == 1
+    for stage in STAGE_NAMES:
+
+        def canonical(patterns: list[dict[str, Any]]) -> list[str]:
+            return sorted(json.dumps(pattern, sort_keys=True) for pattern in patterns)
+
+        assert canonical(found[stage]) == canonical(subscriptions(stage))
+    assert bus_id
+
+
+def test_only_the_api_and_the_subscribers_may_put_events_on_the_bus(template: dict[str, Any]) -> None:
+    (bus_id,) = resources(template, "AWS::Events::EventBus")
+    allowed_roles = set()
+    for props in resources(template, "AWS::IAM::Policy").values():
+        for statement in props["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "events:PutEvents" in actions:
+                assert ref_id(statement["Resource"]) == bus_id  # this bus only, not "*"
+                allowed_roles.update(ref_id(role) for role in props["Roles"])
+    functions = resources(template, "AWS::Lambda::Function").values()
+    roles = {ref_id(p["Role"]): p["Handler"] for p in functions}
+    assert sorted(roles[role] for role in allowed_roles) == sorted(
+        [EVENTS_HANDLER] * len(STAGES) + ["harmonic_service.handlers.api.handler"]
+    )
+
+
+def test_orchestration_without_events_deploys_no_bus(synth) -> None:
+    _, template = synth(orchestration="pipeline,statemachine", **SKIP_BUNDLING)
+    assert not resources(template, "AWS::Events::EventBus")
+    assert not _subscribers(template)
+    variables = [p["Environment"]["Variables"] for p in resources(template, "AWS::Lambda::Function").values()]
+    assert {v["ORCHESTRATION"] for v in variables} == {"pipeline,statemachine"}
+    assert {v["EVENT_BUS_NAME"] for v in variables} == {""}
+
+
+@pytest.mark.parametrize(
+    ("value", "modes"),
+    [
+        ("all", ("pipeline", "statemachine", "events")),
+        ("both", ("pipeline", "statemachine")),
+        ("events", ("events",)),
+        ("events, pipeline", ("pipeline", "events")),
+    ],
+)
+def test_orchestration_names_the_modes(value: str, modes: tuple[str, ...]) -> None:
+    assert Settings(orchestration=value).modes == modes
+
+
+def test_an_unknown_orchestration_is_refused() -> None:
+    with pytest.raises(SettingsError, match="orchestration must be one of"):
+        Settings(orchestration="pipeline,carrier-pigeon")
