@@ -15,17 +15,19 @@ queue that the stage's rules fill and a function consuming it.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_eventschemas as eventschemas
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from harmonic_service.events import subscriptions
+from harmonic_service.events import json_schemas, subscriptions
 from harmonic_service.stages import EVENTS_HANDLER, STAGES
 from infra.function import HarmonicFunction
 from infra.layer import Layers
@@ -37,6 +39,12 @@ QUEUE_RETENTION = cdk.Duration.days(4)
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)
 # EventBridge retries a failed delivery to a target for up to 24 hours by default; then the target's DLQ.
 DELIVERY_RETRY_ATTEMPTS = 185
+
+
+def draft4(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON Schema as the registry's JSONSchemaDraft4 type takes it (``id``, ``$schema``)."""
+    converted = {key: value for key, value in schema.items() if key != "$id"}
+    return {"$schema": "http://json-schema.org/draft-04/schema#", "id": schema.get("$id", ""), **converted}
 
 
 def event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
@@ -58,6 +66,25 @@ class EventBus(Construct):
             self, "Bus", event_bus_name=self.name, description="Harmonic: invocation and stage events"
         )
         self.by_name = events.EventBus.from_event_bus_name(self, "ByName", self.name)
+        # The event contracts, registered where EventBridge's tools (code bindings, discovery) find them.
+        self.registry = eventschemas.CfnRegistry(
+            self,
+            "Schemas",
+            registry_name=f"{cdk.Aws.STACK_NAME}-events",
+            description="Harmonic: the versioned contracts of the events on the bus (docs/events/)",
+        )
+        self.schemas = [
+            eventschemas.CfnSchema(
+                self,
+                f"{detail_type}Schema",
+                registry_name=self.registry.attr_registry_name,
+                schema_name=f"harmonic@{detail_type}",
+                type="JSONSchemaDraft4",
+                content=json.dumps(draft4(schema)),
+                description=f"detail of {detail_type} events (source harmonic)",
+            )
+            for detail_type, schema in json_schemas().items()
+        ]
 
 
 class EventDriven(Construct):

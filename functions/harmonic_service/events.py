@@ -52,7 +52,7 @@ class InvocationResumed(EventDetail):
 
 
 class StageCompleted(EventDetail):
-    """`stage` succeeded; its outputs are at `output_key` (audio, or its summary) and `summary_key`."""
+    """`stage` succeeded; its output is at `output_key` (its audio's .npz, or its summary's .json)."""
 
     stage: str
     output_key: str | None = None

@@ -115,3 +115,20 @@ def test_orchestration_names_the_modes(value: str, modes: tuple[str, ...]) -> No
 def test_an_unknown_orchestration_is_refused() -> None:
     with pytest.raises(SettingsError, match="orchestration must be one of"):
         Settings(orchestration="pipeline,carrier-pigeon")
+
+
+def test_the_schema_registry_holds_every_event_contract(template: dict[str, Any]) -> None:
+    from harmonic_service.events import EVENT_TYPES, SCHEMA_VERSION
+    from infra import REPO_ROOT
+
+    (registry_id,) = resources(template, "AWS::EventSchemas::Registry")
+    schemas = resources(template, "AWS::EventSchemas::Schema").values()
+    assert {schema["SchemaName"] for schema in schemas} == {f"harmonic@{name}" for name in EVENT_TYPES}
+    for schema in schemas:
+        assert schema["Type"] == "JSONSchemaDraft4"
+        assert ref_id(schema["RegistryName"]) == registry_id
+        content = json.loads(schema["Content"])
+        name = schema["SchemaName"].removeprefix("harmonic@")
+        committed = json.loads((REPO_ROOT / "docs" / "events" / f"{name}.v{SCHEMA_VERSION}.json").read_text())
+        assert content["properties"] == committed["properties"]  # the committed contract, registered
+        assert content["required"] == committed["required"]

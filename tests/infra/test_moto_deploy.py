@@ -53,6 +53,8 @@ MOTO_UNSUPPORTED = {
     "AWS::ApiGateway::Stage",
     "AWS::CDK::Metadata",
     "AWS::CloudWatch::Alarm",
+    "AWS::EventSchemas::Registry",
+    "AWS::EventSchemas::Schema",
     "AWS::S3::BucketPolicy",
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
