@@ -8,6 +8,7 @@ Alarms (all to the topic; e-mail subscription when ``alarm_email`` is set):
 - a stage function's error rate (Errors / Invocations, percent) is above ``alarm_stage_error_rate_pct``:
   crashes and timeouts (handled failures are reported per record and do not count);
 - the API answers 5xx (``alarm_api_5xx_count`` in 5 minutes);
+- events mode (when deployed): a stage's rules fail to deliver an event to its queue (FailedInvocations);
 - the state machine (when deployed): failed executions / started executions above
   ``alarm_stage_error_rate_pct`` (a rate, like the functions': a client's unusable clip also ends its
   execution FAILED), and any timed-out or aborted execution.
@@ -19,6 +20,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -49,6 +51,7 @@ class Monitoring(Construct):
         api: apigateway.RestApi,
         api_function: lambda_.IFunction,
         state_machine: sfn.IStateMachine | None = None,
+        event_rules: dict[str, list[events.IRule]] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
@@ -120,6 +123,15 @@ class Monitoring(Construct):
 
         if state_machine is not None:
             self._state_machine_alarms(state_machine, settings, action)
+        for name, rules in (event_rules or {}).items():
+            self._alarm(
+                f"events-{name}-failed-deliveries",
+                self._failed_invocations(rules),
+                threshold=1,
+                description=f"Stage events-{name}: EventBridge could not deliver an event to its queue "
+                "(FailedInvocations of its rules; the events wait in the delivery dead-letter queue).",
+                action=action,
+            )
 
         self.dashboard = cloudwatch.Dashboard(
             self,
@@ -188,6 +200,25 @@ class Monitoring(Construct):
                 right=[state_machine.metric_throttled(statistic="Sum", label="throttled")],
                 width=12,
             ),
+        )
+
+    def _failed_invocations(self, rules: list[events.IRule]) -> cloudwatch.IMetric:
+        """The sum of the rules' FailedInvocations (AWS/Events, per rule name)."""
+        metrics = {
+            f"r{index}": cloudwatch.Metric(
+                namespace="AWS/Events",
+                metric_name="FailedInvocations",
+                dimensions_map={"RuleName": rule.rule_name},
+                period=PERIOD,
+                statistic="Sum",
+            )
+            for index, rule in enumerate(rules)
+        }
+        return cloudwatch.MathExpression(
+            expression=" + ".join(f"FILL({key}, 0)" for key in metrics),
+            using_metrics=metrics,
+            label="failed deliveries",
+            period=PERIOD,
         )
 
     def _error_rate(self, function: lambda_.IFunction) -> cloudwatch.MathExpression:

@@ -123,6 +123,7 @@ class HarmonicStack(cdk.Stack):
             api=self.api.rest_api,
             api_function=self.api.handler.function,
             state_machine=self.state_machine.state_machine if self.state_machine else None,
+            event_rules=dict(self.event_driven.rules) if self.event_driven else None,
         )
         self._outputs()
 

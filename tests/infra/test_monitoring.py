@@ -92,11 +92,26 @@ def test_api_5xx_alarm_and_every_alarm_notifies_the_encrypted_topic(template: di
     assert len(api_5xx) == 1
     assert api_5xx[0]["Namespace"] == "AWS/ApiGateway"
     # per stage queue of the pipeline and of the events mode: dead letters, oldest message, error rate; the
-    # rules' delivery DLQ; the API's two; the state machine's two
-    assert len(_alarms(template)) == 3 * (2 * len(STAGES)) + 1 + 2 + 2
+    # rules' delivery DLQ; per events stage, its rules' failed deliveries; the API's two; the state machine's
+    assert len(_alarms(template)) == 3 * (2 * len(STAGES)) + 1 + len(STAGES) + 2 + 2
     for alarm in _alarms(template):
         assert [ref_id(action) for action in alarm["AlarmActions"]] == [topic_id]
         assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_every_stages_rules_alarm_on_failed_deliveries(template: dict[str, Any]) -> None:
+    rules = resources(template, "AWS::Events::Rule")
+    alarmed: list[str] = []
+    for alarm in _alarms(template):
+        names = [
+            m["MetricStat"]["Metric"]
+            for m in alarm.get("Metrics", [])
+            if "MetricStat" in m and m["MetricStat"]["Metric"]["MetricName"] == "FailedInvocations"
+        ]
+        if names:
+            assert alarm["Threshold"] == 1
+            alarmed += [ref_id(metric["Dimensions"][0]["Value"]) for metric in names]
+    assert sorted(alarmed) == sorted(rules)  # every rule, each in its stage's alarm
 
 
 def test_alarm_email_subscribes_to_the_topic(template: dict[str, Any], synth) -> None:
