@@ -7,7 +7,8 @@ Prints, and writes to bench/results/operating.json (read by bench/cost.py):
     handlers on the local stack (S3 in and out, checkpoints; `duration_ms` of each stage), and the whole
     chain via /v1/analyze;
 (b) cold start: a fresh interpreter importing each handler module, beside a bare `import boto3`;
-(c) end-to-end latency on the local stack per mode (sync = /v1/analyze, pipeline, statemachine), p50/p95
+(c) end-to-end latency on the local stack per mode (sync = /v1/analyze, pipeline, statemachine, events),
+    p50/p95
     over 50 invocations of a 1 s clip (every stage runs: a keyword is registered, denoise is forced), and
     throughput (invocations/s) with 2 concurrent clients; plus what the cost model needs: the API's
     submit/status times, the S3 bytes an invocation leaves, the invocation item's and the envelope's size;
@@ -49,8 +50,8 @@ SPEECH = sorted((ROOT / "tests" / "data" / "speech").glob("*.wav"))
 KEYWORD = next(iter(sorted((ROOT / "tests" / "data" / "keywords").glob("enrol_*.wav"))))
 SR = 16_000
 LENGTHS_S = (1, 5, 30)
-HANDLERS = ("api", "pipeline", "statemachine")
-MODES = ("sync", "pipeline", "statemachine")
+HANDLERS = ("api", "pipeline", "statemachine", "events")
+MODES = ("sync", "pipeline", "statemachine", "events")
 LAYER_LIMIT_BYTES = 150_000_000  # "under 150 MB unzipped" (infra/layer_build.py refuses above 150 MiB)
 FORCE_DENOISE = {"clean_snr_db": 200.0}  # denoise runs whatever the estimated SNR
 
@@ -213,7 +214,7 @@ def local_stack(invocations: int = 50, handler_runs: int = 7, throughput_n: int 
         pattern = client.add_pattern("keyword", KEYWORD.read_bytes(), kind="template")
         settings = get_settings()
         s3, ddb = stack.client("s3"), stack.client("dynamodb")
-        for mode in ("pipeline", "statemachine"):  # warm every module and client
+        for mode in MODES[1:]:  # warm every module and client
             client.invoke(short, mode=mode, options=FORCE_DENOISE, wait=True)
         client.analyze(short)
 

@@ -248,10 +248,16 @@ def definition() -> dict[str, Any]:
             following = f"After{unit[0].title}" if choice else _unit_state(candidates[0])
         if len(unit) > 1:
             states[_unit_state(unit)] = _parallel(unit, following)
+        elif after_group:
+            # the stage after a group is named in its payload (the group passes its input envelope on, whose
+            # $.stage is not this one), decides its own skip (no task before it planned it), and records its
+            # own failure under its name
+            stage = unit[0]
+            failure = f"{stage.title}Failure"
+            states[stage.title] = _task(stage, following, own_skip=True, failure=failure)
+            states[failure] = _record_failure(stage.name, "Failed", "FailureNotRecorded")
         else:
-            # the stage after a group is named in its payload (the group passes its input envelope on) and
-            # decides its own skip: no task before it planned it
-            states[unit[0].title] = _task(unit[0], following, own_skip=after_group)
+            states[unit[0].title] = _task(unit[0], following)
         if choice:
             states[following] = _after(unit, candidates)
         after_group = len(unit) > 1

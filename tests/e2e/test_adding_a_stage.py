@@ -118,9 +118,11 @@ def test_the_template_has_its_queues_functions_event_sources_rules_and_alarms(re
     ]
     assert len(template["event_sources"]) == 2
     alarms = " | ".join(template["alarms"])
-    assert len(template["alarms"]) == 6, alarms  # dead letters, oldest message, error rate; in both modes
-    for what in ("dead-letter queue", "oldest message", "invocations failed"):
+    # dead letters, oldest message, error rate, in both modes; and its event rules' failed deliveries
+    assert len(template["alarms"]) == 7, alarms
+    for what in ("reached its dead-letter queue", "oldest message", "invocations failed"):
         assert alarms.count(what) == 2
+    assert alarms.count("could not deliver") == 1
     # its rules: after normalize (what it reads), and its resumes
     after = {"detail": {"stage": ["normalize"]}, "detail-type": ["StageCompleted", "StageSkipped"]}
     resumed = {"detail": {"stage": ["peak"]}, "detail-type": ["InvocationResumed"]}

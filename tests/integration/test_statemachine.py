@@ -491,3 +491,47 @@ def test_stale_task_for_a_failed_invocation_changes_nothing(sfn_aws: AwsStack, m
 
     assert recorded == {**body["error"], "recorded": False}
     assert checkpoints.get(invocation_id) == before
+
+
+def test_the_stage_after_a_parallel_group_records_its_own_failure_and_resumes_alone(
+    sfn_aws: AwsStack, clean_wav: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """respond follows the FeaturesAndMatch group, whose input envelope names features: its failure must
+    be recorded under respond, and never reopen features (which SUCCEEDED) for a resume to run again."""
+    calls = fail_first_calls(monkeypatch, "respond", RuntimeError("result store unavailable"), times=3)
+    invocation_id, execution, body = run(sfn_aws, clean_wav)
+    assert execution["status"] == "FAILED"
+    assert body["error"]["code"] == "retries_exhausted"
+    assert body["error"]["stage"] == "respond"
+    stages = stage_table(body)
+    assert stages["features"]["status"] == "SUCCEEDED"
+    assert stages["respond"]["status"] == "FAILED"
+    assert calls["respond"] == 3  # the first attempt and the ASL's two retries
+
+    resumed = service.resume_invocation(invocation_id, correlation_id="sfn-resume")
+    assert resumed["resumed_from"] == "respond"
+    (second,) = [e for e in sfn_aws.executions() if e["name"] != invocation_id]
+    assert sfn_aws.wait_for_execution(second["name"])["status"] == "SUCCEEDED"
+    done = stage_table(service.get_invocation(invocation_id))
+    assert done["features"]["attempts"] == 1  # not run again
+    assert done["respond"]["status"] == "SUCCEEDED"
+
+
+def test_failing_an_invocation_keeps_a_finished_stages_checkpoint(sfn_aws: AwsStack) -> None:
+    checkpoints.create(
+        "inv-1", mode="statemachine", correlation_id="c", input_key="k", steps=list(STAGE_NAMES), options={}
+    )
+    checkpoints.start_stage("inv-1", "ingest")
+    checkpoints.complete_stage("inv-1", "ingest", duration_ms=5, output_key="k.npz", summary={})
+    # a failure reported under a stage that already SUCCEEDED (a misattributed report): the invocation
+    # fails, the stage keeps its checkpoint, and a resume starts after it
+    assert checkpoints.fail("inv-1", stage="ingest", code="retries_exhausted", message="x") is True
+    item = checkpoints.get("inv-1")
+    assert item.status == "FAILED"
+    assert item.stage("ingest").status == "SUCCEEDED"
+    assert item.error.stage == "ingest"
+    assert checkpoints.prepare_resume("inv-1")[0] == "denoise"
+    # an open stage is marked FAILED with it
+    assert checkpoints.fail("inv-1", stage="denoise", code="stage_failed", message="y") is True
+    assert checkpoints.get("inv-1").stage("denoise").status == "FAILED"
+    assert checkpoints.fail("inv-1", stage="denoise", code="again", message="z") is False  # already FAILED

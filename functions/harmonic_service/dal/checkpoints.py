@@ -343,23 +343,41 @@ def skip_stage(
 
 
 def fail(invocation_id: str, *, stage: str, code: str, message: str) -> bool:
-    """Mark the invocation FAILED with `{code, message, stage}`; False if it already ended (no change)."""
+    """Mark the invocation FAILED with `{code, message, stage}`, and the stage FAILED unless it is done (a
+    stage that SUCCEEDED or was SKIPPED keeps its checkpoint: a resume must not run it again); False if the
+    invocation already ended (no change)."""
     names = _names(stage)
     values = {
         ":now": timestamps.now(),
         ":failed": InvocationStatus.FAILED.value,
         ":succeeded": InvocationStatus.SUCCEEDED.value,
+        ":skipped": StageStatus.SKIPPED.value,
         ":stage_failed": StageStatus.FAILED.value,
         ":error": {"code": code, "message": message, "stage": stage},
     }
-    condition = "attribute_exists(invocation_id) AND #status <> :failed AND #status <> :succeeded"
-    update = "SET #status = :failed, #updated = :now, #error = :error, #stages.#s.#status = :stage_failed"
+    not_ended = "attribute_exists(invocation_id) AND #status <> :failed AND #status <> :succeeded"
+    stage_open = "#stages.#s.#status <> :succeeded AND #stages.#s.#status <> :skipped"
+    update = "SET #status = :failed, #updated = :now, #error = :error"
     try:
-        _update(invocation_id, update, condition, names, values)
+        _update(
+            invocation_id,
+            f"{update}, #stages.#s.#status = :stage_failed",
+            f"{not_ended} AND {stage_open}",
+            names,
+            values,
+        )
     except _ConditionFailedError as failed:
         if failed.item is None:
             raise UnknownInvocation(f"no invocation {invocation_id}") from None
-        return False
+        if failed.item.status in (InvocationStatus.FAILED, InvocationStatus.SUCCEEDED):
+            return False
+        # the stage is done: fail the invocation, leave the stage's checkpoint alone
+        del values[":stage_failed"], values[":skipped"]
+        del names["#s"], names["#stages"]
+        try:
+            _update(invocation_id, update, not_ended, names, values)
+        except _ConditionFailedError:
+            return False
     return True
 
 
