@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval cost run demo chaos redrive openapi asl layer synth lint-cfn clean
+.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval cost run demo chaos redrive openapi asl schemas replay layer synth lint-cfn clean
 
 ## install: create .venv with every pinned dependency (and the pinned CDK CLI)
 install: $(VENV)/.installed node_modules/.installed
@@ -83,6 +83,17 @@ openapi: $(VENV)/.installed
 ## asl: regenerate statemachines/harmonic.asl.json from the stage table (functions/harmonic_service/stages/)
 asl: $(VENV)/.installed
 	$(PY) -m infra.asl
+
+## schemas: regenerate docs/events/ (the JSON Schema of every event, from its model in events.py)
+schemas: $(VENV)/.installed
+	$(PY) scripts/export_event_schemas.py
+
+## replay: replay the event archive's window onto the bus (SINCE=2026-11-30T09:00Z UNTIL=…, default now;
+## AWS_ENDPOINT_URL=<local stack AWS URL> for the local stack, else EVENT_ARCHIVE=<stack output> in AWS)
+SINCE ?=
+UNTIL ?=
+replay: $(VENV)/.installed
+	$(PY) -m local.replay --since "$(SINCE)" $(if $(UNTIL),--until "$(UNTIL)")
 
 ## cost: monthly cost per mode (INVOCATIONS=1000000 CLIP_S=5 POLLS=3 MODE=sync|pipeline|statemachine JSON=1;
 ## prices in bench/prices.json, stage times from bench/results/operating.json written by `make bench`)

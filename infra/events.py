@@ -27,7 +27,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from harmonic_service.events import json_schemas, subscriptions
+from harmonic_service.events import SOURCE, json_schemas, subscriptions
 from harmonic_service.stages import EVENTS_HANDLER, STAGES
 from infra.function import HarmonicFunction
 from infra.layer import Layers
@@ -55,9 +55,11 @@ def event_pattern(pattern: dict[str, Any]) -> events.EventPattern:
 
 
 class EventBus(Construct):
-    """The custom bus (made before the functions: every function's environment names it)."""
+    """The custom bus (made before the functions: every function's environment names it), its archive
+    (every Harmonic event, ``event_archive_retention_days``; `make replay` replays a window of it) and the
+    schema registry of its events."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)
         # Named after the stack, and the rules name it by that name rather than by a Ref to the bus: moto's
         # CloudFormation resolves such a Ref to an object (tests/infra/test_moto_deploy.py deploys there).
@@ -66,6 +68,20 @@ class EventBus(Construct):
             self, "Bus", event_bus_name=self.name, description="Harmonic: invocation and stage events"
         )
         self.by_name = events.EventBus.from_event_bus_name(self, "ByName", self.name)
+        self.archive = events.Archive(
+            self,
+            "Archive",
+            source_event_bus=self.bus,
+            archive_name=f"{cdk.Aws.STACK_NAME}-events",
+            description="Harmonic: every event on the bus, for replays (make replay)",
+            event_pattern=events.EventPattern(source=[SOURCE]),
+            retention=cdk.Duration.days(settings.event_archive_retention_days),
+        )
+        # The pattern as a JSON string (CloudFormation takes both for this Json property): moto's
+        # CloudFormation, which tests/infra/test_moto_deploy.py deploys into, parses it as a string.
+        archive_resource = self.archive.node.default_child
+        assert isinstance(archive_resource, cdk.CfnResource)
+        archive_resource.add_property_override("EventPattern", json.dumps({"source": [SOURCE]}))
         # The event contracts, registered where EventBridge's tools (code bindings, discovery) find them.
         self.registry = eventschemas.CfnRegistry(
             self,

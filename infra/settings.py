@@ -64,6 +64,8 @@ class Settings:
     alarm_stage_error_rate_pct: float = 5.0
     alarm_api_5xx_count: int = 1
     alarm_email: str = ""
+    # Days the event bus's archive keeps every event (events mode), for `make replay`.
+    event_archive_retention_days: int = 7
     # Step Functions: STANDARD or EXPRESS (infra/statemachine.py; the trade-off is in docs/infra.md).
     state_machine_type: str = "STANDARD"
 
@@ -87,6 +89,7 @@ class Settings:
         # API Gateway's integration timeout is 29 s by default; a longer API function would be cut off.
         _in_range("api_timeout_s", self.api_timeout_s, 3, 29)
         _in_range("retention_days", self.retention_days, 1, 3650)
+        _in_range("event_archive_retention_days", self.event_archive_retention_days, 1, 3650)
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise SettingsError(
                 f"log_retention_days must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}, "
@@ -226,4 +229,5 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "alarm_api_5xx_count": _integer,
     "alarm_email": _text,
     "state_machine_type": _upper,
+    "event_archive_retention_days": _integer,
 }

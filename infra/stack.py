@@ -50,7 +50,7 @@ class HarmonicStack(cdk.Stack):
         self.code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=CODE_EXCLUDES)
         self.queues = StageQueues(self, "Queues") if settings.deploys_pipeline else None
         self.state_machine_arn = ""  # set once the state machine exists (the API's STATE_MACHINE_ARN)
-        self.bus = EventBus(self, "Events") if settings.deploys_events else None
+        self.bus = EventBus(self, "Events", settings=settings) if settings.deploys_events else None
 
         environment = self._environment()
         self.pipeline = (
@@ -192,6 +192,14 @@ class HarmonicStack(cdk.Stack):
         cdk.CfnOutput(self, "Orchestration", value=",".join(self.deployed_modes))
         if self.state_machine is not None:
             cdk.CfnOutput(self, "StateMachineArn", value=self.state_machine.arn)
+        if self.bus is not None:
+            cdk.CfnOutput(self, "EventBusName", value=self.bus.name)
+            cdk.CfnOutput(
+                self,
+                "EventArchiveName",
+                value=self.bus.archive.archive_name,
+                description="make replay SINCE=… UNTIL=… EVENT_ARCHIVE=<this> replays a window of it",
+            )
 
 
 def cdk_json_context() -> dict[str, Any]:

@@ -129,6 +129,10 @@ class Names:
     def bus(self) -> str:
         return f"{self.prefix}-bus"
 
+    @property
+    def archive(self) -> str:
+        return f"{self.prefix}-events"
+
     def rule(self, stage: str, index: int) -> str:
         return f"{self.prefix}-{stage}-{index}"
 
@@ -302,11 +306,17 @@ def provision(
 def _provision_bus(resources: Resources, stage_queue: Callable[[Any, bool], tuple[str, str, str]]) -> None:
     """Events mode: the bus, each stage's queue (with its DLQ) and the rules that fill it, from the stage
     table's subscriptions (harmonic_service.events)."""
-    from harmonic_service.events import all_subscriptions
+    from harmonic_service.events import SOURCE, all_subscriptions
 
     names, bus = resources.names, resources.clients["events"]
-    bus.create_event_bus(Name=names.bus)
+    bus_arn = bus.create_event_bus(Name=names.bus)["EventBusArn"]
     resources.event_bus_name = names.bus
+    bus.create_archive(
+        ArchiveName=names.archive,
+        EventSourceArn=bus_arn,
+        EventPattern=json.dumps({"source": [SOURCE]}),
+        RetentionDays=1,
+    )
     for stage, patterns in all_subscriptions().items():
         url, arn, dlq_url = stage_queue(next(s for s in resources.stages if s.name == stage), True)
         resources.event_queue_urls[stage], resources.event_queue_arns[stage] = url, arn
@@ -315,6 +325,38 @@ def _provision_bus(resources: Resources, stage_queue: Callable[[Any, bool], tupl
             rule = names.rule(stage, index)
             bus.put_rule(Name=rule, EventBusName=names.bus, EventPattern=json.dumps(pattern))
             bus.put_targets(Rule=rule, EventBusName=names.bus, Targets=[{"Id": "stage-queue", "Arn": arn}])
+
+
+@contextlib.contextmanager
+def faithful_replay() -> Iterator[None]:
+    """Inside: moto's StartReplay replays like EventBridge. moto 5.2.5 replays every archived event whatever
+    the replay's time window, and to the archive's own rule too (archiving the replay again); EventBridge
+    replays the events of the window, to the bus's other rules, each with a new id and ``replay-name``.
+    This does that by hand, with moto's own archive and rule matching."""
+    from moto.core.utils import unix_time
+    from moto.events import models
+
+    def replay_events(self: Any, archive: Any) -> None:
+        backend = models.events_backends[self.account_id][self.region]
+        event_bus = backend.describe_event_bus(self.destination["Arn"].split("/")[-1])
+        archive_rules = {id(a.rule) for a in backend.archives.values() if a.rule is not None}
+        start, end = float(self.event_start_time), float(self.event_end_time)
+        for event in list(archive.events):
+            if not start <= float(event.get("time", 0.0)) <= end:
+                continue
+            replayed = {**event, "id": str(uuid.uuid4()), "replay-name": self.name}
+            for rule in list(event_bus.rules.values()):
+                if id(rule) not in archive_rules:
+                    rule.send_to_targets(dict(replayed), transform_input=False)
+        self.state = models.ReplayState.COMPLETED
+        self.end_time = unix_time()
+
+    original = models.Replay.replay_events
+    models.Replay.replay_events = replay_events  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        models.Replay.replay_events = original  # type: ignore[method-assign]
 
 
 def wait_for_executions(sfn: Any, state_machine_arn: str, timeout_s: float) -> bool:

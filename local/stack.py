@@ -50,6 +50,7 @@ from local.harness import (
     StageConsumer,
     TaskRouter,
     aws_clients,
+    faithful_replay,
     fake_aws_environment,
     provision,
     route_lambda,
@@ -134,6 +135,7 @@ class LocalStack:
         resources = self._create_resources()
         router = TaskRouter(self.task, resources.function_stage, NAMES.function_prefix, record=False)
         self._cleanup.enter_context(route_lambda(router))
+        self._cleanup.enter_context(faithful_replay())
         self._warm_clients()
         consumers = [*resources.consumers(self.pipeline), *resources.consumers(self.events, events=True)]
         for consumer in consumers:

@@ -132,3 +132,13 @@ def test_the_schema_registry_holds_every_event_contract(template: dict[str, Any]
         committed = json.loads((REPO_ROOT / "docs" / "events" / f"{name}.v{SCHEMA_VERSION}.json").read_text())
         assert content["properties"] == committed["properties"]  # the committed contract, registered
         assert content["required"] == committed["required"]
+
+
+def test_the_bus_archives_every_event_for_replays(template: dict[str, Any]) -> None:
+    (bus_id,) = resources(template, "AWS::Events::EventBus")
+    (archive,) = resources(template, "AWS::Events::Archive").values()
+    assert ref_id(archive["SourceArn"]) == bus_id
+    assert json.loads(archive["EventPattern"]) == {"source": ["harmonic"]}
+    assert archive["RetentionDays"] == 7  # cdk.json's event_archive_retention_days
+    outputs = template["Outputs"]
+    assert {"EventBusName", "EventArchiveName"} <= set(outputs)

@@ -62,6 +62,7 @@ MOTO_UNSUPPORTED = {
 
 # Types moto creates but lists without a physical id; the tests below find them through the service APIs.
 MOTO_NO_PHYSICAL_ID = {
+    "AWS::Events::Archive",
     "AWS::Events::EventBus",
     "AWS::ApiGateway::Deployment",
     "AWS::ApiGateway::Method",
@@ -286,7 +287,12 @@ def test_event_bus_and_the_rules_of_the_stage_table(deployed: dict[str, Any]) ->
     events = boto3.client("events")
     buses = [bus["Name"] for bus in events.list_event_buses()["EventBuses"]]
     assert "Harmonic-events" in buses
-    rules = events.list_rules(EventBusName="Harmonic-events")["Rules"]
+    # the archive's own rule is EventBridge's (ManagedBy), not the stage table's
+    rules = [r for r in events.list_rules(EventBusName="Harmonic-events")["Rules"] if not r.get("ManagedBy")]
+    (archive,) = events.list_archives()["Archives"]
+    assert archive["ArchiveName"] == "Harmonic-events"
+    assert archive["EventSourceArn"].endswith(":event-bus/Harmonic-events")
+    assert archive["RetentionDays"] == 7
     patterns = sorted(json.loads(rule["EventPattern"])["detail-type"][0] for rule in rules)
     expected = sorted(pattern["detail-type"][0] for stage in STAGE_NAMES for pattern in subscriptions(stage))
     assert patterns == expected  # one rule per subscription of every stage

@@ -181,6 +181,7 @@ def _mocked_stack(monkeypatch: pytest.MonkeyPatch, state_machine: bool) -> Itera
             monkeypatch.setenv(name, value)
         clear_caches()
         stack = AwsStack(monkeypatch=monkeypatch, resources=resources)
+        inside.enter_context(harness.faithful_replay())
         if state_machine:
             tasks = _sandbox(harness.TASK_HANDLER)
             stack.router = harness.TaskRouter(tasks, resources.function_stage, NAMES.function_prefix)

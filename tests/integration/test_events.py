@@ -223,3 +223,55 @@ def test_events_mode_without_a_bus_is_a_bad_request(aws: AwsStack, noisy_wav: by
     clear_caches()
     with pytest.raises(BadRequest, match="mode events is not deployed here; available: pipeline"):
         submit(noisy_wav)
+
+
+def test_a_replay_of_the_window_completes_what_failed_and_leaves_the_rest(
+    aws: AwsStack, noisy_wav: bytes
+) -> None:
+    """A stage fails by fault injection on every delivery; once the fault is gone (the directed fault ends
+    after its count of attempts), replaying the archive's window completes the failed invocation and does
+    not run the succeeded one again."""
+    from datetime import UTC, datetime, timedelta
+
+    from harmonic_service.config import clear_caches
+    from local.replay import replay
+
+    aws.monkeypatch.setenv("HARMONIC_FAULTS_ENABLED", "true")
+    clear_caches()
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    healthy = submit(noisy_wav, correlation_id="replay-healthy")
+    failing = submit(noisy_wav, correlation_id="replay-fault-features-fail-3")  # fails all 3 deliveries
+    aws.drain()
+    assert service.get_invocation(healthy)["status"] == "SUCCEEDED"
+    failed = service.get_invocation(failing)
+    assert failed["status"] == "FAILED"
+    assert failed["error"]["code"] == "retries_exhausted"
+    healthy_before = service.get_invocation(healthy)
+    before = stage_table(healthy_before)
+
+    state = replay(aws.resources.clients["events"], aws.resources.names.archive, since, datetime.now(UTC))
+    assert state["State"] == "COMPLETED"
+    report = aws.drain()
+    assert report.deliveries["events-ingest"] == 2  # both invocations' InvocationSubmitted, replayed
+    done = service.get_invocation(failing)
+    assert done["status"] == "SUCCEEDED", done.get("error")
+    assert stage_table(done)["features"]["attempts"] == 4  # three injected failures, then the replay's
+    assert stage_table(done)["ingest"]["attempts"] == 1  # what had succeeded did not run again
+    after = stage_table(service.get_invocation(healthy))
+    assert {n: s["attempts"] for n, s in after.items()} == {n: s["attempts"] for n, s in before.items()}
+    assert service.get_invocation(healthy)["updated_at"] == healthy_before["updated_at"]  # not touched
+
+
+def test_a_replay_outside_the_window_replays_nothing(aws: AwsStack, noisy_wav: bytes) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from local.replay import replay
+
+    submit(noisy_wav)
+    aws.drain()
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    state = replay(
+        aws.resources.clients["events"], aws.resources.names.archive, long_ago, long_ago + timedelta(hours=1)
+    )
+    assert state["State"] == "COMPLETED"
+    assert aws.drain().deliveries == {}

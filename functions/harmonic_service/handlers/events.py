@@ -7,7 +7,8 @@ many of its inputs' events arrive), then publish what happened: `StageCompleted`
 `StageFailed`, and after the last stage `InvocationCompleted` (or `InvocationFailed`). The stage never knows
 its successors: whoever subscribes to its events runs next. A malformed event is a poison message (its
 record fails until the queue's DLQ takes it); events for stages that cannot run yet (a fan-in still
-waiting), duplicates and stale events are consumed without work.
+waiting), duplicates and stale events are consumed without work. A replayed event (``replay-name``, from
+an archive replay) first resumes its invocation if it FAILED: replaying a window completes what failed.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from harmonic_service import announce, faults
 from harmonic_service.config import current_stage
-from harmonic_service.dal import bus
-from harmonic_service.errors import PoisonMessage
+from harmonic_service.dal import bus, checkpoints
+from harmonic_service.errors import PoisonMessage, UnknownInvocation
 from harmonic_service.events import TRIGGERS, InvocationSubmitted, parse_event
 from harmonic_service.handlers.delivery import RECORD_KEYS, poison, run_delivery
 from harmonic_service.models import Envelope
@@ -40,7 +41,8 @@ def _record_handler(record: SQSRecord) -> None:
     logger.append_keys(message_id=record.message_id, receive_count=receive_count, stage=stage)
     try:
         try:
-            event_id, detail = parse_event(json.loads(record.body))
+            event = json.loads(record.body)
+            event_id, detail = parse_event(event)
         except (PoisonMessage, ValueError) as error:
             raise poison(f"malformed event: {error}") from error
         logger.set_correlation_id(detail.correlation_id)
@@ -55,6 +57,8 @@ def _record_handler(record: SQSRecord) -> None:
             input_key=detail.input_key if isinstance(detail, InvocationSubmitted) else None,
             attempt=receive_count,
         )
+        if event.get("replay-name"):
+            _resume_for_replay(detail.invocation_id, str(event["replay-name"]))
         run = run_delivery(
             envelope, receive_count, claim=event_id or record.message_id, own_skip=True, plan=False
         )
@@ -68,6 +72,17 @@ def _record_handler(record: SQSRecord) -> None:
     finally:
         logger.remove_keys([*RECORD_KEYS, "trigger"])
         logger.set_correlation_id(None)
+
+
+def _resume_for_replay(invocation_id: str, replay_name: str) -> None:
+    """A replayed event (an archive replay) resumes its invocation if it FAILED, so that a replay of a
+    window completes what failed in it; a finished or running invocation is left as it is (the checkpoints
+    drop the replayed events as duplicates)."""
+    try:
+        stage, _ = checkpoints.prepare_resume(invocation_id)
+    except (checkpoints.InvalidStateError, UnknownInvocation):
+        return
+    logger.info(f"resumed by replay {replay_name}", extra={"resumed_from": stage})
 
 
 @metrics.log_metrics(capture_cold_start_metric=True)
