@@ -64,6 +64,7 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("v1/invocations", "POST", "Invocation"),
     ("v1/invocations/{id}", "GET", None),
     ("v1/invocations/{id}/resume", "POST", None),
+    ("v1/invocations/{id}/events", "GET", None),
     ("v1/patterns", "GET", None),
     ("v1/patterns", "POST", "Pattern"),
     ("v1/patterns/{id}", "GET", None),

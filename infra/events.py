@@ -27,8 +27,8 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from harmonic_service.events import SOURCE, json_schemas, subscriptions
-from harmonic_service.stages import EVENTS_HANDLER, STAGES
+from harmonic_service.events import AUDIT_PATTERN, SOURCE, json_schemas, subscriptions
+from harmonic_service.stages import AUDIT_HANDLER, EVENTS_HANDLER, STAGES
 from infra.function import HarmonicFunction
 from infra.layer import Layers
 from infra.nag import acknowledge
@@ -37,6 +37,9 @@ from infra.storage import Storage
 
 QUEUE_RETENTION = cdk.Duration.days(4)
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)
+# The audit subscriber writes one small item per event.
+AUDIT_MEMORY_MB = 256
+AUDIT_TIMEOUT_S = 30
 # EventBridge retries a failed delivery to a target for up to 24 hours by default; then the target's DLQ.
 DELIVERY_RETRY_ATTEMPTS = 185
 
@@ -199,3 +202,66 @@ class EventDriven(Construct):
             self.queues[stage.name] = queue
             self.dead_letter_queues[stage.name] = dead_letter_queue
             self.functions[stage.name] = function
+        self._audit(bus, settings, storage, layers, code, environment)
+
+    def _audit(
+        self,
+        bus: EventBus,
+        settings: Settings,
+        storage: Storage,
+        layers: Layers,
+        code: lambda_.Code,
+        environment: dict[str, str],
+    ) -> None:
+        """The audit subscriber: every event (one rule) to a queue of its own, kept in the audit table by a
+        function that no stage knows about."""
+        assert storage.audit_table is not None
+        self.audit_dead_letter_queue = sqs.Queue(
+            self,
+            "AuditDeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DEAD_LETTER_RETENTION,
+        )
+        self.audit_queue = sqs.Queue(
+            self,
+            "AuditQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=cdk.Duration.seconds(6 * AUDIT_TIMEOUT_S),
+            retention_period=QUEUE_RETENTION,
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=self.audit_dead_letter_queue),
+        )
+        self.audit_function = HarmonicFunction(
+            self,
+            "AuditSubscriber",
+            code=code,
+            handler=AUDIT_HANDLER,
+            layers=layers,
+            settings=settings,
+            memory_mb=AUDIT_MEMORY_MB,
+            timeout_s=AUDIT_TIMEOUT_S,
+            environment=environment,
+            description="events audit log",
+        )
+        self.audit_function.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.audit_queue, batch_size=10, max_concurrency=5, report_batch_item_failures=True
+            )
+        )
+        storage.audit_table.grant_write_data(self.audit_function.function)
+        self.audit_rule = events.Rule(
+            self,
+            "AuditRule",
+            event_bus=bus.by_name,
+            description="Harmonic: every event, to the audit log",
+            event_pattern=event_pattern(AUDIT_PATTERN),
+            targets=[
+                targets.SqsQueue(
+                    self.audit_queue,
+                    dead_letter_queue=self.delivery_dead_letter_queue,
+                    retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+                )
+            ],
+        )
+        self.audit_rule.node.add_dependency(bus.bus)

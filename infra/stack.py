@@ -110,8 +110,10 @@ class HarmonicStack(cdk.Stack):
             # Submit and resume start executions; nothing else (no stop, no describe).
             self.state_machine.state_machine.grant_start_execution(self.api.handler.function)
         if self.bus is not None:
-            # Submit and resume publish InvocationSubmitted / InvocationResumed.
+            # Submit and resume publish InvocationSubmitted / InvocationResumed; GET .../events reads the log.
             self.bus.bus.grant_put_events_to(self.api.handler.function)
+            assert self.storage.audit_table is not None
+            self.storage.audit_table.grant_read_data(self.api.handler.function)
         functions, queues, dead_letter_queues = self._monitored()
         self.monitoring = Monitoring(
             self,
@@ -123,7 +125,9 @@ class HarmonicStack(cdk.Stack):
             api=self.api.rest_api,
             api_function=self.api.handler.function,
             state_machine=self.state_machine.state_machine if self.state_machine else None,
-            event_rules=dict(self.event_driven.rules) if self.event_driven else None,
+            event_rules={**self.event_driven.rules, "audit": [self.event_driven.audit_rule]}
+            if self.event_driven
+            else None,
         )
         self._outputs()
 
@@ -148,6 +152,9 @@ class HarmonicStack(cdk.Stack):
             queues.update({f"events-{name}": queue for name, queue in driven.queues.items()})
             dead_letter_queues.update({f"events-{n}": q for n, q in driven.dead_letter_queues.items()})
             dead_letter_queues["events-delivery"] = driven.delivery_dead_letter_queue
+            functions["events-audit"] = driven.audit_function.function
+            queues["events-audit"] = driven.audit_queue
+            dead_letter_queues["events-audit"] = driven.audit_dead_letter_queue
         return functions, queues, dead_letter_queues
 
     def _environment(self) -> dict[str, str]:
@@ -163,6 +170,7 @@ class HarmonicStack(cdk.Stack):
             "STAGE_QUEUE_URLS": self.to_json_string(self.queues.urls()) if self.queues else json.dumps({}),
             "STATE_MACHINE_ARN": self.state_machine_arn,
             "EVENT_BUS_NAME": self.bus.name if self.bus is not None else "",
+            "AUDIT_TABLE": storage.audit_table.table_name if storage.audit_table is not None else "",
             "ORCHESTRATION": ",".join(modes),
             "MAX_INLINE_BYTES": str(settings.max_inline_bytes),
             "MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),

@@ -36,6 +36,12 @@ class Storage(Construct):
         self.invocations_table = self._table("InvocationsTable", "invocation_id", ttl="expires_at")
         self.idempotency_table = self._table("IdempotencyTable", "id", ttl="expiration")
         self.patterns_table = self._table("PatternsTable", "pattern_id", ttl=None)
+        # events mode: the audit subscriber's log of every event, per invocation in time order
+        self.audit_table = (
+            self._table("AuditTable", "invocation_id", ttl="expires_at", sort_key="event_key")
+            if settings.deploys_events
+            else None
+        )
 
         self.access_log_bucket = s3.Bucket(
             self,
@@ -73,11 +79,16 @@ class Storage(Construct):
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
-    def _table(self, construct_id: str, partition_key: str, *, ttl: str | None) -> dynamodb.Table:
+    def _table(
+        self, construct_id: str, partition_key: str, *, ttl: str | None, sort_key: str | None = None
+    ) -> dynamodb.Table:
         return dynamodb.Table(
             self,
             construct_id,
             partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING)
+            if sort_key
+            else None,
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(

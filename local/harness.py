@@ -58,7 +58,11 @@ TABLES = (
     ("INVOCATIONS_TABLE", "invocations", "invocation_id"),
     ("IDEMPOTENCY_TABLE", "idempotency", "id"),
     ("PATTERNS_TABLE", "patterns", "pattern_id"),
+    ("AUDIT_TABLE", "audit", "invocation_id"),
 )
+# Tables with a sort key as well (name suffix → sort key).
+SORT_KEYS = {"audit": "event_key"}
+AUDIT_HANDLER = "harmonic_service.handlers.audit"
 # Variables that would point boto3 or Powertools elsewhere than the harness's fake AWS and sandbox.
 UNSET_VARIABLES = (
     "AWS_PROFILE",
@@ -221,6 +225,8 @@ class Resources:
     event_queue_urls: dict[str, str] = field(default_factory=dict)
     event_queue_arns: dict[str, str] = field(default_factory=dict)
     event_dlq_urls: dict[str, str] = field(default_factory=dict)
+    audit_queue_url: str = ""
+    audit_queue_arn: str = ""
 
     def environment(self) -> dict[str, str]:
         """The variables a deployed function gets about these resources (docs/design.md); ORCHESTRATION
@@ -234,6 +240,17 @@ class Resources:
             "EVENT_BUS_NAME": self.event_bus_name,
             "ORCHESTRATION": ",".join(modes),
         }
+
+    def audit_consumer(self, sandbox: Sandbox) -> StageConsumer:
+        """The audit subscriber's event-source mapping (one record at a time, as a stage's)."""
+        return StageConsumer(
+            stage=_AuditStage(),
+            sqs=self.clients["sqs"],
+            queue_url=self.audit_queue_url,
+            queue_arn=self.audit_queue_arn,
+            sandbox=sandbox,
+            function_name=self.names.function("audit"),
+        )
 
     def consumers(self, sandbox: Sandbox, *, events: bool = False) -> list[StageConsumer]:
         """One event-source mapping per stage queue (`events`: per events-mode queue), in stage order,
@@ -254,6 +271,14 @@ class Resources:
         ]
 
 
+@dataclass(frozen=True)
+class _AuditStage:
+    """What a StageConsumer needs of the audit subscriber: a name and a batch size."""
+
+    name: str = "audit"
+    batch_size: int = 10
+
+
 def provision(
     names: Names,
     clients: Mapping[str, Any],
@@ -267,10 +292,15 @@ def provision(
     resources = Resources(names=names, clients=clients, stages=tuple(STAGES))
     clients["s3"].create_bucket(Bucket=names.bucket)
     for _, kind, key in TABLES:
+        schema = [{"AttributeName": key, "KeyType": "HASH"}]
+        if kind in SORT_KEYS:
+            schema.append({"AttributeName": SORT_KEYS[kind], "KeyType": "RANGE"})
         clients["dynamodb"].create_table(
             TableName=names.table(kind),
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            KeySchema=schema,
+            AttributeDefinitions=[
+                {"AttributeName": k["AttributeName"], "AttributeType": "S"} for k in schema
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
     sqs = clients["sqs"]
@@ -306,7 +336,7 @@ def provision(
 def _provision_bus(resources: Resources, stage_queue: Callable[[Any, bool], tuple[str, str, str]]) -> None:
     """Events mode: the bus, each stage's queue (with its DLQ) and the rules that fill it, from the stage
     table's subscriptions (harmonic_service.events)."""
-    from harmonic_service.events import SOURCE, all_subscriptions
+    from harmonic_service.events import AUDIT_PATTERN, SOURCE, all_subscriptions
 
     names, bus = resources.names, resources.clients["events"]
     bus_arn = bus.create_event_bus(Name=names.bus)["EventBusArn"]
@@ -325,6 +355,20 @@ def _provision_bus(resources: Resources, stage_queue: Callable[[Any, bool], tupl
             rule = names.rule(stage, index)
             bus.put_rule(Name=rule, EventBusName=names.bus, EventPattern=json.dumps(pattern))
             bus.put_targets(Rule=rule, EventBusName=names.bus, Targets=[{"Id": "stage-queue", "Arn": arn}])
+    # the audit subscriber: every event, to a queue of its own (with a DLQ)
+    sqs = resources.clients["sqs"]
+    dlq = sqs.create_queue(QueueName=f"{names.prefix}-audit-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
+    url = sqs.create_queue(QueueName=f"{names.prefix}-audit", Attributes={"RedrivePolicy": redrive})[
+        "QueueUrl"
+    ]
+    audit_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    resources.audit_queue_url, resources.audit_queue_arn = url, audit_arn
+    bus.put_rule(Name=f"{names.prefix}-audit", EventBusName=names.bus, EventPattern=json.dumps(AUDIT_PATTERN))
+    bus.put_targets(
+        Rule=f"{names.prefix}-audit", EventBusName=names.bus, Targets=[{"Id": "audit", "Arn": audit_arn}]
+    )
 
 
 @contextlib.contextmanager

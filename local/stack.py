@@ -39,6 +39,7 @@ from harmonic_service.dal import clients
 from local.harness import (
     API_HANDLER,
     ASL_PATH,
+    AUDIT_HANDLER,
     EVENTS_HANDLER,
     MOTO_CONFIG,
     PIPELINE_HANDLER,
@@ -116,6 +117,7 @@ class LocalStack:
         self.api = Sandbox(API_HANDLER)
         self.pipeline = Sandbox(PIPELINE_HANDLER)
         self.events = Sandbox(EVENTS_HANDLER)
+        self.audit = Sandbox(AUDIT_HANDLER)
         self.task = Sandbox(TASK_HANDLER)
         self._moto: Any = None
         self._front: Any = None
@@ -138,6 +140,7 @@ class LocalStack:
         self._cleanup.enter_context(faithful_replay())
         self._warm_clients()
         consumers = [*resources.consumers(self.pipeline), *resources.consumers(self.events, events=True)]
+        consumers.append(resources.audit_consumer(self.audit))
         for consumer in consumers:
             poller = StagePoller(consumer, self.stopping, self.settings.poll_wait_s)
             poller.start()

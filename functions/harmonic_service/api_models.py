@@ -163,6 +163,24 @@ class InvocationStatusBody(BaseModel):
     error: InvocationError | None = None
 
 
+class AuditedEvent(BaseModel):
+    """One event of an invocation, as the audit subscriber kept it."""
+
+    id: str
+    detail_type: str = Field(description="InvocationSubmitted, StageCompleted, StageSkipped, …")
+    time: str
+    detail: dict[str, Any]
+    replay_name: str | None = Field(default=None, description="set when the event came from a replay")
+
+
+class InvocationEvents(BaseModel):
+    """GET /v1/invocations/{id}/events (events mode): its events, oldest first."""
+
+    invocation_id: str
+    events: list[AuditedEvent]
+    count: int
+
+
 class UploadCreated(BaseModel):
     audio_key: str
     upload_url: str

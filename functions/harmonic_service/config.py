@@ -48,6 +48,7 @@ class Settings:
     stage_queue_urls: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     state_machine_arn: str = ""
     event_bus_name: str = ""
+    audit_table: str = ""
     orchestration: str = "pipeline"
     max_inline_bytes: int = 4 * 1024 * 1024
     max_upload_bytes: int = 100 * 1024 * 1024
@@ -104,6 +105,7 @@ def get_settings() -> Settings:
         stage_queue_urls=_queue_urls(os.environ.get("STAGE_QUEUE_URLS", "")),
         state_machine_arn=os.environ.get("STATE_MACHINE_ARN", "").strip(),
         event_bus_name=os.environ.get("EVENT_BUS_NAME", "").strip(),
+        audit_table=os.environ.get("AUDIT_TABLE", "").strip(),
         orchestration=orchestration,
         max_inline_bytes=_int("MAX_INLINE_BYTES", defaults.max_inline_bytes),
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),

@@ -12,6 +12,7 @@ add a field without breaking a consumer still running the previous code.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -33,6 +34,9 @@ class EventDetail(BaseModel):
     schema_version: int = Field(default=SCHEMA_VERSION, ge=MIN_SCHEMA_VERSION)
     invocation_id: str = Field(min_length=1, max_length=80)
     correlation_id: str = Field(min_length=1, max_length=200)
+    # When the publisher made the event, to the microsecond (EventBridge's `time` has whole seconds only):
+    # orders an invocation's events in the audit log.
+    published_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds"))
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -139,6 +143,10 @@ def subscriptions(stage: str) -> list[dict[str, Any]]:
     return [after, resumed]
 
 
+# The audit subscriber's rule: every Harmonic event.
+AUDIT_PATTERN: dict[str, Any] = {"source": [SOURCE]}
+
+
 def all_subscriptions() -> dict[str, list[dict[str, Any]]]:
     """Every stage's event patterns, in stage order (the rules the infra and the local stack create)."""
     return {stage.name: subscriptions(stage.name) for stage in STAGES}
@@ -158,6 +166,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
 
 __all__ = [
+    "AUDIT_PATTERN",
     "EVENT_TYPES",
     "SCHEMA_VERSION",
     "SOURCE",

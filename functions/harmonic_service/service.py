@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 from harmonic import InvalidAudio, WavLimits
 from harmonic_service import events, logic, pattern_cache
 from harmonic_service.config import MODES, get_settings
-from harmonic_service.dal import bus, checkpoints, executions, payloads, queues, registry
+from harmonic_service.dal import audit, bus, checkpoints, executions, payloads, queues, registry
 from harmonic_service.errors import (
     BadRequest,
     Conflict,
@@ -262,6 +262,21 @@ def get_invocation(invocation_id: str) -> dict[str, Any]:
     if item.error is not None:
         body["error"] = item.error.model_dump()
     return body
+
+
+def invocation_events(invocation_id: str) -> dict[str, Any]:
+    """The GET /v1/invocations/{id}/events body: the invocation's events from the audit log, oldest first.
+
+    NotFound for an unknown invocation; an invocation of another mode has none (`events: []`). BadRequest
+    when the audit log is not deployed (no events mode).
+    """
+    _check_id(invocation_id)
+    if checkpoints.get(invocation_id) is None:
+        raise NotFound(f"no invocation {invocation_id}")
+    if not get_settings().audit_table:
+        raise BadRequest("the audit log of the events mode is not deployed here")
+    found = audit.events_of(invocation_id)
+    return {"invocation_id": invocation_id, "events": found, "count": len(found)}
 
 
 def resume_invocation(invocation_id: str, correlation_id: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from harmonic_service.stages import API_HANDLER
@@ -117,6 +118,19 @@ def test_gateway_errors_use_the_api_error_shape(template: dict[str, Any]) -> Non
     assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
 
 
+def test_the_gateway_routes_are_the_handlers_routes() -> None:
+    """Every route the API handler serves (its OpenAPI document) is a route of API Gateway, and only those."""
+    from infra import REPO_ROOT
+
+    document = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
+    served = {
+        (path.replace("{invocation_id}", "{id}").replace("{pattern_id}", "{id}"), method.upper())
+        for path, methods in document["paths"].items()
+        for method in methods
+    }
+    assert {(f"/{path}", method) for path, method, _ in ROUTES} == served
+
+
 def test_api_function_grants(template: dict[str, Any]) -> None:
     _, props = api_function(template)
     assert props["Timeout"] <= 29  # API Gateway's integration timeout
@@ -149,8 +163,15 @@ def test_api_function_grants(template: dict[str, Any]) -> None:
         "s3:AbortMultipartUpload",
         "s3:DeleteObject",
     }
-    for table in resources(template, "AWS::DynamoDB::Table"):
-        assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"} <= granted[table]
+    tables = resources(template, "AWS::DynamoDB::Table")
+    for table, props in tables.items():
+        if (
+            props["KeySchema"][-1]["AttributeName"] == "event_key"
+        ):  # the audit log: read only (GET .../events)
+            assert "dynamodb:Query" in granted[table]
+            assert not granted[table] & {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+        else:
+            assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"} <= granted[table]
     for queue in stage_queues(template).values():
         assert "sqs:SendMessage" in granted[queue]
 

@@ -61,6 +61,8 @@ def test_the_rules_are_the_stage_tables_subscriptions(template: dict[str, Any]) 
     found: dict[str, list[dict[str, Any]]] = {}
     for rule in rules:
         (target,) = rule["Targets"]
+        if rule["EventPattern"] == {"source": ["harmonic"]}:  # the audit subscriber's: every event
+            continue
         stage = queue_of[ref_id(target["Arn"])]
         found.setdefault(stage, []).append(rule["EventPattern"])
         assert "DeadLetterConfig" in target  # undeliverable events are kept, not lost
@@ -142,3 +144,41 @@ def test_the_bus_archives_every_event_for_replays(template: dict[str, Any]) -> N
     assert archive["RetentionDays"] == 7  # cdk.json's event_archive_retention_days
     outputs = template["Outputs"]
     assert {"EventBusName", "EventArchiveName"} <= set(outputs)
+
+
+def test_the_audit_subscriber_hears_every_event_and_writes_only_its_log(template: dict[str, Any]) -> None:
+    from harmonic_service.stages import AUDIT_HANDLER
+
+    ((function_id, function),) = [
+        (k, p)
+        for k, p in resources(template, "AWS::Lambda::Function").items()
+        if p["Handler"] == AUDIT_HANDLER
+    ]
+    (rule,) = [
+        r
+        for r in resources(template, "AWS::Events::Rule").values()
+        if r["EventPattern"] == {"source": ["harmonic"]}
+    ]
+    (mapping,) = [
+        m
+        for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+        if m["FunctionName"]["Ref"] == function_id
+    ]
+    assert ref_id(rule["Targets"][0]["Arn"]) == ref_id(mapping["EventSourceArn"])  # the rule fills its queue
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    role = ref_id(function["Role"])
+    written = {
+        ref_id(resource)
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if role in {ref_id(r) for r in policy["Roles"]}
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "dynamodb:PutItem" in statement["Action"]
+        for resource in (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        if isinstance(resource, dict)
+    }
+    (audit_table,) = [
+        k for k, p in resources(template, "AWS::DynamoDB::Table").items() if len(p["KeySchema"]) == 2
+    ]
+    assert written == {audit_table}

@@ -31,6 +31,7 @@ from moto.cloudformation.parsing import get_model_map
 
 from harmonic_service.stages import (
     API_HANDLER,
+    AUDIT_HANDLER,
     EVENTS_HANDLER,
     PIPELINE_HANDLER,
     STAGE_NAMES,
@@ -156,18 +157,19 @@ def test_only_the_known_unsupported_types_are_skipped(deployed: dict[str, Any]) 
 def test_queues_with_dead_letter_queues(deployed: dict[str, Any]) -> None:
     sqs = boto3.client("sqs")
     urls = sqs.list_queues()["QueueUrls"]
-    # per stage: the pipeline's queue and DLQ, the events mode's queue and DLQ; and the rules' delivery DLQ
-    assert len(urls) == 4 * len(STAGES) + 1
+    # per stage: the pipeline's queue and DLQ, the events mode's queue and DLQ; the rules' delivery DLQ; the
+    # audit subscriber's queue and DLQ
+    assert len(urls) == 4 * len(STAGES) + 1 + 2
     attributes = {
         url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"] for url in urls
     }
     arns = {a["QueueArn"]: url for url, a in attributes.items()}
     stage_queues = {url: a for url, a in attributes.items() if "RedrivePolicy" in a}
-    assert len(stage_queues) == 2 * len(STAGES)
+    assert len(stage_queues) == 2 * len(STAGES) + 1  # and the audit queue
     for attrs in attributes.values():
         assert attrs["SqsManagedSseEnabled"] == "true"
     timeouts = sorted(int(a["VisibilityTimeout"]) for a in stage_queues.values())
-    assert timeouts == sorted(2 * [spec.queue_visibility_timeout_s for spec in STAGES])
+    assert timeouts == sorted([*2 * [spec.queue_visibility_timeout_s for spec in STAGES], 6 * 30])
     for attrs in stage_queues.values():
         redrive = json.loads(attrs["RedrivePolicy"])
         assert redrive["maxReceiveCount"] == 3
@@ -187,8 +189,8 @@ def test_tables(deployed: dict[str, Any]) -> None:
 def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) -> None:
     awslambda = boto3.client("lambda")
     functions = awslambda.list_functions()["Functions"]
-    # pipeline stages, state machine tasks, events subscribers, the failure path, the API
-    assert len(functions) == 3 * len(STAGES) + 2
+    # pipeline stages, state machine tasks, events subscribers, the audit subscriber, failure path, API
+    assert len(functions) == 3 * len(STAGES) + 3
     queue_urls = set(boto3.client("sqs").list_queues()["QueueUrls"])
     by_stage = {}
     tasks = {}
@@ -205,6 +207,8 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
             tasks[variables.get("STAGE_NAME", "")] = function
         elif function["Handler"] == EVENTS_HANDLER:
             subscribers[variables["STAGE_NAME"]] = function
+        elif function["Handler"] == AUDIT_HANDLER:
+            assert "STAGE_NAME" not in variables
         elif variables.get("STAGE_NAME"):
             assert function["Handler"] == PIPELINE_HANDLER
             by_stage[variables["STAGE_NAME"]] = function
@@ -212,7 +216,7 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
             assert function["Handler"] == API_HANDLER
             # API Gateway may invoke it: one permission per route.
             policy = json.loads(awslambda.get_policy(FunctionName=function["FunctionName"])["Policy"])
-            assert len(policy["Statement"]) == 10
+            assert len(policy["Statement"]) == 11
             assert {s["Principal"]["Service"] for s in policy["Statement"]} == {"apigateway.amazonaws.com"}
     assert set(tasks) == {*STAGE_NAMES, ""}
     assert set(subscribers) == set(STAGE_NAMES)
@@ -227,9 +231,12 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
         assert layer["LatestMatchingVersion"]["CompatibleRuntimes"] == ["python3.12"]
 
     mappings = awslambda.list_event_source_mappings()["EventSourceMappings"]
-    assert len(mappings) == 2 * len(STAGES)  # the pipeline's and the events mode's stage queues
+    # the pipeline's and the events mode's stage queues, and the audit queue
+    assert len(mappings) == 2 * len(STAGES) + 1
     function_by_arn = {f["FunctionArn"]: f for f in functions}
     for mapping in mappings:
+        if function_by_arn[mapping["FunctionArn"]]["Handler"] == AUDIT_HANDLER:
+            continue
         stage = function_by_arn[mapping["FunctionArn"]]["Environment"]["Variables"]["STAGE_NAME"]
         spec = next(s for s in STAGES if s.name == stage)
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -248,7 +255,7 @@ def test_api_routes_with_iam_auth(deployed: dict[str, Any]) -> None:
     }
     assert ("/v1/invocations", "POST") in routes
     assert ("/v1/health", "GET") in routes
-    assert len(routes) == 10
+    assert len(routes) == 11
     for path, method in routes:
         resource_id = next(
             r["id"] for r in apigateway.get_resources(restApiId=api["id"])["items"] if r["path"] == path
@@ -293,9 +300,9 @@ def test_event_bus_and_the_rules_of_the_stage_table(deployed: dict[str, Any]) ->
     assert archive["ArchiveName"] == "Harmonic-events"
     assert archive["EventSourceArn"].endswith(":event-bus/Harmonic-events")
     assert archive["RetentionDays"] == 7
-    patterns = sorted(json.loads(rule["EventPattern"])["detail-type"][0] for rule in rules)
+    patterns = sorted(json.loads(rule["EventPattern"]).get("detail-type", ["*"])[0] for rule in rules)
     expected = sorted(pattern["detail-type"][0] for stage in STAGE_NAMES for pattern in subscriptions(stage))
-    assert patterns == expected  # one rule per subscription of every stage
+    assert patterns == sorted([*expected, "*"])  # one rule per subscription of every stage, and the audit's
     queue_arns = {
         boto3.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"

@@ -16,6 +16,7 @@ DESIGN_ENVIRONMENT = {
     "STAGE_QUEUE_URLS",
     "STATE_MACHINE_ARN",
     "EVENT_BUS_NAME",
+    "AUDIT_TABLE",
     "ORCHESTRATION",
     "MAX_INLINE_BYTES",
     "MAX_UPLOAD_BYTES",
@@ -65,8 +66,8 @@ def test_queues_follow_the_stage_specs(template: dict[str, Any]) -> None:
 def test_every_queue_is_encrypted_and_requires_tls(template: dict[str, Any]) -> None:
     all_queues = resources(template, "AWS::SQS::Queue")
     assert len(_pipeline_queues(template)) == 2 * len(STAGES)
-    # with the events mode's queue and DLQ per stage, and its rules' delivery DLQ
-    assert len(all_queues) == 4 * len(STAGES) + 1
+    # with the events mode's queue and DLQ per stage, its rules' delivery DLQ, the audit queue and its DLQ
+    assert len(all_queues) == 4 * len(STAGES) + 1 + 2
     for logical_id, props in all_queues.items():
         assert props["SqsManagedSseEnabled"] is True, logical_id
     protected = set()
@@ -142,7 +143,12 @@ def _as_list(value: Any) -> list[Any]:
 def test_stage_permissions_are_least_privilege(template: dict[str, Any]) -> None:
     queues = stage_queues(template)
     tables = resources(template, "AWS::DynamoDB::Table")
-    table_ids = {props["KeySchema"][0]["AttributeName"]: logical_id for logical_id, props in tables.items()}
+    # by partition key (the audit log, keyed by invocation_id and event_key, is not the stages' business)
+    table_ids = {
+        props["KeySchema"][0]["AttributeName"]: logical_id
+        for logical_id, props in tables.items()
+        if len(props["KeySchema"]) == 1
+    }
     for index, spec in enumerate(STAGES):
         _, props = stage_functions(template)[spec.name]
         statements = _statements(template, props)

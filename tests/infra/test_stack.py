@@ -22,8 +22,9 @@ def test_handler_strings_name_modules_of_the_code_asset(handler: str) -> None:
 
 def test_one_code_asset_for_every_function(template: dict[str, Any]) -> None:
     functions = resources(template, "AWS::Lambda::Function")
-    # six pipeline stages, six state machine tasks, six events subscribers, the failure path, the API
-    assert len(functions) == 20
+    # six pipeline stages, six state machine tasks, six events subscribers, the audit subscriber, the failure
+    # path, the API
+    assert len(functions) == 21
     assert len({props["Code"]["S3Key"] for props in functions.values()}) == 1
 
 

@@ -29,14 +29,19 @@ def _deny_insecure_transport(template: dict[str, Any], policy_type: str, target_
 
 def test_tables_are_on_demand_encrypted_with_pitr_and_ttl(template: dict[str, Any]) -> None:
     tables = resources(template, "AWS::DynamoDB::Table")
-    assert len(tables) == 3
+    assert len(tables) == 4  # invocations, idempotency, patterns, and the events mode's audit log
     found = {}
     for props in tables.values():
-        (key,) = props["KeySchema"]
+        key, *sort = props["KeySchema"]
         assert key["KeyType"] == "HASH"
+        if sort:  # the audit log: an invocation's events, ordered by their time and id
+            assert sort == [{"AttributeName": "event_key", "KeyType": "RANGE"}]
         assert props["AttributeDefinitions"] == [
-            {"AttributeName": key["AttributeName"], "AttributeType": "S"}
+            {"AttributeName": k["AttributeName"], "AttributeType": "S"} for k in props["KeySchema"]
         ]
+        if sort:
+            assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+            continue
         assert props["BillingMode"] == "PAY_PER_REQUEST"
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         assert props["SSESpecification"] == {"SSEEnabled": True}

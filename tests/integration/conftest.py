@@ -81,6 +81,7 @@ class AwsStack:
     router: harness.TaskRouter | None = None
     pipeline: harness.Sandbox = field(default_factory=lambda: _sandbox(harness.PIPELINE_HANDLER))
     events: harness.Sandbox = field(default_factory=lambda: _sandbox(harness.EVENTS_HANDLER))
+    audit: harness.Sandbox = field(default_factory=lambda: _sandbox(harness.AUDIT_HANDLER))
     bucket: str = BUCKET
     invocations_table: str = INVOCATIONS_TABLE
 
@@ -214,11 +215,13 @@ def drain_pipeline(aws: AwsStack, *, duplicate: bool = False, max_rounds: int = 
 
     `duplicate=True` delivers every batch twice (the second time before the first is deleted), as SQS's
     at-least-once delivery may. Deliveries and failures are counted per stage (`events-<stage>` for the
-    events-mode queues). Raises AssertionError if the queues are not empty after `max_rounds`.
+    events-mode queues; `audit` for the audit subscriber's). Raises AssertionError if the queues are not
+    empty after `max_rounds`.
     """
     report = DrainReport()
     consumers = [(c.stage.name, c) for c in aws.resources.consumers(aws.pipeline)]
     consumers += [(f"events-{c.stage.name}", c) for c in aws.resources.consumers(aws.events, events=True)]
+    consumers.append(("audit", aws.resources.audit_consumer(aws.audit)))
     for _ in range(max_rounds):
         report.rounds += 1
         handled = 0

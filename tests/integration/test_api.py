@@ -70,6 +70,21 @@ def test_health(aws: AwsStack) -> None:
     assert headers["Content-Type"] == "application/json"
 
 
+def test_events_mode_and_its_audit_log_through_the_api(aws: AwsStack) -> None:
+    accepted = call("POST", "/v1/invocations", {"audio": AUDIO, "mode": "events"})
+    assert (accepted.status, accepted.body["mode"]) == (202, "events")
+    aws.drain()
+    invocation_id = accepted.body["invocation_id"]
+    assert call("GET", f"/v1/invocations/{invocation_id}").body["status"] == "SUCCEEDED"
+    events = call("GET", f"/v1/invocations/{invocation_id}/events")
+    assert events.status == 200
+    types = [event["detail_type"] for event in events.body["events"]]
+    assert (types[0], types[-1], events.body["count"]) == ("InvocationSubmitted", "InvocationCompleted", 8)
+    assert all("replay_name" not in event for event in events.body["events"])  # none was replayed
+    missing = call("GET", "/v1/invocations/not-an-invocation/events")
+    assert (missing.status, missing.body["error"]["code"]) == (404, "not_found")
+
+
 def test_submit_drain_and_read_the_result(aws: AwsStack) -> None:
     accepted = call("POST", "/v1/invocations", {"audio": AUDIO}, {"X-Correlation-Id": "it-1"})
     assert accepted.status == 202

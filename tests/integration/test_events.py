@@ -275,3 +275,29 @@ def test_a_replay_outside_the_window_replays_nothing(aws: AwsStack, noisy_wav: b
     )
     assert state["State"] == "COMPLETED"
     assert aws.drain().deliveries == {}
+
+
+def test_the_audit_subscriber_keeps_every_event_of_an_invocation(aws: AwsStack, noisy_wav: bytes) -> None:
+    """A consumer no stage knows about: every event on the bus, per invocation, at GET .../events."""
+    invocation_id = submit(noisy_wav)
+    report = aws.drain(duplicate=True)  # every event delivered twice: kept once
+    body = service.invocation_events(invocation_id)
+    types = [event["detail_type"] for event in body["events"]]
+    assert types[0] == "InvocationSubmitted"
+    assert types[-1] == "InvocationCompleted"
+    completed = [
+        e["detail"]["stage"] for e in body["events"] if e["detail_type"] in ("StageCompleted", "StageSkipped")
+    ]
+    assert sorted(completed) == sorted(STAGE_NAMES)  # each stage announced once
+    assert body["count"] == len(STAGE_NAMES) + 2
+    assert all(event["detail"]["invocation_id"] == invocation_id for event in body["events"])
+    assert report.deliveries["audit"] == len(STAGE_NAMES) + 2  # one message per event on the bus
+    assert len({event["id"] for event in body["events"]}) == body["count"]
+
+
+def test_events_of_other_modes_and_unknown_invocations(aws: AwsStack, noisy_wav: bytes) -> None:
+    pipeline_id = service.submit_invocation(noisy_wav, None, "pipeline", None, None, "c")["invocation_id"]
+    aws.drain()
+    assert service.invocation_events(pipeline_id) == {"invocation_id": pipeline_id, "events": [], "count": 0}
+    with pytest.raises(service.NotFound):
+        service.invocation_events("no-such-invocation")

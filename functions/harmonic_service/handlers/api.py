@@ -42,6 +42,7 @@ from harmonic_service.api_models import (
     AnalyzeRequest,
     Health,
     InvocationAccepted,
+    InvocationEvents,
     InvocationRequest,
     InvocationStatusBody,
     PatternBody,
@@ -178,6 +179,24 @@ def get_invocation(invocation_id: str) -> Response[dict[str, Any]]:
     for optional in ("result", "error"):  # present only when there is one
         if body[optional] is None:
             del body[optional]
+    return _json(200, body)
+
+
+@app.get(
+    "/v1/invocations/<invocation_id>/events",
+    summary="The invocation's events from the audit log of the event bus (events mode)",
+    responses={
+        200: {
+            "description": "its events, oldest first",
+            "content": {"application/json": {"model": InvocationEvents}},
+        }
+    },
+)
+def get_invocation_events(invocation_id: str) -> Response[dict[str, Any]]:
+    body = InvocationEvents.model_validate(service.invocation_events(invocation_id)).model_dump(mode="json")
+    for event in body["events"]:
+        if event["replay_name"] is None:
+            del event["replay_name"]
     return _json(200, body)
 
 

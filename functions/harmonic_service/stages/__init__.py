@@ -26,6 +26,7 @@ from harmonic_service.stages.base import (
 PIPELINE_HANDLER = "harmonic_service.handlers.pipeline.handler"
 TASK_HANDLER = "harmonic_service.handlers.statemachine.handler"
 EVENTS_HANDLER = "harmonic_service.handlers.events.handler"
+AUDIT_HANDLER = "harmonic_service.handlers.audit.handler"
 API_HANDLER = "harmonic_service.handlers.api.handler"
 
 # The chain, in order: one line per stage, naming its module in this package (which declares `STAGE`).
@@ -143,6 +144,7 @@ __all__ = [
     "ALL_EARLIER",
     "ANALYSIS_SAMPLE_RATE",
     "API_HANDLER",
+    "AUDIT_HANDLER",
     "EVENTS_HANDLER",
     "EXCLUDED_BY_STEPS",
     "OPTIONAL_STAGES",
