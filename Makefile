@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval cost run demo chaos redrive openapi asl schemas replay layer synth lint-cfn clean
+.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval xspeaker-tools cost run demo chaos redrive openapi asl schemas replay layer synth lint-cfn clean
 
 ## install: create .venv with every pinned dependency (and the pinned CDK CLI)
 install: $(VENV)/.installed node_modules/.installed
@@ -55,9 +55,23 @@ test-infra: install
 test-e2e: install
 	$(call run_pytest,tests/e2e)
 
-## eval: keyword-template and fingerprint accuracy per SNR, and query latency vs registry size
-eval: $(VENV)/.installed
+## eval: keyword-template and fingerprint accuracy per SNR, and query latency vs registry size; then the
+## cross-speaker keyword table (bench/eval_keywords.py: template matcher beside PocketSphinx, material
+## synthesized into build/xspeaker with the Debian engines that xspeaker-tools installs)
+eval: $(VENV)/.installed xspeaker-tools
 	$(PY) bench/eval_matching.py
+	$(PY) bench/eval_keywords.py
+
+## xspeaker-tools: the Debian speech synthesizers (and ALSA's recorded voice) that generate the cross-speaker
+## material (scripts/make_xspeaker_testdata.py); tests use the committed subset and need none of them
+XSPEAKER_DEBS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts alsa-utils
+xspeaker-tools:
+	@missing=""; for p in $(XSPEAKER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "apt-get install$$missing"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq$$missing; \
+	fi
 
 ## run: the whole system on 127.0.0.1 against moto (no AWS account, no Docker); PORT=8765 by default
 PORT ?= 8765

@@ -1,0 +1,172 @@
+"""harmonic.phonetic (PocketSphinx, optional dependency) and the cross-speaker material generator."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+import harmonic
+from harmonic import InvalidAudio, Match, phonetic
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "xspeaker"
+SR = 16_000
+
+
+def _read(name: str) -> np.ndarray:
+    sr, data = wavfile.read(DATA / name)
+    assert sr == SR
+    return data.astype(np.float64) / 32768.0
+
+
+def _entry(kind: str, **where: str) -> dict:
+    manifest = json.loads((DATA / "manifest.json").read_text())
+    return next(e for e in manifest[kind] if all(e[k] == v for k, v in where.items()))
+
+
+def test_import_harmonic_does_not_import_pocketsphinx() -> None:
+    assert phonetic.available()
+    assert "phonetic" not in harmonic.__all__
+    layer = ROOT / "layers" / "harmonic" / "python"
+    code = f"import sys; sys.path.insert(0, {str(layer)!r}); import harmonic"
+    code += "; print('pocketsphinx' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert loaded.strip() == "False"
+
+
+def test_pronounce_from_the_bundled_dictionary() -> None:
+    assert phonetic.pronounce("weather") == "W EH DH ER"
+    assert phonetic.pronounce("Umbrella!") == "AH M B R EH L AH"
+    assert phonetic.pronounce("red light") == "R EH D L AY T"
+    assert phonetic.pronounce("xqzzyv") is None
+    assert phonetic.pronounce("weather xqzzyv") is None
+    assert phonetic.pronounce("  ") is None
+
+
+def test_frame_score_is_linear_per_frame_and_clipped() -> None:
+    assert phonetic.frame_score(0.0, 20) == 1.0
+    assert phonetic.frame_score(-50 * 20, 20) == pytest.approx(0.5)
+    assert phonetic.frame_score(-100 * 30, 30) == pytest.approx(0.0)
+    assert phonetic.frame_score(-1e9, 10) == 0.0
+    assert phonetic.frame_score(10.0, 1) == 1.0
+
+
+def test_stationary_noise_tells_white_noise_from_babble_music_and_silence() -> None:
+    rng = np.random.default_rng(3)
+    speech = _read(_entry("queries", keyword="window", engine="festival")["file"])
+    white = speech + rng.standard_normal(speech.size) * np.sqrt(np.mean(speech**2) / 10)
+    assert phonetic.stationary_noise(white)
+    babble = speech + 0.3 * np.roll(speech, SR // 3) + 0.3 * np.roll(speech, SR)
+    assert not phonetic.stationary_noise(babble)
+    t = np.arange(speech.size) / SR
+    chords = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) * 0.05
+    assert not phonetic.stationary_noise(speech + chords)
+    assert not phonetic.stationary_noise(np.concatenate([np.zeros(SR), speech]))  # digital silence
+
+
+def test_phones_of_example_hears_phones_and_refuses_silence() -> None:
+    phones = phonetic.phones_of_example(
+        _read(_entry("enrol", keyword="telephone", engine="flite")["file"]), SR
+    )
+    assert 2 <= len(phones.split()) <= 12
+    arpabet = (
+        "AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH"
+    )
+    assert set(phones.split()) <= set(arpabet.split())  # no silence or noise unit
+    with pytest.raises(InvalidAudio, match="silent"):
+        phonetic.phones_of_example(np.zeros(SR), SR)
+    with pytest.raises(InvalidAudio, match="long"):
+        phonetic.phones_of_example(np.zeros(100), SR)
+
+
+def test_spotter_finds_a_spelled_keyword_where_it_is_said_by_an_unseen_voice() -> None:
+    entry = _entry("queries", keyword="telephone", engine="festival")
+    spotter = phonetic.KeywordSpotter(
+        {"tel": [phonetic.pronounce("telephone")], "cam": [phonetic.pronounce("camera")]}
+    )
+    matches = spotter.match(_read(entry["file"]), SR)
+    assert matches
+    assert isinstance(matches[0], Match)
+    best = matches[0]
+    assert best.pattern_id == "tel"
+    assert phonetic.DEFAULT_MIN_SCORE <= best.score <= 1.0
+    assert best.start_s == pytest.approx(entry["start_s"], abs=0.25)
+    assert best.end_s == pytest.approx(entry["end_s"], abs=0.25)
+    # resampled queries are accepted; one match per pattern id, best first
+    at_8k = spotter.match(_read(entry["file"])[::2], 8_000)
+    assert len({m.pattern_id for m in at_8k}) == len(at_8k)
+    assert [m.score for m in at_8k] == sorted((m.score for m in at_8k), reverse=True)
+
+
+def test_spotter_rejects_nothing_to_search_and_bad_audio() -> None:
+    with pytest.raises(ValueError, match="no keyword"):
+        phonetic.KeywordSpotter({})
+    spotter = phonetic.KeywordSpotter({"w": [phonetic.pronounce("window")]})
+    assert spotter.match(np.zeros(SR), SR) == []
+    with pytest.raises(InvalidAudio, match="NaN"):
+        spotter.match(np.full(SR, np.nan), SR)
+
+
+# --- the generator (scripts/make_xspeaker_testdata.py): its splits and helpers, no synthesizer needed ------
+
+
+@pytest.fixture(scope="module")
+def generator():
+    spec = importlib.util.spec_from_file_location(
+        "make_xspeaker_testdata", ROOT / "scripts" / "make_xspeaker_testdata.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_xspeaker_testdata"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _speaker(voice: tuple) -> str:
+    """The physical speaker of a voice: flite and festival share slt and kal."""
+    name = voice[1]
+    for shared in ("slt", "kal"):
+        if shared in name:
+            return shared
+    return f"{voice[0]}:{name.split('+')[0] if voice[0] != 'espeak' else name}"
+
+
+def test_splits_keep_enrolment_and_query_speakers_apart(generator) -> None:
+    splits = generator.SPLITS
+    seen: dict[str, set[str]] = {}
+    for name, spec in splits.items():
+        enrol = {_speaker(v) for v in spec["enrol"]}
+        query = {_speaker(v) for v in spec["query"]}
+        assert enrol.isdisjoint(query), name
+        assert {v[0] for v in spec["enrol"]} == {"espeak", "flite", "festival"}
+        assert len(spec["keywords"]) >= 10
+        seen[name] = enrol | query
+    assert set(splits["tuned"]["keywords"]).isdisjoint(splits["held_out"]["keywords"])
+    non_espeak = {s for s in seen["held_out"] if not s.startswith("espeak")}
+    assert non_espeak.isdisjoint(seen["tuned"])  # held-out flite/festival speakers never tuned on
+
+
+def test_negatives_hold_no_keyword(generator) -> None:
+    generator._check_negatives()
+    every = {w for spec in generator.SPLITS.values() for w in spec["keywords"]}
+    for spec in generator.SPLITS.values():
+        for text in spec["negatives"]:
+            assert every.isdisjoint(text.split())
+
+
+def test_human_spans_split_two_words_at_the_pause(generator) -> None:
+    sr = 48_000
+    t = np.arange(int(0.4 * sr)) / sr
+    word = 0.3 * np.sin(2 * np.pi * 220 * t)
+    y = np.concatenate([np.zeros(sr // 10), word, np.zeros(sr // 4), word, np.zeros(sr // 10)])
+    (a0, a1), (b0, b1) = generator.human_spans(y, sr)
+    assert a0 == pytest.approx(0.1, abs=0.02)
+    assert a1 == pytest.approx(0.5, abs=0.02)
+    assert b0 == pytest.approx(0.75, abs=0.02)
+    assert b1 == pytest.approx(1.15, abs=0.02)
