@@ -6,9 +6,9 @@ queue that the stage's rules fill and a function consuming it.
 - Rules: one per subscription of a stage (``harmonic_service.events.subscriptions``: the completions of the
   stages it reads, and its resumes), derived from the stage table; no stage knows its successors. Each rule
   targets the stage's queue, with a dead-letter queue for events EventBridge cannot deliver.
-- Queues: as the pipeline's (SQS-managed encryption, TLS only, visibility 6× the function timeout, a DLQ
-  after the stage's ``max_receive_count``), consumed with partial batch responses and the stage's maximum
-  concurrency.
+- Queues: as the pipeline's (infra/queues.py: SQS-managed encryption, TLS only, visibility 6× the function
+  timeout, a DLQ after the stage's ``max_receive_count``), consumed with partial batch responses and the
+  stage's maximum concurrency.
 - Functions: ``EVENTS_HANDLER`` over the same code asset, layers and stage runner as the other modes, with
   ``events:PutEvents`` on this bus only.
 """
@@ -28,18 +28,18 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from harmonic_service.events import AUDIT_PATTERN, SOURCE, json_schemas, subscriptions
-from harmonic_service.stages import AUDIT_HANDLER, EVENTS_HANDLER, STAGES
+from harmonic_service.stages import AUDIT_HANDLER, EVENTS_HANDLER, STAGES, VISIBILITY_TIMEOUT_FACTOR
 from infra.function import HarmonicFunction
 from infra.layer import Layers
 from infra.nag import acknowledge
+from infra.queues import consumed_queue, dead_letter_queue
 from infra.settings import Settings
 from infra.storage import Storage
 
-QUEUE_RETENTION = cdk.Duration.days(4)
-DEAD_LETTER_RETENTION = cdk.Duration.days(14)
 # The audit subscriber writes one small item per event.
 AUDIT_MEMORY_MB = 256
 AUDIT_TIMEOUT_S = 30
+AUDIT_MAX_RECEIVE_COUNT = 3
 # EventBridge retries a failed delivery to a target for up to 24 hours by default; then the target's DLQ.
 DELIVERY_RETRY_ATTEMPTS = 185
 
@@ -127,13 +127,7 @@ class EventDriven(Construct):
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
         self.functions: dict[str, HarmonicFunction] = {}
         self.rules: dict[str, list[events.Rule]] = {}
-        self.delivery_dead_letter_queue = sqs.Queue(
-            self,
-            "DeliveryDeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
+        self.delivery_dead_letter_queue = dead_letter_queue(self, "DeliveryDeadLetterQueue")
         acknowledge(
             self.delivery_dead_letter_queue,
             "AwsSolutions-SQS3",
@@ -141,23 +135,11 @@ class EventDriven(Construct):
             "deliver); a dead-letter queue of a dead-letter queue would only move the problem.",
         )
         for stage in STAGES:
-            dead_letter_queue = sqs.Queue(
+            queue, dead_letters = consumed_queue(
                 self,
-                f"{stage.title}DeadLetterQueue",
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
-                retention_period=DEAD_LETTER_RETENTION,
-            )
-            queue = sqs.Queue(
-                self,
-                f"{stage.title}Queue",
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
-                visibility_timeout=cdk.Duration.seconds(stage.queue_visibility_timeout_s),
-                retention_period=QUEUE_RETENTION,
-                dead_letter_queue=sqs.DeadLetterQueue(
-                    max_receive_count=stage.max_receive_count, queue=dead_letter_queue
-                ),
+                stage.title,
+                visibility_timeout_s=stage.queue_visibility_timeout_s,
+                max_receive_count=stage.max_receive_count,
             )
             function = HarmonicFunction.for_stage(
                 self,
@@ -200,7 +182,7 @@ class EventDriven(Construct):
             for rule in self.rules[stage.name]:
                 rule.node.add_dependency(bus.bus)
             self.queues[stage.name] = queue
-            self.dead_letter_queues[stage.name] = dead_letter_queue
+            self.dead_letter_queues[stage.name] = dead_letters
             self.functions[stage.name] = function
         self._audit(bus, settings, storage, layers, code, environment)
 
@@ -216,21 +198,11 @@ class EventDriven(Construct):
         """The audit subscriber: every event (one rule) to a queue of its own, kept in the audit table by a
         function that no stage knows about."""
         assert storage.audit_table is not None
-        self.audit_dead_letter_queue = sqs.Queue(
+        self.audit_queue, self.audit_dead_letter_queue = consumed_queue(
             self,
-            "AuditDeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
-        self.audit_queue = sqs.Queue(
-            self,
-            "AuditQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            visibility_timeout=cdk.Duration.seconds(6 * AUDIT_TIMEOUT_S),
-            retention_period=QUEUE_RETENTION,
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=self.audit_dead_letter_queue),
+            "Audit",
+            visibility_timeout_s=VISIBILITY_TIMEOUT_FACTOR * AUDIT_TIMEOUT_S,
+            max_receive_count=AUDIT_MAX_RECEIVE_COUNT,
         )
         self.audit_function = HarmonicFunction(
             self,

@@ -11,7 +11,6 @@ redeliver its whole batch.
 
 from __future__ import annotations
 
-import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
@@ -20,12 +19,9 @@ from constructs import Construct
 from harmonic_service.stages import PIPELINE_HANDLER, STAGES, Stage
 from infra.function import HarmonicFunction
 from infra.layer import Layers
+from infra.queues import consumed_queue
 from infra.settings import Settings
 from infra.storage import Storage
-
-# Standard retention of an SQS message is 4 days; dead letters are kept as long as SQS allows.
-QUEUE_RETENTION = cdk.Duration.days(4)
-DEAD_LETTER_RETENTION = cdk.Duration.days(14)
 
 
 class StageQueues(Construct):
@@ -36,24 +32,11 @@ class StageQueues(Construct):
         self.queues: dict[str, sqs.Queue] = {}
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
         for spec in STAGES:
-            dead_letter_queue = sqs.Queue(
+            self.queues[spec.name], self.dead_letter_queues[spec.name] = consumed_queue(
                 self,
-                f"{spec.title}DeadLetterQueue",
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
-                retention_period=DEAD_LETTER_RETENTION,
-            )
-            self.dead_letter_queues[spec.name] = dead_letter_queue
-            self.queues[spec.name] = sqs.Queue(
-                self,
-                f"{spec.title}Queue",
-                encryption=sqs.QueueEncryption.SQS_MANAGED,
-                enforce_ssl=True,
-                visibility_timeout=cdk.Duration.seconds(spec.queue_visibility_timeout_s),
-                retention_period=QUEUE_RETENTION,
-                dead_letter_queue=sqs.DeadLetterQueue(
-                    max_receive_count=spec.max_receive_count, queue=dead_letter_queue
-                ),
+                spec.title,
+                visibility_timeout_s=spec.queue_visibility_timeout_s,
+                max_receive_count=spec.max_receive_count,
             )
 
     def urls(self) -> dict[str, str]:

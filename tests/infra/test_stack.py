@@ -7,17 +7,22 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Annotations, Match
 
-from harmonic_service.stages import API_HANDLER, PIPELINE_HANDLER, TASK_HANDLER
+from harmonic_service.stages import API_HANDLER, AUDIT_HANDLER, EVENTS_HANDLER, PIPELINE_HANDLER, TASK_HANDLER
 from infra import FUNCTIONS_DIR
 from tests.infra.conftest import API_KEY_VARIANT, STATEMACHINE_VARIANT, X86_VARIANT, resources
 
 
-@pytest.mark.parametrize("handler", [PIPELINE_HANDLER, TASK_HANDLER, API_HANDLER])
+@pytest.mark.parametrize(
+    "handler", [PIPELINE_HANDLER, TASK_HANDLER, API_HANDLER, EVENTS_HANDLER, AUDIT_HANDLER]
+)
 def test_handler_strings_name_modules_of_the_code_asset(handler: str) -> None:
+    import importlib
+
     module, _, function = handler.rpartition(".")
     path = FUNCTIONS_DIR.joinpath(*module.split(".")).with_suffix(".py")
     assert path.is_file(), f"{handler}: {path} does not exist"
-    assert f"def {function}(" in path.read_text()
+    entry = getattr(importlib.import_module(module), function, None)
+    assert callable(entry), f"{handler}: {module} has no callable {function}"
 
 
 def test_one_code_asset_for_every_function(template: dict[str, Any]) -> None:

@@ -9,22 +9,13 @@ takes it); a redelivered event is kept once.
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from harmonic_service.dal import audit
 from harmonic_service.errors import PoisonMessage
 from harmonic_service.events import parse_event
-from harmonic_service.handlers.delivery import count, poison
-
-logger = Logger(service="harmonic")
-tracer = Tracer(service="harmonic")
-metrics = Metrics(namespace="Harmonic", service="harmonic")
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+from harmonic_service.handlers.delivery import count, logger, poison, sqs_handler
 
 
 def _record_handler(record: SQSRecord) -> None:
@@ -47,10 +38,4 @@ def _record_handler(record: SQSRecord) -> None:
         logger.set_correlation_id(None)
 
 
-@metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=_record_handler, processor=processor, context=context
-    )
+handler = sqs_handler(_record_handler, per_stage=False)

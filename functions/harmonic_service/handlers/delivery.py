@@ -9,15 +9,23 @@ maxReceiveCount, then the DLQ).
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from collections.abc import Callable
+from typing import Any
 
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from harmonic_service.config import current_stage
 from harmonic_service.errors import PoisonMessage
 from harmonic_service.models import Envelope, StageOutcome
 from harmonic_service.runner import StageRun, run_stage
 from harmonic_service.stages import get_stage
 
-logger = Logger(service="harmonic", child=True)
+logger = Logger(service="harmonic")
+tracer = Tracer(service="harmonic")
 metrics = Metrics(namespace="Harmonic", service="harmonic")
 # The keys a record handler adds to every log line while it handles one record.
 RECORD_KEYS = ("invocation_id", "stage", "message_id", "receive_count")
@@ -69,3 +77,24 @@ def run_delivery(
     if run.audio_seconds is not None:
         metrics.add_metric(name="AudioSeconds", unit=MetricUnit.Seconds, value=run.audio_seconds)
     return run
+
+
+def sqs_handler(
+    record_handler: Callable[[SQSRecord], None], *, per_stage: bool = True
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """A Lambda handler for an SQS event source: Powertools' batch processor over `record_handler`, with
+    partial batch responses (a record that raises is retried alone), the Lambda context in every log line,
+    tracing and EMF metrics (dimension `stage` from STAGE_NAME when `per_stage`)."""
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    @metrics.log_metrics(capture_cold_start_metric=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if per_stage:
+            metrics.add_dimension(name="stage", value=current_stage() or "unknown")
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+
+    return handler

@@ -9,24 +9,14 @@ Never logs audio or presigned URLs: envelopes carry ids and keys only.
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from harmonic_service import faults
 from harmonic_service.config import current_stage
 from harmonic_service.dal import queues
 from harmonic_service.errors import PoisonMessage
-from harmonic_service.handlers.delivery import RECORD_KEYS, poison, run_delivery
+from harmonic_service.handlers.delivery import RECORD_KEYS, logger, poison, run_delivery, sqs_handler
 from harmonic_service.models import Envelope
-
-logger = Logger(service="harmonic")
-tracer = Tracer(service="harmonic")
-metrics = Metrics(namespace="Harmonic", service="harmonic")
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def _record_handler(record: SQSRecord) -> None:
@@ -54,11 +44,4 @@ def _record_handler(record: SQSRecord) -> None:
         logger.set_correlation_id(None)
 
 
-@metrics.log_metrics(capture_cold_start_metric=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    metrics.add_dimension(name="stage", value=current_stage() or "unknown")
-    return process_partial_response(
-        event=event, record_handler=_record_handler, processor=processor, context=context
-    )
+handler = sqs_handler(_record_handler)

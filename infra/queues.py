@@ -1,0 +1,44 @@
+"""Harmonic's SQS queues, made one way: SQS-managed encryption, TLS only, a dead-letter queue.
+
+Every queue a function consumes (the pipeline's stage queues, the events mode's, the audit subscriber's) has
+a visibility timeout that covers every retry of a batch (6× the function timeout, AWS's advice for SQS event
+sources) and moves a message to its dead-letter queue after `max_receive_count` receives.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+# Standard retention of an SQS message is 4 days; dead letters are kept as long as SQS allows.
+QUEUE_RETENTION = cdk.Duration.days(4)
+DEAD_LETTER_RETENTION = cdk.Duration.days(14)
+
+
+def dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    """An encrypted, TLS-only queue that keeps what could not be processed for 14 days."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=DEAD_LETTER_RETENTION,
+    )
+
+
+def consumed_queue(
+    scope: Construct, name: str, *, visibility_timeout_s: int, max_receive_count: int
+) -> tuple[sqs.Queue, sqs.Queue]:
+    """`<name>Queue` and its `<name>DeadLetterQueue`, for a function to consume."""
+    dead_letters = dead_letter_queue(scope, f"{name}DeadLetterQueue")
+    queue = sqs.Queue(
+        scope,
+        f"{name}Queue",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        visibility_timeout=cdk.Duration.seconds(visibility_timeout_s),
+        retention_period=QUEUE_RETENTION,
+        dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=max_receive_count, queue=dead_letters),
+    )
+    return queue, dead_letters
