@@ -8,26 +8,18 @@ takes it); a redelivered event is kept once.
 
 from __future__ import annotations
 
-import json
-
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from harmonic_service.dal import audit
-from harmonic_service.errors import PoisonMessage
-from harmonic_service.events import parse_event
-from harmonic_service.handlers.delivery import count, logger, poison, sqs_handler
+from harmonic_service.handlers.delivery import count, event_of, logger, sqs_handler
 
 
 def _record_handler(record: SQSRecord) -> None:
-    try:
-        event = json.loads(record.body)
-        event_id, detail = parse_event(event)
-    except (PoisonMessage, ValueError) as error:
-        raise poison(f"malformed event: {error}") from error
+    event, event_id, detail = event_of(record)
     logger.set_correlation_id(detail.correlation_id)
     try:
         kept = audit.record(
-            event_id or record.message_id,
+            event_id,
             detail.detail_type,
             detail.published_at or str(event.get("time") or ""),
             event["detail"],

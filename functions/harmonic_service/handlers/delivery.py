@@ -9,6 +9,7 @@ maxReceiveCount, then the DLQ).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from harmonic_service.config import current_stage
 from harmonic_service.errors import PoisonMessage
+from harmonic_service.events import EventDetail, parse_event
 from harmonic_service.models import Envelope, StageOutcome
 from harmonic_service.runner import StageRun, run_stage
 from harmonic_service.stages import get_stage
@@ -40,6 +42,17 @@ def poison(message: str) -> PoisonMessage:
     count("PoisonMessages")
     logger.error(f"poison message: {message}; it will land in the DLQ")
     return PoisonMessage(message)
+
+
+def event_of(record: SQSRecord) -> tuple[dict[str, Any], str, EventDetail]:
+    """(the EventBridge event, its id, its detail) of a record an event rule sent; poison when the body is
+    not one of Harmonic's events."""
+    try:
+        event = json.loads(record.body)
+        event_id, detail = parse_event(event)
+    except (PoisonMessage, ValueError) as error:
+        raise poison(f"malformed event: {error}") from error
+    return event, event_id or record.message_id, detail
 
 
 def run_delivery(

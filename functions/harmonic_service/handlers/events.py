@@ -13,16 +13,21 @@ an archive replay) first resumes its invocation if it FAILED: replaying a window
 
 from __future__ import annotations
 
-import json
-
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from harmonic_service import announce, faults
 from harmonic_service.config import current_stage
 from harmonic_service.dal import bus, checkpoints
-from harmonic_service.errors import PoisonMessage, UnknownInvocation
-from harmonic_service.events import TRIGGERS, InvocationSubmitted, parse_event
-from harmonic_service.handlers.delivery import RECORD_KEYS, logger, poison, run_delivery, sqs_handler
+from harmonic_service.errors import UnknownInvocation
+from harmonic_service.events import TRIGGERS, InvocationSubmitted
+from harmonic_service.handlers.delivery import (
+    RECORD_KEYS,
+    event_of,
+    logger,
+    poison,
+    run_delivery,
+    sqs_handler,
+)
 from harmonic_service.models import Envelope
 
 
@@ -31,11 +36,7 @@ def _record_handler(record: SQSRecord) -> None:
     receive_count = int(record.attributes.approximate_receive_count or 1)
     logger.append_keys(message_id=record.message_id, receive_count=receive_count, stage=stage)
     try:
-        try:
-            event = json.loads(record.body)
-            event_id, detail = parse_event(event)
-        except (PoisonMessage, ValueError) as error:
-            raise poison(f"malformed event: {error}") from error
+        event, event_id, detail = event_of(record)
         logger.set_correlation_id(detail.correlation_id)
         logger.append_keys(invocation_id=detail.invocation_id, trigger=detail.detail_type)
         if detail.detail_type not in TRIGGERS:
@@ -50,9 +51,7 @@ def _record_handler(record: SQSRecord) -> None:
         )
         if event.get("replay-name"):
             _resume_for_replay(detail.invocation_id, str(event["replay-name"]))
-        run = run_delivery(
-            envelope, receive_count, claim=event_id or record.message_id, own_skip=True, plan=False
-        )
+        run = run_delivery(envelope, receive_count, claim=event_id, own_skip=True, plan=False)
         published = announce.after(envelope, run)
         if published:
             bus.publish(*published)
