@@ -150,21 +150,31 @@ def _record_failure(stage: str | None, following: str, not_recorded: str) -> dic
 
 def _parallel(unit: tuple[Stage, ...], following: str) -> dict[str, Any]:
     """The Parallel state of a group: a branch per stage, each recording its own failure (so the invocation
-    names the stage that failed) before failing the group; the group's output is its input envelope."""
+    names the stage that failed) before failing with the recorded code; the group's output is its input
+    envelope. A failed group ends the execution without recording anything again: the branch did, and by the
+    time the group fails a client may already have resumed the invocation (a second record would fail the
+    resumed run)."""
     branches = []
     for stage in unit:
         failure, failed = f"{stage.title}Failure", f"{stage.title}Failed"
+        not_recorded = f"{stage.title}FailureNotRecorded"
         branches.append(
             {
                 "StartAt": stage.title,
                 "States": {
                     stage.title: _task(stage, None, own_skip=True, plan=False, failure=failure),
-                    failure: _record_failure(stage.name, failed, failed),
+                    failure: _record_failure(stage.name, failed, not_recorded),
                     failed: {
                         "Type": "Fail",
-                        "Comment": f"Stage {stage.name} failed; the invocation is FAILED.",
-                        "Error": "BranchFailed",
-                        "Cause": f"stage {stage.name} failed; its error is recorded on the invocation",
+                        "Comment": f"Stage {stage.name} failed; the branch fails with the recorded error.",
+                        "ErrorPath": "$.code",
+                        "CausePath": "$.message",
+                    },
+                    not_recorded: {
+                        "Type": "Fail",
+                        "Comment": "Recording the failure failed: the invocation may still read RUNNING.",
+                        "Error": "FailureNotRecorded",
+                        "Cause": f"the failure of stage {stage.name} could not be recorded; see the history",
                     },
                 },
             }
@@ -175,7 +185,7 @@ def _parallel(unit: tuple[Stage, ...], following: str) -> dict[str, Any]:
         "Comment": f"Stages {names} read the same inputs and run together; each decides its own skip.",
         "Branches": branches,
         "ResultPath": None,
-        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RecordFailure"}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "GroupFailed"}],
         "Next": following,
     }
 
@@ -209,6 +219,13 @@ def _failure_path() -> dict[str, dict[str, Any]]:
             "Next": "RecordFailure",
         },
         "RecordFailure": _record_failure(None, "Failed", "FailureNotRecorded"),
+        "GroupFailed": {
+            "Type": "Fail",
+            "Comment": "A parallel group failed: its failing branch recorded the error on the invocation; "
+            "the execution fails with it.",
+            "ErrorPath": "$.error.Error",
+            "CausePath": "$.error.Cause",
+        },
         "Failed": {
             "Type": "Fail",
             "Comment": "The invocation is FAILED; the execution's error and cause are its code and message.",

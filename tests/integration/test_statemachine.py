@@ -535,3 +535,17 @@ def test_failing_an_invocation_keeps_a_finished_stages_checkpoint(sfn_aws: AwsSt
     assert checkpoints.fail("inv-1", stage="denoise", code="stage_failed", message="y") is True
     assert checkpoints.get("inv-1").stage("denoise").status == "FAILED"
     assert checkpoints.fail("inv-1", stage="denoise", code="again", message="z") is False  # already FAILED
+
+
+def test_a_failed_parallel_branch_is_recorded_once_under_its_stage(
+    sfn_aws: AwsStack, clean_wav: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A branch records its own failure; the failed group must not record again: by then a client may have
+    resumed the invocation, and a second record would fail the resumed run (found by the e2e resume test)."""
+    fail_first_calls(monkeypatch, "features", RuntimeError("feature backend down"), times=3)
+    invocation_id, execution, body = run(sfn_aws, clean_wav)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "retries_exhausted"  # the recorded code, through the branch and the group
+    assert body["error"]["code"] == "retries_exhausted"
+    assert body["error"]["stage"] == "features"
+    assert len(sfn_aws.router.calls_to("record-failure")) == 1
