@@ -543,7 +543,7 @@ def test_a_failed_parallel_branch_is_recorded_once_under_its_stage(
     """A branch records its own failure; the failed group must not record again: by then a client may have
     resumed the invocation, and a second record would fail the resumed run (found by the e2e resume test)."""
     fail_first_calls(monkeypatch, "features", RuntimeError("feature backend down"), times=3)
-    invocation_id, execution, body = run(sfn_aws, clean_wav)
+    _, execution, body = run(sfn_aws, clean_wav)
     assert execution["status"] == "FAILED"
     assert execution["error"] == "retries_exhausted"  # the recorded code, through the branch and the group
     assert body["error"]["code"] == "retries_exhausted"
