@@ -1,6 +1,12 @@
-"""The event bus (events mode): publishing Harmonic's events to EventBridge, bus name from EVENT_BUS_NAME."""
+"""The event bus (events mode): publishing Harmonic's events to EventBridge, bus name from EVENT_BUS_NAME.
+
+Inside a traced Lambda invocation (Lambda sets ``_X_AMZN_TRACE_ID``), each entry carries that trace header
+(PutEvents' ``TraceHeader``), so EventBridge passes the X-Ray trace on to the rules' targets.
+"""
 
 from __future__ import annotations
+
+import os
 
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients
@@ -20,12 +26,14 @@ def publish(*details: EventDetail) -> list[str]:
     bus = get_settings().event_bus_name
     if not bus:
         raise RuntimeError("EVENT_BUS_NAME is not set: events mode is not deployed here")
+    trace = os.environ.get("_X_AMZN_TRACE_ID", "").strip()
     entries = [
         {
             "Source": SOURCE,
             "DetailType": detail.detail_type,
             "Detail": detail.model_dump_json(),
             "EventBusName": bus,
+            **({"TraceHeader": trace} if trace else {}),
         }
         for detail in details
     ]
