@@ -211,11 +211,17 @@ def _item_summary(summary: dict[str, Any]) -> dict[str, Any]:
     return summary if size <= MAX_ITEM_SUMMARY_BYTES else {"summary_bytes": size, "in_s3": True}
 
 
+def _completed_long_ago(envelope: Envelope, item: Invocation | None) -> bool:
+    """For a duplicate: whether its invocation still runs and the stage completed at least
+    REDISPATCH_AFTER_S ago (younger completions are ordinary duplicates racing what they sent)."""
+    if not item or item.status != InvocationStatus.RUNNING:
+        return False
+    return timestamps.age_s(item.stage(envelope.stage).completed_at) >= REDISPATCH_AFTER_S
+
+
 def _recover_next(envelope: Envelope, item: Invocation | None) -> Envelope | None:
     """For a duplicate: the next envelope again if it was evidently lost (see REDISPATCH_AFTER_S)."""
-    if not item or item.status != InvocationStatus.RUNNING:
-        return None
-    if timestamps.age_s(item.stage(envelope.stage).completed_at) < REDISPATCH_AFTER_S:
+    if item is None or not _completed_long_ago(envelope, item):
         return None
     following_stage = item.next_stage_to_run(envelope.stage)
     if following_stage is None or item.stage(following_stage).status != StageStatus.PENDING:
@@ -229,9 +235,7 @@ def _recover_next(envelope: Envelope, item: Invocation | None) -> Envelope | Non
 def _completion_lost(envelope: Envelope, item: Invocation | None) -> bool:
     """Events mode, for a duplicate: whether the stage's completion event was evidently lost (the stages
     that wait for it are still PENDING long after it completed; see REDISPATCH_AFTER_S)."""
-    if not item or item.status != InvocationStatus.RUNNING:
-        return False
-    if timestamps.age_s(item.stage(envelope.stage).completed_at) < REDISPATCH_AFTER_S:
+    if item is None or not _completed_long_ago(envelope, item):
         return False
     return any(item.stage(name).status == StageStatus.PENDING for name in item.ready_stages())
 

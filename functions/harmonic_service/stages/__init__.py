@@ -4,11 +4,13 @@ Each stage is one module of this package that declares a `Stage` (see `base.py`)
 produces, its skip rule, its size and `run(context)`. The table below lists them in chain order. The runners
 (`runner.run_stage` for SQS stages and Step Functions tasks, `logic.chain.run_chain` for `/v1/analyze`), the
 generated state machine (`make asl`), the CDK infra, the API's stage enum and the cost model all read it.
+The table is fixed once imported, so what is derived from it is computed once (`parallel_groups`).
 Adding a step is one module and one line here (docs/adding-a-stage.md).
 """
 
 from __future__ import annotations
 
+import functools
 from importlib import import_module
 
 from harmonic_service.stages.base import (
@@ -67,7 +69,6 @@ def _load(modules: tuple[str, ...]) -> tuple[Stage, ...]:
 
 STAGES: tuple[Stage, ...] = _load(STAGE_MODULES)
 STAGE_NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)
-OPTIONAL_STAGES: tuple[str, ...] = tuple(stage.name for stage in STAGES if stage.optional)
 
 
 def get_stage(name: str) -> Stage:
@@ -88,12 +89,6 @@ def following(name: str) -> tuple[Stage, ...]:
     return STAGES[STAGE_NAMES.index(name) + 1 :]
 
 
-def next_stage(name: str) -> Stage | None:
-    """The stage after `name` in chain order, or None after the last one."""
-    after = following(name)
-    return after[0] if after else None
-
-
 def dependencies(name: str) -> tuple[str, ...]:
     """The stages `name` reads (ALL_EARLIER resolved), in table order."""
     stage = get_stage(name)
@@ -102,18 +97,7 @@ def dependencies(name: str) -> tuple[str, ...]:
     return tuple(s for s in STAGE_NAMES if s in stage.reads)
 
 
-def waits_for(name: str) -> tuple[str, ...]:
-    """Every stage that must be done before `name` may run: its dependencies and theirs, in table order."""
-    needed: set[str] = set()
-    pending = list(dependencies(name))
-    while pending:
-        current = pending.pop()
-        if current not in needed:
-            needed.add(current)
-            pending.extend(dependencies(current))
-    return tuple(s for s in STAGE_NAMES if s in needed)
-
-
+@functools.cache
 def parallel_groups() -> tuple[tuple[str, ...], ...]:
     """The stages grouped by dependency depth: the stages of a group may run in parallel.
 
@@ -132,14 +116,6 @@ def in_parallel_group(name: str) -> bool:
     return any(name in group and len(group) > 1 for group in parallel_groups())
 
 
-def audio_source(name: str) -> Stage | None:
-    """The last stage before `name` that produces audio (None for the first stage)."""
-    for stage in reversed(earlier(name)):
-        if stage.produces_audio:
-            return stage
-    return None
-
-
 __all__ = [
     "ALL_EARLIER",
     "ANALYSIS_SAMPLE_RATE",
@@ -147,7 +123,6 @@ __all__ = [
     "AUDIT_HANDLER",
     "EVENTS_HANDLER",
     "EXCLUDED_BY_STEPS",
-    "OPTIONAL_STAGES",
     "PIPELINE_HANDLER",
     "STAGES",
     "STAGE_MODULES",
@@ -157,14 +132,11 @@ __all__ = [
     "Stage",
     "StageContext",
     "StageOutput",
-    "audio_source",
     "dependencies",
     "earlier",
     "following",
     "get_stage",
     "in_parallel_group",
-    "next_stage",
     "parallel_groups",
     "skip_reason",
-    "waits_for",
 ]
