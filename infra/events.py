@@ -23,23 +23,18 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_eventschemas as eventschemas
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from harmonic_service.events import AUDIT_PATTERN, SOURCE, json_schemas, subscriptions
-from harmonic_service.stages import AUDIT_HANDLER, EVENTS_HANDLER, STAGES, VISIBILITY_TIMEOUT_FACTOR
+from harmonic_service.events import AUDIT, SOURCE, json_schemas, subscriptions
+from harmonic_service.stages import AUDIT_HANDLER, EVENTS_HANDLER, STAGES
 from infra.function import HarmonicFunction
 from infra.layer import Layers
 from infra.nag import acknowledge
-from infra.queues import consumed_queue, dead_letter_queue
+from infra.queues import consume, consumed_queue, dead_letter_queue
 from infra.settings import Settings
 from infra.storage import Storage
 
-# The audit subscriber writes one small item per event.
-AUDIT_MEMORY_MB = 256
-AUDIT_TIMEOUT_S = 30
-AUDIT_MAX_RECEIVE_COUNT = 3
 # EventBridge retries a failed delivery to a target for up to 24 hours by default; then the target's DLQ.
 DELIVERY_RETRY_ATTEMPTS = 185
 
@@ -152,57 +147,58 @@ class EventDriven(Construct):
                 environment=environment,
                 description=f"events stage {stage.name}",
             )
-            function.function.add_event_source(
-                event_sources.SqsEventSource(
-                    queue,
-                    batch_size=stage.batch_size,
-                    max_concurrency=stage.max_concurrency,
-                    report_batch_item_failures=True,
-                )
+            consume(
+                function.function, queue, batch_size=stage.batch_size, max_concurrency=stage.max_concurrency
             )
             storage.grant_stage(function)
             bus.bus.grant_put_events_to(function.function)
             self.rules[stage.name] = [
-                events.Rule(
-                    self,
-                    f"{stage.title}Rule{index}",
-                    event_bus=bus.by_name,
-                    description=f"Harmonic: events that start stage {stage.name}",
-                    event_pattern=event_pattern(pattern),
-                    targets=[
-                        targets.SqsQueue(
-                            queue,
-                            dead_letter_queue=self.delivery_dead_letter_queue,
-                            retry_attempts=DELIVERY_RETRY_ATTEMPTS,
-                        )
-                    ],
+                self._rule(
+                    f"{stage.title}Rule{index}", f"events that start stage {stage.name}", pattern, queue
                 )
                 for index, pattern in enumerate(subscriptions(stage.name))
             ]
-            for rule in self.rules[stage.name]:
-                rule.node.add_dependency(bus.bus)
             self.queues[stage.name] = queue
             self.dead_letter_queues[stage.name] = dead_letters
             self.functions[stage.name] = function
-        self._audit(bus, settings, storage, layers, code, environment)
+        self._audit(settings, storage, layers, code, environment)
+
+    def _rule(self, construct_id: str, what: str, pattern: dict[str, Any], queue: sqs.IQueue) -> events.Rule:
+        """A rule on the bus sending the events of `pattern` to `queue`; what EventBridge cannot deliver goes
+        to the delivery dead-letter queue."""
+        rule = events.Rule(
+            self,
+            construct_id,
+            event_bus=self.bus.by_name,
+            description=f"Harmonic: {what}",
+            event_pattern=event_pattern(pattern),
+            targets=[
+                targets.SqsQueue(
+                    queue,
+                    dead_letter_queue=self.delivery_dead_letter_queue,
+                    retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+                )
+            ],
+        )
+        rule.node.add_dependency(self.bus.bus)  # the rule names the bus by name, not by a reference
+        return rule
 
     def _audit(
         self,
-        bus: EventBus,
         settings: Settings,
         storage: Storage,
         layers: Layers,
         code: lambda_.Code,
         environment: dict[str, str],
     ) -> None:
-        """The audit subscriber: every event (one rule) to a queue of its own, kept in the audit table by a
-        function that no stage knows about."""
+        """The audit subscriber (harmonic_service.events.AUDIT): every event, to a queue of its own, kept in
+        the audit table by a function that no stage knows about."""
         assert storage.audit_table is not None
         self.audit_queue, self.audit_dead_letter_queue = consumed_queue(
             self,
             "Audit",
-            visibility_timeout_s=VISIBILITY_TIMEOUT_FACTOR * AUDIT_TIMEOUT_S,
-            max_receive_count=AUDIT_MAX_RECEIVE_COUNT,
+            visibility_timeout_s=AUDIT.queue_visibility_timeout_s,
+            max_receive_count=AUDIT.max_receive_count,
         )
         self.audit_function = HarmonicFunction(
             self,
@@ -211,29 +207,18 @@ class EventDriven(Construct):
             handler=AUDIT_HANDLER,
             layers=layers,
             settings=settings,
-            memory_mb=AUDIT_MEMORY_MB,
-            timeout_s=AUDIT_TIMEOUT_S,
+            memory_mb=AUDIT.memory_mb,
+            timeout_s=AUDIT.timeout_s,
             environment=environment,
             description="events audit log",
         )
-        self.audit_function.function.add_event_source(
-            event_sources.SqsEventSource(
-                self.audit_queue, batch_size=10, max_concurrency=5, report_batch_item_failures=True
-            )
+        consume(
+            self.audit_function.function,
+            self.audit_queue,
+            batch_size=AUDIT.batch_size,
+            max_concurrency=AUDIT.max_concurrency,
         )
         storage.audit_table.grant_write_data(self.audit_function.function)
-        self.audit_rule = events.Rule(
-            self,
-            "AuditRule",
-            event_bus=bus.by_name,
-            description="Harmonic: every event, to the audit log",
-            event_pattern=event_pattern(AUDIT_PATTERN),
-            targets=[
-                targets.SqsQueue(
-                    self.audit_queue,
-                    dead_letter_queue=self.delivery_dead_letter_queue,
-                    retry_attempts=DELIVERY_RETRY_ATTEMPTS,
-                )
-            ],
+        self.audit_rule = self._rule(
+            "AuditRule", "every event, to the audit log", AUDIT.pattern, self.audit_queue
         )
-        self.audit_rule.node.add_dependency(bus.bus)

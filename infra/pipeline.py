@@ -12,14 +12,13 @@ redeliver its whole batch.
 from __future__ import annotations
 
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from harmonic_service.stages import PIPELINE_HANDLER, STAGES, Stage
 from infra.function import HarmonicFunction
 from infra.layer import Layers
-from infra.queues import consumed_queue
+from infra.queues import consume, consumed_queue
 from infra.settings import Settings
 from infra.storage import Storage
 
@@ -81,14 +80,7 @@ class Pipeline(Construct):
         self, function: HarmonicFunction, spec: Stage, later: tuple[Stage, ...], storage: Storage
     ) -> None:
         queue = self.queues.queues[spec.name]
-        function.function.add_event_source(
-            event_sources.SqsEventSource(
-                queue,
-                batch_size=spec.batch_size,
-                max_concurrency=spec.max_concurrency,
-                report_batch_item_failures=True,
-            )
-        )
+        consume(function.function, queue, batch_size=spec.batch_size, max_concurrency=spec.max_concurrency)
         # A stage hands over to the next stage that runs; optional stages may be skipped, so any later one.
         for next_spec in later:
             self.queues.queues[next_spec.name].grant_send_messages(function.function)

@@ -8,6 +8,8 @@ sources) and moves a message to its dead-letter queue after `max_receive_count` 
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -42,3 +44,13 @@ def consumed_queue(
         dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=max_receive_count, queue=dead_letters),
     )
     return queue, dead_letters
+
+
+def consume(function: lambda_.IFunction, queue: sqs.IQueue, *, batch_size: int, max_concurrency: int) -> None:
+    """`function` consumes `queue` with partial batch responses (a failed record is retried alone) and at
+    most `max_concurrency` concurrent invocations."""
+    function.add_event_source(
+        event_sources.SqsEventSource(
+            queue, batch_size=batch_size, max_concurrency=max_concurrency, report_batch_item_failures=True
+        )
+    )

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harmonic_service.config import stage_override
+from harmonic_service.events import AUDIT
 from harmonic_service.stages import STAGE_NAMES, STAGES
 from infra.asl import substitution_key
 from local import ROOT
@@ -244,7 +245,7 @@ class Resources:
     def audit_consumer(self, sandbox: Sandbox) -> StageConsumer:
         """The audit subscriber's event-source mapping (one record at a time, as a stage's)."""
         return StageConsumer(
-            stage=_AuditStage(),
+            stage=AUDIT,
             sqs=self.clients["sqs"],
             queue_url=self.audit_queue_url,
             queue_arn=self.audit_queue_arn,
@@ -269,14 +270,6 @@ class Resources:
             )
             for stage in self.stages
         ]
-
-
-@dataclass(frozen=True)
-class _AuditStage:
-    """What a StageConsumer needs of the audit subscriber: a name and a batch size."""
-
-    name: str = "audit"
-    batch_size: int = 10
 
 
 def provision(
@@ -309,6 +302,7 @@ def provision(
         return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     def stage_queue(stage: Any, events: bool) -> tuple[str, str, str]:
+        """(URL, ARN, DLQ URL) of the queue of `stage` (a stage, or a bus subscriber such as the audit)."""
         dlq_url = sqs.create_queue(QueueName=names.queue(stage.name, dlq=True, events=events))["QueueUrl"]
         redrive = {"deadLetterTargetArn": queue_arn(dlq_url), "maxReceiveCount": str(stage.max_receive_count)}
         visibility = (
@@ -336,7 +330,7 @@ def provision(
 def _provision_bus(resources: Resources, stage_queue: Callable[[Any, bool], tuple[str, str, str]]) -> None:
     """Events mode: the bus, each stage's queue (with its DLQ) and the rules that fill it, from the stage
     table's subscriptions (harmonic_service.events)."""
-    from harmonic_service.events import AUDIT_PATTERN, SOURCE, all_subscriptions
+    from harmonic_service.events import SOURCE, all_subscriptions
 
     names, bus = resources.names, resources.clients["events"]
     bus_arn = bus.create_event_bus(Name=names.bus)["EventBusArn"]
@@ -347,28 +341,21 @@ def _provision_bus(resources: Resources, stage_queue: Callable[[Any, bool], tupl
         EventPattern=json.dumps({"source": [SOURCE]}),
         RetentionDays=1,
     )
+
+    def subscribe(rule: str, pattern: dict[str, Any], queue_arn: str) -> None:
+        bus.put_rule(Name=rule, EventBusName=names.bus, EventPattern=json.dumps(pattern))
+        bus.put_targets(Rule=rule, EventBusName=names.bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+
     for stage, patterns in all_subscriptions().items():
         url, arn, dlq_url = stage_queue(next(s for s in resources.stages if s.name == stage), True)
         resources.event_queue_urls[stage], resources.event_queue_arns[stage] = url, arn
         resources.event_dlq_urls[stage] = dlq_url
         for index, pattern in enumerate(patterns):
-            rule = names.rule(stage, index)
-            bus.put_rule(Name=rule, EventBusName=names.bus, EventPattern=json.dumps(pattern))
-            bus.put_targets(Rule=rule, EventBusName=names.bus, Targets=[{"Id": "stage-queue", "Arn": arn}])
-    # the audit subscriber: every event, to a queue of its own (with a DLQ)
-    sqs = resources.clients["sqs"]
-    dlq = sqs.create_queue(QueueName=f"{names.prefix}-audit-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"})
-    url = sqs.create_queue(QueueName=f"{names.prefix}-audit", Attributes={"RedrivePolicy": redrive})[
-        "QueueUrl"
-    ]
-    audit_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    resources.audit_queue_url, resources.audit_queue_arn = url, audit_arn
-    bus.put_rule(Name=f"{names.prefix}-audit", EventBusName=names.bus, EventPattern=json.dumps(AUDIT_PATTERN))
-    bus.put_targets(
-        Rule=f"{names.prefix}-audit", EventBusName=names.bus, Targets=[{"Id": "audit", "Arn": audit_arn}]
-    )
+            subscribe(names.rule(stage, index), pattern, arn)
+    # the audit subscriber: every event, to a queue of its own (with a DLQ), as the stages'
+    url, arn, _ = stage_queue(AUDIT, True)
+    resources.audit_queue_url, resources.audit_queue_arn = url, arn
+    subscribe(names.rule(AUDIT.name, 0), AUDIT.pattern, arn)
 
 
 @contextlib.contextmanager

@@ -12,13 +12,14 @@ add a field without breaking a consumer still running the previous code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harmonic_service.errors import PoisonMessage
-from harmonic_service.stages import STAGES, dependencies
+from harmonic_service.stages import STAGES, VISIBILITY_TIMEOUT_FACTOR, dependencies
 
 SOURCE = "harmonic"
 SCHEMA_VERSION = 1
@@ -143,8 +144,26 @@ def subscriptions(stage: str) -> list[dict[str, Any]]:
     return [after, resumed]
 
 
-# The audit subscriber's rule: every Harmonic event.
-AUDIT_PATTERN: dict[str, Any] = {"source": [SOURCE]}
+@dataclass(frozen=True)
+class Subscriber:
+    """A consumer of the bus that is not a stage: what it hears (`pattern`), and its function's size and
+    its queue's rules, as a stage declares them (the CDK app and the local stack read both the same way)."""
+
+    name: str
+    pattern: dict[str, Any]
+    batch_size: int = 10
+    max_concurrency: int = 5
+    max_receive_count: int = 3
+    timeout_s: int = 30
+    memory_mb: int = 256
+
+    @property
+    def queue_visibility_timeout_s(self) -> int:
+        return self.timeout_s * VISIBILITY_TIMEOUT_FACTOR
+
+
+# The audit subscriber: every Harmonic event, kept per invocation (handlers/audit.py).
+AUDIT = Subscriber(name="audit", pattern={"source": [SOURCE]})
 
 
 def all_subscriptions() -> dict[str, list[dict[str, Any]]]:
@@ -166,12 +185,13 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
 
 __all__ = [
-    "AUDIT_PATTERN",
+    "AUDIT",
     "EVENT_TYPES",
     "SCHEMA_VERSION",
     "SOURCE",
     "TRIGGERS",
     "EventDetail",
+    "Subscriber",
     "all_subscriptions",
     "json_schemas",
     "parse_event",
