@@ -110,7 +110,8 @@ replay: $(VENV)/.installed
 	$(PY) -m local.replay --since "$(SINCE)" $(if $(UNTIL),--until "$(UNTIL)")
 
 ## cost: monthly cost per mode (INVOCATIONS=1000000 CLIP_S=5 POLLS=3 MODE=sync|pipeline|statemachine JSON=1;
-## prices in bench/prices.json, stage times from bench/results/operating.json written by `make bench`)
+## prices in bench/prices.json, stage times from bench/results/operating.json written by `make bench`); then
+## the figures `harmonic choose` cites (client/harmonic_client/figures.json)
 INVOCATIONS ?= 1000000
 CLIP_S ?= 5
 POLLS ?= 3
@@ -118,12 +119,15 @@ MODE ?=
 JSON ?=
 cost: $(VENV)/.installed
 	$(PY) bench/cost.py --invocations $(INVOCATIONS) --clip-s $(CLIP_S) --polls $(POLLS) $(if $(MODE),--mode $(MODE)) $(if $(JSON),--json)
+	$(PY) scripts/export_choice_figures.py
 
 ## bench: DSP timings against the reference anchors and cold-import time (dsp.py); operating figures: stage
-## times, cold starts, local-stack latency and throughput per mode, layer sizes (operating.py → bench/results/)
+## times, cold starts, local-stack latency and throughput per mode, the parallel branch's speedup, layer sizes
+## (operating.py → bench/results/), then the figures `harmonic choose` cites
 bench: install
 	$(PY) bench/dsp.py
 	$(PY) bench/operating.py
+	$(PY) scripts/export_choice_figures.py
 
 ## layer: build (or reuse from build/layers/) both Lambda layers for the default target, and print their sizes
 ARCH ?= arm64

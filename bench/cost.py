@@ -151,6 +151,10 @@ class Workload:
     state_transitions: int = 10
     express_task_overhead_ms: float = 20.0  # Step Functions' Lambda invoke per Task, besides the function
     express_memory_mb: float = 64.0  # definition + payloads: envelopes of ~1 KB
+    # The default deployment (orchestration "all") has the event bus: every asynchronous mode then publishes
+    # the invocation's end on it, the audit subscriber keeps every event, and the archive stores them.
+    bus_deployed: bool = True
+    event_bytes: int = 1_000  # one event as EventBridge stores it: the detail plus its envelope
     source: str = "documented defaults"
 
 
@@ -175,6 +179,8 @@ class Usage:
     express_requests: float = 0.0
     express_gb_seconds: float = 0.0
     events_published: float = 0.0  # EventBridge custom events (64 KB chunks)
+    archived_gb: float = 0.0  # event bytes the archive ingests
+    archive_gb_months: float = 0.0
     ddb_write_units: float = 0.0
     ddb_read_units: float = 0.0
     s3_puts: float = 0.0
@@ -375,12 +381,9 @@ def usage(mode: str, workload: Workload, prices: dict) -> Usage:
         messages = 1 + sum(1 for s in stages if STAGE_IO[s].sends_next)  # the API's, then each stage's
         u.sqs_requests = messages * SQS_REQUESTS_PER_MESSAGE * sqs_requests(workload.envelope_bytes, prices)
     elif events:
-        # the rules deliver each trigger to its stage's queue; published: submitted, a completion per stage
-        # and the invocation's end
+        # the rules deliver each trigger to its stage's queue (what is published: _bus_subscribers)
         messages = sum(triggers.values())
         u.sqs_requests = messages * SQS_REQUESTS_PER_MESSAGE * sqs_requests(workload.envelope_bytes, prices)
-        chunk = prices["eventbridge"]["event_chunk_bytes"]
-        u.events_published = (len(stages) + 2) * max(1, math.ceil(workload.envelope_bytes / chunk))
     elif mode == "statemachine_standard":
         u.sfn_transitions = workload.state_transitions
     else:
@@ -391,7 +394,27 @@ def usage(mode: str, workload: Workload, prices: dict) -> Usage:
         seconds = billed_ms(task_ms, sfn["express_duration_rounding_ms"]) / 1000
         u.express_requests = 1
         u.express_gb_seconds = seconds * express_billed_mb(workload.express_memory_mb, prices) / 1024
+    if workload.bus_deployed or events:
+        _bus_subscribers(u, workload, prices, published=(len(stages) + 2) if events else 1)
     return u
+
+
+def _bus_subscribers(u: Usage, workload: Workload, prices: dict, published: int) -> None:
+    """Where the bus is deployed: the events an asynchronous invocation publishes (events mode: submitted,
+    a completion per stage and the end; the other modes: the end only), each archived and kept by the
+    audit subscriber (one SQS message, one invocation of its function, one DynamoDB write). Completion
+    notifications are left out: they run only for requests that name a callback_url."""
+    from harmonic_service.events import AUDIT
+
+    chunk = prices["eventbridge"]["event_chunk_bytes"]
+    u.events_published = published * max(1, math.ceil(workload.event_bytes / chunk))
+    u.archived_gb = published * workload.event_bytes / 1024**3
+    # the archive keeps events for its retention (cdk.json's event_archive_retention_days, like the data's)
+    u.archive_gb_months = u.archived_gb * workload.retention_days / 30.0
+    u.sqs_requests += published * SQS_REQUESTS_PER_MESSAGE * sqs_requests(workload.event_bytes, prices)
+    # at a million a month (0.4/s) batches rarely fill: one invocation per event
+    u.functions.append(FunctionRun("audit", published, workload.aws_call_ms, AUDIT.memory_mb))
+    u.ddb_write_units += published * write_units(workload.event_bytes)
 
 
 ITEMS = (
@@ -424,7 +447,12 @@ def price(u: Usage, invocations: float, prices: dict, architecture: str) -> dict
             + u.express_requests * sfn["express_requests_per_million"] / 1e6
             + u.express_gb_seconds * sfn["express_gb_second"]
         ),
-        "eventbridge": n * u.events_published * prices["eventbridge"]["custom_events_per_million"] / 1e6,
+        "eventbridge": n
+        * (
+            u.events_published * prices["eventbridge"]["custom_events_per_million"] / 1e6
+            + u.archived_gb * prices["eventbridge"]["archive_processing_per_gb"]
+            + u.archive_gb_months * prices["eventbridge"]["archive_storage_per_gb_month"]
+        ),
         "dynamodb": n
         * (
             u.ddb_write_units * ddb["write_request_units_per_million"]
@@ -511,7 +539,14 @@ def report(workload: Workload, prices: dict, modes: list[str]) -> dict[str, Any]
         }
     # the pipeline and the events mode each have a queue per stage that Lambda's pollers long-poll
     idle = sqs_idle_receives_monthly(prices)
-    out["fixed_monthly_usd"] = {"sqs_empty_receives_pipeline": idle, "sqs_empty_receives_events": idle}
+    # and with the bus, each of its other subscribers (audit, notifications) has one too
+    from harmonic_service.events import SUBSCRIBERS
+
+    out["fixed_monthly_usd"] = {
+        "sqs_empty_receives_pipeline": idle,
+        "sqs_empty_receives_events": idle,
+        "sqs_empty_receives_bus_subscribers": sqs_idle_receives_monthly(prices, queues=len(SUBSCRIBERS)),
+    }
     return out
 
 
@@ -578,14 +613,21 @@ def _print_table(workload: Workload, prices: dict, result: dict[str, Any], confi
         f"status polls; Idempotency-Key on {workload.idempotency_keys:.0%} of submits; "
         f"{workload.retention_days} days' retention; item {workload.item_bytes[0]:,} → "
         f"{workload.item_bytes[1]:,} bytes; envelope {workload.envelope_bytes} bytes; "
-        f"{workload.state_transitions} transitions (Standard)"
+        f"{workload.state_transitions} transitions (Standard); "
+        + (
+            "bus deployed: every mode publishes the invocation's end, archived and audited "
+            f"({workload.event_bytes} bytes an event)"
+            if workload.bus_deployed
+            else "no bus (events mode only)"
+        )
     )
     fixed = result["fixed_monthly_usd"]["sqs_empty_receives_pipeline"]
     print(
         f"  plus, for the pipeline and for the events mode each, whatever the volume: ~${fixed:.2f}/month "
         "of empty SQS receives "
         f"(6 queues, {SQS_IDLE_POLLERS_PER_QUEUE} Lambda pollers each, "
-        f"one {SQS_LONG_POLL_S} s long poll at a time)"
+        f"one {SQS_LONG_POLL_S} s long poll at a time); with the bus, its audit and notification "
+        f"queues: ~${result['fixed_monthly_usd']['sqs_empty_receives_bus_subscribers']:.2f}/month"
     )
     print(
         "  not included: free tiers, volume discounts, CloudWatch Logs/metrics, X-Ray, KMS, data "

@@ -12,10 +12,13 @@ Prints, and writes to bench/results/operating.json (read by bench/cost.py):
     over 50 invocations of a 1 s clip (every stage runs: a keyword is registered, denoise is forced), and
     throughput (invocations/s) with 2 concurrent clients; plus what the cost model needs: the API's
     submit/status times, the S3 bytes an invocation leaves, the invocation item's and the envelope's size;
-(d) the built layers' unzipped and zipped sizes (build/layers/ cache reused; limit 150 MB unzipped).
+(d) the built layers' unzipped and zipped sizes (build/layers/ cache reused; limit 150 MB unzipped);
+(e) the parallel branch (features ∥ match) per mode on 5 s and 30 s clips: the two stages' durations added,
+    the branch's wall time, their ratio, the pipeline's branch over each mode's, the end-to-end p50 (see
+    `parallel_branch`); and what a CPU per function could save at most (`dsp_bound_speedup`).
 
-Local-stack figures include moto and in-process pollers, not Lambda's: they compare the modes' orchestration
-overheads on one machine; they are not AWS latencies.
+Local-stack figures include moto, and pollers and stage worker processes on this machine, not Lambda's: they
+compare the modes' orchestration overheads on one machine; they are not AWS latencies.
 """
 
 from __future__ import annotations
@@ -322,7 +325,65 @@ def local_stack(invocations: int = 50, handler_runs: int = 7, throughput_n: int 
                 list(pool.map(lambda _, mode=mode: one(mode), range(throughput_n)))
             throughput[mode] = throughput_n / (time.perf_counter() - started)
         out["throughput_2_clients"] = {"invocations_per_s": throughput, "n": throughput_n}
+        out["parallel_branch"] = parallel_branch(client)
         client.remove_pattern(pattern["pattern_id"])
+    return out
+
+
+def _interval_ms(stage: dict[str, Any]) -> tuple[float, float]:
+    """(started, finished) of a status document's stage, in ms since the epoch."""
+    return tuple(  # type: ignore[return-value]
+        datetime.fromisoformat(stage[key].replace("Z", "+00:00")).timestamp() * 1000
+        for key in ("started_at", "finished_at")
+    )
+
+
+def parallel_branch(client: Any, runs: int = 7) -> dict[str, Any]:
+    """(e) features ∥ match: per clip length (5 s, 30 s) and asynchronous mode, from the status documents'
+    stage times, the median of: `serial_ms`, the two stages' own durations added; `branch_ms`, from the
+    first of them starting to the last finishing; `overlap`, their ratio per invocation (1: one after the
+    other, 2: two equal stages fully together); `vs_pipeline`, the pipeline's branch_ms over this mode's
+    (above 1: the branch ends sooner than the pipeline's sequential pair); and the end-to-end p50. A keyword
+    is registered and denoise forced, so every stage runs; the first invocation per mode and length is a
+    warm-up (it starts the second worker process)."""
+    figures: dict[str, Any] = {}
+    for seconds in (5, 30):
+        audio = wav_bytes(clip(seconds, seed=3))
+        for mode in MODES[1:]:
+            serial, branch, overlap, total = [], [], [], []
+            client.invoke(audio, mode=mode, options=FORCE_DENOISE, wait=True)
+            for _ in range(runs):
+                started = time.perf_counter()
+                final = client.invoke(audio, mode=mode, options=FORCE_DENOISE, wait=True)
+                total.append((time.perf_counter() - started) * 1000)
+                assert final["status"] == "SUCCEEDED", final
+                stages = {stage["name"]: stage for stage in final["stages"]}
+                (f0, f1), (m0, m1) = _interval_ms(stages["features"]), _interval_ms(stages["match"])
+                serial.append((f1 - f0) + (m1 - m0))
+                branch.append(max(f1, m1) - min(f0, m0))
+                overlap.append(serial[-1] / branch[-1])
+            figures[f"{seconds}s/{mode}"] = {
+                "serial_ms": statistics.median(serial),
+                "branch_ms": statistics.median(branch),
+                "overlap": statistics.median(overlap),
+                "end_to_end_p50_ms": percentile(total, 50),
+                "n": runs,
+            }
+        sequential = figures[f"{seconds}s/pipeline"]["branch_ms"]
+        for mode in MODES[1:]:
+            figures[f"{seconds}s/{mode}"]["vs_pipeline"] = (
+                sequential / figures[f"{seconds}s/{mode}"]["branch_ms"]
+            )
+    return figures
+
+
+def dsp_bound_speedup(stages: dict[str, dict[str, dict[str, float]]]) -> dict[str, float]:
+    """What running features and match together can save at most, with a CPU each (as Lambda gives every
+    function instance): (features + match) / max(features, match), from their warm times measured alone."""
+    out = {}
+    for length in ("5s", "30s"):
+        features, match = stages[length]["features"]["median_ms"], stages[length]["match"]["median_ms"]
+        out[length] = (features + match) / max(features, match)
     return out
 
 
@@ -417,6 +478,22 @@ def main() -> int:
         )
         + f"; item {footprint['item_bytes']['created']:,} → {footprint['item_bytes']['final']:,} bytes; "
         f"envelope {footprint['envelope_bytes']} bytes"
+    )
+
+    print(
+        "\n(e) the parallel branch, features ∥ match, on the local stack (stage workers in processes; "
+        "medians of the status documents' stage times, ms)"
+    )
+    for key, values in stack["parallel_branch"].items():
+        print(
+            f"    {key:<18} features+match {values['serial_ms']:>6.0f}   "
+            f"branch {values['branch_ms']:>6.0f}   overlap {values['overlap']:>4.2f}   "
+            f"vs pipeline {values['vs_pipeline']:>4.2f}x   end to end p50 {values['end_to_end_p50_ms']:>6.0f}"
+        )
+    stack["parallel_branch_dsp_bound"] = dsp_bound_speedup(report["stages"])
+    print(
+        "    with a CPU per function, from the stages' times alone: at most "
+        + ", ".join(f"{v:.2f}x on {k}" for k, v in stack["parallel_branch_dsp_bound"].items())
     )
 
     report["layers"] = layer_sizes()

@@ -1,5 +1,6 @@
 """The event-driven orchestration (mode ``events``): a custom EventBridge bus, and per stage of the table a
-queue that the stage's rules fill and a function consuming it.
+queue that the stage's rules fill and a function consuming it; likewise per subscriber that is not a stage
+(``harmonic_service.events.SUBSCRIBERS``: the audit log, the completion notifications).
 
 - Bus: a custom event bus; the API publishes ``InvocationSubmitted``/``InvocationResumed`` to it, each stage
   function its ``StageCompleted``/``StageSkipped``/``StageFailed`` and the invocation's end.
@@ -22,18 +23,28 @@ import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_eventschemas as eventschemas
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from harmonic_service.events import AUDIT, SOURCE, json_schemas, subscriptions
-from harmonic_service.stages import AUDIT_HANDLER, EVENTS_HANDLER, STAGES
+from harmonic_service.events import (
+    AUDIT,
+    NOTIFY,
+    SOURCE,
+    SUBSCRIBERS,
+    Subscriber,
+    json_schemas,
+    subscriptions,
+)
+from harmonic_service.stages import EVENTS_HANDLER, STAGES
 from infra.function import HarmonicFunction
 from infra.layer import Layers
 from infra.nag import acknowledge
 from infra.queues import consume, consumed_queue, dead_letter_queue
 from infra.settings import Settings
-from infra.storage import Storage
+from infra.storage import INVOCATIONS_PREFIX, Storage
 
 # EventBridge retries a failed delivery to a target for up to 24 hours by default; then the target's DLQ.
 DELIVERY_RETRY_ATTEMPTS = 185
@@ -99,6 +110,37 @@ class EventBus(Construct):
             )
             for detail_type, schema in json_schemas().items()
         ]
+        # Completion notifications are signed with this (logic/callbacks.py); receivers get it from the
+        # operator (aws secretsmanager get-secret-value). One per deployment, generated at deploy time.
+        # Functions find it by name and are granted it by ARN pattern, not by a Ref: moto's CloudFormation
+        # (tests/infra/test_moto_deploy.py) does not model secrets, and a Ref to one resolves to nothing.
+        self.callback_secret_name = f"{cdk.Aws.STACK_NAME}-callback-signing"
+        self.callback_secret = secretsmanager.Secret(
+            self,
+            "CallbackSigningSecret",
+            secret_name=self.callback_secret_name,
+            description="Harmonic: the HMAC-SHA256 key of completion notifications (X-Harmonic-Signature)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
+        acknowledge(
+            self.callback_secret,
+            "AwsSolutions-SMG4",
+            "Rotating the signing key would break every receiver that verifies with the old one until its "
+            "operator copies the new one; rotate it by hand (put-secret-value) and tell the receivers. The "
+            "notifier reads it at most every 5 minutes, so a rotation takes effect within that.",
+        )
+
+    def grant_callback_secret(self, function: HarmonicFunction) -> None:
+        """Let `function` read the signing secret (its ARN ends in six random characters after the name)."""
+        arn = (
+            f"arn:{cdk.Aws.PARTITION}:secretsmanager:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:secret:"
+            f"{self.callback_secret_name}-??????"
+        )
+        function.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[arn])
+        )
 
 
 class EventDriven(Construct):
@@ -161,7 +203,15 @@ class EventDriven(Construct):
             self.queues[stage.name] = queue
             self.dead_letter_queues[stage.name] = dead_letters
             self.functions[stage.name] = function
-        self._audit(settings, storage, layers, code, environment)
+        for subscriber in SUBSCRIBERS:
+            self._subscriber(subscriber, settings, layers, code, environment)
+        # what each subscriber's function may touch beyond its queue
+        notify = self.functions[NOTIFY.name]
+        assert storage.audit_table is not None
+        storage.audit_table.grant_write_data(self.functions[AUDIT.name].function)
+        storage.invocations_table.grant_read_data(notify.function)  # the invocation and its callback_url
+        storage.grant_objects(notify, INVOCATIONS_PREFIX, write=False)  # a result too large for the item
+        bus.grant_callback_secret(notify)
 
     def _rule(self, construct_id: str, what: str, pattern: dict[str, Any], queue: sqs.IQueue) -> events.Rule:
         """A rule on the bus sending the events of `pattern` to `queue`; what EventBridge cannot deliver goes
@@ -183,42 +233,44 @@ class EventDriven(Construct):
         rule.node.add_dependency(self.bus.bus)  # the rule names the bus by name, not by a reference
         return rule
 
-    def _audit(
+    def _subscriber(
         self,
+        subscriber: Subscriber,
         settings: Settings,
-        storage: Storage,
         layers: Layers,
         code: lambda_.Code,
         environment: dict[str, str],
     ) -> None:
-        """The audit subscriber (harmonic_service.events.AUDIT): every event, to a queue of its own, kept in
-        the audit table by a function that no stage knows about."""
-        assert storage.audit_table is not None
-        self.audit_queue, self.audit_dead_letter_queue = consumed_queue(
+        """A subscriber of the bus that is not a stage (harmonic_service.events.SUBSCRIBERS): its rule, its
+        queue with a DLQ, and its function, sized and ruled by its declaration."""
+        title = subscriber.name.title()
+        queue, dead_letters = consumed_queue(
             self,
-            "Audit",
-            visibility_timeout_s=AUDIT.queue_visibility_timeout_s,
-            max_receive_count=AUDIT.max_receive_count,
+            title,
+            visibility_timeout_s=subscriber.queue_visibility_timeout_s,
+            max_receive_count=subscriber.max_receive_count,
         )
-        self.audit_function = HarmonicFunction(
+        function = HarmonicFunction(
             self,
-            "AuditSubscriber",
+            f"{title}Subscriber",
             code=code,
-            handler=AUDIT_HANDLER,
+            handler=f"{subscriber.handler}.handler",
             layers=layers,
             settings=settings,
-            memory_mb=AUDIT.memory_mb,
-            timeout_s=AUDIT.timeout_s,
+            memory_mb=subscriber.memory_mb,
+            timeout_s=subscriber.timeout_s,
             environment=environment,
-            description="events audit log",
+            description=f"events subscriber {subscriber.name}: {subscriber.description}",
         )
         consume(
-            self.audit_function.function,
-            self.audit_queue,
-            batch_size=AUDIT.batch_size,
-            max_concurrency=AUDIT.max_concurrency,
+            function.function,
+            queue,
+            batch_size=subscriber.batch_size,
+            max_concurrency=subscriber.max_concurrency,
         )
-        storage.audit_table.grant_write_data(self.audit_function.function)
-        self.audit_rule = self._rule(
-            "AuditRule", "every event, to the audit log", AUDIT.pattern, self.audit_queue
-        )
+        self.rules[subscriber.name] = [
+            self._rule(f"{title}Rule", subscriber.description, subscriber.pattern, queue)
+        ]
+        self.queues[subscriber.name] = queue
+        self.dead_letter_queues[subscriber.name] = dead_letters
+        self.functions[subscriber.name] = function

@@ -96,6 +96,13 @@ class HarmonicStack(cdk.Stack):
             if self.bus is not None
             else None
         )
+        if self.bus is not None:
+            # The pipeline's and the state machine's functions publish the end of an invocation, so that the
+            # bus's subscribers (the notifications, the audit log) hear of every mode's.
+            enders = [*(self.pipeline.functions.values() if self.pipeline else [])]
+            enders += self.state_machine.all_functions if self.state_machine else []
+            for function in enders:
+                self.bus.bus.grant_put_events_to(function.function)
         self.api = Api(
             self,
             "Api",
@@ -125,9 +132,7 @@ class HarmonicStack(cdk.Stack):
             api=self.api.rest_api,
             api_function=self.api.handler.function,
             state_machine=self.state_machine.state_machine if self.state_machine else None,
-            event_rules={**self.event_driven.rules, "audit": [self.event_driven.audit_rule]}
-            if self.event_driven
-            else None,
+            event_rules=self.event_driven.rules if self.event_driven else None,
         )
         self._outputs()
 
@@ -152,9 +157,6 @@ class HarmonicStack(cdk.Stack):
             queues.update({f"events-{name}": queue for name, queue in driven.queues.items()})
             dead_letter_queues.update({f"events-{n}": q for n, q in driven.dead_letter_queues.items()})
             dead_letter_queues["events-delivery"] = driven.delivery_dead_letter_queue
-            functions["events-audit"] = driven.audit_function.function
-            queues["events-audit"] = driven.audit_queue
-            dead_letter_queues["events-audit"] = driven.audit_dead_letter_queue
         return functions, queues, dead_letter_queues
 
     def _environment(self) -> dict[str, str]:
@@ -170,6 +172,7 @@ class HarmonicStack(cdk.Stack):
             "STAGE_QUEUE_URLS": self.to_json_string(self.queues.urls()) if self.queues else json.dumps({}),
             "STATE_MACHINE_ARN": self.state_machine_arn,
             "EVENT_BUS_NAME": self.bus.name if self.bus is not None else "",
+            "CALLBACK_SECRET_ID": self.bus.callback_secret_name if self.bus is not None else "",
             "AUDIT_TABLE": storage.audit_table.table_name if storage.audit_table is not None else "",
             "ORCHESTRATION": ",".join(modes),
             "MAX_INLINE_BYTES": str(settings.max_inline_bytes),

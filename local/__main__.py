@@ -1,7 +1,9 @@
 """``python -m local`` (``make run``): serve Harmonic on 127.0.0.1 until Ctrl-C.
 
 Settings: ``--port``/``PORT`` (default 8765) for the API, ``--moto-port``/``MOTO_PORT`` (default: PORT + 1)
-for the local AWS endpoint, ``--visibility-timeout``/``LOCAL_VISIBILITY_TIMEOUT_S`` (default 5 s).
+for the local AWS endpoint, ``--visibility-timeout``/``LOCAL_VISIBILITY_TIMEOUT_S`` (default 5 s),
+``--sandbox-workers``/``LOCAL_SANDBOX_WORKERS`` (default 3 worker processes per stage handler module; 0 runs
+every handler in this process, one call at a time).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--visibility-timeout", type=int, default=int(os.environ.get("LOCAL_VISIBILITY_TIMEOUT_S", "5"))
     )
+    parser.add_argument(
+        "--sandbox-workers", type=int, default=int(os.environ.get("LOCAL_SANDBOX_WORKERS", "3"))
+    )
     parser.add_argument("--quiet", action="store_true", help="only warnings from the handlers")
     args = parser.parse_args(argv)
     moto_port = (
@@ -48,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     stack = LocalStack(
-        LocalSettings(port=args.port, moto_port=moto_port, visibility_timeout_s=args.visibility_timeout)
+        LocalSettings(
+            port=args.port,
+            moto_port=moto_port,
+            visibility_timeout_s=args.visibility_timeout,
+            sandbox_workers=args.sandbox_workers,
+        )
     )
     try:
         stack.start()

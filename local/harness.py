@@ -28,6 +28,7 @@ import importlib
 import json
 import logging
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harmonic_service.config import stage_override
-from harmonic_service.events import AUDIT
+from harmonic_service.events import AUDIT, SUBSCRIBERS
 from harmonic_service.stages import STAGE_NAMES, STAGES
 from infra.asl import substitution_key
 from local import ROOT
@@ -44,7 +45,7 @@ from local import ROOT
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 ASL_PATH = ROOT / "statemachines" / "harmonic.asl.json"
-SERVICES = ("s3", "sqs", "dynamodb", "stepfunctions", "events")
+SERVICES = ("s3", "sqs", "dynamodb", "stepfunctions", "events", "secretsmanager")
 # moto runs state machines (off by default) and its Lambda without Docker (the tasks are routed in-process).
 MOTO_CONFIG: dict[str, dict[str, bool]] = {
     "stepfunctions": {"execute_state_machine": True},
@@ -226,8 +227,9 @@ class Resources:
     event_queue_urls: dict[str, str] = field(default_factory=dict)
     event_queue_arns: dict[str, str] = field(default_factory=dict)
     event_dlq_urls: dict[str, str] = field(default_factory=dict)
-    audit_queue_url: str = ""
-    audit_queue_arn: str = ""
+    # the bus's other subscribers (harmonic_service.events.SUBSCRIBERS): name → (queue URL, ARN, DLQ URL)
+    subscriber_queues: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    callback_secret_id: str = ""  # completion notifications' signing secret
 
     def environment(self) -> dict[str, str]:
         """The variables a deployed function gets about these resources (docs/design.md); ORCHESTRATION
@@ -239,19 +241,25 @@ class Resources:
             "STAGE_QUEUE_URLS": json.dumps(self.queue_urls),
             "STATE_MACHINE_ARN": self.state_machine_arn,
             "EVENT_BUS_NAME": self.event_bus_name,
+            "CALLBACK_SECRET_ID": self.callback_secret_id,
             "ORCHESTRATION": ",".join(modes),
         }
 
-    def audit_consumer(self, sandbox: Sandbox) -> StageConsumer:
-        """The audit subscriber's event-source mapping (one record at a time, as a stage's)."""
+    def subscriber_consumer(self, subscriber: Any, sandbox: Sandbox) -> StageConsumer:
+        """The event-source mapping of a bus subscriber (harmonic_service.events.Subscriber)."""
+        url, arn, _ = self.subscriber_queues[subscriber.name]
         return StageConsumer(
-            stage=AUDIT,
+            stage=subscriber,
             sqs=self.clients["sqs"],
-            queue_url=self.audit_queue_url,
-            queue_arn=self.audit_queue_arn,
+            queue_url=url,
+            queue_arn=arn,
             sandbox=sandbox,
-            function_name=self.names.function("audit"),
+            function_name=self.names.function(subscriber.name),
         )
+
+    def audit_consumer(self, sandbox: Sandbox) -> StageConsumer:
+        """The audit subscriber's event-source mapping."""
+        return self.subscriber_consumer(AUDIT, sandbox)
 
     def consumers(self, sandbox: Sandbox, *, events: bool = False) -> list[StageConsumer]:
         """One event-source mapping per stage queue (`events`: per events-mode queue), in stage order,
@@ -352,10 +360,18 @@ def _provision_bus(resources: Resources, stage_queue: Callable[[Any, bool], tupl
         resources.event_dlq_urls[stage] = dlq_url
         for index, pattern in enumerate(patterns):
             subscribe(names.rule(stage, index), pattern, arn)
-    # the audit subscriber: every event, to a queue of its own (with a DLQ), as the stages'
-    url, arn, _ = stage_queue(AUDIT, True)
-    resources.audit_queue_url, resources.audit_queue_arn = url, arn
-    subscribe(names.rule(AUDIT.name, 0), AUDIT.pattern, arn)
+    # the other subscribers (the audit log, the notifications): each a queue of its own with a DLQ
+    for subscriber in SUBSCRIBERS:
+        resources.subscriber_queues[subscriber.name] = stage_queue(subscriber, True)
+        subscribe(
+            names.rule(subscriber.name, 0),
+            subscriber.pattern,
+            resources.subscriber_queues[subscriber.name][1],
+        )
+    # the notifications' signing secret, as the CDK app generates one per deployment
+    resources.callback_secret_id = resources.clients["secretsmanager"].create_secret(
+        Name=f"{names.prefix}-callback-signing", SecretString=secrets.token_hex(32)
+    )["ARN"]
 
 
 @contextlib.contextmanager
@@ -569,7 +585,8 @@ class TaskRouter:
             except JsonRESTError:  # the Lambda service failed (not the function)
                 raise
             except Exception as error:  # a function error, as the Lambda runtime reports it
-                payload = {"errorType": type(error).__name__, "errorMessage": str(error)}
+                error_type = getattr(error, "error_type", None) or type(error).__name__  # from a worker
+                payload = {"errorType": error_type, "errorMessage": str(error)}
                 return json.dumps(payload).encode(), "Unhandled"
         return json.dumps(result).encode(), None
 

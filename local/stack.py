@@ -15,10 +15,12 @@ comes from :mod:`local.harness`, shared with the integration tests:
   the ASL's Retry/Catch match, as with real Lambda;
 - API Gateway: :mod:`local.http_front`.
 
-Handlers keep process-wide state, as a Lambda sandbox does: Powertools' batch processor and resolver, and
-the Logger's keys (correlation id, stage, invocation id), which every logger of the "harmonic" service shares.
-In Lambda each function has its own process; here they share one, so handler calls are serialized by one
-lock: every log line then carries its own invocation's keys. Throughput is one handler call at a time.
+Handlers keep process-wide state, as a Lambda execution environment does: Powertools' batch processor and
+resolver, and the Logger's keys (correlation id, stage, invocation id). So the stage functions (pipeline,
+events, audit, state machine tasks) run in worker processes (:mod:`local.sandboxes`), up to
+``sandbox_workers`` per handler module, one call at a time each: stages of different invocations, and the
+parallel ``features`` and ``match`` of one, run concurrently as in Lambda. The API handler runs in this
+process under one lock. With ``sandbox_workers=0`` every handler runs here, one call at a time.
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ from typing import Any
 
 from harmonic_service.config import clear_caches
 from harmonic_service.dal import clients
+from harmonic_service.events import SUBSCRIBERS
 from local.harness import (
     API_HANDLER,
     ASL_PATH,
-    AUDIT_HANDLER,
     EVENTS_HANDLER,
     MOTO_CONFIG,
     PIPELINE_HANDLER,
@@ -60,6 +62,7 @@ from local.harness import (
 from local.harness import FakeLambdaContext as FakeLambdaContext  # re-exported: tests import it from here
 from local.harness import sqs_event as sqs_event  # re-exported: tests import it from here
 from local.http_front import start_front
+from local.sandboxes import ProcessSandbox
 
 NAMES = Names(prefix="harmonic-local")
 API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway REST's payload limit
@@ -80,6 +83,9 @@ class LocalSettings:
     throttle_rate: float = 50.0
     throttle_burst: int = 100
     environment: dict[str, str] = field(default_factory=dict)  # extra handler environment (fault injection)
+    # Worker processes per stage handler module (local.sandboxes): stages run concurrently, as Lambda's
+    # execution environments do. 0: every handler in this process, one call at a time.
+    sandbox_workers: int = 3
 
 
 class StagePoller(threading.Thread):
@@ -115,10 +121,14 @@ class LocalStack:
         self.stopping = threading.Event()
         self.resources: Resources | None = None
         self.api = Sandbox(API_HANDLER)
-        self.pipeline = Sandbox(PIPELINE_HANDLER)
-        self.events = Sandbox(EVENTS_HANDLER)
-        self.audit = Sandbox(AUDIT_HANDLER)
-        self.task = Sandbox(TASK_HANDLER)
+        workers = self.settings.sandbox_workers
+        self.pipeline: Sandbox | ProcessSandbox = stage_sandbox(PIPELINE_HANDLER, workers)
+        self.events: Sandbox | ProcessSandbox = stage_sandbox(EVENTS_HANDLER, workers)
+        # the bus's other subscribers (audit log, notifications): one worker each is plenty here
+        self.subscribers: dict[str, Sandbox | ProcessSandbox] = {
+            subscriber.name: stage_sandbox(subscriber.handler, min(workers, 1)) for subscriber in SUBSCRIBERS
+        }
+        self.task: Sandbox | ProcessSandbox = stage_sandbox(TASK_HANDLER, workers)
         self._moto: Any = None
         self._front: Any = None
         self._threads: list[threading.Thread] = []
@@ -139,8 +149,9 @@ class LocalStack:
         self._cleanup.enter_context(route_lambda(router))
         self._cleanup.enter_context(faithful_replay())
         self._warm_clients()
+        self._warm_workers()
         consumers = [*resources.consumers(self.pipeline), *resources.consumers(self.events, events=True)]
-        consumers.append(resources.audit_consumer(self.audit))
+        consumers += [resources.subscriber_consumer(s, self.subscribers[s.name]) for s in SUBSCRIBERS]
         for consumer in consumers:
             poller = StagePoller(consumer, self.stopping, self.settings.poll_wait_s)
             poller.start()
@@ -162,6 +173,9 @@ class LocalStack:
                 with contextlib.suppress(Exception):
                     wait_for_executions(self.client("stepfunctions"), self.resources.state_machine_arn, 10.0)
             self._moto.stop()
+        for sandbox in self.stage_sandboxes():
+            if isinstance(sandbox, ProcessSandbox):
+                sandbox.close()
         self._cleanup.close()
 
     def __enter__(self) -> LocalStack:
@@ -228,6 +242,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL": self.moto_url,
             "AWS_REGION": REGION,
             "POWERTOOLS_METRICS_DISABLED": "true",
+            "CALLBACK_ALLOW_HTTP": "true",  # callback receivers here are on 127.0.0.1 (the client's --listen)
         }.items():
             self._set_env(name, value)
         self._clients = aws_clients()
@@ -244,10 +259,40 @@ class LocalStack:
         clear_caches()
         return self.resources
 
+    def stage_sandboxes(self) -> list[Sandbox | ProcessSandbox]:
+        """The sandboxes of the stage functions (pipeline, events, state machine tasks) and of the bus's
+        other subscribers."""
+        return [self.pipeline, self.events, self.task, *self.subscribers.values()]
+
+    def _warm_workers(self) -> None:
+        """One warm worker per stage handler module, started together: the first invocation of each mode
+        does not wait for numpy and SciPy to import (later concurrent calls still start cold)."""
+        warming = [
+            threading.Thread(target=sandbox.warm)
+            for sandbox in self.stage_sandboxes()
+            if isinstance(sandbox, ProcessSandbox)
+        ]
+        for thread in warming:
+            thread.start()
+        for thread in warming:
+            thread.join()
+
     def _warm_clients(self) -> None:
         """Create the handlers' boto3 clients once, before threads race to create them."""
-        for make in (clients.s3, clients.sqs, clients.dynamodb, clients.stepfunctions, clients.events):
+        for make in (
+            clients.s3,
+            clients.sqs,
+            clients.dynamodb,
+            clients.stepfunctions,
+            clients.events,
+            clients.secretsmanager,
+        ):
             make()
+
+
+def stage_sandbox(module: str, workers: int) -> Sandbox | ProcessSandbox:
+    """A pool of `workers` worker processes for a stage handler module, or (0) the in-process sandbox."""
+    return ProcessSandbox(module, max_workers=workers) if workers > 0 else Sandbox(module)
 
 
 @contextlib.contextmanager

@@ -1,8 +1,11 @@
 """``harmonic``: the command line for Harmonic's API.
 
     harmonic analyze FILE                      whole chain synchronously, prints the result
-    harmonic invoke FILE [--mode M] [--wait]   asynchronous; --wait shows each stage as it finishes
+    harmonic invoke FILE [--mode M] [--wait [--listen]] [--callback-url URL]
+                                              asynchronous; --wait shows each stage as it finishes,
+                                              --listen waits for the completion notification instead
     harmonic status ID | resume ID
+    harmonic choose [--steps N --parallel yes|no ...]   which architecture fits: ten questions, ranked
     harmonic patterns add NAME FILE --kind template|fingerprint | patterns list | patterns rm ID
     harmonic plot ID --audio FILE -o out.png   waveform, spectrogram with the f0 track, match spans
 
@@ -18,6 +21,7 @@ import json
 import sys
 from typing import Any
 
+from harmonic_client.choose import QUESTIONS, ask, check_answers, load_figures, rank, report
 from harmonic_client.client import ApiError, Client
 
 
@@ -55,6 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--patterns", help="comma-separated pattern ids or names to match (default: all)")
     invoke.add_argument("--wait", action="store_true", help="wait for the result, showing progress")
     invoke.add_argument("--idempotency-key")
+    invoke.add_argument("--callback-url", help="URL the service POSTs the status document to at the end")
+    invoke.add_argument(
+        "--listen",
+        action="store_true",
+        help="with --wait: wait for the completion notification on 127.0.0.1 instead of polling "
+        "(the local stack; a deployment cannot reach this machine)",
+    )
+
+    choose = commands.add_parser(
+        "choose",
+        help="which architecture fits your process: ten questions, ranked with Harmonic's figures",
+        description="Questions not given as flags are asked (or take their defaults without a terminal).",
+    )
+    for question in QUESTIONS:
+        choose.add_argument(
+            f"--{question.key}",
+            choices=question.choices,
+            help=f"{question.text} (default {question.default})",
+        )
+    choose.add_argument("--json", action="store_true", help="print the ranking as JSON")
 
     for name in ("status", "resume"):
         command = commands.add_parser(name, help=f"{name} an invocation")
@@ -94,6 +118,8 @@ def run(args: argparse.Namespace, client: Client) -> int:
             options=options,
             idempotency_key=args.idempotency_key,
             on_progress=_progress if args.wait else None,
+            listen=args.listen,
+            **({"callback_url": args.callback_url} if args.callback_url else {}),
         )
         _print(final)
         return 1 if final.get("status") == "FAILED" else 0
@@ -118,8 +144,37 @@ def run(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
+def _choose(args: argparse.Namespace) -> int:
+    """``harmonic choose``: ask what the flags left open (given a terminal), then print the ranking."""
+    given = {question.key: getattr(args, question.key) for question in QUESTIONS}
+    if sys.stdin.isatty():
+        answers = ask(QUESTIONS, given, input)
+    else:
+        answers = {key: value for key, value in given.items() if value is not None}
+    try:
+        figures = load_figures()
+        ranking = rank(answers, figures)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        _print(
+            {
+                "ranking": [{"architecture": a, "score": s} for a, s in ranking.ordered()],
+                "reasons": ranking.reasons,
+                "answers": check_answers(answers),
+                "figures": figures,
+            }
+        )
+    else:
+        print(report(ranking, figures))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "choose":
+        return _choose(args)
     client = Client(args.endpoint, api_key=args.api_key, auth=args.auth)
     try:
         return run(args, client)

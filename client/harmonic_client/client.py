@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harmonic_client.listener import CallbackListener
+
 DEFAULT_ENDPOINT = "http://127.0.0.1:8765"
 # Inline audio rides base64 in JSON (4/3 larger); above this the client uploads it first.
 INLINE_LIMIT_BYTES = 3 * 1024 * 1024
@@ -95,14 +97,18 @@ class Client:
         options: dict | None = None,
         idempotency_key: str | None = None,
         correlation_id: str | None = None,
+        callback_url: str | None = None,
     ) -> dict[str, Any]:
         """``POST /v1/invocations`` → ``{"invocation_id", "status": "ACCEPTED", ...}``.
 
         ``correlation_id`` (``X-Correlation-Id``) tags every log line of the invocation, in every stage.
+        ``callback_url``: where the service POSTs the status document when the invocation ends.
         """
         body = self._audio_body(audio, steps, options)
         if mode:
             body["mode"] = mode
+        if callback_url:
+            body["callback_url"] = callback_url
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         if correlation_id:
             headers["X-Correlation-Id"] = correlation_id
@@ -142,11 +148,51 @@ class Client:
                 )
             self.sleep(poll_s)
 
-    def invoke(
-        self, audio: str | Path | bytes, *, mode: str | None = None, wait: bool = False, **kwargs: Any
+    def wait_notified(
+        self,
+        invocation_id: str,
+        listener: CallbackListener,
+        *,
+        timeout_s: float = 300.0,
+        check_every_s: float = 5.0,
     ) -> dict[str, Any]:
-        """Submit, and with ``wait`` return the final status (with ``result`` or ``error``)."""
+        """Wait for the invocation's completion notification at `listener`; every `check_every_s` without
+        one, ask for the status once (a notification can be late or lost: the status is the truth)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            notified = listener.wait_for(invocation_id, timeout_s=max(0.0, min(check_every_s, left)))
+            if notified is not None and notified.get("status") in TERMINAL:
+                return notified
+            current = self.status(invocation_id)
+            if current.get("status") in TERMINAL:
+                return current
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"invocation {invocation_id} still {current.get('status')} after {timeout_s} s"
+                )
+
+    def invoke(
+        self,
+        audio: str | Path | bytes,
+        *,
+        mode: str | None = None,
+        wait: bool = False,
+        listen: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Submit, and with ``wait`` return the final status (with ``result`` or ``error``).
+
+        With ``listen`` too, wait for the completion notification at a :class:`CallbackListener` on this
+        machine instead of polling (the service must be able to reach it: the local stack can)."""
         on_progress = kwargs.pop("on_progress", None)
+        if wait and listen:
+            with CallbackListener() as listener:
+                accepted = self.submit(audio, mode=mode, callback_url=listener.url, **kwargs)
+                final = self.wait_notified(accepted["invocation_id"], listener)
+            if on_progress:
+                on_progress(final)
+            return final
         accepted = self.submit(audio, mode=mode, **kwargs)
         if not wait:
             return accepted

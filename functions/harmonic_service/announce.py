@@ -1,7 +1,10 @@
-"""What a stage announces on the bus after one delivery (events mode): the facts its run established.
+"""What a stage announces on the bus after one delivery: the facts its run established.
 
-`after(envelope, run)` turns a `runner.StageRun` into the events to publish. A duplicate delivery announces
-again only when the first announcement was evidently lost (`run.republish`), from the checkpoint.
+`after(envelope, run)` (events mode) turns a `runner.StageRun` into the events to publish. A duplicate
+delivery announces again only when the first announcement was evidently lost (`run.republish`), from the
+checkpoint. `ended(invocation_id)` is the end of an invocation in any mode (`InvocationCompleted` or
+`InvocationFailed`, from the checkpoint), which the pipeline and the state machine publish too when the
+deployment has a bus, so that subscribers such as the completion notifications hear of every invocation.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from harmonic_service.events import (
     StageFailed,
     StageSkipped,
 )
-from harmonic_service.models import Envelope, StageOutcome, StageStatus
+from harmonic_service.models import Envelope, InvocationStatus, StageOutcome, StageStatus
 from harmonic_service.runner import StageRun
 
 
@@ -29,16 +32,33 @@ def after(envelope: Envelope, run: StageRun) -> list[EventDetail]:
         return [StageSkipped(**ids, stage=stage, reason=run.skipped.get(stage, ""))]
     if run.outcome == StageOutcome.SUCCEEDED:
         completed = StageCompleted(**ids, stage=stage, output_key=run.output_key, duration_ms=run.duration_ms)
-        return [completed, InvocationCompleted(**ids, result_key=run.output_key or "")]
+        return [completed, *ended(envelope.invocation_id)]
     if run.outcome == StageOutcome.FAILED:
         error = run.error or {}
         code, message = error.get("code", "stage_error"), error.get("message", "stage failed")
-        return [
-            StageFailed(**ids, stage=stage, code=code, message=message),
-            InvocationFailed(**ids, stage=stage, code=code, message=message),
-        ]
+        return [StageFailed(**ids, stage=stage, code=code, message=message), *ended(envelope.invocation_id)]
     if run.outcome == StageOutcome.DUPLICATE and run.republish:
         return _again(envelope)
+    return []
+
+
+def ended(invocation_id: str) -> list[EventDetail]:
+    """`InvocationCompleted` or `InvocationFailed` for an invocation that has ended, from its checkpoint
+    (`notify` when its request named a callback_url); nothing while it runs or if it is unknown."""
+    item = checkpoints.get(invocation_id)
+    if item is None:
+        return []
+    ids = {"invocation_id": invocation_id, "correlation_id": item.correlation_id or invocation_id}
+    notify = bool(item.callback_url)
+    if item.status == InvocationStatus.SUCCEEDED:
+        return [InvocationCompleted(**ids, result_key=item.result_key or "", notify=notify)]
+    if item.status == InvocationStatus.FAILED and item.error is not None:
+        error = item.error
+        return [
+            InvocationFailed(
+                **ids, stage=error.stage or "", code=error.code, message=error.message, notify=notify
+            )
+        ]
     return []
 
 

@@ -75,6 +75,14 @@ class InvocationRequest(_AudioRequest):
     """POST /v1/invocations."""
 
     mode: Mode | None = Field(default=None, description="orchestration; default the deployment's first mode")
+    callback_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="HTTPS URL to POST the status document to when the invocation ends, signed with the "
+        "deployment's secret (X-Harmonic-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of '<t>.' + body>); "
+        "needs the events orchestration deployed",
+    )
 
 
 class AnalyzeRequest(_AudioRequest):
@@ -161,6 +169,17 @@ class InvocationStatusBody(BaseModel):
     stages: list[StageProgress]
     result: dict[str, Any] | None = None
     error: InvocationError | None = None
+
+
+def status_document(invocation: dict[str, Any]) -> dict[str, Any]:
+    """What GET /v1/invocations/{id} answers for `invocation` (service.get_invocation's body), in the API's
+    shape: validated by InvocationStatusBody, `result` and `error` only when there is one. Completion
+    notifications POST the same document."""
+    body = InvocationStatusBody.model_validate(invocation).model_dump(mode="json")
+    for optional in ("result", "error"):
+        if body[optional] is None:
+            del body[optional]
+    return body
 
 
 class AuditedEvent(BaseModel):

@@ -49,6 +49,11 @@ class Settings:
     state_machine_arn: str = ""
     event_bus_name: str = ""
     audit_table: str = ""
+    # Completion notifications (a request's callback_url): the HMAC signing secret's name (or ARN) in
+    # Secrets Manager; empty where they are not deployed. CALLBACK_ALLOW_HTTP (the local stack only) also
+    # allows plain http.
+    callback_secret_id: str = ""
+    callback_allow_http: bool = False
     orchestration: str = "pipeline"
     max_inline_bytes: int = 4 * 1024 * 1024
     max_upload_bytes: int = 100 * 1024 * 1024
@@ -106,6 +111,8 @@ def get_settings() -> Settings:
         state_machine_arn=os.environ.get("STATE_MACHINE_ARN", "").strip(),
         event_bus_name=os.environ.get("EVENT_BUS_NAME", "").strip(),
         audit_table=os.environ.get("AUDIT_TABLE", "").strip(),
+        callback_secret_id=os.environ.get("CALLBACK_SECRET_ID", "").strip(),
+        callback_allow_http=os.environ.get("CALLBACK_ALLOW_HTTP", "").strip().lower() == "true",
         orchestration=orchestration,
         max_inline_bytes=_int("MAX_INLINE_BYTES", defaults.max_inline_bytes),
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),

@@ -80,17 +80,22 @@ class StageFailed(EventDetail):
 
 
 class InvocationCompleted(EventDetail):
-    """The invocation SUCCEEDED; its result is at `result_key`."""
+    """The invocation SUCCEEDED (in any mode); its result is at `result_key`. `notify`: its request named a
+    ``callback_url`` (the notification subscriber's rule matches on it; the URL itself stays in the
+    invocation item)."""
 
     result_key: str
+    notify: bool = False
 
 
 class InvocationFailed(EventDetail):
-    """The invocation FAILED at `stage` with `code` and `message`."""
+    """The invocation FAILED (in any mode) at `stage` with `code` and `message`; `notify` as for
+    InvocationCompleted."""
 
     stage: str
     code: str
     message: str
+    notify: bool = False
 
 
 EVENT_TYPES: dict[str, type[EventDetail]] = {
@@ -146,11 +151,14 @@ def subscriptions(stage: str) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Subscriber:
-    """A consumer of the bus that is not a stage: what it hears (`pattern`), and its function's size and
-    its queue's rules, as a stage declares them (the CDK app and the local stack read both the same way)."""
+    """A consumer of the bus that is not a stage: what it hears (`pattern`), its handler, and its
+    function's size and its queue's rules, as a stage declares them (the CDK app and the local stack read
+    them all the same way)."""
 
     name: str
     pattern: dict[str, Any]
+    handler: str  # the handler module (its ``handler`` function)
+    description: str
     batch_size: int = 10
     max_concurrency: int = 5
     max_receive_count: int = 3
@@ -163,7 +171,30 @@ class Subscriber:
 
 
 # The audit subscriber: every Harmonic event, kept per invocation (handlers/audit.py).
-AUDIT = Subscriber(name="audit", pattern={"source": [SOURCE]})
+AUDIT = Subscriber(
+    name="audit",
+    pattern={"source": [SOURCE]},
+    handler="harmonic_service.handlers.audit",
+    description="every event, to the audit log",
+)
+# Completion notifications: the end of every invocation whose request named a callback_url, POSTed there
+# (handlers/notify.py). A delivery that fails is retried by its queue (visibility timeout apart) and lands
+# in the DLQ after max_receive_count attempts; the invocation keeps its status.
+NOTIFY = Subscriber(
+    name="notify",
+    pattern={
+        "source": [SOURCE],
+        "detail-type": ["InvocationCompleted", "InvocationFailed"],
+        "detail": {"notify": [True]},
+    },
+    handler="harmonic_service.handlers.notify",
+    description="the end of an invocation, POSTed to its callback_url",
+    batch_size=1,
+    max_receive_count=5,
+    timeout_s=15,
+)
+# Every subscriber that is not a stage, each with its own rule, queue, DLQ and function.
+SUBSCRIBERS: tuple[Subscriber, ...] = (AUDIT, NOTIFY)
 
 
 def all_subscriptions() -> dict[str, list[dict[str, Any]]]:
@@ -187,8 +218,10 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 __all__ = [
     "AUDIT",
     "EVENT_TYPES",
+    "NOTIFY",
     "SCHEMA_VERSION",
     "SOURCE",
+    "SUBSCRIBERS",
     "TRIGGERS",
     "EventDetail",
     "Subscriber",

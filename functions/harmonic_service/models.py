@@ -133,6 +133,7 @@ class Invocation(BaseModel):
     result: dict[str, Any] | None = None
     result_key: str | None = None
     expires_at: int | None = None
+    callback_url: str | None = None  # where the end of the invocation is POSTed (handlers/notify.py)
 
     def stage(self, name: str) -> StageCheckpoint:
         """The checkpoint of stage `name` (PENDING when the item has none, e.g. a stage added since)."""

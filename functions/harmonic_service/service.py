@@ -26,6 +26,7 @@ from harmonic_service.errors import (
     UnknownInvocation,
 )
 from harmonic_service.logic import patterns as pattern_logic
+from harmonic_service.logic.callbacks import check_callback_url
 from harmonic_service.logic.sources import check_one_source
 from harmonic_service.models import Envelope, InvocationStatus, StageStatus
 from harmonic_service.stages import STAGE_NAMES
@@ -91,6 +92,23 @@ def _resolve_options(options: dict[str, Any] | None) -> logic.Options:
                 "(GET /v1/patterns lists them)"
             )
     return opts
+
+
+def _resolve_callback(callback_url: str | None) -> str | None:
+    """The request's callback_url, checked (logic/callbacks.py); BadRequest where notifications are not
+    deployed (they need the event bus: an orchestration that includes events)."""
+    if callback_url is None:
+        return None
+    settings = get_settings()
+    if not (settings.event_bus_name and settings.callback_secret_id):
+        raise BadRequest(
+            "callback_url: completion notifications are not deployed here (they come with the event bus: "
+            f"an orchestration that includes events; this one is {settings.orchestration})"
+        )
+    try:
+        return check_callback_url(callback_url, allow_http=settings.callback_allow_http)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
 
 
 def _check_wav_header(head: bytes) -> None:
@@ -179,17 +197,20 @@ def submit_invocation(
     steps: list[str] | None,
     options: dict[str, Any] | None,
     correlation_id: str,
+    callback_url: str | None = None,
 ) -> dict[str, Any]:
     """Accept a clip for asynchronous processing: `{"invocation_id", "status": "ACCEPTED", "mode"}`.
 
     Checks the request and the clip's WAV header (the full decode is the ingest stage's), stores the clip
-    at invocations/<id>/input.wav, creates the invocation item and dispatches its first stage.
+    at invocations/<id>/input.wav, creates the invocation item and dispatches its first stage. With
+    `callback_url`, the end of the invocation is POSTed there (handlers/notify.py).
     """
     settings = get_settings()
     _one_source(audio, audio_key)
     mode = _resolve_mode(mode)
     run_steps = _resolve_steps(steps)
     opts = _resolve_options(options)
+    callback = _resolve_callback(callback_url)
     if audio is not None:
         _check_inline(audio, settings.max_inline_bytes)
     else:
@@ -209,6 +230,7 @@ def submit_invocation(
         input_key=key,
         steps=run_steps,
         options=opts.to_dict(),
+        callback_url=callback,
     )
     envelope = Envelope(
         invocation_id=invocation_id,
@@ -267,8 +289,9 @@ def get_invocation(invocation_id: str) -> dict[str, Any]:
 def invocation_events(invocation_id: str) -> dict[str, Any]:
     """The GET /v1/invocations/{id}/events body: the invocation's events from the audit log, oldest first.
 
-    NotFound for an unknown invocation; an invocation of another mode has none (`events: []`). BadRequest
-    when the audit log is not deployed (no events mode).
+    NotFound for an unknown invocation; an invocation of another mode has only its end
+    (`InvocationCompleted` or `InvocationFailed`, which every mode publishes). BadRequest when the audit log
+    is not deployed (no events mode).
     """
     _check_id(invocation_id)
     if checkpoints.get(invocation_id) is None:

@@ -1,12 +1,14 @@
-"""Every route of the local stack over HTTP through the client, both orchestrations, uploads, idempotency,
-bad input, and the CLI's plot."""
+"""Every route of the local stack over HTTP through the client, the three asynchronous modes (and their
+parallel branch), uploads, idempotency, bad input, and the CLI's plot."""
 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import urllib.request
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from scipy.io import wavfile
 
 from harmonic_client import ApiError, Client
 from harmonic_client.cli import main as cli_main
+from harmonic_client.listener import CallbackListener
 
 SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav"
 STAGES = ["ingest", "denoise", "normalize", "features", "match", "respond"]
@@ -42,7 +45,10 @@ def test_analyze_returns_the_whole_result(client: Client) -> None:
     assert len(result["features"]["mfcc_mean"]) == 13
 
 
-@pytest.mark.parametrize("mode", ["pipeline", "statemachine"])
+ASYNC_MODES = ["pipeline", "statemachine", "events"]
+
+
+@pytest.mark.parametrize("mode", ASYNC_MODES)
 def test_invoke_and_wait_in_each_mode(client: Client, mode: str) -> None:
     progress: list[str] = []
     final = client.invoke(SPEECH, mode=mode, wait=True, on_progress=lambda s: progress.append(s["status"]))
@@ -60,7 +66,8 @@ def test_same_analysis_in_every_mode(client: Client) -> None:
     sync = client.analyze(SPEECH)
     pipeline = client.invoke(SPEECH, mode="pipeline", wait=True)["result"]
     statemachine = client.invoke(SPEECH, mode="statemachine", wait=True)["result"]
-    for result in (pipeline, statemachine):
+    events = client.invoke(SPEECH, mode="events", wait=True)["result"]
+    for result in (pipeline, statemachine, events):
         assert result["features"]["mfcc_mean"] == pytest.approx(sync["features"]["mfcc_mean"], abs=1e-3)
         assert result["loudness"]["output_lufs"] == pytest.approx(sync["loudness"]["output_lufs"], abs=1e-3)
 
@@ -186,7 +193,7 @@ def test_logs_carry_the_correlation_id_and_duration_per_stage(local_stack, clien
     assert None not in correlation_ids
 
 
-@pytest.mark.parametrize("mode", ["pipeline", "statemachine"])
+@pytest.mark.parametrize("mode", ASYNC_MODES)
 def test_resume_after_an_injected_failure(client: Client, mode: str) -> None:
     """features fails on its first 3 attempts (a directed fault): retries run out, the invocation is FAILED
     and resumable; resume reruns only features and what follows."""
@@ -224,7 +231,7 @@ def test_patterns_registry_and_matching_in_every_mode(client: Client, local_stac
     assert client.request("GET", f"/v1/patterns/{recording['pattern_id']}").body["name"] == "espeak fox"
 
     query = KEYWORDS / "query_music_0.wav"
-    for mode in ("pipeline", "statemachine"):
+    for mode in ASYNC_MODES:
         final = client.invoke(query, mode=mode, wait=True)
         assert final["status"] == "SUCCEEDED"
         assert {s["name"]: s["status"] for s in final["stages"]}["match"] == "SUCCEEDED"
@@ -254,6 +261,41 @@ def test_patterns_registry_and_matching_in_every_mode(client: Client, local_stac
     assert missing.value.status == 404
     final = client.invoke(query, mode="pipeline", wait=True)
     assert {s["name"]: s for s in final["stages"]}["match"]["status"] == "SKIPPED"
+
+
+def _clip(seconds: float) -> bytes:
+    """`seconds` of the committed speech clip, tiled: long enough that features and match take a while."""
+    sr, samples = wavfile.read(SPEECH)
+    tiled = np.tile(samples, int(np.ceil(seconds * sr / len(samples))))[: int(seconds * sr)]
+    buffer = io.BytesIO()
+    wavfile.write(buffer, sr, tiled)
+    return buffer.getvalue()
+
+
+def _interval(final: dict, stage: str) -> tuple[datetime, datetime]:
+    found = next(s for s in final["stages"] if s["name"] == stage)
+    return datetime.fromisoformat(found["started_at"]), datetime.fromisoformat(found["finished_at"])
+
+
+@pytest.mark.parametrize("mode", ["statemachine", "events"])
+def test_features_and_match_run_at_the_same_time(client: Client, mode: str) -> None:
+    """The modes with a parallel branch start features and match together when normalize is done: their
+    intervals overlap, and respond starts after both have finished. (The local stack's stage functions
+    run in worker processes, as Lambda's execution environments; the first invocation warms a second one.)"""
+    pattern = client.add_pattern("overlap keyword", KEYWORDS / "enrol_music_0.wav", kind="template")
+    try:
+        audio = _clip(5.0)
+        client.invoke(audio, mode=mode, wait=True)  # warm a second worker
+        final = client.invoke(audio, mode=mode, wait=True)
+    finally:
+        client.remove_pattern(pattern["pattern_id"])
+    assert final["status"] == "SUCCEEDED", final
+    features, match = _interval(final, "features"), _interval(final, "match")
+    normalize, respond = _interval(final, "normalize"), _interval(final, "respond")
+    assert features[0] < match[1]
+    assert match[0] < features[1], (features, match)
+    assert min(features[0], match[0]) >= normalize[1]
+    assert respond[0] >= max(features[1], match[1])
 
 
 def test_burst_beyond_the_throttle_is_shed_with_429_and_retry_after(local_stack) -> None:
@@ -289,3 +331,47 @@ def test_logs_never_contain_audio_or_presigned_urls(local_stack, client: Client)
     assert "UklGR" not in log  # base64 of "RIFF": no inline audio
     assert "X-Amz-Signature" not in log
     assert "X-Amz-Credential" not in log
+
+
+def _signing_secret(local_stack) -> bytes:
+    """The local stack's notification signing secret, from its Secrets Manager (moto)."""
+    import boto3
+
+    secrets = boto3.client(
+        "secretsmanager",
+        endpoint_url=local_stack.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    (listed,) = secrets.list_secrets()["SecretList"]
+    return secrets.get_secret_value(SecretId=listed["ARN"])["SecretString"].encode()
+
+
+@pytest.mark.parametrize("mode", ASYNC_MODES)
+def test_completion_notification_reaches_a_listener_signed(client: Client, local_stack, mode: str) -> None:
+    """A callback_url on 127.0.0.1 gets the final status document, signed with the stack's secret (the
+    listener answers 401 to anything else and keeps nothing of it)."""
+    with CallbackListener(secret=_signing_secret(local_stack)) as listener:
+        accepted = client.submit(SPEECH, mode=mode, callback_url=listener.url)
+        notified = listener.wait_for(accepted["invocation_id"], timeout_s=60)
+    assert notified is not None, "no notification in 60 s"
+    assert listener.refused == 0
+    assert notified["status"] == "SUCCEEDED"
+    assert notified["mode"] == mode
+    assert notified == client.status(accepted["invocation_id"])
+
+
+def test_cli_waits_by_listening(local_stack, capsys: pytest.CaptureFixture[str]) -> None:
+    endpoint = ["--endpoint", local_stack.base_url]
+    assert cli_main([*endpoint, "invoke", str(SPEECH), "--mode", "events", "--wait", "--listen"]) == 0
+    final = json.loads(capsys.readouterr().out)
+    assert final["status"] == "SUCCEEDED"
+    assert final["result"]["features"]["voiced_fraction"] > 0.2
+
+
+def test_a_callback_url_the_service_cannot_use_is_a_400(client: Client) -> None:
+    with pytest.raises(ApiError) as refused:
+        client.submit(SPEECH, mode="events", callback_url="ftp://127.0.0.1/x")
+    assert refused.value.status == 400
+    assert "callback_url" in str(refused.value)

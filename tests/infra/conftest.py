@@ -137,6 +137,16 @@ def stage_queues(template: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    """Every IAM policy statement attached to the role with logical id `role`."""
+    return [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if role in {ref_id(r) for r in policy["Roles"]}
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
 def ref_id(value: Any) -> str:
     """The logical id behind {"Ref": id} or {"Fn::GetAtt": [id, attr]}."""
     if isinstance(value, dict) and "Ref" in value:

@@ -8,7 +8,14 @@ from typing import Any
 from harmonic_service.stages import API_HANDLER
 from infra.api import ROUTES
 from infra.settings import Settings
-from tests.infra.conftest import API_KEY_VARIANT, api_function, ref_id, resources, stage_queues
+from tests.infra.conftest import (
+    API_KEY_VARIANT,
+    api_function,
+    ref_id,
+    resources,
+    role_statements,
+    stage_queues,
+)
 
 
 def _paths(template: dict[str, Any]) -> dict[str, str]:
@@ -135,12 +142,7 @@ def test_api_function_grants(template: dict[str, Any]) -> None:
     _, props = api_function(template)
     assert props["Timeout"] <= 29  # API Gateway's integration timeout
     role = ref_id(props["Role"])
-    statements = [
-        statement
-        for policy in resources(template, "AWS::IAM::Policy").values()
-        if role in {ref_id(r) for r in policy["Roles"]}
-        for statement in policy["PolicyDocument"]["Statement"]
-    ]
+    statements = role_statements(template, role)
     granted: dict[str, set[str]] = {}
     for statement in statements:
         actions = set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from harmonic_service.events import subscriptions
-from harmonic_service.stages import EVENTS_HANDLER, STAGE_NAMES, STAGES
+from harmonic_service.events import SUBSCRIBERS, subscriptions
+from harmonic_service.stages import EVENTS_HANDLER, PIPELINE_HANDLER, STAGE_NAMES, STAGES, TASK_HANDLER
 from infra.settings import Settings, SettingsError
-from tests.infra.conftest import SKIP_BUNDLING, ref_id, resources
+from tests.infra.conftest import SKIP_BUNDLING, ref_id, resources, role_statements
 
 
 def _subscribers(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -61,18 +61,18 @@ def test_the_rules_are_the_stage_tables_subscriptions(template: dict[str, Any]) 
     found: dict[str, list[dict[str, Any]]] = {}
     for rule in rules:
         (target,) = rule["Targets"]
-        if rule["EventPattern"] == {"source": ["harmonic"]}:  # the audit subscriber's: every event
-            continue
-        stage = queue_of[ref_id(target["Arn"])]
+        stage = queue_of.get(ref_id(target["Arn"]), "not a stage")
         found.setdefault(stage, []).append(rule["EventPattern"])
         assert "DeadLetterConfig" in target  # undeliverable events are kept, not lost
         assert json.dumps(rule["EventBusName"]).count("AWS::StackName") == 1
+
+    def canonical(patterns: list[dict[str, Any]]) -> list[str]:
+        return sorted(json.dumps(pattern, sort_keys=True) for pattern in patterns)
+
     for stage in STAGE_NAMES:
-
-        def canonical(patterns: list[dict[str, Any]]) -> list[str]:
-            return sorted(json.dumps(pattern, sort_keys=True) for pattern in patterns)
-
         assert canonical(found[stage]) == canonical(subscriptions(stage))
+    # the rest are the other subscribers' (audit, notifications), one rule each
+    assert canonical(found["not a stage"]) == canonical([s.pattern for s in SUBSCRIBERS])
     assert bus_id
 
 
@@ -87,9 +87,11 @@ def test_only_the_api_and_the_subscribers_may_put_events_on_the_bus(template: di
                 allowed_roles.update(ref_id(role) for role in props["Roles"])
     functions = resources(template, "AWS::Lambda::Function").values()
     roles = {ref_id(p["Role"]): p["Handler"] for p in functions}
-    assert sorted(roles[role] for role in allowed_roles) == sorted(
-        [EVENTS_HANDLER] * len(STAGES) + ["harmonic_service.handlers.api.handler"]
-    )
+    # the API (submit, resume), the events stages, and the pipeline's and the state machine's functions
+    # (the end of an invocation); not the audit log nor the notifications, which only listen
+    publishers = {EVENTS_HANDLER, PIPELINE_HANDLER, TASK_HANDLER, "harmonic_service.handlers.api.handler"}
+    assert allowed_roles == {role for role, handler in roles.items() if handler in publishers}
+    assert sum(handler == EVENTS_HANDLER for handler in (roles[r] for r in allowed_roles)) == len(STAGES)
 
 
 def test_orchestration_without_events_deploys_no_bus(synth) -> None:
@@ -169,9 +171,7 @@ def test_the_audit_subscriber_hears_every_event_and_writes_only_its_log(template
     role = ref_id(function["Role"])
     written = {
         ref_id(resource)
-        for policy in resources(template, "AWS::IAM::Policy").values()
-        if role in {ref_id(r) for r in policy["Roles"]}
-        for statement in policy["PolicyDocument"]["Statement"]
+        for statement in role_statements(template, role)
         if "dynamodb:PutItem" in statement["Action"]
         for resource in (
             statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -182,3 +182,48 @@ def test_the_audit_subscriber_hears_every_event_and_writes_only_its_log(template
         k for k, p in resources(template, "AWS::DynamoDB::Table").items() if len(p["KeySchema"]) == 2
     ]
     assert written == {audit_table}
+
+
+def test_the_notifier_hears_the_ends_that_asked_for_it_and_reads_the_signing_secret(
+    template: dict[str, Any],
+) -> None:
+    functions = resources(template, "AWS::Lambda::Function")
+    ((function_id, function),) = [
+        (k, p) for k, p in functions.items() if p["Handler"] == "harmonic_service.handlers.notify.handler"
+    ]
+    (rule,) = [
+        r
+        for r in resources(template, "AWS::Events::Rule").values()
+        if r["EventPattern"].get("detail", {}).get("notify") == [True]
+    ]
+    assert sorted(rule["EventPattern"]["detail-type"]) == ["InvocationCompleted", "InvocationFailed"]
+    (mapping,) = [
+        m
+        for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+        if m["FunctionName"]["Ref"] == function_id
+    ]
+    assert ref_id(rule["Targets"][0]["Arn"]) == ref_id(mapping["EventSourceArn"])
+    queue = resources(template, "AWS::SQS::Queue")[ref_id(mapping["EventSourceArn"])]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5  # five attempts, then the DLQ
+    assert queue["VisibilityTimeout"] == 6 * function["Timeout"]
+
+    (secret,) = resources(template, "AWS::SecretsManager::Secret").values()
+    name = json.dumps(secret["Name"])
+    assert "AWS::StackName" in name
+    assert "-callback-signing" in name
+    role = ref_id(function["Role"])
+    read_secret = [
+        s for s in role_statements(template, role) if "secretsmanager:GetSecretValue" in s["Action"]
+    ]
+    (statement,) = read_secret
+    assert json.dumps(statement["Resource"]).endswith('-callback-signing-??????"]]}')  # this secret only
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    readers = {
+        ref_id(r)
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if "secretsmanager:" in json.dumps(policy["PolicyDocument"])
+        for r in policy["Roles"]
+    }
+    assert readers == {role}  # nobody else reads it
+    for props in functions.values():  # every function knows where the secret is
+        assert props["Environment"]["Variables"]["CALLBACK_SECRET_ID"] == secret["Name"]

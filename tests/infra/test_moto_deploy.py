@@ -29,6 +29,7 @@ from botocore.config import Config
 from moto import mock_aws
 from moto.cloudformation.parsing import get_model_map
 
+from harmonic_service.events import NOTIFY
 from harmonic_service.stages import (
     API_HANDLER,
     AUDIT_HANDLER,
@@ -39,6 +40,8 @@ from harmonic_service.stages import (
     TASK_HANDLER,
 )
 from infra.stack import STACK_NAME
+
+NOTIFY_HANDLER = f"{NOTIFY.handler}.handler"
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -57,6 +60,7 @@ MOTO_UNSUPPORTED = {
     "AWS::EventSchemas::Registry",
     "AWS::EventSchemas::Schema",
     "AWS::S3::BucketPolicy",
+    "AWS::SecretsManager::Secret",
     "AWS::SNS::TopicPolicy",
     "AWS::SQS::QueuePolicy",
 }
@@ -158,22 +162,24 @@ def test_queues_with_dead_letter_queues(deployed: dict[str, Any]) -> None:
     sqs = boto3.client("sqs")
     urls = sqs.list_queues()["QueueUrls"]
     # per stage: the pipeline's queue and DLQ, the events mode's queue and DLQ; the rules' delivery DLQ; the
-    # audit subscriber's queue and DLQ
-    assert len(urls) == 4 * len(STAGES) + 1 + 2
+    # audit and notification subscribers' queues and DLQs
+    assert len(urls) == 4 * len(STAGES) + 1 + 2 * 2
     attributes = {
         url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"] for url in urls
     }
     arns = {a["QueueArn"]: url for url, a in attributes.items()}
     stage_queues = {url: a for url, a in attributes.items() if "RedrivePolicy" in a}
-    assert len(stage_queues) == 2 * len(STAGES) + 1  # and the audit queue
+    assert len(stage_queues) == 2 * len(STAGES) + 2  # and the audit and notification queues
     for attrs in attributes.values():
         assert attrs["SqsManagedSseEnabled"] == "true"
     timeouts = sorted(int(a["VisibilityTimeout"]) for a in stage_queues.values())
-    assert timeouts == sorted([*2 * [spec.queue_visibility_timeout_s for spec in STAGES], 6 * 30])
+    assert timeouts == sorted([*2 * [spec.queue_visibility_timeout_s for spec in STAGES], 6 * 30, 6 * 15])
+    receive_counts = []
     for attrs in stage_queues.values():
         redrive = json.loads(attrs["RedrivePolicy"])
-        assert redrive["maxReceiveCount"] == 3
+        receive_counts.append(redrive["maxReceiveCount"])
         assert attributes[arns[redrive["deadLetterTargetArn"]]]["MessageRetentionPeriod"] == str(14 * 86_400)
+    assert sorted(receive_counts) == [3] * (2 * len(STAGES) + 1) + [5]  # notifications: five attempts
 
 
 def test_tables(deployed: dict[str, Any]) -> None:
@@ -189,8 +195,9 @@ def test_tables(deployed: dict[str, Any]) -> None:
 def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) -> None:
     awslambda = boto3.client("lambda")
     functions = awslambda.list_functions()["Functions"]
-    # pipeline stages, state machine tasks, events subscribers, the audit subscriber, failure path, API
-    assert len(functions) == 3 * len(STAGES) + 3
+    # pipeline stages, state machine tasks, events subscribers, the audit and notification subscribers,
+    # failure path, API
+    assert len(functions) == 3 * len(STAGES) + 4
     queue_urls = set(boto3.client("sqs").list_queues()["QueueUrls"])
     by_stage = {}
     tasks = {}
@@ -207,7 +214,7 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
             tasks[variables.get("STAGE_NAME", "")] = function
         elif function["Handler"] == EVENTS_HANDLER:
             subscribers[variables["STAGE_NAME"]] = function
-        elif function["Handler"] == AUDIT_HANDLER:
+        elif function["Handler"] in (AUDIT_HANDLER, NOTIFY_HANDLER):
             assert "STAGE_NAME" not in variables
         elif variables.get("STAGE_NAME"):
             assert function["Handler"] == PIPELINE_HANDLER
@@ -231,11 +238,11 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
         assert layer["LatestMatchingVersion"]["CompatibleRuntimes"] == ["python3.12"]
 
     mappings = awslambda.list_event_source_mappings()["EventSourceMappings"]
-    # the pipeline's and the events mode's stage queues, and the audit queue
-    assert len(mappings) == 2 * len(STAGES) + 1
+    # the pipeline's and the events mode's stage queues, and the audit and notification queues
+    assert len(mappings) == 2 * len(STAGES) + 2
     function_by_arn = {f["FunctionArn"]: f for f in functions}
     for mapping in mappings:
-        if function_by_arn[mapping["FunctionArn"]]["Handler"] == AUDIT_HANDLER:
+        if function_by_arn[mapping["FunctionArn"]]["Handler"] in (AUDIT_HANDLER, NOTIFY_HANDLER):
             continue
         stage = function_by_arn[mapping["FunctionArn"]]["Environment"]["Variables"]["STAGE_NAME"]
         spec = next(s for s in STAGES if s.name == stage)
@@ -302,7 +309,8 @@ def test_event_bus_and_the_rules_of_the_stage_table(deployed: dict[str, Any]) ->
     assert archive["RetentionDays"] == 7
     patterns = sorted(json.loads(rule["EventPattern"]).get("detail-type", ["*"])[0] for rule in rules)
     expected = sorted(pattern["detail-type"][0] for stage in STAGE_NAMES for pattern in subscriptions(stage))
-    assert patterns == sorted([*expected, "*"])  # one rule per subscription of every stage, and the audit's
+    # one rule per subscription of every stage, the audit's (every event) and the notifications' (the ends)
+    assert patterns == sorted([*expected, "*", "InvocationCompleted"])
     queue_arns = {
         boto3.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"

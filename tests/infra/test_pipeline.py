@@ -17,6 +17,7 @@ DESIGN_ENVIRONMENT = {
     "STATE_MACHINE_ARN",
     "EVENT_BUS_NAME",
     "AUDIT_TABLE",
+    "CALLBACK_SECRET_ID",
     "ORCHESTRATION",
     "MAX_INLINE_BYTES",
     "MAX_UPLOAD_BYTES",
@@ -66,8 +67,9 @@ def test_queues_follow_the_stage_specs(template: dict[str, Any]) -> None:
 def test_every_queue_is_encrypted_and_requires_tls(template: dict[str, Any]) -> None:
     all_queues = resources(template, "AWS::SQS::Queue")
     assert len(_pipeline_queues(template)) == 2 * len(STAGES)
-    # with the events mode's queue and DLQ per stage, its rules' delivery DLQ, the audit queue and its DLQ
-    assert len(all_queues) == 4 * len(STAGES) + 1 + 2
+    # with the events mode's queue and DLQ per stage, its rules' delivery DLQ, and a queue and a DLQ for each
+    # of the bus's other two subscribers (audit, notifications)
+    assert len(all_queues) == 4 * len(STAGES) + 1 + 2 * 2
     for logical_id, props in all_queues.items():
         assert props["SqsManagedSseEnabled"] is True, logical_id
     protected = set()

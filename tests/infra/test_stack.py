@@ -7,13 +7,15 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Annotations, Match
 
+from harmonic_service.events import NOTIFY
 from harmonic_service.stages import API_HANDLER, AUDIT_HANDLER, EVENTS_HANDLER, PIPELINE_HANDLER, TASK_HANDLER
 from infra import FUNCTIONS_DIR
 from tests.infra.conftest import API_KEY_VARIANT, STATEMACHINE_VARIANT, X86_VARIANT, resources
 
 
 @pytest.mark.parametrize(
-    "handler", [PIPELINE_HANDLER, TASK_HANDLER, API_HANDLER, EVENTS_HANDLER, AUDIT_HANDLER]
+    "handler",
+    [PIPELINE_HANDLER, TASK_HANDLER, API_HANDLER, EVENTS_HANDLER, AUDIT_HANDLER, f"{NOTIFY.handler}.handler"],
 )
 def test_handler_strings_name_modules_of_the_code_asset(handler: str) -> None:
     import importlib
@@ -27,9 +29,9 @@ def test_handler_strings_name_modules_of_the_code_asset(handler: str) -> None:
 
 def test_one_code_asset_for_every_function(template: dict[str, Any]) -> None:
     functions = resources(template, "AWS::Lambda::Function")
-    # six pipeline stages, six state machine tasks, six events subscribers, the audit subscriber, the failure
-    # path, the API
-    assert len(functions) == 21
+    # six pipeline stages, six state machine tasks, six events subscribers, the audit and notification
+    # subscribers, the failure path, the API
+    assert len(functions) == 22
     assert len({props["Code"]["S3Key"] for props in functions.values()}) == 1
 
 

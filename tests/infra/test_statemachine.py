@@ -10,7 +10,14 @@ import pytest
 
 from harmonic_service.stages import STAGE_NAMES, STAGES, TASK_HANDLER, parallel_groups
 from infra.statemachine import ASL_PATH, RECORD_FAILURE_KEY, asl_placeholders, substitution_key
-from tests.infra.conftest import STATEMACHINE_VARIANT, X86_VARIANT, api_function, ref_id, resources
+from tests.infra.conftest import (
+    STATEMACHINE_VARIANT,
+    X86_VARIANT,
+    api_function,
+    ref_id,
+    resources,
+    role_statements,
+)
 
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 RETRIED_LAMBDA_ERRORS = {
@@ -289,12 +296,7 @@ def test_substitutions_are_the_task_functions_arns(template: dict[str, Any]) -> 
 def test_role_may_invoke_exactly_its_task_functions(template: dict[str, Any]) -> None:
     _, props = _state_machine(template)
     role = ref_id(props["RoleArn"])
-    statements = [
-        statement
-        for policy in resources(template, "AWS::IAM::Policy").values()
-        if role in {ref_id(r) for r in policy["Roles"]}
-        for statement in policy["PolicyDocument"]["Statement"]
-    ]
+    statements = role_statements(template, role)
     (invoke,) = [s for s in statements if "lambda:InvokeFunction" in json.dumps(s["Action"])]
     assert invoke["Action"] == "lambda:InvokeFunction"
     assert {ref_id(r) for r in invoke["Resource"]} == {i for i, _ in _task_functions(template).values()}

@@ -33,6 +33,7 @@ import pytest
 from moto import mock_aws
 
 from harmonic_service.config import clear_caches
+from harmonic_service.events import NOTIFY
 from local import harness
 from local.harness import REGION as REGION  # re-exported: tests import it from here
 from local.harness import FakeLambdaContext as FakeLambdaContext  # re-exported, likewise
@@ -82,6 +83,7 @@ class AwsStack:
     pipeline: harness.Sandbox = field(default_factory=lambda: _sandbox(harness.PIPELINE_HANDLER))
     events: harness.Sandbox = field(default_factory=lambda: _sandbox(harness.EVENTS_HANDLER))
     audit: harness.Sandbox = field(default_factory=lambda: _sandbox(harness.AUDIT_HANDLER))
+    notify: harness.Sandbox = field(default_factory=lambda: _sandbox(NOTIFY.handler))
     bucket: str = BUCKET
     invocations_table: str = INVOCATIONS_TABLE
 
@@ -215,13 +217,14 @@ def drain_pipeline(aws: AwsStack, *, duplicate: bool = False, max_rounds: int = 
 
     `duplicate=True` delivers every batch twice (the second time before the first is deleted), as SQS's
     at-least-once delivery may. Deliveries and failures are counted per stage (`events-<stage>` for the
-    events-mode queues; `audit` for the audit subscriber's). Raises AssertionError if the queues are not
-    empty after `max_rounds`.
+    events-mode queues; `audit` and `notify` for the bus's other subscribers). Raises AssertionError if the
+    queues are not empty after `max_rounds`.
     """
     report = DrainReport()
     consumers = [(c.stage.name, c) for c in aws.resources.consumers(aws.pipeline)]
     consumers += [(f"events-{c.stage.name}", c) for c in aws.resources.consumers(aws.events, events=True)]
     consumers.append(("audit", aws.resources.audit_consumer(aws.audit)))
+    consumers.append(("notify", aws.resources.subscriber_consumer(NOTIFY, aws.notify)))
     for _ in range(max_rounds):
         report.rounds += 1
         handled = 0

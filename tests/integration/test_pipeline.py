@@ -202,7 +202,7 @@ def test_invalid_audio_fails_permanently_without_retry(aws: AwsStack) -> None:
     assert ingest["started_at"] is not None
     assert all(stages[name]["status"] == "PENDING" for name in STAGE_NAMES[1:])
     assert report.failures == []
-    assert report.deliveries == Counter(ingest=1)
+    assert report.deliveries == Counter(ingest=1, audit=1)  # the InvocationFailed the pipeline published
     assert set(aws.dlq_depths().values()) == {0}
     assert aws.s3_keys(f"invocations/{invocation_id}/") == [payloads.input_key(invocation_id)]
 
@@ -316,7 +316,7 @@ def test_resume_restarts_from_the_failed_middle_stage(
     body = service.get_invocation(invocation_id)
     assert body["status"] == "SUCCEEDED"
     assert "error" not in body
-    assert report.deliveries == Counter(features=1, respond=1)
+    assert report.deliveries == Counter(features=1, respond=1, audit=1)  # audit: its InvocationCompleted
     assert calls["features"] == 2
     attempts = {s["name"]: s["attempts"] for s in body["stages"]}
     assert attempts == {"ingest": 1, "denoise": 1, "normalize": 1, "features": 2, "match": 0, "respond": 1}

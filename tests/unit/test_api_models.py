@@ -141,8 +141,8 @@ def test_options_are_an_object(model: type[InvocationRequest]) -> None:
 def test_unknown_fields_are_refused(model: type[Any]) -> None:
     body = {"audio": AUDIO} if model is not UploadRequest else {}
     with pytest.raises(ValidationError) as caught:
-        model.model_validate({**body, "callback_url": "https://example.com"})
-    assert messages(caught.value) == ["callback_url: Extra inputs are not permitted"]
+        model.model_validate({**body, "webhook": "https://example.com"})
+    assert messages(caught.value) == ["webhook: Extra inputs are not permitted"]
 
 
 def test_requests_validate_from_json_text() -> None:

@@ -22,7 +22,8 @@ M = 1_000_000
 
 
 def _workload(**overrides) -> cost.Workload:
-    """Every function 1 GB, every stage 100 ms of DSP, no AWS-call time, no CPU stretch: easy by hand."""
+    """Every function 1 GB, every stage 100 ms of DSP, no AWS-call time, no CPU stretch: easy by hand.
+    No event bus unless the mode needs it (the bus's extras: test_the_bus_adds_the_end_and_its_audit)."""
     base = {
         "invocations": M,
         "clip_s": 5.0,
@@ -42,6 +43,8 @@ def _workload(**overrides) -> cost.Workload:
         "state_transitions": 10,
         "express_task_overhead_ms": 50.0,
         "express_memory_mb": 64.0,
+        "bus_deployed": False,
+        "event_bytes": 1000,
     }
     base.update(overrides)
     return cost.Workload(**base)
@@ -143,18 +146,37 @@ def test_pipeline_mode_by_hand() -> None:
 
 def test_events_mode_by_hand() -> None:
     items = cost.monthly_cost("events", _workload(), PRICES)
-    # published: InvocationSubmitted, a completion per stage (6), InvocationCompleted = 8 × $1.00 per million
-    assert items["eventbridge"] == pytest.approx(8.00)
+    # published: InvocationSubmitted, a completion per stage (6), InvocationCompleted = 8 × $1.00 per million;
+    # archived: 8 × 1,000 B × 1M = 7.45 GiB × $0.10 processed, kept 7 days: 7.45 × 7/30 GB-months × $0.023
+    gib = 8 * 1000 * M / 1024**3
+    assert items["eventbridge"] == pytest.approx(8.00 + gib * 0.10 + gib * 7 / 30 * 0.023)  # 8.785
     # delivered to the stage queues: one event each for ingest..match, five for respond (it reads five
-    # stages) = 10 messages × (send, receive, delete) = 30 × $0.40
-    assert items["sqs"] == pytest.approx(12.00)
-    # submit + 3 status + 6 stages + respond's 4 early events (refused: not every input is done yet)
-    assert items["lambda_requests"] == pytest.approx(14 * 0.20)
-    # writes: create + 6 × (start, complete) = 13 × 3 WRU, plus 4 refused starts × 3 WRU = 51 WRU → $31.875;
-    # reads: 3 polls + 2 registry = 5 RRU
-    assert items["dynamodb"] == pytest.approx(31.875 + 0.625)
+    # stages) = 10 messages, and every event to the audit queue = 8: 18 × (send, receive, delete) × $0.40
+    assert items["sqs"] == pytest.approx(18 * 3 * 0.40)
+    # submit + 3 status + 6 stages + respond's 4 early events (refused: not every input is done yet) + the
+    # audit function once per event (8)
+    assert items["lambda_requests"] == pytest.approx(22 * 0.20)
+    # writes: create + 6 × (start, complete) = 13 × 3 WRU, plus 4 refused starts × 3 WRU, plus 8 audit items
+    # × 1 WRU = 59 WRU → $36.875; reads: 3 polls + 2 registry = 5 RRU
+    assert items["dynamodb"] == pytest.approx(36.875 + 0.625)
     assert items["step_functions"] == 0.0
     assert items["s3_requests"] == pytest.approx(52.00)  # the same stage I/O as the pipeline
+
+
+def test_the_bus_adds_the_end_and_its_audit() -> None:
+    """Deployed with the bus (the default "all"), a pipeline or state machine invocation publishes its end:
+    one event, archived, and kept by the audit subscriber."""
+    for mode in ("pipeline", "statemachine_standard"):
+        without = cost.monthly_cost(mode, _workload(), PRICES)
+        with_bus = cost.monthly_cost(mode, _workload(bus_deployed=True), PRICES)
+        gib = 1000 * M / 1024**3
+        assert with_bus["eventbridge"] - without["eventbridge"] == pytest.approx(
+            1.00 + gib * 0.10 + gib * 7 / 30 * 0.023
+        )
+        assert with_bus["sqs"] - without["sqs"] == pytest.approx(3 * 0.40)  # the audit queue's message
+        assert with_bus["lambda_requests"] - without["lambda_requests"] == pytest.approx(0.20)
+        assert with_bus["dynamodb"] - without["dynamodb"] == pytest.approx(0.625)  # one audit item: 1 WRU
+    assert cost.Workload().bus_deployed  # the model's default is the default deployment
 
 
 def test_state_machine_modes_by_hand() -> None:

@@ -110,7 +110,9 @@ def test_request_models_refuse_unknown_fields(document: dict[str, Any]) -> None:
         "mode",
         "steps",
         "options",
+        "callback_url",
     }
+    assert "X-Harmonic-Signature" in schemas["InvocationRequest"]["properties"]["callback_url"]["description"]
 
 
 def test_submit_documents_the_idempotency_key(document: dict[str, Any]) -> None:

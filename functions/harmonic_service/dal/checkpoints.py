@@ -156,6 +156,7 @@ def create(
     input_key: str,
     steps: list[str],
     options: Mapping[str, Any],
+    callback_url: str | None = None,
 ) -> Invocation:
     """Create the ACCEPTED item; ValueError if the id already exists."""
     now = timestamps.now()
@@ -172,6 +173,8 @@ def create(
         "stages": {name: {"status": StageStatus.PENDING.value, "attempts": 0} for name in STAGE_NAMES},
         "expires_at": int(time.time()) + get_settings().retention_s,
     }
+    if callback_url:
+        item["callback_url"] = callback_url
     client = clients.dynamodb()
     try:
         client.put_item(

@@ -48,6 +48,10 @@ def events() -> Any:
     return _client("events")
 
 
+def secretsmanager() -> Any:
+    return _client("secretsmanager")
+
+
 def clear() -> None:
     """Forget every client (tests start a fresh mock per case)."""
     _client.cache_clear()

@@ -51,6 +51,7 @@ from harmonic_service.api_models import (
     ResumeAccepted,
     UploadCreated,
     UploadRequest,
+    status_document,
 )
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients
@@ -110,6 +111,7 @@ def _submit(submission: dict[str, Any]) -> dict[str, Any]:
         request.steps,
         request.options,
         correlation_id=submission["correlation_id"],
+        callback_url=request.callback_url,
     )
     return {**accepted, "status_url": f"/v1/invocations/{accepted['invocation_id']}"}
 
@@ -175,11 +177,7 @@ def submit_invocation(
     },
 )
 def get_invocation(invocation_id: str) -> Response[dict[str, Any]]:
-    body = InvocationStatusBody.model_validate(service.get_invocation(invocation_id)).model_dump(mode="json")
-    for optional in ("result", "error"):  # present only when there is one
-        if body[optional] is None:
-            del body[optional]
-    return _json(200, body)
+    return _json(200, status_document(service.get_invocation(invocation_id)))
 
 
 @app.get(

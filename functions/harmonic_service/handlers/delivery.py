@@ -19,7 +19,9 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from harmonic_service.config import current_stage
+from harmonic_service import announce
+from harmonic_service.config import current_stage, get_settings
+from harmonic_service.dal import bus
 from harmonic_service.errors import PoisonMessage
 from harmonic_service.events import EventDetail, parse_event
 from harmonic_service.models import Envelope, StageOutcome
@@ -90,6 +92,23 @@ def run_delivery(
     if run.audio_seconds is not None:
         metrics.add_metric(name="AudioSeconds", unit=MetricUnit.Seconds, value=run.audio_seconds)
     return run
+
+
+def announce_end(invocation_id: str) -> None:
+    """Pipeline and state machine: publish the end of the invocation (``InvocationCompleted`` or
+    ``InvocationFailed``) where the deployment has a bus, for its subscribers (completion notifications,
+    the audit log). Best effort: the invocation has ended whatever happens here, so a refused publish is
+    counted (``PublishFailures``) and logged, not retried."""
+    if not get_settings().event_bus_name:
+        return
+    try:
+        ended = announce.ended(invocation_id)
+        if ended:
+            bus.publish(*ended)
+            logger.info(f"published {ended[0].detail_type}")
+    except Exception:
+        count("PublishFailures")
+        logger.exception("the end of the invocation was not published: the bus's subscribers miss it")
 
 
 def sqs_handler(

@@ -15,8 +15,15 @@ from harmonic_service import faults
 from harmonic_service.config import current_stage
 from harmonic_service.dal import queues
 from harmonic_service.errors import PoisonMessage
-from harmonic_service.handlers.delivery import RECORD_KEYS, logger, poison, run_delivery, sqs_handler
-from harmonic_service.models import Envelope
+from harmonic_service.handlers.delivery import (
+    RECORD_KEYS,
+    announce_end,
+    logger,
+    poison,
+    run_delivery,
+    sqs_handler,
+)
+from harmonic_service.models import Envelope, StageOutcome
 
 
 def _record_handler(record: SQSRecord) -> None:
@@ -33,6 +40,8 @@ def _record_handler(record: SQSRecord) -> None:
         if envelope.stage != stage:
             raise poison(f"envelope for stage {envelope.stage} delivered to stage {stage}")
         run = run_delivery(envelope.model_copy(update={"attempt": receive_count}), receive_count)
+        if run.outcome in (StageOutcome.SUCCEEDED, StageOutcome.FAILED):
+            announce_end(envelope.invocation_id)
         if run.next_envelope is not None:
             queues.send_envelope(run.next_envelope)
             logger.info(f"sent to {run.next_envelope.stage}")

@@ -24,7 +24,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from harmonic_service import tasks
 from harmonic_service.config import current_stage
 from harmonic_service.errors import PermanentStageError, PoisonMessage, StaleMessage, TransientStageError
-from harmonic_service.models import Envelope
+from harmonic_service.handlers.delivery import announce_end
+from harmonic_service.models import Envelope, StageOutcome
 
 logger = Logger(service="harmonic")
 tracer = Tracer(service="harmonic")
@@ -81,6 +82,8 @@ def _run_stage(event: dict[str, Any], stage: str) -> dict[str, Any]:
         logger.error(f"poison task input: {error}")
         raise
     run = outcome.run
+    if run.outcome == StageOutcome.SUCCEEDED:
+        announce_end(envelope.invocation_id)
     if run.outcome.dropped:
         _count("MessagesDropped")
         logger.info(f"duplicate task input: no work redone; next is {outcome.output.get('stage')}")
@@ -99,6 +102,8 @@ def _record_failure(event: dict[str, Any]) -> dict[str, Any]:
     logger.append_keys(invocation_id=invocation_id, stage=stage)
     failure = event.get("failure") if isinstance(event.get("failure"), dict) else {}
     error = tasks.record_failure(invocation_id, stage, failure)
+    if failure.get("Error") != StaleMessage.__name__ and error["code"] != "unknown_invocation":
+        announce_end(invocation_id)  # not for a stale run: the invocation's end is another run's to tell
     metrics.add_metric(name="FailuresRecorded", unit=MetricUnit.Count, value=1 if error["recorded"] else 0)
     logger.warning(
         f"invocation failed at {stage}: {error['code']}",
