@@ -78,6 +78,8 @@ DEFAULT_ENVELOPE_BYTES = 600
 
 CHECKPOINT_WRITES_PER_STAGE = 2  # start_stage and complete_stage/succeed: conditional updates
 IDEMPOTENCY_WRITES = 2  # Powertools idempotency: the in-progress record, then the completed one
+SWEEP_INDEX_WRITES = 2  # the sweeper's keys-only index: the entry at acceptance, its removal at the end
+SWEEPS_PER_MONTH = 30 * 24 * 60  # the sweeper's schedule: every minute, whatever the volume
 SQS_REQUESTS_PER_MESSAGE = 3  # send, receive, delete
 SQS_IDLE_POLLERS_PER_QUEUE = 5  # Lambda's event-source mapping starts with five pollers
 SQS_LONG_POLL_S = 20
@@ -367,7 +369,7 @@ def usage(mode: str, workload: Workload, prices: dict) -> Usage:
     )
     # a refused conditional write is billed too (fan-in events that arrive early)
     refused = sum(count - 1 for count in triggers.values()) * write_units(final)
-    u.ddb_write_units = writes + refused + workload.idempotency_keys * IDEMPOTENCY_WRITES
+    u.ddb_write_units = writes + refused + workload.idempotency_keys * IDEMPOTENCY_WRITES + SWEEP_INDEX_WRITES
     registry_reads = sum(STAGE_IO[s].registry_reads for s in stages)
     u.ddb_read_units = workload.status_polls * read_units(final) + registry_reads
 
@@ -471,6 +473,16 @@ def monthly_cost(
     return price(usage(mode, workload, prices), workload.invocations, prices, architecture)
 
 
+def sweeper_monthly(prices: dict, run_ms: float = 100.0, memory_mb: int = 256) -> float:
+    """The sweeper's schedule, whatever the volume: a run a minute (`run_ms` at `memory_mb`, arm64) and its
+    query of the index (one read unit when nothing is overdue)."""
+    lam, ddb = prices["lambda"], prices["dynamodb"]
+    compute = SWEEPS_PER_MONTH * run_ms / 1000 * memory_mb / 1024 * lam["gb_second"]["arm64"]
+    requests = SWEEPS_PER_MONTH * lam["requests_per_million"] / 1e6
+    reads = SWEEPS_PER_MONTH * ddb["read_request_units_per_million"] / 1e6
+    return compute + requests + reads
+
+
 def sqs_idle_receives_monthly(prices: dict, queues: int = 6) -> float:
     """Empty receives of Lambda's pollers on idle queues (long polling): a fixed cost whatever the volume."""
     requests = queues * SQS_IDLE_POLLERS_PER_QUEUE * 30 * 86_400 / SQS_LONG_POLL_S
@@ -546,6 +558,7 @@ def report(workload: Workload, prices: dict, modes: list[str]) -> dict[str, Any]
         "sqs_empty_receives_pipeline": idle,
         "sqs_empty_receives_events": idle,
         "sqs_empty_receives_bus_subscribers": sqs_idle_receives_monthly(prices, queues=len(SUBSCRIBERS)),
+        "sweeper": sweeper_monthly(prices),
     }
     return out
 
@@ -627,7 +640,8 @@ def _print_table(workload: Workload, prices: dict, result: dict[str, Any], confi
         "of empty SQS receives "
         f"(6 queues, {SQS_IDLE_POLLERS_PER_QUEUE} Lambda pollers each, "
         f"one {SQS_LONG_POLL_S} s long poll at a time); with the bus, its audit and notification "
-        f"queues: ~${result['fixed_monthly_usd']['sqs_empty_receives_bus_subscribers']:.2f}/month"
+        f"queues: ~${result['fixed_monthly_usd']['sqs_empty_receives_bus_subscribers']:.2f}/month; the "
+        f"sweeper's schedule: ~${result['fixed_monthly_usd']['sweeper']:.2f}/month"
     )
     print(
         "  not included: free tiers, volume discounts, CloudWatch Logs/metrics, X-Ray, KMS, data "

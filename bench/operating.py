@@ -57,6 +57,7 @@ HANDLERS = ("api", "pipeline", "statemachine", "events")
 MODES = ("sync", "pipeline", "statemachine", "events")
 LAYER_LIMIT_BYTES = 150_000_000  # "under 150 MB unzipped" (infra/layer_build.py refuses above 150 MiB)
 FORCE_DENOISE = {"clean_snr_db": 200.0}  # denoise runs whatever the estimated SNR
+POLL_S = 0.25  # throughput and the parallel branch: the client polls at this fixed interval
 
 
 def clip(seconds: float, noise: float = 0.01, seed: int = 1) -> np.ndarray:
@@ -218,7 +219,7 @@ def local_stack(invocations: int = 50, handler_runs: int = 7, throughput_n: int 
         settings = get_settings()
         s3, ddb = stack.client("s3"), stack.client("dynamodb")
         for mode in MODES[1:]:  # warm every module and client
-            client.invoke(short, mode=mode, options=FORCE_DENOISE, wait=True)
+            client.invoke(short, mode=mode, options=FORCE_DENOISE, wait=True, poll_s=POLL_S)
         client.analyze(short)
 
         # (a) stage handlers as deployed (S3 in and out, checkpoints), the S3 bytes each invocation leaves
@@ -228,7 +229,7 @@ def local_stack(invocations: int = 50, handler_runs: int = 7, throughput_n: int 
         for seconds in LENGTHS_S:
             audio = wav_bytes(clip(seconds, seed=2))
             for _ in range(handler_runs):
-                final = client.invoke(audio, mode="pipeline", options=FORCE_DENOISE, wait=True)
+                final = client.invoke(audio, mode="pipeline", options=FORCE_DENOISE, wait=True, poll_s=POLL_S)
                 assert final["status"] == "SUCCEEDED", final
                 for stage in final["stages"]:
                     if stage.get("duration_ms") is not None:
@@ -315,7 +316,7 @@ def local_stack(invocations: int = 50, handler_runs: int = 7, throughput_n: int 
             if mode == "sync":
                 client.analyze(short, options=FORCE_DENOISE)
             else:
-                final = client.invoke(short, mode=mode, options=FORCE_DENOISE, wait=True)
+                final = client.invoke(short, mode=mode, options=FORCE_DENOISE, wait=True, poll_s=POLL_S)
                 assert final["status"] == "SUCCEEDED", final
 
         throughput = {}
@@ -351,10 +352,10 @@ def parallel_branch(client: Any, runs: int = 7) -> dict[str, Any]:
         audio = wav_bytes(clip(seconds, seed=3))
         for mode in MODES[1:]:
             serial, branch, overlap, total = [], [], [], []
-            client.invoke(audio, mode=mode, options=FORCE_DENOISE, wait=True)
+            client.invoke(audio, mode=mode, options=FORCE_DENOISE, wait=True, poll_s=POLL_S)
             for _ in range(runs):
                 started = time.perf_counter()
-                final = client.invoke(audio, mode=mode, options=FORCE_DENOISE, wait=True)
+                final = client.invoke(audio, mode=mode, options=FORCE_DENOISE, wait=True, poll_s=POLL_S)
                 total.append((time.perf_counter() - started) * 1000)
                 assert final["status"] == "SUCCEEDED", final
                 stages = {stage["name"]: stage for stage in final["stages"]}

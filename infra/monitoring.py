@@ -121,6 +121,20 @@ class Monitoring(Construct):
             action=action,
         )
 
+        self._alarm(
+            "invocations-stalled",
+            cloudwatch.Metric(
+                namespace="Harmonic",
+                metric_name="InvocationsStalled",
+                dimensions_map={"service": "harmonic"},
+                statistic="Sum",
+                period=PERIOD,
+            ),
+            threshold=1,
+            description="The sweeper failed an invocation that made no progress by its deadline (code "
+            "stalled; it can be resumed): a stage killed on its last delivery, or a message lost twice.",
+            action=action,
+        )
         if state_machine is not None:
             self._state_machine_alarms(state_machine, settings, action)
         for name, rules in (event_rules or {}).items():
@@ -128,8 +142,8 @@ class Monitoring(Construct):
                 f"events-{name}-failed-deliveries",
                 self._failed_invocations(rules),
                 threshold=1,
-                description=f"Stage events-{name}: EventBridge could not deliver an event to its queue "
-                "(FailedInvocations of its rules; the events wait in the delivery dead-letter queue).",
+                description=f"events-{name}: EventBridge could not deliver an event to its target "
+                "(FailedInvocations of its rules; the events wait in the rules' dead-letter queue).",
                 action=action,
             )
 
@@ -265,10 +279,14 @@ class Monitoring(Construct):
         stages = list(stage_functions)
         width = 8
 
-        def per_stage(title: str, metric_of, *, unit_left: str | None = None) -> cloudwatch.GraphWidget:
+        def per_stage(
+            title: str, metric_of, *, unit_left: str | None = None, among: dict | None = None
+        ) -> cloudwatch.GraphWidget:
+            """One line per function (`among`: only those that are keys of it, e.g. those with a queue)."""
+            names = [name for name in stages if among is None or name in among]
             return cloudwatch.GraphWidget(
                 title=title,
-                left=[metric_of(name).with_(label=name) for name in stages],
+                left=[metric_of(name).with_(label=name) for name in names],
                 width=width,
                 left_y_axis=cloudwatch.YAxisProps(label=unit_left, show_units=False) if unit_left else None,
             )
@@ -291,16 +309,19 @@ class Monitoring(Construct):
             per_stage(
                 "Queue depth (visible messages)",
                 lambda n: stage_queues[n].metric_approximate_number_of_messages_visible(statistic="Maximum"),
+                among=stage_queues,
             ),
             per_stage(
                 "Age of oldest message (s)",
                 lambda n: stage_queues[n].metric_approximate_age_of_oldest_message(statistic="Maximum"),
+                among=stage_queues,
             ),
             per_stage(
                 "Dead-letter queue depth",
                 lambda n: dead_letter_queues[n].metric_approximate_number_of_messages_visible(
                     statistic="Maximum"
                 ),
+                among=dead_letter_queues,
             ),
         )
         self.dashboard.add_widgets(

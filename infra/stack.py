@@ -30,6 +30,7 @@ from infra.pipeline import Pipeline, StageQueues
 from infra.settings import Settings
 from infra.statemachine import StateMachine
 from infra.storage import Storage
+from infra.sweeper import Sweeper
 
 STACK_NAME = "Harmonic"
 
@@ -121,6 +122,18 @@ class HarmonicStack(cdk.Stack):
             self.bus.bus.grant_put_events_to(self.api.handler.function)
             assert self.storage.audit_table is not None
             self.storage.audit_table.grant_read_data(self.api.handler.function)
+        self.sweeper = Sweeper(
+            self,
+            "Sweeper",
+            settings=settings,
+            storage=self.storage,
+            layers=self.layers,
+            code=self.code,
+            environment=self._environment(),
+            stage_queues=self.queues.queues if self.queues is not None else {},
+            bus=self.bus.bus if self.bus is not None else None,
+            state_machine=self.state_machine.state_machine if self.state_machine is not None else None,
+        )
         functions, queues, dead_letter_queues = self._monitored()
         self.monitoring = Monitoring(
             self,
@@ -132,7 +145,10 @@ class HarmonicStack(cdk.Stack):
             api=self.api.rest_api,
             api_function=self.api.handler.function,
             state_machine=self.state_machine.state_machine if self.state_machine else None,
-            event_rules=self.event_driven.rules if self.event_driven else None,
+            event_rules={
+                **(self.event_driven.rules if self.event_driven else {}),
+                "sweeper": self.sweeper.rules,
+            },
         )
         self._outputs()
 
@@ -157,6 +173,8 @@ class HarmonicStack(cdk.Stack):
             queues.update({f"events-{name}": queue for name, queue in driven.queues.items()})
             dead_letter_queues.update({f"events-{n}": q for n, q in driven.dead_letter_queues.items()})
             dead_letter_queues["events-delivery"] = driven.delivery_dead_letter_queue
+        functions["sweeper"] = self.sweeper.function.function
+        dead_letter_queues["sweeper-rules"] = self.sweeper.dead_letter_queue
         return functions, queues, dead_letter_queues
 
     def _environment(self) -> dict[str, str]:

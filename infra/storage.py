@@ -15,7 +15,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from harmonic_service.dal.checkpoints import DEADLINE_INDEX, SWEEP_KEY
 from infra.function import HarmonicFunction
+from infra.nag import acknowledge
 from infra.settings import Settings
 
 # S3 prefixes (docs/design.md, "S3 keys").
@@ -34,6 +36,20 @@ class Storage(Construct):
         super().__init__(scope, construct_id)
         self._listers: set[str] = set()
         self.invocations_table = self._table("InvocationsTable", "invocation_id", ttl="expires_at")
+        # the sweeper's sparse index: the invocations that may still run, by deadline (dal/checkpoints.py)
+        self.invocations_table.add_global_secondary_index(
+            index_name=DEADLINE_INDEX,
+            partition_key=dynamodb.Attribute(name=SWEEP_KEY, type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="deadline_at", type=dynamodb.AttributeType.NUMBER),
+            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
+        )
+        table_id = cdk.Stack.of(self).get_logical_id(self.invocations_table.node.default_child)
+        acknowledge(
+            cdk.Stack.of(self),
+            f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]",
+            "CDK's grants on the invocations table cover its indexes (table/index/*); its only index is the "
+            "sweeper's keys-only by-deadline index (ids and deadlines of invocations that may still run).",
+        )
         self.idempotency_table = self._table("IdempotencyTable", "id", ttl="expiration")
         self.patterns_table = self._table("PatternsTable", "pattern_id", ttl=None)
         # events mode: the audit subscriber's log of every event, per invocation in time order

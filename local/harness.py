@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harmonic_service.config import stage_override
+from harmonic_service.dal.checkpoints import DEADLINE_INDEX, SWEEP_KEY
 from harmonic_service.events import AUDIT, SUBSCRIBERS
 from harmonic_service.stages import STAGE_NAMES, STAGES
 from infra.asl import substitution_key
@@ -55,6 +56,7 @@ API_HANDLER = "harmonic_service.handlers.api"
 PIPELINE_HANDLER = "harmonic_service.handlers.pipeline"
 EVENTS_HANDLER = "harmonic_service.handlers.events"
 TASK_HANDLER = "harmonic_service.handlers.statemachine"
+SWEEPER_HANDLER = "harmonic_service.handlers.sweeper"
 # (environment variable, table name suffix, hash key) of each DynamoDB table (docs/design.md)
 TABLES = (
     ("INVOCATIONS_TABLE", "invocations", "invocation_id"),
@@ -230,6 +232,7 @@ class Resources:
     # the bus's other subscribers (harmonic_service.events.SUBSCRIBERS): name → (queue URL, ARN, DLQ URL)
     subscriber_queues: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     callback_secret_id: str = ""  # completion notifications' signing secret
+    visibility_timeout_s: int = 0  # the stage queues' visibility timeout when overridden (0: declared)
 
     def environment(self) -> dict[str, str]:
         """The variables a deployed function gets about these resources (docs/design.md); ORCHESTRATION
@@ -243,6 +246,7 @@ class Resources:
             "EVENT_BUS_NAME": self.event_bus_name,
             "CALLBACK_SECRET_ID": self.callback_secret_id,
             "ORCHESTRATION": ",".join(modes),
+            "QUEUE_VISIBILITY_TIMEOUT_S": str(self.visibility_timeout_s),
         }
 
     def subscriber_consumer(self, subscriber: Any, sandbox: Sandbox) -> StageConsumer:
@@ -290,19 +294,37 @@ def provision(
     """Create the bucket, the tables, each stage's queue and DLQ (redrive after the stage's
     ``max_receive_count`` receives; visibility timeout `visibility_timeout_s`, or the stage's own when
     None) and, when `asl_text` is given, the state machine."""
-    resources = Resources(names=names, clients=clients, stages=tuple(STAGES))
+    resources = Resources(
+        names=names, clients=clients, stages=tuple(STAGES), visibility_timeout_s=visibility_timeout_s or 0
+    )
     clients["s3"].create_bucket(Bucket=names.bucket)
     for _, kind, key in TABLES:
         schema = [{"AttributeName": key, "KeyType": "HASH"}]
         if kind in SORT_KEYS:
             schema.append({"AttributeName": SORT_KEYS[kind], "KeyType": "RANGE"})
+        attributes = [{"AttributeName": k["AttributeName"], "AttributeType": "S"} for k in schema]
+        indexes = {}
+        if kind == "invocations":  # the sweeper's sparse index of invocations that may still run
+            attributes += [
+                {"AttributeName": SWEEP_KEY, "AttributeType": "S"},
+                {"AttributeName": "deadline_at", "AttributeType": "N"},
+            ]
+            indexes["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": DEADLINE_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": SWEEP_KEY, "KeyType": "HASH"},
+                        {"AttributeName": "deadline_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ]
         clients["dynamodb"].create_table(
             TableName=names.table(kind),
             KeySchema=schema,
-            AttributeDefinitions=[
-                {"AttributeName": k["AttributeName"], "AttributeType": "S"} for k in schema
-            ],
+            AttributeDefinitions=attributes,
             BillingMode="PAY_PER_REQUEST",
+            **indexes,
         )
     sqs = clients["sqs"]
 

@@ -46,6 +46,7 @@ from local.harness import (
     MOTO_CONFIG,
     PIPELINE_HANDLER,
     REGION,
+    SWEEPER_HANDLER,
     TASK_HANDLER,
     Names,
     Resources,
@@ -86,6 +87,7 @@ class LocalSettings:
     # Worker processes per stage handler module (local.sandboxes): stages run concurrently, as Lambda's
     # execution environments do. 0: every handler in this process, one call at a time.
     sandbox_workers: int = 3
+    sweep_period_s: float = 60.0  # the watchdog (harmonic_service.sweeper), every minute as deployed; 0: off
 
 
 class StagePoller(threading.Thread):
@@ -129,6 +131,7 @@ class LocalStack:
             subscriber.name: stage_sandbox(subscriber.handler, min(workers, 1)) for subscriber in SUBSCRIBERS
         }
         self.task: Sandbox | ProcessSandbox = stage_sandbox(TASK_HANDLER, workers)
+        self.sweeper: Sandbox | ProcessSandbox = stage_sandbox(SWEEPER_HANDLER, min(workers, 1))
         self._moto: Any = None
         self._front: Any = None
         self._threads: list[threading.Thread] = []
@@ -156,6 +159,10 @@ class LocalStack:
             poller = StagePoller(consumer, self.stopping, self.settings.poll_wait_s)
             poller.start()
             self._threads.append(poller)
+        if self.settings.sweep_period_s > 0:
+            sweeping = threading.Thread(target=self._sweep_every_period, name="sweeper", daemon=True)
+            sweeping.start()
+            self._threads.append(sweeping)
         self._front = start_front(self)
         log.info("local stack up in %.1f s at %s", time.perf_counter() - started, self.base_url)
         return self
@@ -262,7 +269,16 @@ class LocalStack:
     def stage_sandboxes(self) -> list[Sandbox | ProcessSandbox]:
         """The sandboxes of the stage functions (pipeline, events, state machine tasks) and of the bus's
         other subscribers."""
-        return [self.pipeline, self.events, self.task, *self.subscribers.values()]
+        return [self.pipeline, self.events, self.task, self.sweeper, *self.subscribers.values()]
+
+    def _sweep_every_period(self) -> None:
+        """The EventBridge schedule of the sweeper's function: a scheduled event every period."""
+        event = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+        while not self.stopping.wait(self.settings.sweep_period_s):
+            try:
+                self.sweeper.call(event, NAMES.function("sweeper"))
+            except Exception:  # logged; the next period tries again, as the schedule would
+                log.exception("the sweep failed")
 
     def _warm_workers(self) -> None:
         """One warm worker per stage handler module, started together: the first invocation of each mode

@@ -5,6 +5,11 @@ IAM-authorized deployment are signed with SigV4 from the standard AWS credential
 API-key deployments send ``x-api-key``. Clips larger than the inline limit go through ``/v1/uploads``
 (a presigned S3 PUT) automatically. 429 and 5xx responses are retried with exponential backoff and jitter
 (honouring ``Retry-After``); other 4xx raise :class:`ApiError` with the server's message.
+
+Retries never create twice: every submission and pattern registration carries an ``Idempotency-Key`` (a
+uuid4 unless you give one), so a retried POST gets the first response; a call that creates something without
+one is not retried after a 5xx or a timeout (its first attempt may have worked). ``wait`` polls with backoff,
+0.25 s growing to 2 s, and never sooner than the ``Retry-After`` of a running invocation's status document.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import random
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +34,11 @@ DEFAULT_ENDPOINT = "http://127.0.0.1:8765"
 # Inline audio rides base64 in JSON (4/3 larger); above this the client uploads it first.
 INLINE_LIMIT_BYTES = 3 * 1024 * 1024
 TERMINAL = ("SUCCEEDED", "FAILED")
+# wait(): the first poll interval, its growth per poll and its ceiling
+POLL_FIRST_S, POLL_GROWTH, POLL_MAX_S = 0.25, 1.5, 2.0
+# POSTs that create nothing a retry could duplicate: the synchronous analysis (it stores nothing), an upload
+# URL (an unused one expires)
+_RETRY_SAFE_POSTS = ("/v1/analyze", "/v1/uploads")
 
 
 class ApiError(Exception):
@@ -103,13 +114,14 @@ class Client:
 
         ``correlation_id`` (``X-Correlation-Id``) tags every log line of the invocation, in every stage.
         ``callback_url``: where the service POSTs the status document when the invocation ends.
+        ``idempotency_key``: default a fresh uuid4, so that a retry of this call never submits twice.
         """
         body = self._audio_body(audio, steps, options)
         if mode:
             body["mode"] = mode
         if callback_url:
             body["callback_url"] = callback_url
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         if correlation_id:
             headers["X-Correlation-Id"] = correlation_id
         return self.request("POST", "/v1/invocations", body, headers=headers).body
@@ -125,14 +137,20 @@ class Client:
         invocation_id: str,
         *,
         timeout_s: float = 300.0,
-        poll_s: float = 0.25,
+        poll_s: float | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """Poll until the invocation is SUCCEEDED or FAILED; ``on_progress`` sees each change of status."""
+        """Poll until the invocation is SUCCEEDED or FAILED; ``on_progress`` sees each change of status.
+
+        By default the polls back off from 0.25 s to 2 s (×1.5 each) and wait at least the ``Retry-After``
+        the service sends with a running invocation; ``poll_s`` polls at that fixed interval instead
+        (benchmarks that measure latency)."""
         deadline = time.monotonic() + timeout_s
         last: Any = None
+        interval = POLL_FIRST_S
         while True:
-            current = self.status(invocation_id)
+            response = self.request("GET", f"/v1/invocations/{invocation_id}")
+            current = response.body
             signature = (
                 current.get("status"),
                 [(s.get("name"), s.get("status")) for s in current.get("stages", [])],
@@ -146,7 +164,12 @@ class Client:
                 raise TimeoutError(
                     f"invocation {invocation_id} still {current.get('status')} after {timeout_s} s"
                 )
-            self.sleep(poll_s)
+            if poll_s is not None:
+                self.sleep(poll_s)
+                continue
+            retry_after = _seconds(_header(response.headers, "Retry-After")) or 0.0
+            self.sleep(max(interval, retry_after))
+            interval = min(POLL_MAX_S, interval * POLL_GROWTH)
 
     def wait_notified(
         self,
@@ -179,12 +202,14 @@ class Client:
         mode: str | None = None,
         wait: bool = False,
         listen: bool = False,
+        poll_s: float | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Submit, and with ``wait`` return the final status (with ``result`` or ``error``).
 
         With ``listen`` too, wait for the completion notification at a :class:`CallbackListener` on this
-        machine instead of polling (the service must be able to reach it: the local stack can)."""
+        machine instead of polling (the service must be able to reach it: the local stack can). ``poll_s``
+        as in :meth:`wait`."""
         on_progress = kwargs.pop("on_progress", None)
         if wait and listen:
             with CallbackListener() as listener:
@@ -196,7 +221,7 @@ class Client:
         accepted = self.submit(audio, mode=mode, **kwargs)
         if not wait:
             return accepted
-        return self.wait(accepted["invocation_id"], on_progress=on_progress)
+        return self.wait(accepted["invocation_id"], on_progress=on_progress, poll_s=poll_s)
 
     def result(self, invocation_id: str) -> dict[str, Any] | None:
         """A SUCCEEDED invocation's result, fetched from ``result_url`` when too large to inline."""
@@ -224,10 +249,19 @@ class Client:
             raise ApiError(error.code, "upload_failed", error.read().decode(errors="replace")[:500]) from None
         return upload["audio_key"]
 
-    def add_pattern(self, name: str, audio: str | Path | bytes, kind: str = "template") -> dict[str, Any]:
+    def add_pattern(
+        self,
+        name: str,
+        audio: str | Path | bytes,
+        kind: str = "template",
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """``POST /v1/patterns`` → the registered pattern. ``idempotency_key``: default a fresh uuid4."""
         body = self._audio_body(audio, None, None)
         body.update(name=name, kind=kind)
-        return self.request("POST", "/v1/patterns", body).body
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        return self.request("POST", "/v1/patterns", body, headers=headers).body
 
     def list_patterns(self) -> list[dict[str, Any]]:
         body = self.request("GET", "/v1/patterns").body
@@ -268,6 +302,7 @@ class Client:
         if data is not None:
             all_headers.setdefault("Content-Type", "application/json")
         url = self.endpoint + path
+        safe = _retry_safe(method, path, all_headers)
         for attempt in range(self.max_retries + 1):
             signed = self._authorize(method, url, all_headers, data)
             request = urllib.request.Request(url, data=data, method=method, headers=signed)
@@ -277,7 +312,9 @@ class Client:
                     return Response(response.status, dict(response.headers), _json(response.read()))
             except urllib.error.HTTPError as error:
                 payload = _json(error.read())
-                if (error.code != 429 and error.code < 500) or attempt == self.max_retries:
+                # 429: refused before any work, always safe to retry; 5xx: maybe done, retried if safe
+                retry = error.code == 429 or (error.code >= 500 and safe)
+                if not retry or attempt == self.max_retries:
                     detail = payload.get("error", {}) if isinstance(payload, dict) else {}
                     message = detail.get("message") or (payload if isinstance(payload, str) else error.reason)
                     raise ApiError(
@@ -285,7 +322,7 @@ class Client:
                     ) from None
                 retry_after = _seconds(error.headers.get("Retry-After"))
             except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-                if attempt == self.max_retries:
+                if attempt == self.max_retries or not safe:
                     raise ApiError(0, "unreachable", f"cannot reach {self.endpoint}: {error}") from None
             backoff = min(20.0, 0.2 * 2**attempt) * random.uniform(0.5, 1.0)
             self.sleep(max(backoff, retry_after or 0.0))
@@ -319,6 +356,19 @@ def _json(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:
         return raw.decode(errors="replace")
+
+
+def _retry_safe(method: str, path: str, headers: dict[str, str]) -> bool:
+    """Whether repeating the call after a 5xx or a timeout cannot create something twice."""
+    if method.upper() not in ("POST", "PATCH"):
+        return True
+    return path.rstrip("/") in _RETRY_SAFE_POSTS or "Idempotency-Key" in headers
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    """A response header, whatever its case."""
+    lowered = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == lowered), None)
 
 
 def _seconds(value: str | None) -> float | None:

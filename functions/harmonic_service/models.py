@@ -101,6 +101,7 @@ class StageCheckpoint(BaseModel):
     output_key: str | None = None
     summary: dict[str, Any] | None = None
     claim: str | None = None  # events mode: the event that started it (see checkpoints.start_stage)
+    redispatched: bool = False  # the sweeper sent its lost message again (sweeper.py)
 
     @property
     def done(self) -> bool:
@@ -134,6 +135,10 @@ class Invocation(BaseModel):
     result_key: str | None = None
     expires_at: int | None = None
     callback_url: str | None = None  # where the end of the invocation is POSTed (handlers/notify.py)
+    deadline_at: int | None = None  # epoch s: past it and still running, the sweeper steps in
+    # The item's layout version (ITEM_VERSION); 0: written before items had one. Unknown attributes are
+    # ignored and a stage missing from `stages` reads as PENDING, so older items still run and resume.
+    schema_version: int = 0
 
     def stage(self, name: str) -> StageCheckpoint:
         """The checkpoint of stage `name` (PENDING when the item has none, e.g. a stage added since)."""
@@ -172,11 +177,19 @@ class Invocation(BaseModel):
         return None
 
 
+ITEM_VERSION = 1
+# The envelope's version. Readers are tolerant: they ignore fields they do not know (a newer writer's) and
+# accept every version from MIN_ENVELOPE_VERSION on; 0 is the envelope from before it had the field.
+ENVELOPE_VERSION = 1
+MIN_ENVELOPE_VERSION = 0
+
+
 class Envelope(BaseModel):
     """One stage's work order: which invocation, which stage, where its input is."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
+    schema_version: int = Field(default=ENVELOPE_VERSION, ge=MIN_ENVELOPE_VERSION)
     invocation_id: str = Field(min_length=1, max_length=80)
     correlation_id: str = Field(min_length=1, max_length=200)
     stage: str

@@ -32,6 +32,7 @@ from harmonic import InvalidAudio, WavLimits
 from harmonic_service import faults, pattern_cache, timestamps
 from harmonic_service.config import get_settings
 from harmonic_service.dal import checkpoints, payloads
+from harmonic_service.deadlines import redispatch_after_s
 from harmonic_service.errors import PermanentStageError, StaleMessage
 from harmonic_service.logic.options import Options, parse_options
 from harmonic_service.logic.patterns import PatternSet
@@ -50,10 +51,6 @@ from harmonic_service.stages import (
 
 logger = Logger(service="harmonic", child=True)
 
-# A duplicate of a completed stage re-sends the next envelope when the next stage never started and the
-# completion is at least this old: the first delivery's send was lost (it failed after the checkpoint).
-# Younger completions are ordinary SQS duplicates racing the real next message.
-REDISPATCH_AFTER_S = 30.0
 # A stage summary larger than this stays in S3 only; the item keeps a pointer.
 MAX_ITEM_SUMMARY_BYTES = 8 * 1024
 
@@ -212,15 +209,17 @@ def _item_summary(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def _completed_long_ago(envelope: Envelope, item: Invocation | None) -> bool:
-    """For a duplicate: whether its invocation still runs and the stage completed at least
-    REDISPATCH_AFTER_S ago (younger completions are ordinary duplicates racing what they sent)."""
+    """For a duplicate: whether its invocation still runs and the stage completed long enough ago that what
+    it sent on would have been received by now (`deadlines.redispatch_after_s`, from the queue settings of
+    the stages that read it); younger completions are ordinary duplicates racing what they sent."""
     if not item or item.status != InvocationStatus.RUNNING:
         return False
-    return timestamps.age_s(item.stage(envelope.stage).completed_at) >= REDISPATCH_AFTER_S
+    after = redispatch_after_s(envelope.stage, get_settings().queue_visibility_timeout_s)
+    return timestamps.age_s(item.stage(envelope.stage).completed_at) >= after
 
 
 def _recover_next(envelope: Envelope, item: Invocation | None) -> Envelope | None:
-    """For a duplicate: the next envelope again if it was evidently lost (see REDISPATCH_AFTER_S)."""
+    """For a duplicate: the next envelope again if it was evidently lost (see `_completed_long_ago`)."""
     if item is None or not _completed_long_ago(envelope, item):
         return None
     following_stage = item.next_stage_to_run(envelope.stage)
@@ -234,7 +233,7 @@ def _recover_next(envelope: Envelope, item: Invocation | None) -> Envelope | Non
 
 def _completion_lost(envelope: Envelope, item: Invocation | None) -> bool:
     """Events mode, for a duplicate: whether the stage's completion event was evidently lost (the stages
-    that wait for it are still PENDING long after it completed; see REDISPATCH_AFTER_S)."""
+    that wait for it are still PENDING long after it completed; see `_completed_long_ago`)."""
     if item is None or not _completed_long_ago(envelope, item):
         return False
     return any(item.stage(name).status == StageStatus.PENDING for name in item.ready_stages())

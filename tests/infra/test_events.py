@@ -23,6 +23,11 @@ def _subscribers(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any
     }
 
 
+def _bus_rules(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rules on Harmonic's bus (the sweeper's schedule and its Step Functions rule are not)."""
+    return [rule for rule in resources(template, "AWS::Events::Rule").values() if "EventBusName" in rule]
+
+
 def test_every_stage_subscribes_with_its_own_queue_and_function(template: dict[str, Any]) -> None:
     subscribers = _subscribers(template)
     assert set(subscribers) == set(STAGE_NAMES)
@@ -51,7 +56,7 @@ def test_every_stage_subscribes_with_its_own_queue_and_function(template: dict[s
 
 def test_the_rules_are_the_stage_tables_subscriptions(template: dict[str, Any]) -> None:
     (bus_id,) = resources(template, "AWS::Events::EventBus")
-    rules = resources(template, "AWS::Events::Rule").values()
+    rules = _bus_rules(template)
     subscribers = _subscribers(template)
     queue_of = {}
     for mapping in resources(template, "AWS::Lambda::EventSourceMapping").values():
@@ -87,9 +92,15 @@ def test_only_the_api_and_the_subscribers_may_put_events_on_the_bus(template: di
                 allowed_roles.update(ref_id(role) for role in props["Roles"])
     functions = resources(template, "AWS::Lambda::Function").values()
     roles = {ref_id(p["Role"]): p["Handler"] for p in functions}
-    # the API (submit, resume), the events stages, and the pipeline's and the state machine's functions
-    # (the end of an invocation); not the audit log nor the notifications, which only listen
-    publishers = {EVENTS_HANDLER, PIPELINE_HANDLER, TASK_HANDLER, "harmonic_service.handlers.api.handler"}
+    # the API (submit, resume), the events stages, the pipeline's and the state machine's functions (the end
+    # of an invocation) and the sweeper; not the audit log nor the notifications, which only listen
+    publishers = {
+        EVENTS_HANDLER,
+        PIPELINE_HANDLER,
+        TASK_HANDLER,
+        "harmonic_service.handlers.api.handler",
+        "harmonic_service.handlers.sweeper.handler",  # re-dispatches, and the end of what it fails
+    }
     assert allowed_roles == {role for role, handler in roles.items() if handler in publishers}
     assert sum(handler == EVENTS_HANDLER for handler in (roles[r] for r in allowed_roles)) == len(STAGES)
 
@@ -156,11 +167,7 @@ def test_the_audit_subscriber_hears_every_event_and_writes_only_its_log(template
         for k, p in resources(template, "AWS::Lambda::Function").items()
         if p["Handler"] == AUDIT_HANDLER
     ]
-    (rule,) = [
-        r
-        for r in resources(template, "AWS::Events::Rule").values()
-        if r["EventPattern"] == {"source": ["harmonic"]}
-    ]
+    (rule,) = [r for r in _bus_rules(template) if r["EventPattern"] == {"source": ["harmonic"]}]
     (mapping,) = [
         m
         for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
@@ -191,11 +198,7 @@ def test_the_notifier_hears_the_ends_that_asked_for_it_and_reads_the_signing_sec
     ((function_id, function),) = [
         (k, p) for k, p in functions.items() if p["Handler"] == "harmonic_service.handlers.notify.handler"
     ]
-    (rule,) = [
-        r
-        for r in resources(template, "AWS::Events::Rule").values()
-        if r["EventPattern"].get("detail", {}).get("notify") == [True]
-    ]
+    (rule,) = [r for r in _bus_rules(template) if r["EventPattern"].get("detail", {}).get("notify") == [True]]
     assert sorted(rule["EventPattern"]["detail-type"]) == ["InvocationCompleted", "InvocationFailed"]
     (mapping,) = [
         m

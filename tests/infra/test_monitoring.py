@@ -58,8 +58,9 @@ def test_every_stage_queue_alarms_on_old_messages(template: dict[str, Any]) -> N
 
 def test_error_rate_alarms_divide_errors_by_invocations(template: dict[str, Any]) -> None:
     rate_alarms = [alarm for alarm in _alarms(template) if "Errors" in json.dumps(alarm.get("Metrics", []))]
-    # every pipeline stage, every events subscriber, the audit and notification subscribers, the API
-    assert len(rate_alarms) == 2 * len(STAGES) + 2 + 1
+    # every pipeline stage, every events subscriber, the audit and notification subscribers, the API, the
+    # sweeper
+    assert len(rate_alarms) == 2 * len(STAGES) + 2 + 1 + 1
     # Not the state machine's task functions: their errors are Retry/Catch control flow (a bad clip raises
     # PermanentStageError); the state machine's failure-rate alarm covers them.
     functions = {
@@ -94,8 +95,11 @@ def test_api_5xx_alarm_and_every_alarm_notifies_the_encrypted_topic(template: di
     assert api_5xx[0]["Namespace"] == "AWS/ApiGateway"
     # per queue of the pipeline, of the events mode and of the audit and notification subscribers: dead
     # letters, oldest message, error rate; the rules' delivery DLQ; per events stage and for each of those
-    # two subscribers, its rules' failed deliveries; the API's two; the state machine's two
-    assert len(_alarms(template)) == 3 * (2 * len(STAGES) + 2) + 1 + (len(STAGES) + 2) + 2 + 2
+    # two subscribers, its rules' failed deliveries; the API's two; the state machine's two; the sweeper's:
+    # error rate, its rules' DLQ and failed deliveries, and stalled invocations
+    assert len(_alarms(template)) == 3 * (2 * len(STAGES) + 2) + 1 + (len(STAGES) + 2) + 2 + 2 + 4
+    (stalled,) = [a for a in _alarms(template) if a.get("MetricName") == "InvocationsStalled"]
+    assert (stalled["Namespace"], stalled["Statistic"], stalled["Threshold"]) == ("Harmonic", "Sum", 1)
     for alarm in _alarms(template):
         assert [ref_id(action) for action in alarm["AlarmActions"]] == [topic_id]
         assert alarm["TreatMissingData"] == "notBreaching"

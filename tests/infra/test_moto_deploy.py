@@ -42,6 +42,7 @@ from harmonic_service.stages import (
 from infra.stack import STACK_NAME
 
 NOTIFY_HANDLER = f"{NOTIFY.handler}.handler"
+SWEEPER_HANDLER = "harmonic_service.handlers.sweeper.handler"
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -162,8 +163,8 @@ def test_queues_with_dead_letter_queues(deployed: dict[str, Any]) -> None:
     sqs = boto3.client("sqs")
     urls = sqs.list_queues()["QueueUrls"]
     # per stage: the pipeline's queue and DLQ, the events mode's queue and DLQ; the rules' delivery DLQ; the
-    # audit and notification subscribers' queues and DLQs
-    assert len(urls) == 4 * len(STAGES) + 1 + 2 * 2
+    # audit and notification subscribers' queues and DLQs; the sweeper's rules' DLQ
+    assert len(urls) == 4 * len(STAGES) + 1 + 2 * 2 + 1
     attributes = {
         url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"] for url in urls
     }
@@ -196,8 +197,8 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
     awslambda = boto3.client("lambda")
     functions = awslambda.list_functions()["Functions"]
     # pipeline stages, state machine tasks, events subscribers, the audit and notification subscribers,
-    # failure path, API
-    assert len(functions) == 3 * len(STAGES) + 4
+    # failure path, API, sweeper
+    assert len(functions) == 3 * len(STAGES) + 5
     queue_urls = set(boto3.client("sqs").list_queues()["QueueUrls"])
     by_stage = {}
     tasks = {}
@@ -214,7 +215,7 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
             tasks[variables.get("STAGE_NAME", "")] = function
         elif function["Handler"] == EVENTS_HANDLER:
             subscribers[variables["STAGE_NAME"]] = function
-        elif function["Handler"] in (AUDIT_HANDLER, NOTIFY_HANDLER):
+        elif function["Handler"] in (AUDIT_HANDLER, NOTIFY_HANDLER, SWEEPER_HANDLER):
             assert "STAGE_NAME" not in variables
         elif variables.get("STAGE_NAME"):
             assert function["Handler"] == PIPELINE_HANDLER

@@ -67,9 +67,9 @@ def test_queues_follow_the_stage_specs(template: dict[str, Any]) -> None:
 def test_every_queue_is_encrypted_and_requires_tls(template: dict[str, Any]) -> None:
     all_queues = resources(template, "AWS::SQS::Queue")
     assert len(_pipeline_queues(template)) == 2 * len(STAGES)
-    # with the events mode's queue and DLQ per stage, its rules' delivery DLQ, and a queue and a DLQ for each
-    # of the bus's other two subscribers (audit, notifications)
-    assert len(all_queues) == 4 * len(STAGES) + 1 + 2 * 2
+    # with the events mode's queue and DLQ per stage, its rules' delivery DLQ, a queue and a DLQ for each
+    # of the bus's other two subscribers (audit, notifications), and the sweeper's rules' DLQ
+    assert len(all_queues) == 4 * len(STAGES) + 1 + 2 * 2 + 1
     for logical_id, props in all_queues.items():
         assert props["SqsManagedSseEnabled"] is True, logical_id
     protected = set()
@@ -178,6 +178,9 @@ def test_stage_permissions_are_least_privilege(template: dict[str, Any]) -> None
             "dynamodb:DeleteItem",
         }
         assert table_ids["id"] not in actions_by_resource
+        # CDK grants the table's indexes with it (the sweeper's keys-only by-deadline index)
+        index = table_ids["invocation_id"] + "/index/*"
+        assert actions_by_resource.pop(index) == actions_by_resource[table_ids["invocation_id"]]
         object_prefixes = {
             key.split("/", 1)[1]: actions for key, actions in actions_by_resource.items() if "/" in key
         }

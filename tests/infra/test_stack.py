@@ -30,8 +30,8 @@ def test_handler_strings_name_modules_of_the_code_asset(handler: str) -> None:
 def test_one_code_asset_for_every_function(template: dict[str, Any]) -> None:
     functions = resources(template, "AWS::Lambda::Function")
     # six pipeline stages, six state machine tasks, six events subscribers, the audit and notification
-    # subscribers, the failure path, the API
-    assert len(functions) == 22
+    # subscribers, the failure path, the API, the sweeper
+    assert len(functions) == 23
     assert len({props["Code"]["S3Key"] for props in functions.values()}) == 1
 
 
@@ -57,17 +57,20 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert "ApiKeyId" not in outputs
 
 
+SWEEPER_DLQ = "SweeperRuleDeadLetterQueue0B6C63A5"  # the sweeper's rules' DLQ: every deployment has one
+
+
 def test_pipeline_only_deployment(synth) -> None:
     stack, template = synth(**X86_VARIANT)
     assert stack.deployed_modes == ("pipeline",)
-    assert len(resources(template, "AWS::SQS::Queue")) == 12
+    assert len(resources(template, "AWS::SQS::Queue")) == 12 + 1  # a queue and a DLQ per stage; the sweeper's
 
 
 def test_statemachine_only_deployment(synth) -> None:
     stack, template = synth(**STATEMACHINE_VARIANT)
     assert stack.deployed_modes == ("statemachine",)
     assert template["Outputs"]["Orchestration"]["Value"] == "statemachine"
-    assert not resources(template, "AWS::SQS::Queue")
+    assert list(resources(template, "AWS::SQS::Queue")) == [SWEEPER_DLQ]  # no stage queue
 
 
 def test_no_cdk_warnings_or_errors(synth) -> None:

@@ -374,10 +374,11 @@ def test_express_type_and_statemachine_only_deployment(synth) -> None:
     assert stack.deployed_modes == ("statemachine",)
     _, props = _state_machine(template)
     assert props["StateMachineType"] == "EXPRESS"
-    assert not resources(template, "AWS::SQS::Queue")
+    (queue,) = resources(template, "AWS::SQS::Queue")  # no stage queue: only the sweeper's rules' DLQ
+    assert queue.startswith("SweeperRuleDeadLetterQueue")
     assert not resources(template, "AWS::Lambda::EventSourceMapping")
     functions = resources(template, "AWS::Lambda::Function")
-    assert len(functions) == len(STAGES) + 2  # the stage tasks, the failure path, the API
+    assert len(functions) == len(STAGES) + 3  # the stage tasks, the failure path, the API, the sweeper
     _, api = api_function(template)
     assert api["Environment"]["Variables"]["ORCHESTRATION"] == "statemachine"
     assert api["Environment"]["Variables"]["STAGE_QUEUE_URLS"] == "{}"

@@ -36,9 +36,20 @@ def test_tables_are_on_demand_encrypted_with_pitr_and_ttl(template: dict[str, An
         assert key["KeyType"] == "HASH"
         if sort:  # the audit log: an invocation's events, ordered by their time and id
             assert sort == [{"AttributeName": "event_key", "KeyType": "RANGE"}]
-        assert props["AttributeDefinitions"] == [
-            {"AttributeName": k["AttributeName"], "AttributeType": "S"} for k in props["KeySchema"]
-        ]
+        keys = [{"AttributeName": k["AttributeName"], "AttributeType": "S"} for k in props["KeySchema"]]
+        if key["AttributeName"] == "invocation_id" and not sort:  # and the sweeper's sparse index
+            (index,) = props["GlobalSecondaryIndexes"]
+            assert index["IndexName"] == "by-deadline"
+            assert index["KeySchema"] == [
+                {"AttributeName": "sweep", "KeyType": "HASH"},
+                {"AttributeName": "deadline_at", "KeyType": "RANGE"},
+            ]
+            assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+            keys += [
+                {"AttributeName": "sweep", "AttributeType": "S"},
+                {"AttributeName": "deadline_at", "AttributeType": "N"},
+            ]
+        assert props["AttributeDefinitions"] == keys
         if sort:
             assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
             continue

@@ -100,6 +100,7 @@ def test_submit_drain_and_read_the_result(aws: AwsStack) -> None:
     pending = call("GET", accepted.body["status_url"])
     assert pending.status == 200
     assert pending.body["status"] == "ACCEPTED"
+    assert pending.headers["Retry-After"] == "1"  # when to poll again
     assert "result" not in pending.body
     assert "error" not in pending.body
 
@@ -107,6 +108,7 @@ def test_submit_drain_and_read_the_result(aws: AwsStack) -> None:
     done = call("GET", accepted.body["status_url"])
     assert done.status == 200
     assert done.body["status"] == "SUCCEEDED"
+    assert "Retry-After" not in done.headers  # nothing more to wait for
     assert {"features", "loudness"} <= set(done.body["result"])
     assert done.body["result"]["features"]["duration_s"] > 1
     assert "error" not in done.body
@@ -222,6 +224,20 @@ def test_same_idempotency_key_and_body_returns_the_first_response(aws: AwsStack)
         other_key.body["invocation_id"],
     )
     assert len(invocation_items(aws)) == 3
+
+
+def test_a_retried_pattern_registration_with_its_key_registers_once(aws: AwsStack) -> None:
+    body = {"name": "fox", "kind": "fingerprint", "audio": AUDIO}
+    first = call("POST", "/v1/patterns", body, {"Idempotency-Key": "pattern-1"})
+    retried = call("POST", "/v1/patterns", body, {"Idempotency-Key": "pattern-1"})
+    assert first.status == retried.status == 201
+    assert first.body == retried.body
+    listed = call("GET", "/v1/patterns").body["patterns"]
+    assert [pattern["pattern_id"] for pattern in listed] == [first.body["pattern_id"]]
+    renamed = call("POST", "/v1/patterns", {**body, "name": "wolf"}, {"Idempotency-Key": "pattern-1"})
+    assert (renamed.status, renamed.body["error"]["code"]) == (409, "idempotency_conflict")
+    # the same key on a submission is another record (Powertools keys by function too)
+    assert call("POST", "/v1/invocations", {"audio": AUDIO}, {"Idempotency-Key": "pattern-1"}).status == 202
 
 
 def test_same_idempotency_key_with_another_body_is_a_conflict(aws: AwsStack) -> None:

@@ -134,3 +134,54 @@ def test_large_clips_go_through_a_presigned_upload(server) -> None:
     assert (put["method"], put["path"], len(put["body"])) == ("PUT", "/bucket/uploads/k.wav?sig=1", 104)
     assert json.loads(submit["body"]) == {"audio_key": "uploads/k.wav", "mode": "pipeline"}
     assert submit["headers"]["idempotency-key"] == "idem-1"
+
+
+def test_every_creation_carries_an_idempotency_key_and_its_retry_the_same(server) -> None:
+    url, script = server
+    accepted = {"invocation_id": "i-1", "status": "ACCEPTED", "mode": "pipeline"}
+    script.responses += [_json(503, {}), _json(202, accepted), _json(201, {"pattern_id": "p"})]
+    client = Client(url, auth="none")
+    client.sleep = lambda _: None
+    assert client.submit(b"RIFF....WAVE", mode="pipeline")["invocation_id"] == "i-1"
+    first, retried = (request["headers"].get("idempotency-key") for request in script.requests[:2])
+    assert first
+    assert first == retried  # the retry is recognised as the same submission
+    client.add_pattern("kw", b"RIFF....WAVE")
+    pattern_key = script.requests[2]["headers"].get("idempotency-key")
+    assert pattern_key
+    assert pattern_key != first
+    client.submit(b"RIFF....WAVE", idempotency_key="mine")
+    assert script.requests[-1]["headers"]["idempotency-key"] == "mine"
+
+
+def test_a_creation_without_a_key_is_not_retried_after_a_5xx(server) -> None:
+    url, script = server
+    refused = _json(502, {"error": {"code": "bad_gateway", "message": "upstream"}})
+    script.responses += [refused, _json(202, {})]
+    client = Client(url, auth="none")
+    client.sleep = lambda _: None
+    with pytest.raises(ApiError) as failed:
+        client.request("POST", "/v1/invocations", {"audio": "x"})  # no Idempotency-Key: may have worked
+    assert failed.value.status == 502
+    assert len(script.requests) == 1
+    script.responses[:] = [_json(429, {}), _json(200, {"audio": {}})]
+    client.request("POST", "/v1/invocations", {"audio": "x"})  # a 429 was refused before any work
+    assert len(script.requests) == 3
+
+
+def test_wait_backs_off_and_honours_retry_after(server) -> None:
+    url, script = server
+    running = {"invocation_id": "i", "status": "RUNNING", "stages": []}
+    script.responses += [_json(200, running)] * 6 + [_json(200, running, **{"Retry-After": "3"})]
+    script.responses.append(_json(200, {**running, "status": "SUCCEEDED"}))
+    client = Client(url, auth="none")
+    waits: list[float] = []
+    client.sleep = waits.append
+    assert client.wait("i")["status"] == "SUCCEEDED"
+    assert waits[:6] == pytest.approx([0.25, 0.375, 0.5625, 0.84375, 1.265625, 1.8984375])
+    assert waits[6] == 3.0  # Retry-After beats the 2 s ceiling it had reached
+    fixed = Client(url, auth="none")
+    fixed.sleep = waits.append
+    script.responses += [_json(200, running), _json(200, {**running, "status": "FAILED"})]
+    fixed.wait("i", poll_s=0.02)
+    assert waits[-1] == 0.02

@@ -23,8 +23,9 @@ from harmonic_service import timestamps
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients
 from harmonic_service.dal.attributes import from_item, to_item
+from harmonic_service.deadlines import deadline_s
 from harmonic_service.errors import StaleMessage, UnknownInvocation
-from harmonic_service.models import Invocation, InvocationStatus, StageOutcome, StageStatus
+from harmonic_service.models import ITEM_VERSION, Invocation, InvocationStatus, StageOutcome, StageStatus
 from harmonic_service.stages import STAGE_NAMES, dependencies
 
 _JSON_FIELDS = ("options", "result")
@@ -102,22 +103,117 @@ def _update(
     return_new: bool = False,
 ) -> Invocation | None:
     client = clients.dynamodb()
+    request = {
+        "TableName": _table(),
+        "Key": _key(invocation_id),
+        "UpdateExpression": update,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": to_item(values),
+        "ReturnValues": "ALL_NEW" if return_new else "NONE",
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
     try:
-        response = client.update_item(
-            TableName=_table(),
-            Key=_key(invocation_id),
-            UpdateExpression=update,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_item(values),
-            ReturnValues="ALL_NEW" if return_new else "NONE",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-        )
+        try:
+            response = client.update_item(**request)
+        except client.exceptions.ClientError as error:
+            if not _missing_stage_map(error):
+                raise
+            # An item written before a stage existed has no map for it, and DynamoDB refuses to set a
+            # path inside a missing map: add the missing stages (PENDING) and try once more.
+            _add_missing_stages(invocation_id)
+            response = client.update_item(**request)
     except client.exceptions.ConditionalCheckFailedException as error:
         old = error.response.get("Item")
         raise _ConditionFailedError(_decode_item(old) if old else None) from error
     attributes = response.get("Attributes")
     return _decode_item(attributes) if attributes else None
+
+
+# --- the sweeper's index ----------------------------------------------------------------------------------
+
+# A sparse index (DEADLINE_INDEX, partition SWEEP_KEY, sort deadline_at): an item is in it from acceptance (or
+# a resume) until it ends, so the sweeper queries the overdue ones instead of scanning the table.
+DEADLINE_INDEX = "by-deadline"
+SWEEP_KEY = "sweep"
+SWEEP_DUE = "due"
+
+
+def _deadline_at(extra_s: int = 0) -> int:
+    """Epoch seconds by which an invocation accepted (or resumed) now has ended unless it is stuck."""
+    return int(time.time()) + deadline_s(get_settings().queue_visibility_timeout_s) + extra_s
+
+
+def overdue(now: float | None = None, limit: int = 100) -> list[str]:
+    """The ids of invocations still in the sweeper's index whose deadline has passed, oldest first."""
+    cutoff = int(time.time() if now is None else now)
+    response = clients.dynamodb().query(
+        TableName=_table(),
+        IndexName=DEADLINE_INDEX,
+        KeyConditionExpression="#sweep = :due AND #deadline <= :now",
+        ExpressionAttributeNames={"#sweep": SWEEP_KEY, "#deadline": "deadline_at"},
+        ExpressionAttributeValues=to_item({":due": SWEEP_DUE, ":now": cutoff}),
+        Limit=limit,
+    )
+    return [from_item(item)["invocation_id"] for item in response.get("Items", [])]
+
+
+def extend_deadline(invocation_id: str, stage: str, extra_s: int) -> bool:
+    """After the sweeper re-dispatched `stage`: a new deadline (now + the usual + `extra_s`) and the
+    stage's `redispatched` mark, if the invocation still runs and `stage` is still PENDING; False if not."""
+    names = _names(stage)
+    del names["#error"]
+    names.update({"#deadline": "deadline_at", "#redispatched": "redispatched"})
+    values = {
+        ":now": timestamps.now(),
+        ":running": InvocationStatus.RUNNING.value,
+        ":accepted": InvocationStatus.ACCEPTED.value,
+        ":pending": StageStatus.PENDING.value,
+        ":deadline": _deadline_at(extra_s),
+        ":yes": True,
+    }
+    condition = "(#status = :running OR #status = :accepted) AND #stages.#s.#status = :pending"
+    update = "SET #deadline = :deadline, #updated = :now, #stages.#s.#redispatched = :yes"
+    try:
+        _update(invocation_id, update, condition, names, values)
+    except _ConditionFailedError:
+        return False
+    return True
+
+
+def leave_index(invocation_id: str) -> None:
+    """Take an invocation that has ended out of the sweeper's index (for items from before it was kept)."""
+    clients.dynamodb().update_item(
+        TableName=_table(),
+        Key=_key(invocation_id),
+        UpdateExpression="REMOVE #sweep",
+        ExpressionAttributeNames={"#sweep": SWEEP_KEY},
+    )
+
+
+def _missing_stage_map(error: Exception) -> bool:
+    """Whether DynamoDB refused an update for a path inside a map that is not there."""
+    response = getattr(error, "response", {}) or {}
+    details = response.get("Error", {})
+    return details.get("Code") == "ValidationException" and "document path" in details.get("Message", "")
+
+
+def _add_missing_stages(invocation_id: str) -> None:
+    """Give the item a PENDING checkpoint for every stage of the table it has none for (one update; a stage
+    that has one keeps it)."""
+    names = {"#stages": "stages"}
+    sets = []
+    for index, name in enumerate(STAGE_NAMES):
+        names[f"#m{index}"] = name
+        sets.append(f"#stages.#m{index} = if_not_exists(#stages.#m{index}, :pending)")
+    clients.dynamodb().update_item(
+        TableName=_table(),
+        Key=_key(invocation_id),
+        UpdateExpression="SET " + ", ".join(sets),
+        ConditionExpression="attribute_exists(#stages)",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=to_item({":pending": {"status": StageStatus.PENDING.value, "attempts": 0}}),
+    )
 
 
 def _refusal(invocation_id: str, stage: str, item: Invocation | None) -> Exception:
@@ -172,6 +268,10 @@ def create(
         "options": _json(dict(options)),
         "stages": {name: {"status": StageStatus.PENDING.value, "attempts": 0} for name in STAGE_NAMES},
         "expires_at": int(time.time()) + get_settings().retention_s,
+        "schema_version": ITEM_VERSION,
+        # the sweeper's index: present while the invocation may still run (removed when it ends)
+        SWEEP_KEY: SWEEP_DUE,
+        "deadline_at": _deadline_at(),
     }
     if callback_url:
         item["callback_url"] = callback_url
@@ -311,8 +411,9 @@ def succeed(
         names["#result"] = "result"
         values[":result"] = _json(result)
         sets.append("#result = :result")
+    names["#sweep"] = SWEEP_KEY
     try:
-        _update(invocation_id, "SET " + ", ".join(sets), condition, names, values)
+        _update(invocation_id, "SET " + ", ".join(sets) + " REMOVE #sweep", condition, names, values)
     except _ConditionFailedError as failed:
         raise _refusal(invocation_id, stage, failed.item) from None
 
@@ -360,11 +461,13 @@ def fail(invocation_id: str, *, stage: str, code: str, message: str) -> bool:
     }
     not_ended = "attribute_exists(invocation_id) AND #status <> :failed AND #status <> :succeeded"
     stage_open = "#stages.#s.#status <> :succeeded AND #stages.#s.#status <> :skipped"
+    names["#sweep"] = SWEEP_KEY
     update = "SET #status = :failed, #updated = :now, #error = :error"
+    ended = " REMOVE #sweep"
     try:
         _update(
             invocation_id,
-            f"{update}, #stages.#s.#status = :stage_failed",
+            f"{update}, #stages.#s.#status = :stage_failed{ended}",
             f"{not_ended} AND {stage_open}",
             names,
             values,
@@ -378,7 +481,7 @@ def fail(invocation_id: str, *, stage: str, code: str, message: str) -> bool:
         del values[":stage_failed"], values[":skipped"]
         del names["#s"], names["#stages"]
         try:
-            _update(invocation_id, update, not_ended, names, values)
+            _update(invocation_id, update + ended, not_ended, names, values)
         except _ConditionFailedError:
             return False
     return True
@@ -406,8 +509,11 @@ def prepare_resume(invocation_id: str) -> tuple[str, Invocation]:
         ":failed": InvocationStatus.FAILED.value,
         ":running": InvocationStatus.RUNNING.value,
         ":pending": StageStatus.PENDING.value,
+        ":due": SWEEP_DUE,
+        ":deadline": _deadline_at(),
     }
-    sets = ["#status = :running", "#updated = :now"]
+    names.update({"#sweep": SWEEP_KEY, "#deadline": "deadline_at"})
+    sets = ["#status = :running", "#updated = :now", "#sweep = :due", "#deadline = :deadline"]
     removes = ["#error"]
     for index, name in enumerate(restart):
         names[f"#r{index}"] = name

@@ -3,9 +3,11 @@
 Thin: Powertools' resolver validates bodies against the pydantic models in api_models.py, the routes call
 harmonic_service.service, and errors map to ``{"error": {"code", "message"}}`` with 400/404/409/413 (never
 a 500 for bad input: validation errors, which Powertools reports as 422, are 400 here). ``Idempotency-Key``
-on POST /v1/invocations makes a retried submission return the first response (Powertools idempotency on
-DynamoDB; the same key with another body is a 409). The correlation id comes from ``X-Correlation-Id`` (or
-the API Gateway request id), is logged on every line, travels in every envelope, and is echoed back.
+on POST /v1/invocations and POST /v1/patterns makes a retried creation return the first response (Powertools
+idempotency on DynamoDB; the same key with another body is a 409). A status document of an invocation that
+has not ended carries ``Retry-After`` (when to poll again). The correlation id comes from
+``X-Correlation-Id`` (or the API Gateway request id), is logged on every line, travels in every envelope,
+and is echoed back.
 Audio and presigned URLs are never logged.
 """
 
@@ -56,6 +58,7 @@ from harmonic_service.api_models import (
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients
 from harmonic_service.errors import Conflict, ServiceError
+from harmonic_service.models import InvocationStatus
 
 logger = Logger(service="harmonic")
 tracer = Tracer(service="harmonic")
@@ -68,6 +71,8 @@ _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # else the request id 
 # Base64 makes the clip 4/3 larger; JSON adds a little. Bodies beyond this are refused before parsing.
 _JSON_OVERHEAD_BYTES = 64 * 1024
 IDEMPOTENCY_TTL_S = 24 * 3600
+# What a status document of a running invocation tells the client (Retry-After: whole seconds only).
+POLL_AGAIN_AFTER_S = 1
 # Validation messages name at most this many problems, each field name shortened to this many characters.
 _MAX_PROBLEMS = 5
 _MAX_FIELD_CHARS = 64
@@ -97,9 +102,9 @@ def _correlation_id() -> str:
     return logger.get_correlation_id() or str(uuid.uuid4())
 
 
-# --- idempotent submission ----------------------------------------------------------------------------------
+# --- idempotent creation ------------------------------------------------------------------------------------
 
-_persistence: dict[tuple[str, int], Any] = {}
+_persistence: dict[tuple[str, int, str], Any] = {}
 
 
 def _submit(submission: dict[str, Any]) -> dict[str, Any]:
@@ -116,17 +121,40 @@ def _submit(submission: dict[str, Any]) -> dict[str, Any]:
     return {**accepted, "status_url": f"/v1/invocations/{accepted['invocation_id']}"}
 
 
-def _idempotent_submit() -> Any:
-    """`_submit`, idempotent on `submission["idempotency_key"]`; one persistence layer per table+client."""
+def _register(submission: dict[str, Any]) -> dict[str, Any]:
+    request = PatternRequest.model_validate(submission["request"])
+    return service.create_pattern(request.name, request.kind, request.audio_bytes(), request.audio_key)
+
+
+def _idempotent(create: Any) -> Any:
+    """`create`, idempotent on `submission["idempotency_key"]`; one persistence layer per table, client and
+    function (Powertools keys records by the function's name too, so the two creations never collide)."""
     client = clients.dynamodb()
-    cache_key = (get_settings().idempotency_table, id(client))
+    cache_key = (get_settings().idempotency_table, id(client), create.__name__)
     if cache_key not in _persistence:
-        _persistence.clear()
+        if any(key[:2] != cache_key[:2] for key in _persistence):
+            _persistence.clear()  # a new table or client (tests): the old layers point elsewhere
         store = DynamoDBPersistenceLayer(table_name=cache_key[0], boto3_client=client)
         _persistence[cache_key] = idempotent_function(
-            _submit, data_keyword_argument="submission", persistence_store=store, config=idempotency_config
+            create, data_keyword_argument="submission", persistence_store=store, config=idempotency_config
         )
     return _persistence[cache_key]
+
+
+def _create_once(create: Any, submission: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+    """`create(submission)`; with an Idempotency-Key, a retry of the same request gets the first response
+    (409 when the key comes back with another body, or while the first is still running)."""
+    if not idempotency_key:
+        return create(submission)
+    submission["idempotency_key"] = idempotency_key
+    try:
+        return _idempotent(create)(submission=submission)
+    except IdempotencyValidationError:
+        message = "this Idempotency-Key was already used with a different request body"
+        raise Conflict(message, code="idempotency_conflict") from None
+    except IdempotencyAlreadyInProgressError:
+        message = "a request with this Idempotency-Key is still being processed; retry shortly"
+        raise Conflict(message, code="in_progress") from None
 
 
 # --- routes -------------------------------------------------------------------------------------------------
@@ -152,18 +180,7 @@ def submit_invocation(
         "request": request.model_dump(exclude_none=True),
         "correlation_id": _correlation_id(),
     }
-    if not idempotency_key:
-        return _json(202, _submit(submission))
-    submission["idempotency_key"] = idempotency_key
-    try:
-        accepted = _idempotent_submit()(submission=submission)
-    except IdempotencyValidationError:
-        message = "this Idempotency-Key was already used with a different request body"
-        raise Conflict(message, code="idempotency_conflict") from None
-    except IdempotencyAlreadyInProgressError:
-        message = "a request with this Idempotency-Key is still being processed; retry shortly"
-        raise Conflict(message, code="in_progress") from None
-    return _json(202, accepted)
+    return _json(202, _create_once(_submit, submission, idempotency_key))
 
 
 @app.get(
@@ -177,7 +194,12 @@ def submit_invocation(
     },
 )
 def get_invocation(invocation_id: str) -> Response[dict[str, Any]]:
-    return _json(200, status_document(service.get_invocation(invocation_id)))
+    document = status_document(service.get_invocation(invocation_id))
+    ended = document["status"] in (InvocationStatus.SUCCEEDED.value, InvocationStatus.FAILED.value)
+    headers = {} if ended else {"Retry-After": str(POLL_AGAIN_AFTER_S)}
+    return Response(
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=document, headers=headers
+    )
 
 
 @app.get(
@@ -228,9 +250,12 @@ def create_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Re
     summary="Register a keyword template or a fingerprinted recording",
     responses={201: {"description": "registered", "content": {"application/json": {"model": PatternBody}}}},
 )
-def create_pattern(request: Annotated[PatternRequest, Body()]) -> Response[PatternBody]:
-    created = service.create_pattern(request.name, request.kind, request.audio_bytes(), request.audio_key)
-    return _json(201, created)
+def create_pattern(
+    request: Annotated[PatternRequest, Body()],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)] = None,
+) -> Response[PatternBody]:
+    submission = {"request": request.model_dump(exclude_none=True)}
+    return _json(201, _create_once(_register, submission, idempotency_key))
 
 
 @app.get("/v1/patterns", summary="Every registered pattern")

@@ -1,0 +1,52 @@
+"""How long an invocation may honestly run, from the stage table: what the sweeper (sweeper.py) holds it to,
+and when a duplicate may conclude that the message it should have led to was lost.
+
+A stage fed by a queue gets `max_receive_count` deliveries. A delivery that fails stays invisible for the
+queue's visibility timeout before the next one, and one that works ends within the function's timeout, so
+
+    stage budget = (max_receive_count − 1) × visibility timeout + function timeout
+
+is the longest an honest stage can take (ingest, 60 s timeout, 3 deliveries: 2 × 360 s + 60 s = 780 s).
+An invocation's deadline is the budgets added along the chain (a parallel group counts once, at its
+longest) plus a hop per stage for the message between stages. The state machine's retries (2 s, 4 s
+backoff) end far sooner; the same budget is a generous bound for it. Clip length does not enter: every
+attempt is bounded by its function's timeout whatever the clip, and the retry waits dominate.
+
+The local stack shortens every queue's visibility timeout (QUEUE_VISIBILITY_TIMEOUT_S), and the budgets
+follow it, so that its sweeper and its re-dispatches act in seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+from harmonic_service.stages import STAGES, Stage, dependencies, get_stage, parallel_groups
+
+# Between two stages: a send and a receive, or a publish, a rule and a receive; or a state transition.
+HOP_S = 10
+
+
+def visibility_timeout_s(stage: Stage, override_s: int = 0) -> int:
+    """The visibility timeout of the stage's queue: its declaration's, or the deployment's override."""
+    return override_s if override_s > 0 else stage.queue_visibility_timeout_s
+
+
+def stage_budget_s(stage: Stage, override_s: int = 0) -> int:
+    """The longest an honest run of `stage` takes, every delivery used (see the module docstring)."""
+    return (stage.max_receive_count - 1) * visibility_timeout_s(stage, override_s) + stage.timeout_s
+
+
+def deadline_s(override_s: int = 0) -> int:
+    """Seconds from acceptance (or a resume) within which an invocation that is not stuck has ended."""
+    total = 0
+    for group in parallel_groups():
+        total += max(stage_budget_s(get_stage(name), override_s) for name in group) + HOP_S
+    return total
+
+
+def redispatch_after_s(stage: str, override_s: int = 0) -> int:
+    """How old a stage's completion must be before a duplicate of it may conclude that what it sent on was
+    lost: the longest the message could still be hidden in the queue of a stage that reads it (being
+    received, or waiting out its visibility timeout), plus a hop."""
+    readers = [s for s in STAGES if stage in dependencies(s.name)]
+    if not readers:
+        return HOP_S
+    return max(visibility_timeout_s(reader, override_s) for reader in readers) + HOP_S
