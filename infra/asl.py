@@ -19,7 +19,7 @@ import json
 import sys
 from typing import Any
 
-from harmonic_service.errors import LAMBDA_SERVICE_ERRORS, TransientStageError
+from harmonic_service.errors import FUNCTION_DIED_ERRORS, LAMBDA_SERVICE_ERRORS, TransientStageError
 from harmonic_service.stages import STAGES, Stage, get_stage, parallel_groups
 from infra import REPO_ROOT
 
@@ -48,7 +48,11 @@ def substitution_key(stage: str) -> str:
 def _retry() -> list[dict[str, Any]]:
     return [
         {"ErrorEquals": list(LAMBDA_SERVICE_ERRORS), **LAMBDA_RETRY, "JitterStrategy": "FULL"},
-        {"ErrorEquals": [TransientStageError.__name__], **STAGE_RETRY, "JitterStrategy": "FULL"},
+        {
+            "ErrorEquals": [TransientStageError.__name__, *FUNCTION_DIED_ERRORS],
+            **STAGE_RETRY,
+            "JitterStrategy": "FULL",
+        },
     ]
 
 

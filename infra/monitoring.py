@@ -30,7 +30,20 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from harmonic_service.stages import STAGE_NAMES, get_stage
 from infra.settings import Settings
+
+
+def stage_metric(name: str, stage: str) -> cloudwatch.Metric:
+    """A Harmonic EMF metric of one stage (every mode's functions publish it with these dimensions)."""
+    return cloudwatch.Metric(
+        namespace="Harmonic",
+        metric_name=name,
+        dimensions_map={"service": "harmonic", "stage": stage},
+        statistic="Sum",
+        period=PERIOD,
+    )
+
 
 PERIOD = cdk.Duration.minutes(5)
 ONE_MINUTE = cdk.Duration.minutes(1)
@@ -52,6 +65,7 @@ class Monitoring(Construct):
         api_function: lambda_.IFunction,
         state_machine: sfn.IStateMachine | None = None,
         event_rules: dict[str, list[events.IRule]] | None = None,
+        sweeper_rules: list[events.IRule] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
@@ -105,6 +119,18 @@ class Monitoring(Construct):
                 "invocations failed (errors / invocations over 5 minutes).",
                 action=action,
             )
+            stage = name.removeprefix("events-")
+            if stage in STAGE_NAMES:  # a stage function: its p95 duration against its timeout
+                limit_ms = get_stage(stage).timeout_s * 1000 * settings.alarm_stage_p95_pct_of_timeout / 100
+                self._alarm(
+                    f"{name}-p95-duration",
+                    function.metric_duration(period=PERIOD, statistic="p95"),
+                    threshold=limit_ms,
+                    description=f"Stage {name}: p95 duration above {limit_ms:,.0f} ms "
+                    f"({settings.alarm_stage_p95_pct_of_timeout:g} % of its timeout) over 5 minutes.",
+                    action=action,
+                )
+        self._stage_metric_alarms(settings, action)
         self._alarm(
             "api-error-rate",
             self._error_rate(api_function),
@@ -121,6 +147,15 @@ class Monitoring(Construct):
             action=action,
         )
 
+        if sweeper_rules:
+            self._alarm(
+                "sweeper-failed-deliveries",
+                self._failed_invocations(sweeper_rules),
+                threshold=1,
+                description="Sweeper: EventBridge could not run the sweeper (its schedule or an execution "
+                "status change; FailedInvocations of its rules, kept in their dead-letter queue).",
+                action=action,
+            )
         self._alarm(
             "invocations-stalled",
             cloudwatch.Metric(
@@ -142,8 +177,8 @@ class Monitoring(Construct):
                 f"events-{name}-failed-deliveries",
                 self._failed_invocations(rules),
                 threshold=1,
-                description=f"events-{name}: EventBridge could not deliver an event to its target "
-                "(FailedInvocations of its rules; the events wait in the rules' dead-letter queue).",
+                description=f"Stage events-{name}: EventBridge could not deliver an event to its queue "
+                "(FailedInvocations of its rules; the events wait in the delivery dead-letter queue).",
                 action=action,
             )
 
@@ -246,6 +281,27 @@ class Monitoring(Construct):
             period=PERIOD,
         )
 
+    def _stage_metric_alarms(self, settings: Settings, action: cloudwatch.IAlarmAction) -> None:
+        """Per stage, over every mode (the handlers' EMF metrics, dimensions service and stage): failed
+        attempts (StageFailures: retried or not) and poison messages (PoisonMessages: each ends in a DLQ)."""
+        for stage in STAGE_NAMES:
+            self._alarm(
+                f"{stage}-stage-failures",
+                stage_metric("StageFailures", stage),
+                threshold=settings.alarm_stage_failures,
+                description=f"Stage {stage}: {settings.alarm_stage_failures} or more failed attempts in 5 "
+                "minutes, in any mode (retried or not: SQS redeliveries do not count as Lambda errors).",
+                action=action,
+            )
+            self._alarm(
+                f"{stage}-poison-messages",
+                stage_metric("PoisonMessages", stage),
+                threshold=1,
+                description=f"Stage {stage}: a poison message (malformed, or for an unknown invocation); "
+                "it waits in a dead-letter queue.",
+                action=action,
+            )
+
     def _alarm(
         self,
         name: str,
@@ -304,6 +360,19 @@ class Monitoring(Construct):
             ),
             per_stage("Stage errors", lambda n: stage_functions[n].metric_errors(statistic="Sum")),
             per_stage("Stage invocations", lambda n: stage_functions[n].metric_invocations(statistic="Sum")),
+        )
+        self.dashboard.add_widgets(
+            *(
+                cloudwatch.GraphWidget(
+                    title=f"{metric} per stage (every mode)",
+                    left=[stage_metric(metric, stage).with_(label=stage) for stage in STAGE_NAMES],
+                    width=width,
+                )
+                for metric in ("StageFailures", "PoisonMessages")
+            ),
+            per_stage(
+                "Stage duration p95 (ms)", lambda n: stage_functions[n].metric_duration(statistic="p95")
+            ),
         )
         self.dashboard.add_widgets(
             per_stage(

@@ -63,6 +63,9 @@ class Settings:
     alarm_oldest_message_age_s: int = 300
     alarm_stage_error_rate_pct: float = 5.0
     alarm_api_5xx_count: int = 1
+    # a stage's failed attempts (StageFailures, every mode) in 5 minutes; its p95 duration, % of its timeout
+    alarm_stage_failures: int = 10
+    alarm_stage_p95_pct_of_timeout: float = 80.0
     alarm_email: str = ""
     # Days the event bus's archive keeps every event (events mode), for `make replay`.
     event_archive_retention_days: int = 7
@@ -107,6 +110,8 @@ class Settings:
         _in_range("alarm_oldest_message_age_s", self.alarm_oldest_message_age_s, 60, 14 * 86_400)
         _in_range("alarm_stage_error_rate_pct", self.alarm_stage_error_rate_pct, 0.1, 100)
         _in_range("alarm_api_5xx_count", self.alarm_api_5xx_count, 1, 1_000_000)
+        _in_range("alarm_stage_failures", self.alarm_stage_failures, 1, 1_000_000)
+        _in_range("alarm_stage_p95_pct_of_timeout", self.alarm_stage_p95_pct_of_timeout, 1, 100)
         if self.alarm_email and "@" not in self.alarm_email:
             raise SettingsError(f"alarm_email must be an e-mail address, got {self.alarm_email!r}")
 
@@ -227,6 +232,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "alarm_oldest_message_age_s": _integer,
     "alarm_stage_error_rate_pct": _number,
     "alarm_api_5xx_count": _integer,
+    "alarm_stage_failures": _integer,
+    "alarm_stage_p95_pct_of_timeout": _number,
     "alarm_email": _text,
     "state_machine_type": _upper,
     "event_archive_retention_days": _integer,

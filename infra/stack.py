@@ -145,10 +145,8 @@ class HarmonicStack(cdk.Stack):
             api=self.api.rest_api,
             api_function=self.api.handler.function,
             state_machine=self.state_machine.state_machine if self.state_machine else None,
-            event_rules={
-                **(self.event_driven.rules if self.event_driven else {}),
-                "sweeper": self.sweeper.rules,
-            },
+            event_rules=self.event_driven.rules if self.event_driven else None,
+            sweeper_rules=self.sweeper.rules,
         )
         self._outputs()
 

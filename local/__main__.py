@@ -4,7 +4,9 @@ Settings: ``--port``/``PORT`` (default 8765) for the API, ``--moto-port``/``MOTO
 for the local AWS endpoint, ``--visibility-timeout``/``LOCAL_VISIBILITY_TIMEOUT_S`` (default 5 s),
 ``--sandbox-workers``/``LOCAL_SANDBOX_WORKERS`` (default 3 worker processes per stage handler module; 0 runs
 every handler in this process, one call at a time), ``--sweep-period``/``LOCAL_SWEEP_PERIOD_S`` (default 60 s:
-the watchdog that fails or re-dispatches invocations past their deadline; 0 turns it off).
+the watchdog that fails or re-dispatches invocations past their deadline; 0 turns it off),
+``--function-timeout``/``LOCAL_FUNCTION_TIMEOUT_S`` (default 0: none; else the stage functions' timeout,
+enforced on the workers, and the deadlines follow it).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sweep-period", type=float, default=float(os.environ.get("LOCAL_SWEEP_PERIOD_S", "60"))
     )
+    parser.add_argument(
+        "--function-timeout", type=int, default=int(os.environ.get("LOCAL_FUNCTION_TIMEOUT_S", "0"))
+    )
     parser.add_argument("--quiet", action="store_true", help="only warnings from the handlers")
     args = parser.parse_args(argv)
     moto_port = (
@@ -63,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             visibility_timeout_s=args.visibility_timeout,
             sandbox_workers=args.sandbox_workers,
             sweep_period_s=args.sweep_period,
+            function_timeout_s=args.function_timeout,
         )
     )
     try:

@@ -12,8 +12,10 @@ takes an idle worker, or starts one (a cold start) while fewer than ``max_worker
 A worker serves every stage of its handler module, as the in-process sandbox does (the stage travels with
 the call): a handful of processes, not one per function.
 
-What differs from Lambda: workers are not frozen between calls, there is no function timeout, and the pool
-is bounded (Lambda's is only by the account's concurrency).
+A call that runs past `timeout_s` (the function timeout, when set) kills its worker, as Lambda ends an
+invocation that times out; a worker that dies during a call (a SIGKILL, an out-of-memory kill) is a
+``Runtime.ExitError``; either way the next call starts a new worker. What differs from Lambda: workers are
+not frozen between calls, and the pool is bounded (Lambda's is only by the account's concurrency).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import contextlib
 import json
 import logging
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -40,6 +43,13 @@ class FunctionError(Exception):
     def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)
         self.error_type = error_type
+
+
+class FunctionTimedOut(FunctionError):
+    """The call ran past the function's timeout: the worker is killed, as Lambda ends the invocation."""
+
+    def __init__(self, module: str, timeout_s: float) -> None:
+        super().__init__("Sandbox.Timedout", f"the {module} call timed out after {timeout_s:g} s")
 
 
 class WorkerExited(FunctionError):
@@ -62,11 +72,14 @@ class Worker:
     def pid(self) -> int:
         return self.process.pid
 
-    def exchange(self, message: dict[str, Any]) -> dict[str, Any] | None:
-        """Send one request line and read one reply line; None if the process ended first."""
+    def exchange(self, message: dict[str, Any], timeout_s: float = 0.0) -> dict[str, Any] | None:
+        """Send one request line and read one reply line; None if the process ended first. With
+        `timeout_s`, TimeoutError when no reply came in time (the caller kills the worker)."""
         try:
             self.requests.write(json.dumps(message) + "\n")
             self.requests.flush()
+            if timeout_s > 0 and not select.select([self.replies], [], [], timeout_s)[0]:
+                raise TimeoutError(f"no reply in {timeout_s:g} s")
             line = self.replies.readline()
         except (BrokenPipeError, OSError, ValueError):
             return None
@@ -91,11 +104,12 @@ class ProcessSandbox:
     Workers inherit this process's environment when they start: set the stack's variables before the first
     call (the local stack does, before its pollers start)."""
 
-    def __init__(self, module: str, max_workers: int = 3) -> None:
+    def __init__(self, module: str, max_workers: int = 3, timeout_s: float = 0.0) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         self.module = module
         self.max_workers = max_workers
+        self.timeout_s = timeout_s  # the function timeout (0: none)
         # Calls don't share the parent's handler state, so nothing here serializes them (TaskRouter holds
         # `lock` around its hooks and the call).
         self.lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
@@ -105,6 +119,7 @@ class ProcessSandbox:
         self._workers: list[Worker] = []
         self._closed = False
         self.cold_starts = 0
+        self.exits = 0  # calls whose worker died (killed, timed out)
 
     def call(
         self, event: dict[str, Any], function_name: str, stage: str | None = None, request_id: str = ""
@@ -114,10 +129,25 @@ class ProcessSandbox:
         request = {"event": event, "function_name": function_name, "stage": stage, "request_id": request_id}
         with self._slots:
             worker = self._take()
-            reply = worker.exchange(request)
+            try:
+                reply = worker.exchange(request, self.timeout_s)
+            except TimeoutError:
+                worker.process.kill()
+                self._discard(worker)
+                self.exits += 1
+                log.warning(
+                    "%s worker %d timed out after %g s and was killed",
+                    self.module,
+                    worker.pid,
+                    self.timeout_s,
+                )
+                raise FunctionTimedOut(self.module, self.timeout_s) from None
             if reply is None:
                 self._discard(worker)
-                raise WorkerExited(self.module, worker.process.poll())
+                self.exits += 1
+                code = worker.process.poll()
+                log.warning("%s worker %d exited (code %s) during a call", self.module, worker.pid, code)
+                raise WorkerExited(self.module, code)
             self._give_back(worker)
         if "error_type" in reply:
             raise FunctionError(reply["error_type"], reply.get("error_message", ""))

@@ -88,6 +88,9 @@ class LocalSettings:
     # execution environments do. 0: every handler in this process, one call at a time.
     sandbox_workers: int = 3
     sweep_period_s: float = 60.0  # the watchdog (harmonic_service.sweeper), every minute as deployed; 0: off
+    # The stage functions' timeout, enforced on the workers (a call past it kills its worker) and told to the
+    # handlers (FUNCTION_TIMEOUT_S: deadlines follow it); 0: none enforced, the declared ones for deadlines.
+    function_timeout_s: int = 0
 
 
 class StagePoller(threading.Thread):
@@ -123,14 +126,14 @@ class LocalStack:
         self.stopping = threading.Event()
         self.resources: Resources | None = None
         self.api = Sandbox(API_HANDLER)
-        workers = self.settings.sandbox_workers
-        self.pipeline: Sandbox | ProcessSandbox = stage_sandbox(PIPELINE_HANDLER, workers)
-        self.events: Sandbox | ProcessSandbox = stage_sandbox(EVENTS_HANDLER, workers)
+        workers, timeout = self.settings.sandbox_workers, self.settings.function_timeout_s
+        self.pipeline: Sandbox | ProcessSandbox = stage_sandbox(PIPELINE_HANDLER, workers, timeout)
+        self.events: Sandbox | ProcessSandbox = stage_sandbox(EVENTS_HANDLER, workers, timeout)
         # the bus's other subscribers (audit log, notifications): one worker each is plenty here
         self.subscribers: dict[str, Sandbox | ProcessSandbox] = {
             subscriber.name: stage_sandbox(subscriber.handler, min(workers, 1)) for subscriber in SUBSCRIBERS
         }
-        self.task: Sandbox | ProcessSandbox = stage_sandbox(TASK_HANDLER, workers)
+        self.task: Sandbox | ProcessSandbox = stage_sandbox(TASK_HANDLER, workers, timeout)
         self.sweeper: Sandbox | ProcessSandbox = stage_sandbox(SWEEPER_HANDLER, min(workers, 1))
         self._moto: Any = None
         self._front: Any = None
@@ -250,6 +253,7 @@ class LocalStack:
             "AWS_REGION": REGION,
             "POWERTOOLS_METRICS_DISABLED": "true",
             "CALLBACK_ALLOW_HTTP": "true",  # callback receivers here are on 127.0.0.1 (the client's --listen)
+            "FUNCTION_TIMEOUT_S": str(self.settings.function_timeout_s),
         }.items():
             self._set_env(name, value)
         self._clients = aws_clients()
@@ -306,9 +310,12 @@ class LocalStack:
             make()
 
 
-def stage_sandbox(module: str, workers: int) -> Sandbox | ProcessSandbox:
-    """A pool of `workers` worker processes for a stage handler module, or (0) the in-process sandbox."""
-    return ProcessSandbox(module, max_workers=workers) if workers > 0 else Sandbox(module)
+def stage_sandbox(module: str, workers: int, timeout_s: float = 0.0) -> Sandbox | ProcessSandbox:
+    """A pool of `workers` worker processes for a stage handler module (calls killed past `timeout_s`),
+    or (0) the in-process sandbox."""
+    return (
+        ProcessSandbox(module, max_workers=workers, timeout_s=timeout_s) if workers > 0 else Sandbox(module)
+    )
 
 
 @contextlib.contextmanager

@@ -56,6 +56,7 @@ def _reply(replies: TextIO, message: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
+    os.environ["HARMONIC_WORKER"] = "1"  # faults.maybe_kill may kill this process, and only this one
     if len(argv) != 1:
         print("usage: python -m local.worker <handler module>", file=sys.stderr)
         return 2

@@ -58,6 +58,9 @@ class Settings:
     # The stage queues' visibility timeout when the deployment overrides the declarations' (the local stack
     # shortens it); 0: each stage's own. Deadlines and re-dispatches follow it (deadlines.py).
     queue_visibility_timeout_s: int = 0
+    # Likewise the stage functions' timeout (the local stack enforces a short one on its workers); 0: each
+    # stage's declared timeout.
+    function_timeout_s: int = 0
     max_inline_bytes: int = 4 * 1024 * 1024
     max_upload_bytes: int = 100 * 1024 * 1024
     max_duration_s: float = 600.0
@@ -118,6 +121,7 @@ def get_settings() -> Settings:
         callback_allow_http=os.environ.get("CALLBACK_ALLOW_HTTP", "").strip().lower() == "true",
         orchestration=orchestration,
         queue_visibility_timeout_s=_int("QUEUE_VISIBILITY_TIMEOUT_S", defaults.queue_visibility_timeout_s),
+        function_timeout_s=_int("FUNCTION_TIMEOUT_S", defaults.function_timeout_s),
         max_inline_bytes=_int("MAX_INLINE_BYTES", defaults.max_inline_bytes),
         max_upload_bytes=_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
         max_duration_s=_float("MAX_DURATION_S", defaults.max_duration_s),

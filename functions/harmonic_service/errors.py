@@ -9,6 +9,9 @@ if TYPE_CHECKING:
 
 
 # Lambda's own transient errors, as Step Functions names them: the generated ASL retries them.
+# A function that died in the middle of a task (killed, out of memory, past its timeout): Lambda reports the
+# invocation as failed with these error types. Transient: the task is retried like a TransientStageError.
+FUNCTION_DIED_ERRORS = ("Runtime.ExitError", "Sandbox.Timedout")
 LAMBDA_SERVICE_ERRORS = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",

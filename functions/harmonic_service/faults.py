@@ -28,6 +28,8 @@ import json
 import os
 import random
 import re
+import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -35,6 +37,8 @@ from dataclasses import dataclass
 from harmonic_service import config
 from harmonic_service.errors import TransientStageError
 
+# Set by local/worker.py in its process: only there may a fault kill the process.
+WORKER_FLAG = "HARMONIC_WORKER"
 _DIRECTED = re.compile(r"fault-(?P<stage>[a-z]+)-(?P<kind>fail|crash)-(?P<count>\d+)")
 
 
@@ -48,6 +52,7 @@ class FaultPlan:
     fail_rate: float = 0.0
     crash_after_side_effect_rate: float = 0.0
     duplicate_rate: float = 0.0
+    kill_rate: float = 0.0
     latency_ms: int = 0
     stages: frozenset[str] | None = None
     seed: int | None = None
@@ -73,6 +78,7 @@ def plan() -> FaultPlan:
             fail_rate=float(spec.get("fail_rate", 0.0)),
             crash_after_side_effect_rate=float(spec.get("crash_after_side_effect_rate", 0.0)),
             duplicate_rate=float(spec.get("duplicate_rate", 0.0)),
+            kill_rate=float(spec.get("kill_rate", 0.0)),
             latency_ms=int(spec.get("latency_ms", 0)),
             stages=frozenset(stages) if stages else None,
             seed=spec.get("seed"),
@@ -130,6 +136,18 @@ def after_side_effect(stage: str, correlation_id: str | None, attempts: int) -> 
         return
     if _directed(correlation_id, stage, "crash", attempts) or _roll(current.crash_after_side_effect_rate):
         raise InjectedFault(f"injected crash in {stage} after its side effects (attempt {attempts})")
+    maybe_kill(stage, "after its side effects, before its checkpoint")
+
+
+def maybe_kill(stage: str, where: str) -> None:
+    """With the plan's `kill_rate`: SIGKILL this process, here and now (no cleanup, no reply, no
+    acknowledgement), as a timeout, an out-of-memory kill or a lost host would. Only in a worker process of
+    the local stack (HARMONIC_WORKER=1): never in a test's process or in Lambda."""
+    current = plan()
+    if os.environ.get(WORKER_FLAG) != "1" or not current.applies_to(stage) or not _roll(current.kill_rate):
+        return
+    print(f"injected kill of worker {os.getpid()} in {stage} {where}", file=sys.stderr, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def duplicate_delivery(stage: str) -> bool:

@@ -102,6 +102,7 @@ class StageCheckpoint(BaseModel):
     summary: dict[str, Any] | None = None
     claim: str | None = None  # events mode: the event that started it (see checkpoints.start_stage)
     redispatched: bool = False  # the sweeper sent its lost message again (sweeper.py)
+    completions: int = 0  # times it was completed (the checkpoint's conditions keep this at most 1)
 
     @property
     def done(self) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 
 from harmonic_service.dal import checkpoints, payloads
 from harmonic_service.errors import (
+    FUNCTION_DIED_ERRORS,
     LAMBDA_SERVICE_ERRORS,
     PermanentStageError,
     PoisonMessage,
@@ -36,7 +37,7 @@ from harmonic_service.models import Envelope, InvocationStatus, StageOutcome
 from harmonic_service.runner import StageRun, run_stage
 
 # Errors the ASL retries (Retry) before they reach the failure path: retries were exhausted.
-RETRIED_ERRORS = frozenset({*LAMBDA_SERVICE_ERRORS, TransientStageError.__name__})
+RETRIED_ERRORS = frozenset({*LAMBDA_SERVICE_ERRORS, *FUNCTION_DIED_ERRORS, TransientStageError.__name__})
 # Step Functions error name → the code recorded on the invocation (anything else: "stage_failed").
 _FAILURE_CODES = {
     PermanentStageError.__name__: "stage_error",

@@ -118,11 +118,13 @@ def test_the_template_has_its_queues_functions_event_sources_rules_and_alarms(re
     ]
     assert len(template["event_sources"]) == 2
     alarms = " | ".join(template["alarms"])
-    # dead letters, oldest message, error rate, in both modes; and its event rules' failed deliveries
-    assert len(template["alarms"]) == 7, alarms
-    for what in ("reached its dead-letter queue", "oldest message", "invocations failed"):
+    # dead letters, oldest message, error rate, p95 duration, in both modes; its event rules' failed
+    # deliveries; its failed attempts and poison messages (one alarm each, over every mode)
+    assert len(template["alarms"]) == 11, alarms
+    for what in ("reached its dead-letter queue", "oldest message", "invocations failed", "p95 duration"):
         assert alarms.count(what) == 2
-    assert alarms.count("could not deliver") == 1
+    for what in ("could not deliver", "failed attempts", "a poison message"):
+        assert alarms.count(what) == 1
     # its rules: after normalize (what it reads), and its resumes
     after = {"detail": {"stage": ["normalize"]}, "detail-type": ["StageCompleted", "StageSkipped"]}
     resumed = {"detail": {"stage": ["peak"]}, "detail-type": ["InvocationResumed"]}

@@ -96,8 +96,12 @@ def test_api_5xx_alarm_and_every_alarm_notifies_the_encrypted_topic(template: di
     # per queue of the pipeline, of the events mode and of the audit and notification subscribers: dead
     # letters, oldest message, error rate; the rules' delivery DLQ; per events stage and for each of those
     # two subscribers, its rules' failed deliveries; the API's two; the state machine's two; the sweeper's:
-    # error rate, its rules' DLQ and failed deliveries, and stalled invocations
-    assert len(_alarms(template)) == 3 * (2 * len(STAGES) + 2) + 1 + (len(STAGES) + 2) + 2 + 2 + 4
+    # error rate, its rules' DLQ and failed deliveries, and stalled invocations; per stage, failed attempts
+    # and poison messages (every mode), and the p95 duration of its pipeline and events functions
+    per_stage = 2 + 2
+    assert len(_alarms(template)) == 3 * (2 * len(STAGES) + 2) + 1 + (len(STAGES) + 2) + 2 + 2 + 4 + (
+        per_stage * len(STAGES)
+    )
     (stalled,) = [a for a in _alarms(template) if a.get("MetricName") == "InvocationsStalled"]
     assert (stalled["Namespace"], stalled["Statistic"], stalled["Threshold"]) == ("Harmonic", "Sum", 1)
     for alarm in _alarms(template):
@@ -144,3 +148,30 @@ def test_dashboard_shows_stages_queues_dead_letters_and_the_api(template: dict[s
         assert metric in body, metric
     for queue in stage_queues(template).values():
         assert queue in body
+
+
+def test_every_stage_alarms_on_failed_attempts_poison_and_a_slow_p95(template: dict[str, Any]) -> None:
+    """StageFailures and PoisonMessages were emitted but never alarmed on; a stage creeping towards its
+    timeout was not watched either."""
+    alarms = _alarms(template)
+    for stage in STAGES:
+        by_metric = {
+            alarm["MetricName"]: alarm
+            for alarm in alarms
+            if {"Name": "stage", "Value": stage.name} in alarm.get("Dimensions", [])
+        }
+        assert by_metric["StageFailures"]["Threshold"] == Settings().alarm_stage_failures
+        assert by_metric["PoisonMessages"]["Threshold"] == 1
+        assert (
+            by_metric["StageFailures"]["Namespace"] == by_metric["PoisonMessages"]["Namespace"] == "Harmonic"
+        )
+        owners = (f"Harmonic: Stage {stage.name}:", f"Harmonic: Stage events-{stage.name}:")
+        slow = [
+            alarm
+            for alarm in alarms
+            if alarm.get("MetricName") == "Duration"
+            and alarm.get("ExtendedStatistic") == "p95"
+            and alarm["AlarmDescription"].startswith(owners)
+        ]
+        assert len(slow) == 2  # its pipeline function and its events function
+        assert {alarm["Threshold"] for alarm in slow} == {stage.timeout_s * 1000 * 0.8}  # 80 % (cdk.json)

@@ -141,7 +141,9 @@ SWEEP_DUE = "due"
 
 def _deadline_at(extra_s: int = 0) -> int:
     """Epoch seconds by which an invocation accepted (or resumed) now has ended unless it is stuck."""
-    return int(time.time()) + deadline_s(get_settings().queue_visibility_timeout_s) + extra_s
+    settings = get_settings()
+    budget = deadline_s(settings.queue_visibility_timeout_s, settings.function_timeout_s)
+    return int(time.time()) + budget + extra_s
 
 
 def overdue(now: float | None = None, limit: int = 100) -> list[str]:
@@ -335,12 +337,15 @@ def _completion(
         "#completed": "completed_at",
         "#duration": "duration_ms",
         "#summary": "summary",
+        "#completions": "completions",
     }
     values: dict[str, Any] = {
         ":now": timestamps.now(),
         ":running": InvocationStatus.RUNNING.value,
         ":duration": int(duration_ms),
         ":summary": _json(summary),
+        ":zero": 0,
+        ":one": 1,
     }
     condition = f"#status = :running AND {_stage_ready_condition(stage, names, values)}"
     sets = [
@@ -349,6 +354,8 @@ def _completion(
         "#stages.#s.#completed = :now",
         "#stages.#s.#duration = :duration",
         "#stages.#s.#summary = :summary",
+        # how many times this stage was completed: the conditions keep it at 1, and `make chaos` checks so
+        "#stages.#s.#completions = if_not_exists(#stages.#s.#completions, :zero) + :one",
     ]
     if output_key is not None:
         names["#output"] = "output_key"

@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from harmonic_service import tasks
+from harmonic_service import faults, tasks
 from harmonic_service.config import current_stage
 from harmonic_service.errors import PermanentStageError, PoisonMessage, StaleMessage, TransientStageError
 from harmonic_service.handlers.delivery import announce_end
@@ -81,6 +81,7 @@ def _run_stage(event: dict[str, Any], stage: str) -> dict[str, Any]:
         _count("PoisonMessages")
         logger.error(f"poison task input: {error}")
         raise
+    faults.maybe_kill(envelope.stage, "after its checkpoint, before its answer to Step Functions")
     run = outcome.run
     if run.outcome == StageOutcome.SUCCEEDED:
         announce_end(envelope.invocation_id)
