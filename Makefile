@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval xspeaker-tools cost run demo chaos redrive openapi asl schemas replay layer synth lint-cfn clean
+.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval xspeaker-tools cost run demo chaos spike redrive openapi asl schemas replay layer synth lint-cfn clean
 
 ## install: create .venv with every pinned dependency (and the pinned CDK CLI)
 install: $(VENV)/.installed node_modules/.installed
@@ -85,6 +85,12 @@ demo: $(VENV)/.installed
 ## chaos: >= 200 invocations, concurrent clients, mixed modes, injected failures/crashes/duplicates
 chaos: $(VENV)/.installed
 	$(PY) -m local.chaos
+
+## spike: a burst of 1,000 invocations at the local stack (SPIKE_MODE=pipeline|statemachine|events): 429s,
+## peak queue depth per stage, drain time, latency p50/p95, lost
+SPIKE_MODE ?= pipeline
+spike: $(VENV)/.installed
+	$(PY) -m local.spike --mode $(SPIKE_MODE)
 
 ## redrive: move dead-lettered stage messages back (AWS_ENDPOINT_URL=<local stack AWS URL> or QUEUE_PREFIX=<stack>)
 redrive: $(VENV)/.installed

@@ -6,7 +6,8 @@ for the local AWS endpoint, ``--visibility-timeout``/``LOCAL_VISIBILITY_TIMEOUT_
 every handler in this process, one call at a time), ``--sweep-period``/``LOCAL_SWEEP_PERIOD_S`` (default 60 s:
 the watchdog that fails or re-dispatches invocations past their deadline; 0 turns it off),
 ``--function-timeout``/``LOCAL_FUNCTION_TIMEOUT_S`` (default 0: none; else the stage functions' timeout,
-enforced on the workers, and the deadlines follow it).
+enforced on the workers, and the deadlines follow it), ``--pollers``/``LOCAL_POLLERS_PER_QUEUE`` (default 1:
+pollers per stage queue, at most the stage's maxConcurrency).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--function-timeout", type=int, default=int(os.environ.get("LOCAL_FUNCTION_TIMEOUT_S", "0"))
     )
+    parser.add_argument("--pollers", type=int, default=int(os.environ.get("LOCAL_POLLERS_PER_QUEUE", "1")))
     parser.add_argument("--quiet", action="store_true", help="only warnings from the handlers")
     args = parser.parse_args(argv)
     moto_port = (
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             sandbox_workers=args.sandbox_workers,
             sweep_period_s=args.sweep_period,
             function_timeout_s=args.function_timeout,
+            pollers_per_queue=args.pollers,
         )
     )
     try:

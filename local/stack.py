@@ -91,6 +91,9 @@ class LocalSettings:
     # The stage functions' timeout, enforced on the workers (a call past it kills its worker) and told to the
     # handlers (FUNCTION_TIMEOUT_S: deadlines follow it); 0: none enforced, the declared ones for deadlines.
     function_timeout_s: int = 0
+    # Pollers per queue, each delivering one batch at a time, at most the stage's maxConcurrency (Lambda's
+    # event-source mapping scales up to it). 1: one at a time per stage.
+    pollers_per_queue: int = 1
 
 
 class StagePoller(threading.Thread):
@@ -159,9 +162,11 @@ class LocalStack:
         consumers = [*resources.consumers(self.pipeline), *resources.consumers(self.events, events=True)]
         consumers += [resources.subscriber_consumer(s, self.subscribers[s.name]) for s in SUBSCRIBERS]
         for consumer in consumers:
-            poller = StagePoller(consumer, self.stopping, self.settings.poll_wait_s)
-            poller.start()
-            self._threads.append(poller)
+            count = max(1, min(self.settings.pollers_per_queue, consumer.stage.max_concurrency))
+            for _ in range(count):
+                poller = StagePoller(consumer, self.stopping, self.settings.poll_wait_s)
+                poller.start()
+                self._threads.append(poller)
         if self.settings.sweep_period_s > 0:
             sweeping = threading.Thread(target=self._sweep_every_period, name="sweeper", daemon=True)
             sweeping.start()
