@@ -92,7 +92,10 @@ _random_lock = threading.Lock()
 
 @functools.cache
 def _random() -> random.Random:
-    return random.Random(plan().seed)
+    """The process's random stream: seeded by the plan and the process, so that the local stack's worker
+    processes (started alike) do not all roll the same sequence."""
+    seed = plan().seed
+    return random.Random(None if seed is None else f"{seed}:{os.getpid()}")
 
 
 def _roll(rate: float) -> bool:

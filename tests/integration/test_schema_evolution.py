@@ -73,3 +73,18 @@ def test_an_item_from_before_versions_and_a_new_stage_still_resumes(aws: AwsStac
     final = service.get_invocation("old-item")
     assert final["status"] == "SUCCEEDED", final.get("error")
     assert {s["name"]: s["status"] for s in final["stages"]}["match"] in ("SUCCEEDED", "SKIPPED")
+
+
+def test_an_item_missing_the_very_stage_that_runs_still_runs(aws: AwsStack) -> None:
+    """The first stage's own checkpoint is missing: its start (a condition on that checkpoint) adds it."""
+    envelope = _invocation("no-ingest-checkpoint")
+    clients.dynamodb().update_item(
+        TableName=aws.invocations_table,
+        Key={"invocation_id": {"S": "no-ingest-checkpoint"}},
+        UpdateExpression="REMOVE stages.ingest",
+    )
+    assert "ingest" not in checkpoints.get("no-ingest-checkpoint").stages
+    aws.send("ingest", json.dumps(envelope))
+    report = aws.drain()
+    assert report.failures == []
+    assert service.get_invocation("no-ingest-checkpoint")["status"] == "SUCCEEDED"

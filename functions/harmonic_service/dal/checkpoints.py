@@ -113,21 +113,27 @@ def _update(
         "ReturnValues": "ALL_NEW" if return_new else "NONE",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
-    try:
+    # An item written before a stage existed has no checkpoint for it: DynamoDB refuses to set a path inside
+    # the missing map, and a condition on it does not hold. Either way, once: add the missing stages (PENDING)
+    # and try again.
+    for first_try in (True, False):
         try:
             response = client.update_item(**request)
+        except client.exceptions.ConditionalCheckFailedException as error:
+            old = error.response.get("Item")
+            item = _decode_item(old) if old else None
+            if first_try and item is not None and set(STAGE_NAMES) - set(item.stages):
+                _add_missing_stages(invocation_id)
+                continue
+            raise _ConditionFailedError(item) from error
         except client.exceptions.ClientError as error:
-            if not _missing_stage_map(error):
+            if not (first_try and _missing_stage_map(error)):
                 raise
-            # An item written before a stage existed has no map for it, and DynamoDB refuses to set a
-            # path inside a missing map: add the missing stages (PENDING) and try once more.
             _add_missing_stages(invocation_id)
-            response = client.update_item(**request)
-    except client.exceptions.ConditionalCheckFailedException as error:
-        old = error.response.get("Item")
-        raise _ConditionFailedError(_decode_item(old) if old else None) from error
-    attributes = response.get("Attributes")
-    return _decode_item(attributes) if attributes else None
+            continue
+        attributes = response.get("Attributes")
+        return _decode_item(attributes) if attributes else None
+    raise AssertionError("unreachable: the second try returns or raises")
 
 
 # --- the sweeper's index ----------------------------------------------------------------------------------
