@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fail-rate", type=float, default=0.10)
     parser.add_argument("--duplicate-rate", type=float, default=0.06)
     parser.add_argument("--crash-rate", type=float, default=0.04)
-    parser.add_argument("--kill-rate", type=float, default=0.02, help="per attempt, at each of two points")
+    parser.add_argument("--kill-rate", type=float, default=0.05, help="per attempt, at each of two points")
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--min-kills", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds for the whole run")
