@@ -97,23 +97,11 @@ def _one(client: Client, index: int, bad: bool, mode: str, deadline: float) -> O
     return Outcome(invocation_id, mode, "lost")
 
 
-def _aws(stack: StackProcess, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=stack.moto_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-
-
 def _items(stack: StackProcess, invocation_ids: set[str]) -> dict[str, dict[str, Any]]:
     """The invocation items of the run, read from the store (DynamoDB, decoded)."""
     from boto3.dynamodb.types import TypeDeserializer
 
-    dynamodb, decode = _aws(stack, "dynamodb"), TypeDeserializer()
+    dynamodb, decode = stack.aws("dynamodb"), TypeDeserializer()
     items: dict[str, dict[str, Any]] = {}
     pages = dynamodb.get_paginator("scan").paginate(TableName=f"{PREFIX}-invocations")
     for page in pages:
@@ -147,7 +135,7 @@ def _stuck(stack: StackProcess, invocation_ids: set[str], limit_s: float) -> set
 def _poison(stack: StackProcess) -> int:
     """Put a malformed message on every stage queue of the pipeline and the events mode, and a malformed
     Harmonic event on the bus; how many were put."""
-    sqs, events = _aws(stack, "sqs"), _aws(stack, "events")
+    sqs, events = stack.aws("sqs"), stack.aws("events")
     urls = [
         url
         for url in sqs.list_queues(QueueNamePrefix=PREFIX).get("QueueUrls", [])
@@ -169,7 +157,7 @@ def _poison(stack: StackProcess) -> int:
 
 
 def _dead_letters(stack: StackProcess) -> int:
-    sqs = _aws(stack, "sqs")
+    sqs = stack.aws("sqs")
     total = 0
     for url in sqs.list_queues(QueueNamePrefix=PREFIX).get("QueueUrls", []):
         if url.endswith("-dlq"):

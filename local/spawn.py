@@ -52,6 +52,18 @@ class StackProcess:
 
         return Client(self.base_url, auth="none", **kwargs)
 
+    def aws(self, service: str) -> Any:
+        """A boto3 client for the stack's local AWS (moto), with the stack's fake credentials."""
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.moto_url,
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
     def log(self) -> str:
         """Everything the stack has written (its handlers' JSON log lines among it)."""
         return self.log_path.read_text(errors="replace")

@@ -44,24 +44,12 @@ PREFIX = "harmonic-local"  # local.stack.NAMES
 SAMPLE_EVERY_S = 0.5
 
 
-def _sqs(stack: StackProcess) -> Any:
-    import boto3
-
-    return boto3.client(
-        "sqs",
-        endpoint_url=stack.moto_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-
-
 class DepthSampler(threading.Thread):
     """The depth (visible + in flight) of every stage queue of `mode`, twice a second: peaks and when."""
 
     def __init__(self, stack: StackProcess, mode: str) -> None:
         super().__init__(daemon=True)
-        self.sqs = _sqs(stack)
+        self.sqs = stack.aws("sqs")
         infix = "-events" if mode == "events" else ""
         urls = {
             url.rsplit("/", 1)[-1]: url for url in self.sqs.list_queues(QueueNamePrefix=PREFIX)["QueueUrls"]

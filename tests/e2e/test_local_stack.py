@@ -335,15 +335,7 @@ def test_logs_never_contain_audio_or_presigned_urls(local_stack, client: Client)
 
 def _signing_secret(local_stack) -> bytes:
     """The local stack's notification signing secret, from its Secrets Manager (moto)."""
-    import boto3
-
-    secrets = boto3.client(
-        "secretsmanager",
-        endpoint_url=local_stack.moto_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    secrets = local_stack.aws("secretsmanager")
     (listed,) = secrets.list_secrets()["SecretList"]
     return secrets.get_secret_value(SecretId=listed["ARN"])["SecretString"].encode()
 

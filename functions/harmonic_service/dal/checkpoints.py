@@ -367,6 +367,15 @@ def _completion(
         names["#output"] = "output_key"
         values[":output"] = output_key
         sets.append("#stages.#s.#output = :output")
+    sets += _skip_sets(skipped, names, values)
+    return sets, condition, names, values
+
+
+def _skip_sets(skipped: Mapping[str, str], names: dict[str, str], values: dict[str, Any]) -> list[str]:
+    """The SET clauses that mark the stages of `skipped` (name → reason) SKIPPED now, with their names and
+    values added (the caller's names hold #stages, #status, #summary and #completed; its values :skipped and
+    :now)."""
+    sets = []
     for i, (name, reason) in enumerate(skipped.items()):
         names[f"#k{i}"] = name
         values[f":k{i}"] = _json({"reason": reason})
@@ -375,7 +384,7 @@ def _completion(
             f"#stages.#k{i}.#summary = :k{i}",
             f"#stages.#k{i}.#completed = :now",
         ]
-    return sets, condition, names, values
+    return sets
 
 
 def complete_stage(
@@ -443,15 +452,7 @@ def skip_stage(
     names: dict[str, str] = {"#updated": "updated_at", "#summary": "summary", "#completed": "completed_at"}
     values: dict[str, Any] = {":now": timestamps.now(), ":running": InvocationStatus.RUNNING.value}
     condition = f"#status = :running AND {_stage_ready_condition(stage, names, values)}"
-    sets = ["#updated = :now"]
-    for i, (name, why) in enumerate({stage: reason, **(following or {})}.items()):
-        names[f"#k{i}"] = name
-        values[f":k{i}"] = _json({"reason": why})
-        sets += [
-            f"#stages.#k{i}.#status = :skipped",
-            f"#stages.#k{i}.#summary = :k{i}",
-            f"#stages.#k{i}.#completed = :now",
-        ]
+    sets = ["#updated = :now", *_skip_sets({stage: reason, **(following or {})}, names, values)]
     update = "SET " + ", ".join(sets)
     try:
         _update(invocation_id, update, condition, names, values)

@@ -9,8 +9,9 @@ maxReceiveCount, then the DLQ).
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -33,6 +34,20 @@ tracer = Tracer(service="harmonic")
 metrics = Metrics(namespace="Harmonic", service="harmonic")
 # The keys a record handler adds to every log line while it handles one record.
 RECORD_KEYS = ("invocation_id", "stage", "message_id", "receive_count")
+
+
+@contextlib.contextmanager
+def record_keys(record: SQSRecord, *extra_keys: str) -> Iterator[tuple[str, int]]:
+    """(this function's stage, the record's receive count), with both and the message id on every log line
+    while the record is handled; afterwards RECORD_KEYS, `extra_keys` and the correlation id are cleared."""
+    stage = current_stage()
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    logger.append_keys(message_id=record.message_id, receive_count=receive_count, stage=stage)
+    try:
+        yield stage, receive_count
+    finally:
+        logger.remove_keys([*RECORD_KEYS, *extra_keys])
+        logger.set_correlation_id(None)
 
 
 def count(name: str) -> None:

@@ -16,15 +16,14 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from harmonic_service import announce, faults
-from harmonic_service.config import current_stage
 from harmonic_service.dal import bus, checkpoints
 from harmonic_service.errors import UnknownInvocation
 from harmonic_service.events import TRIGGERS, InvocationSubmitted
 from harmonic_service.handlers.delivery import (
-    RECORD_KEYS,
     event_of,
     logger,
     poison,
+    record_keys,
     run_delivery,
     sqs_handler,
 )
@@ -32,10 +31,7 @@ from harmonic_service.models import Envelope
 
 
 def _record_handler(record: SQSRecord) -> None:
-    stage = current_stage()
-    receive_count = int(record.attributes.approximate_receive_count or 1)
-    logger.append_keys(message_id=record.message_id, receive_count=receive_count, stage=stage)
-    try:
+    with record_keys(record, "trigger") as (stage, receive_count):
         event, event_id, detail = event_of(record)
         logger.set_correlation_id(detail.correlation_id)
         logger.append_keys(invocation_id=detail.invocation_id, trigger=detail.detail_type)
@@ -60,9 +56,6 @@ def _record_handler(record: SQSRecord) -> None:
             if faults.duplicate_delivery(stage):
                 bus.publish(*published)  # the same facts as new events: subscribers must not run twice
                 logger.info("published them again (injected duplicate)")
-    finally:
-        logger.remove_keys([*RECORD_KEYS, "trigger"])
-        logger.set_correlation_id(None)
 
 
 def _resume_for_replay(invocation_id: str, replay_name: str) -> None:

@@ -12,14 +12,13 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from harmonic_service import faults
-from harmonic_service.config import current_stage
 from harmonic_service.dal import queues
 from harmonic_service.errors import PoisonMessage
 from harmonic_service.handlers.delivery import (
-    RECORD_KEYS,
     announce_end,
     logger,
     poison,
+    record_keys,
     run_delivery,
     sqs_handler,
 )
@@ -27,10 +26,7 @@ from harmonic_service.models import Envelope, StageOutcome
 
 
 def _record_handler(record: SQSRecord) -> None:
-    stage = current_stage()
-    receive_count = int(record.attributes.approximate_receive_count or 1)
-    logger.append_keys(message_id=record.message_id, receive_count=receive_count, stage=stage)
-    try:
+    with record_keys(record) as (stage, receive_count):
         try:
             envelope = Envelope.from_json(record.body)
         except PoisonMessage as error:
@@ -49,9 +45,6 @@ def _record_handler(record: SQSRecord) -> None:
             if faults.duplicate_delivery(run.next_envelope.stage):
                 queues.send_envelope(run.next_envelope)
                 logger.info(f"sent to {run.next_envelope.stage} again (injected duplicate)")
-    finally:
-        logger.remove_keys(list(RECORD_KEYS))
-        logger.set_correlation_id(None)
 
 
 handler = sqs_handler(_record_handler)
