@@ -25,6 +25,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_eventschemas as eventschemas
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -42,7 +43,7 @@ from harmonic_service.stages import EVENTS_HANDLER, STAGES
 from infra.function import HarmonicFunction
 from infra.layer import Layers
 from infra.nag import acknowledge
-from infra.queues import consume, consumed_queue, dead_letter_queue
+from infra.queues import consume, consume_as_stage, consumed_queue, dead_letter_queue
 from infra.settings import Settings
 from infra.storage import INVOCATIONS_PREFIX, Storage
 
@@ -163,6 +164,7 @@ class EventDriven(Construct):
         self.queues: dict[str, sqs.Queue] = {}
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
         self.functions: dict[str, HarmonicFunction] = {}
+        self.mappings: dict[str, event_sources.SqsEventSource] = {}  # per stage: what its breaker switches
         self.rules: dict[str, list[events.Rule]] = {}
         self.delivery_dead_letter_queue = dead_letter_queue(self, "DeliveryDeadLetterQueue")
         acknowledge(
@@ -189,9 +191,7 @@ class EventDriven(Construct):
                 environment=environment,
                 description=f"events stage {stage.name}",
             )
-            consume(
-                function.function, queue, batch_size=stage.batch_size, max_concurrency=stage.max_concurrency
-            )
+            self.mappings[stage.name] = consume_as_stage(function.function, queue, stage)
             storage.grant_stage(function)
             bus.bus.grant_put_events_to(function.function)
             self.rules[stage.name] = [

@@ -45,6 +45,17 @@ def stage_metric(name: str, stage: str) -> cloudwatch.Metric:
     )
 
 
+def service_metric(name: str, statistic: str, period: cdk.Duration) -> cloudwatch.Metric:
+    """A Harmonic EMF metric of the whole service (no stage dimension), such as the sweeper's."""
+    return cloudwatch.Metric(
+        namespace="Harmonic",
+        metric_name=name,
+        dimensions_map={"service": "harmonic"},
+        statistic=statistic,
+        period=period,
+    )
+
+
 PERIOD = cdk.Duration.minutes(5)
 ONE_MINUTE = cdk.Duration.minutes(1)
 
@@ -158,16 +169,19 @@ class Monitoring(Construct):
             )
         self._alarm(
             "invocations-stalled",
-            cloudwatch.Metric(
-                namespace="Harmonic",
-                metric_name="InvocationsStalled",
-                dimensions_map={"service": "harmonic"},
-                statistic="Sum",
-                period=PERIOD,
-            ),
+            service_metric("InvocationsStalled", "Sum", PERIOD),
             threshold=1,
             description="The sweeper failed an invocation that made no progress by its deadline (code "
             "stalled; it can be resumed): a stage killed on its last delivery, or a message lost twice.",
+            action=action,
+        )
+        self._alarm(
+            "breakers-open",
+            service_metric("BreakersOpen", "Maximum", ONE_MINUTE),
+            threshold=1,
+            description="A stage's circuit breaker is open (or half-open): a dependency (S3, DynamoDB, SQS, "
+            "the bus) keeps failing, so the stage stopped pulling its queue; its messages wait there. The "
+            "sweeper reports it every minute until a probe succeeds (the breaker item names the dependency).",
             action=action,
         )
         if state_machine is not None:
@@ -368,7 +382,22 @@ class Monitoring(Construct):
                     left=[stage_metric(metric, stage).with_(label=stage) for stage in STAGE_NAMES],
                     width=width,
                 )
-                for metric in ("StageFailures", "PoisonMessages")
+                for metric in ("StageFailures", "PoisonMessages", "DependencyFailures")
+            ),
+            cloudwatch.GraphWidget(
+                title="Circuit breaker open (1) per stage",
+                left=[
+                    stage_metric("BreakerOpen", stage).with_(
+                        label=stage, statistic="Maximum", period=ONE_MINUTE
+                    )
+                    for stage in STAGE_NAMES
+                ],
+                width=width,
+            ),
+            cloudwatch.GraphWidget(
+                title="Messages held back by a breaker (requeued) per stage",
+                left=[stage_metric("MessagesRequeued", stage).with_(label=stage) for stage in STAGE_NAMES],
+                width=width,
             ),
             per_stage(
                 "Stage duration p95 (ms)", lambda n: stage_functions[n].metric_duration(statistic="p95")

@@ -12,13 +12,14 @@ redeliver its whole batch.
 from __future__ import annotations
 
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from harmonic_service.stages import PIPELINE_HANDLER, STAGES, Stage
 from infra.function import HarmonicFunction
 from infra.layer import Layers
-from infra.queues import consume, consumed_queue
+from infra.queues import consume_as_stage, consumed_queue
 from infra.settings import Settings
 from infra.storage import Storage
 
@@ -61,6 +62,7 @@ class Pipeline(Construct):
         super().__init__(scope, construct_id)
         self.queues = queues
         self.functions: dict[str, HarmonicFunction] = {}
+        self.mappings: dict[str, event_sources.SqsEventSource] = {}  # per stage: what its breaker switches
         for index, spec in enumerate(STAGES):
             function = HarmonicFunction.for_stage(
                 self,
@@ -80,7 +82,7 @@ class Pipeline(Construct):
         self, function: HarmonicFunction, spec: Stage, later: tuple[Stage, ...], storage: Storage
     ) -> None:
         queue = self.queues.queues[spec.name]
-        consume(function.function, queue, batch_size=spec.batch_size, max_concurrency=spec.max_concurrency)
+        self.mappings[spec.name] = consume_as_stage(function.function, queue, spec)
         # A stage hands over to the next stage that runs; optional stages may be skipped, so any later one.
         for next_spec in later:
             self.queues.queues[next_spec.name].grant_send_messages(function.function)

@@ -13,6 +13,8 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from harmonic_service.stages import Stage
+
 # Standard retention of an SQS message is 4 days; dead letters are kept as long as SQS allows.
 QUEUE_RETENTION = cdk.Duration.days(4)
 DEAD_LETTER_RETENTION = cdk.Duration.days(14)
@@ -46,11 +48,23 @@ def consumed_queue(
     return queue, dead_letters
 
 
-def consume(function: lambda_.IFunction, queue: sqs.IQueue, *, batch_size: int, max_concurrency: int) -> None:
+def consume(
+    function: lambda_.IFunction, queue: sqs.IQueue, *, batch_size: int, max_concurrency: int
+) -> event_sources.SqsEventSource:
     """`function` consumes `queue` with partial batch responses (a failed record is retried alone) and at
-    most `max_concurrency` concurrent invocations."""
-    function.add_event_source(
-        event_sources.SqsEventSource(
-            queue, batch_size=batch_size, max_concurrency=max_concurrency, report_batch_item_failures=True
-        )
+    most `max_concurrency` concurrent invocations; the event source (its mapping's id and ARN)."""
+    source = event_sources.SqsEventSource(
+        queue, batch_size=batch_size, max_concurrency=max_concurrency, report_batch_item_failures=True
     )
+    function.add_event_source(source)
+    return source
+
+
+def consume_as_stage(
+    function: lambda_.IFunction, queue: sqs.IQueue, stage: Stage
+) -> event_sources.SqsEventSource:
+    """`function` consumes `queue` for `stage` (its batch size and maximum concurrency), and may put a
+    message back on it: while the stage's circuit breaker is open, a message it receives waits on the queue
+    (handlers/delivery.with_breaker). The event source's mapping is the switch the sweeper turns."""
+    queue.grant_send_messages(function)
+    return consume(function, queue, batch_size=stage.batch_size, max_concurrency=stage.max_concurrency)

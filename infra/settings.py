@@ -71,6 +71,13 @@ class Settings:
     event_archive_retention_days: int = 7
     # Step Functions: STANDARD or EXPRESS (infra/statemachine.py; the trade-off is in docs/infra.md).
     state_machine_type: str = "STANDARD"
+    # The stages' circuit breakers (functions/harmonic_service/logic/breaker.py): dependency failures in a
+    # window that open one, the window, the cool-down before a probe, and how often one message may be put
+    # back on its queue while it waits.
+    breaker_threshold: int = _FUNCTION_DEFAULTS.breaker_threshold
+    breaker_window_s: int = _FUNCTION_DEFAULTS.breaker_window_s
+    breaker_cooldown_s: int = _FUNCTION_DEFAULTS.breaker_cooldown_s
+    breaker_max_requeues: int = _FUNCTION_DEFAULTS.breaker_max_requeues
 
     def __post_init__(self) -> None:
         try:
@@ -112,6 +119,11 @@ class Settings:
         _in_range("alarm_api_5xx_count", self.alarm_api_5xx_count, 1, 1_000_000)
         _in_range("alarm_stage_failures", self.alarm_stage_failures, 1, 1_000_000)
         _in_range("alarm_stage_p95_pct_of_timeout", self.alarm_stage_p95_pct_of_timeout, 1, 100)
+        _in_range("breaker_threshold", self.breaker_threshold, 1, 10_000)
+        _in_range("breaker_window_s", self.breaker_window_s, 1, 86_400)
+        # a held message is put back with a delay of the rest of the cool-down, and SQS delays at most 900 s
+        _in_range("breaker_cooldown_s", self.breaker_cooldown_s, 1, 900)
+        _in_range("breaker_max_requeues", self.breaker_max_requeues, 0, 10_000)
         if self.alarm_email and "@" not in self.alarm_email:
             raise SettingsError(f"alarm_email must be an e-mail address, got {self.alarm_email!r}")
 
@@ -237,4 +249,8 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "alarm_email": _text,
     "state_machine_type": _upper,
     "event_archive_retention_days": _integer,
+    "breaker_threshold": _integer,
+    "breaker_window_s": _integer,
+    "breaker_cooldown_s": _integer,
+    "breaker_max_requeues": _integer,
 }

@@ -131,6 +131,7 @@ class HarmonicStack(cdk.Stack):
             code=self.code,
             environment=self._environment(),
             stage_queues=self.queues.queues if self.queues is not None else {},
+            stage_mappings=self._stage_mappings(),
             bus=self.bus.bus if self.bus is not None else None,
             state_machine=self.state_machine.state_machine if self.state_machine is not None else None,
         )
@@ -154,6 +155,15 @@ class HarmonicStack(cdk.Stack):
     def deployed_modes(self) -> tuple[str, ...]:
         """The asynchronous orchestration modes this stack really deploys."""
         return self.settings.modes
+
+    def _stage_mappings(self) -> dict[str, list[Any]]:
+        """{stage: its event-source mappings} (the pipeline's and the events mode's), which the sweeper
+        switches off while the stage's circuit breaker is open."""
+        mappings: dict[str, list[Any]] = {}
+        for orchestration in (self.pipeline, self.event_driven):
+            for stage, source in (orchestration.mappings if orchestration is not None else {}).items():
+                mappings.setdefault(stage, []).append(source)
+        return mappings
 
     def _monitored(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """The stage functions, queues and DLQs to watch: the pipeline's by stage name, the events mode's as
@@ -196,6 +206,10 @@ class HarmonicStack(cdk.Stack):
             "MAX_DURATION_S": f"{settings.max_duration_s:g}",
             "MAX_SAMPLE_RATE": str(settings.max_sample_rate),
             "RETENTION_DAYS": str(settings.retention_days),
+            "BREAKER_THRESHOLD": str(settings.breaker_threshold),
+            "BREAKER_WINDOW_S": str(settings.breaker_window_s),
+            "BREAKER_COOLDOWN_S": str(settings.breaker_cooldown_s),
+            "BREAKER_MAX_REQUEUES": str(settings.breaker_max_requeues),
             "POWERTOOLS_SERVICE_NAME": "harmonic",
             "POWERTOOLS_METRICS_NAMESPACE": "Harmonic",
         }

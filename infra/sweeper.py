@@ -1,8 +1,9 @@
 """The watchdog (harmonic_service.sweeper): a small function that an EventBridge schedule runs every minute to
 fail or re-dispatch the invocations past their deadline (found through the invocations table's sparse
-``by-deadline`` index), and that hears Step Functions' "Execution Status Change" events for runs that ended
-TIMED_OUT, ABORTED or FAILED without the state machine's own failure path. Both rules keep what they could
-not deliver in a dead-letter queue."""
+``by-deadline`` index) and to tend the stages' circuit breakers (it may switch the stages' event-source
+mappings, and nothing else of Lambda), and that hears Step Functions' "Execution Status Change" events for
+runs that ended TIMED_OUT, ABORTED or FAILED without the state machine's own failure path. Both rules keep
+what they could not deliver in a dead-letter queue."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -43,6 +46,7 @@ class Sweeper(Construct):
         code: lambda_.Code,
         environment: dict[str, str],
         stage_queues: dict[str, sqs.IQueue],
+        stage_mappings: dict[str, list[event_sources.SqsEventSource]],
         bus: events.IEventBus | None,
         state_machine: sfn.IStateMachine | None,
     ) -> None:
@@ -56,9 +60,26 @@ class Sweeper(Construct):
             settings=settings,
             memory_mb=256,
             timeout_s=60,
-            environment=environment,
-            description="watchdog: fails or re-dispatches invocations past their deadline",
+            environment={
+                **environment,
+                # the event-source mappings it switches off while a stage's circuit breaker is open
+                "STAGE_EVENT_SOURCE_MAPPINGS": cdk.Stack.of(self).to_json_string(
+                    {
+                        stage: [m.event_source_mapping_id for m in sources]
+                        for stage, sources in stage_mappings.items()
+                    }
+                ),
+            },
+            description="watchdog: fails or re-dispatches invocations past their deadline; tends breakers",
         )
+        mapping_arns = [m.event_source_mapping_arn for sources in stage_mappings.values() for m in sources]
+        if mapping_arns:
+            self.function.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping"],
+                    resources=mapping_arns,
+                )
+            )
         # reads the index and the items, re-dispatches (pipeline: the stage queues; events: the bus), fails
         storage.invocations_table.grant_read_write_data(self.function.function)
         for queue in stage_queues.values():

@@ -491,7 +491,16 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
                         "ApproximateFirstReceiveTimestamp", "0"
                     ),
                 },
-                "messageAttributes": {},
+                "messageAttributes": {
+                    name: {
+                        "stringValue": value.get("StringValue"),
+                        "binaryValue": value.get("BinaryValue"),
+                        "stringListValues": [],
+                        "binaryListValues": [],
+                        "dataType": value.get("DataType", "String"),
+                    }
+                    for name, value in message.get("MessageAttributes", {}).items()
+                },
                 "md5OfBody": message.get("MD5OfBody", ""),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
@@ -531,6 +540,7 @@ class StageConsumer:
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.stage.batch_size,
             AttributeNames=["All"],
+            MessageAttributeNames=["All"],
             **options,
         ).get("Messages", [])
 

@@ -9,7 +9,8 @@ comes from :mod:`local.harness`, shared with the integration tests:
 - event-source mappings: one poller thread per stage queue, receiving up to the stage's batch size, calling
   the SQS handler with a Lambda-shaped event, deleting the records it did not report as failed; failed
   records come back after the queue's visibility timeout and land in the DLQ after ``maxReceiveCount``
-  receives (moto applies the redrive policy);
+  receives (moto applies the redrive policy). A stage's pollers pause while its circuit breaker is OPEN,
+  where the sweeper would disable the mapping deployed;
 - Lambda for the state machine: moto's Docker-free Lambda backend (``LambdaSimpleBackend.invoke``) is
   routed to the task handler in-process; a raised exception becomes a function error whose ``errorType``
   the ASL's Retry/Catch match, as with real Lambda;
@@ -37,8 +38,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harmonic_service.config import clear_caches
-from harmonic_service.dal import clients
+from harmonic_service.dal import breakers, clients
 from harmonic_service.events import SUBSCRIBERS
+from harmonic_service.logic.breaker import BreakerState
+from harmonic_service.stages import STAGE_NAMES
 from local.harness import (
     API_HANDLER,
     ASL_PATH,
@@ -68,6 +71,7 @@ from local.sandboxes import ProcessSandbox
 NAMES = Names(prefix="harmonic-local")
 API_GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway REST's payload limit
 log = logging.getLogger("local_stack")
+BREAKER_READ_EVERY_S = 1.0  # how often a poller reads its stage's breaker (a mapping's switch is instant)
 
 
 @dataclass(frozen=True)
@@ -105,9 +109,25 @@ class StagePoller(threading.Thread):
         self.stopping = stopping
         self.poll_wait_s = poll_wait_s
         self.invocations = 0
+        self.has_breaker = consumer.stage.name in STAGE_NAMES
+
+    def paused(self) -> bool:
+        """Whether the stage's circuit breaker is OPEN: Lambda's mapping would be disabled (the sweeper
+        disables it deployed), so the poller does not receive. An unreadable state does not pause."""
+        if not self.has_breaker:
+            return False
+        try:
+            return breakers.state(self.consumer.stage.name, max_age_s=BREAKER_READ_EVERY_S).state == (
+                BreakerState.OPEN
+            )
+        except Exception:
+            return False
 
     def run(self) -> None:
         while not self.stopping.is_set():
+            if self.paused():
+                self.stopping.wait(self.poll_wait_s)
+                continue
             try:
                 messages = self.consumer.receive(wait_s=self.poll_wait_s)
             except Exception:  # the server is stopping, or a hiccup: try again shortly

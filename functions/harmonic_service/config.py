@@ -69,6 +69,17 @@ class Settings:
     upload_url_expiry_s: int = 900
     # A final result up to this size is stored inline in the invocation item; larger ones only in S3.
     max_inline_result_bytes: int = 64 * 1024
+    # The stages' circuit breakers (logic/breaker.py): dependency failures in a window that open one, the
+    # window, the cool-down before a probe, and how often one message may be put back on its queue.
+    breaker_threshold: int = 5
+    breaker_window_s: int = 60
+    breaker_cooldown_s: int = 60
+    breaker_max_requeues: int = 60
+    # The sweeper only: {stage name: [its event-source mapping ids]} (the pipeline's and the events
+    # mode's), which it disables while the stage's breaker is open; empty where none are deployed (locally).
+    stage_event_source_mappings: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -88,6 +99,17 @@ def _int(name: str, default: int) -> int:
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     return float(raw) if raw else default
+
+
+def _mapping_ids(raw: str) -> Mapping[str, tuple[str, ...]]:
+    if not raw.strip():
+        return MappingProxyType({})
+    ids = json.loads(raw)
+    if not isinstance(ids, dict) or not all(
+        isinstance(v, list) and all(isinstance(i, str) for i in v) for v in ids.values()
+    ):
+        raise ValueError("STAGE_EVENT_SOURCE_MAPPINGS must be a JSON object {stage name: [mapping id, ...]}")
+    return MappingProxyType({stage: tuple(v) for stage, v in ids.items()})
 
 
 def _queue_urls(raw: str) -> Mapping[str, str]:
@@ -127,6 +149,11 @@ def get_settings() -> Settings:
         max_duration_s=_float("MAX_DURATION_S", defaults.max_duration_s),
         max_sample_rate=_int("MAX_SAMPLE_RATE", defaults.max_sample_rate),
         retention_days=_int("RETENTION_DAYS", defaults.retention_days),
+        breaker_threshold=_int("BREAKER_THRESHOLD", defaults.breaker_threshold),
+        breaker_window_s=_int("BREAKER_WINDOW_S", defaults.breaker_window_s),
+        breaker_cooldown_s=_int("BREAKER_COOLDOWN_S", defaults.breaker_cooldown_s),
+        breaker_max_requeues=_int("BREAKER_MAX_REQUEUES", defaults.breaker_max_requeues),
+        stage_event_source_mappings=_mapping_ids(os.environ.get("STAGE_EVENT_SOURCE_MAPPINGS", "")),
     )
 
 

@@ -10,7 +10,11 @@ Two ways to ask for faults, both read from the environment of the stage function
   ``fail_rate``: a transient error before the stage does anything; ``crash_after_side_effect_rate``: a
   transient error after the stage wrote its S3 artifacts but before its checkpoint (the worst moment to
   crash); ``duplicate_rate``: the pipeline sends the next stage's message twice (SQS at-least-once);
-  ``latency_ms``: added to every attempt.
+  ``latency_ms``: added to every attempt; ``outage``: ``{"services": ["s3"], "while_exists": "/path"}``
+  makes every call of those services fail as if the endpoint were unreachable (botocore's
+  EndpointConnectionError, after its own retries) for as long as the file exists: a dependency that breaks
+  and is repaired, for the circuit breaker. Like kills, outages only apply in the local stack's worker
+  processes (HARMONIC_WORKER=1), so the API (the test's client side) keeps working.
 - Directed faults, for deterministic tests: with ``HARMONIC_FAULTS`` set (``{}`` is enough) or
   ``HARMONIC_FAULTS_ENABLED=true``, an invocation whose correlation id contains
   ``fault-<stage>-<fail|crash>-<n>`` fails that stage's first ``n`` attempts in that way (the attempt count
@@ -33,6 +37,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from harmonic_service import config
 from harmonic_service.errors import TransientStageError
@@ -54,6 +59,8 @@ class FaultPlan:
     duplicate_rate: float = 0.0
     kill_rate: float = 0.0
     latency_ms: int = 0
+    outage_services: frozenset[str] = frozenset()
+    outage_while_exists: str = ""
     stages: frozenset[str] | None = None
     seed: int | None = None
 
@@ -73,6 +80,9 @@ def plan() -> FaultPlan:
         if not isinstance(spec, dict):
             raise TypeError("not an object")
         stages = spec.get("stages")
+        outage = spec.get("outage") or {}
+        if not isinstance(outage, dict):
+            raise TypeError("outage is not an object")
         return FaultPlan(
             enabled=True,
             fail_rate=float(spec.get("fail_rate", 0.0)),
@@ -80,6 +90,8 @@ def plan() -> FaultPlan:
             duplicate_rate=float(spec.get("duplicate_rate", 0.0)),
             kill_rate=float(spec.get("kill_rate", 0.0)),
             latency_ms=int(spec.get("latency_ms", 0)),
+            outage_services=frozenset(outage.get("services") or ()),
+            outage_while_exists=str(outage.get("while_exists") or ""),
             stages=frozenset(stages) if stages else None,
             seed=spec.get("seed"),
         )
@@ -151,6 +163,28 @@ def maybe_kill(stage: str, where: str) -> None:
         return
     print(f"injected kill of worker {os.getpid()} in {stage} {where}", file=sys.stderr, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def instrument_client(client: Any, service: str) -> None:
+    """With an outage of `service` in the plan (worker processes only): each of the client's requests
+    fails with EndpointConnectionError while the plan's file exists. Raised where botocore sends the
+    request, so botocore's retries and error handling see it as they would a real unreachable endpoint."""
+    current = plan()
+    if (
+        os.environ.get(WORKER_FLAG) != "1"
+        or service not in current.outage_services
+        or not current.outage_while_exists
+    ):
+        return
+    flag = current.outage_while_exists
+
+    def unreachable(request: Any, **_: Any) -> None:
+        if os.path.exists(flag):
+            from botocore.exceptions import EndpointConnectionError
+
+            raise EndpointConnectionError(endpoint_url=getattr(request, "url", service))
+
+    client.meta.events.register(f"before-send.{service}", unreachable)
 
 
 def duplicate_delivery(stage: str) -> bool:

@@ -34,6 +34,7 @@ from harmonic_service.config import get_settings
 from harmonic_service.dal import checkpoints, payloads
 from harmonic_service.deadlines import redispatch_after_s
 from harmonic_service.errors import PermanentStageError, StaleMessage
+from harmonic_service.logic.breaker import dependency_of
 from harmonic_service.logic.options import Options, parse_options
 from harmonic_service.logic.patterns import PatternSet
 from harmonic_service.models import Envelope, Invocation, InvocationStatus, StageOutcome, StageStatus
@@ -330,7 +331,10 @@ def run_stage(
     except PermanentStageError as error:
         return _fail(envelope, error.code, error.message, attempts)
     except Exception as error:
-        if max_receive_count is not None and receive_count >= max_receive_count:
+        # A dependency failure is not this invocation's fault: its message is put back on the queue to
+        # wait for the dependency (handlers/delivery.with_breaker) rather than failing it here.
+        last = max_receive_count is not None and receive_count >= max_receive_count
+        if last and dependency_of(error) is None:
             message = (
                 f"{stage.name} failed on all {receive_count} deliveries; last error: {type(error).__name__}"
             )

@@ -13,6 +13,11 @@ sits in a sparse index of the invocations table until it ends (`checkpoints.DEAD
   in the DLQ; a second loss; a state machine run that went quiet): FAILED with ``code: "stalled"``, which
   `resume` restarts from the first stage not done.
 
+An invocation whose pending stage waits behind an open circuit breaker is not stuck: its message waits in
+the queue until the dependency is back, so its deadline is postponed instead (`postponed`).
+`tend_breakers`, in the same run, moves each breaker on (logic/breaker.py): OPEN past its cool-down becomes
+HALF_OPEN, and every stage's event-source mappings follow its breaker (disabled while OPEN).
+
 `execution_ended` records what Step Functions says when an execution ends without the state machine's own
 failure path (TIMED_OUT, ABORTED, or FAILED before RecordFailure ran): EventBridge's "Step Functions
 Execution Status Change" events reach the sweeper's function.
@@ -21,6 +26,7 @@ Execution Status Change" events reach the sweeper's function.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +34,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from harmonic_service import events
-from harmonic_service.dal import bus, checkpoints, queues
+from harmonic_service.dal import breakers, bus, checkpoints, mappings, queues
+from harmonic_service.logic.breaker import BreakerState, probe_due
 from harmonic_service.models import Envelope, Invocation, InvocationStatus, StageStatus
 from harmonic_service.stages import STAGE_NAMES
 
@@ -51,6 +58,7 @@ class SweepReport:
     redispatched: list[str] = field(default_factory=list)
     stalled: list[str] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
+    postponed: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +66,7 @@ class SweepReport:
             "redispatched": self.redispatched,
             "stalled": self.stalled,
             "settled": self.settled,
+            "postponed": self.postponed,
         }
 
 
@@ -73,12 +82,63 @@ def sweep(now: float | None = None, limit: int = 100) -> SweepReport:
             checkpoints.leave_index(invocation_id)
             report.settled.append(invocation_id)
             continue
+        if _behind_open_breaker(item):  # its message waits in the queue: neither lost nor stuck
+            if checkpoints.postpone_deadline(invocation_id):
+                report.postponed.append(invocation_id)
+            continue
         lost = _lost_stages(item)
         if lost and item.mode in ("pipeline", "events") and _redispatch(item, lost):
             report.redispatched.append(invocation_id)
             continue
         if _stall(item):
             report.stalled.append(invocation_id)
+    return report
+
+
+def _behind_open_breaker(item: Invocation) -> bool:
+    """Whether a stage the invocation waits for has a breaker that is not CLOSED (queue-fed modes)."""
+    if item.mode not in ("pipeline", "events"):
+        return False
+    return any(breakers.state(stage).state != BreakerState.CLOSED for stage in item.ready_stages())
+
+
+@dataclass
+class BreakerReport:
+    """What `tend_breakers` saw and did: the stages whose breaker is not CLOSED, those it half-opened,
+    and the event-source mappings it switched."""
+
+    not_closed: list[str] = field(default_factory=list)
+    half_opened: list[str] = field(default_factory=list)
+    switched: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"not_closed": self.not_closed, "half_opened": self.half_opened, "switched": self.switched}
+
+
+def tend_breakers(now: float | None = None) -> BreakerReport:
+    """Half-open the breakers whose cool-down is over and make every stage's event-source mappings follow
+    its breaker: disabled while OPEN, enabled otherwise (a mapping someone disabled by hand while its
+    breaker is CLOSED is enabled again: the breaker owns the switch)."""
+    now = time.time() if now is None else now
+    settings = breakers.breaker_settings()
+    report = BreakerReport()
+    for breaker in breakers.all_breakers(STAGE_NAMES):
+        state = breaker.state
+        if probe_due(state, breaker.opened_at, now, settings) and breakers.half_open(
+            breaker.stage, breaker.opened_at, now
+        ):
+            state = BreakerState.HALF_OPEN
+            report.half_opened.append(breaker.stage)
+            logger.info("breaker half-open: a probe may run", extra={"stage": breaker.stage})
+        if state != BreakerState.CLOSED:
+            report.not_closed.append(breaker.stage)
+        try:
+            switched = mappings.set_pulling(breaker.stage, enabled=state != BreakerState.OPEN)
+        except Exception:  # the next run tries again
+            logger.exception("could not switch the event-source mappings", extra={"stage": breaker.stage})
+            continue
+        if switched:
+            report.switched[breaker.stage] = switched
     return report
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from harmonic_service.stages import STAGES, TASK_HANDLER
 from infra.settings import Settings
+from infra.stack import cdk_json_context
 from tests.infra.conftest import API_KEY_VARIANT, ref_id, resources, stage_queues
 
 
@@ -96,10 +97,11 @@ def test_api_5xx_alarm_and_every_alarm_notifies_the_encrypted_topic(template: di
     # per queue of the pipeline, of the events mode and of the audit and notification subscribers: dead
     # letters, oldest message, error rate; the rules' delivery DLQ; per events stage and for each of those
     # two subscribers, its rules' failed deliveries; the API's two; the state machine's two; the sweeper's:
-    # error rate, its rules' DLQ and failed deliveries, and stalled invocations; per stage, failed attempts
-    # and poison messages (every mode), and the p95 duration of its pipeline and events functions
+    # error rate, its rules' DLQ and failed deliveries, stalled invocations and open circuit breakers; per
+    # stage, failed attempts and poison messages (every mode), and the p95 duration of its pipeline and
+    # events functions
     per_stage = 2 + 2
-    assert len(_alarms(template)) == 3 * (2 * len(STAGES) + 2) + 1 + (len(STAGES) + 2) + 2 + 2 + 4 + (
+    assert len(_alarms(template)) == 3 * (2 * len(STAGES) + 2) + 1 + (len(STAGES) + 2) + 2 + 2 + 5 + (
         per_stage * len(STAGES)
     )
     (stalled,) = [a for a in _alarms(template) if a.get("MetricName") == "InvocationsStalled"]
@@ -175,3 +177,31 @@ def test_every_stage_alarms_on_failed_attempts_poison_and_a_slow_p95(template: d
         ]
         assert len(slow) == 2  # its pipeline function and its events function
         assert {alarm["Threshold"] for alarm in slow} == {stage.timeout_s * 1000 * 0.8}  # 80 % (cdk.json)
+
+
+def test_an_open_circuit_breaker_alarms_and_is_graphed_per_stage(template: dict[str, Any]) -> None:
+    (alarm,) = [a for a in _alarms(template) if a.get("MetricName") == "BreakersOpen"]
+    assert alarm["Namespace"] == "Harmonic"
+    assert alarm["Statistic"] == "Maximum"
+    assert alarm["Period"] == 60  # the sweeper reports every minute
+    assert alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"]
+    (dashboard,) = resources(template, "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["DashboardBody"])
+    for metric in ("BreakerOpen", "DependencyFailures", "MessagesRequeued"):
+        assert metric in body, metric
+
+
+def test_every_function_gets_the_breaker_settings_of_cdk_json(template: dict[str, Any]) -> None:
+    settings = Settings.from_mapping(cdk_json_context())
+    expected = {
+        "BREAKER_THRESHOLD": str(settings.breaker_threshold),
+        "BREAKER_WINDOW_S": str(settings.breaker_window_s),
+        "BREAKER_COOLDOWN_S": str(settings.breaker_cooldown_s),
+        "BREAKER_MAX_REQUEUES": str(settings.breaker_max_requeues),
+    }
+    for props in resources(template, "AWS::Lambda::Function").values():
+        variables = props.get("Environment", {}).get("Variables", {})
+        if "INVOCATIONS_TABLE" in variables:
+            assert {k: variables.get(k) for k in expected} == expected

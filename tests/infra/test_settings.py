@@ -83,6 +83,8 @@ def test_python_runtime_given_as_a_number_in_cdk_json() -> None:
         ),
         ({"state_machine_type": "FAST"}, "state_machine_type must be one of STANDARD, EXPRESS"),
         ({"alarm_email": "ops"}, "alarm_email must be an e-mail address"),
+        ({"breaker_threshold": 0}, "breaker_threshold must be between 1 and 10000"),
+        ({"breaker_cooldown_s": 1800}, "breaker_cooldown_s must be between 1 and 900"),  # SQS's longest delay
     ],
 )
 def test_bad_values_are_refused_with_the_setting_named(context: dict, message: str) -> None:

@@ -85,3 +85,34 @@ def test_a_bad_plan_is_refused_clearly(monkeypatch: pytest.MonkeyPatch, raw: str
     faults.reset()
     with pytest.raises(ValueError, match="HARMONIC_FAULTS"):
         faults.plan()
+
+
+def test_an_outage_fails_a_services_calls_while_its_file_exists_in_workers_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import EndpointConnectionError
+    from moto import mock_aws
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    flag = tmp_path / "down"
+    flag.touch()
+    _set(monkeypatch, outage={"services": ["s3"], "while_exists": str(flag)})
+    with mock_aws():
+
+        def client() -> object:
+            made = boto3.client("s3", region_name="us-east-1", config=Config(retries={"max_attempts": 1}))
+            faults.instrument_client(made, "s3")
+            return made
+
+        outside = client()  # not a worker process: left alone
+        outside.create_bucket(Bucket="harmonic-outage-test")
+        outside.put_object(Bucket="harmonic-outage-test", Key="k", Body=b"clip")
+        monkeypatch.setenv(faults.WORKER_FLAG, "1")
+        worker = client()
+        with pytest.raises(EndpointConnectionError):
+            worker.get_object(Bucket="harmonic-outage-test", Key="k")
+        flag.unlink()  # repaired
+        assert worker.get_object(Bucket="harmonic-outage-test", Key="k")["Body"].read() == b"clip"

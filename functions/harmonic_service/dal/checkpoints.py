@@ -189,6 +189,27 @@ def extend_deadline(invocation_id: str, stage: str, extra_s: int) -> bool:
     return True
 
 
+def postpone_deadline(invocation_id: str) -> bool:
+    """A new deadline (now + the usual) for an invocation that waits on an open circuit breaker rather
+    than being stuck; False if it is no longer running."""
+    try:
+        _update(
+            invocation_id,
+            "SET #deadline = :deadline, #updated = :now",
+            "#status = :running OR #status = :accepted",
+            {"#deadline": "deadline_at", "#updated": "updated_at", "#status": "status"},
+            {
+                ":deadline": _deadline_at(),
+                ":now": timestamps.now(),
+                ":running": InvocationStatus.RUNNING.value,
+                ":accepted": InvocationStatus.ACCEPTED.value,
+            },
+        )
+    except _ConditionFailedError:
+        return False
+    return True
+
+
 def leave_index(invocation_id: str) -> None:
     """Take an invocation that has ended out of the sweeper's index (for items from before it was kept)."""
     clients.dynamodb().update_item(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from harmonic_service import config
+from harmonic_service import config, faults
 
 _CONFIG_KWARGS = {
     "retries": {"mode": "standard", "max_attempts": 4},
@@ -25,7 +25,17 @@ def _client(service: str) -> Any:
     from botocore.config import Config
 
     extra = {"signature_version": "s3v4"} if service == "s3" else {}
-    return boto3.client(service, config=Config(**_CONFIG_KWARGS, **extra))
+    client = boto3.client(service, config=Config(**_CONFIG_KWARGS, **extra))
+    client.meta.events.register("after-call-error", functools.partial(_tag_service, service))
+    faults.instrument_client(client, service)
+    return client
+
+
+def _tag_service(service: str, exception: BaseException | None = None, **_: Any) -> None:
+    """Name the service on a call's error that says none itself (no connection, a timeout), so that the
+    circuit breaker can tell which dependency failed (logic.breaker.dependency_of)."""
+    if exception is not None:
+        exception.harmonic_service = service  # type: ignore[attr-defined]
 
 
 def dynamodb() -> Any:
@@ -50,6 +60,10 @@ def events() -> Any:
 
 def secretsmanager() -> Any:
     return _client("secretsmanager")
+
+
+def lambda_() -> Any:
+    return _client("lambda")
 
 
 def clear() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,9 +23,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from harmonic_service import announce
 from harmonic_service.config import current_stage, get_settings
-from harmonic_service.dal import bus
+from harmonic_service.dal import breakers, bus, queues
 from harmonic_service.errors import PoisonMessage
 from harmonic_service.events import EventDetail, parse_event
+from harmonic_service.logic.breaker import BreakerState, dependency_of, requeue_delay_s
 from harmonic_service.models import Envelope, StageOutcome
 from harmonic_service.runner import StageRun, run_stage
 from harmonic_service.stages import get_stage
@@ -126,13 +128,93 @@ def announce_end(invocation_id: str) -> None:
         logger.exception("the end of the invocation was not published: the bus's subscribers miss it")
 
 
+def _breaker_of(stage: str) -> breakers.Breaker:
+    """The stage's breaker as this process knows it; CLOSED when it cannot be read (DynamoDB itself may
+    be the dependency that is down: then the stage tries, and its failures requeue its messages)."""
+    try:
+        return breakers.state(stage)
+    except Exception as error:
+        logger.warning(f"could not read the {stage} breaker ({type(error).__name__}); running as CLOSED")
+        return breakers.Breaker(stage=stage)
+
+
+def _hold(record: SQSRecord, breaker: breakers.Breaker, why: str) -> bool:
+    """Put the record back on its queue for later (a fresh copy; the original is then consumed); False
+    when it may not (requeued BREAKER_MAX_REQUEUES times already) or the send failed."""
+    attributes = record.raw_event.get("messageAttributes") or {}
+    if queues.requeues_of(attributes) >= get_settings().breaker_max_requeues:
+        logger.error(f"{why}; requeued too often already, so it takes its normal retries (and maybe the DLQ)")
+        return False
+    delay = requeue_delay_s(breaker.state, breaker.opened_at, time.time(), breakers.breaker_settings())
+    try:
+        count_so_far = queues.requeue(record.event_source_arn, record.body, attributes, delay)
+    except Exception:
+        logger.exception(f"{why}; putting it back on its queue failed, so SQS redelivers it")
+        return False
+    count("MessagesRequeued")
+    logger.info(f"{why}; put back on its queue for {delay} s (requeue {count_so_far})")
+    return True
+
+
+def with_breaker(record_handler: Callable[[SQSRecord], None]) -> Callable[[SQSRecord], None]:
+    """`record_handler` behind the stage's circuit breaker (logic/breaker.py):
+
+    - OPEN: the record is put back on its queue untouched (fail fast: no dependency is called);
+    - a dependency failure is counted and may open the breaker; the record is put back on its queue when
+      the breaker is now OPEN or this was its last allowed receive, so it waits instead of reaching the
+      DLQ; otherwise it is raised, and SQS redelivers it after the visibility timeout as usual;
+    - a success while HALF_OPEN (the probe) closes the breaker.
+    """
+
+    def guarded(record: SQSRecord) -> None:
+        stage = current_stage()
+        breaker = _breaker_of(stage)
+        if breaker.state == BreakerState.OPEN and _hold(record, breaker, f"{stage} breaker open"):
+            return
+        try:
+            record_handler(record)
+        except Exception as error:
+            dependency = dependency_of(error)
+            if dependency is None:
+                raise
+            count("DependencyFailures")
+            try:
+                breaker, opened = breakers.record_failure(
+                    stage, dependency, f"{type(error).__name__}: {error}"
+                )
+            except Exception:
+                logger.exception("could not count the dependency failure on the breaker")
+                opened = False
+            if opened:
+                count("BreakersOpened")
+                logger.error(
+                    f"breaker of {stage} opened: {breaker.failures} failures of {dependency}",
+                    extra={"dependency": dependency},
+                )
+            receive_count = int(record.attributes.approximate_receive_count or 1)
+            last = receive_count >= get_stage(stage).max_receive_count
+            if (breaker.state == BreakerState.OPEN or last) and _hold(
+                record, breaker, f"{dependency} unavailable"
+            ):
+                return
+            raise
+        if breaker.state == BreakerState.HALF_OPEN and breakers.close(stage):
+            count("BreakersClosed")
+            logger.info(f"breaker of {stage} closed: the probe succeeded")
+
+    return guarded
+
+
 def sqs_handler(
     record_handler: Callable[[SQSRecord], None], *, per_stage: bool = True
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """A Lambda handler for an SQS event source: Powertools' batch processor over `record_handler`, with
     partial batch responses (a record that raises is retried alone), the Lambda context in every log line,
-    tracing and EMF metrics (dimension `stage` from STAGE_NAME when `per_stage`)."""
+    tracing and EMF metrics. `per_stage` (a stage's function): dimension `stage` from STAGE_NAME, and the
+    stage's circuit breaker around each record (:func:`with_breaker`)."""
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    if per_stage:
+        record_handler = with_breaker(record_handler)
 
     @metrics.log_metrics(capture_cold_start_metric=True)
     @tracer.capture_lambda_handler(capture_response=False)
