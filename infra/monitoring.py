@@ -179,7 +179,7 @@ class Monitoring(Construct):
             "breakers-open",
             service_metric("BreakersOpen", "Maximum", ONE_MINUTE),
             threshold=1,
-            description="A stage's circuit breaker is open (or half-open): a dependency (S3, DynamoDB, SQS, "
+            description="A stage's circuit breaker is open: a dependency (S3, DynamoDB, SQS, "
             "the bus) keeps failing, so the stage stopped pulling its queue; its messages wait there. The "
             "sweeper reports it every minute until a probe succeeds (the breaker item names the dependency).",
             action=action,

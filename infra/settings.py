@@ -71,13 +71,16 @@ class Settings:
     event_archive_retention_days: int = 7
     # Step Functions: STANDARD or EXPRESS (infra/statemachine.py; the trade-off is in docs/infra.md).
     state_machine_type: str = "STANDARD"
-    # The stages' circuit breakers (functions/harmonic_service/logic/breaker.py): dependency failures in a
+    # The stages' circuit breakers (functions/harmonic_service/breaker.py): dependency failures in a
     # window that open one, the window, the cool-down before a probe, and how often one message may be put
     # back on its queue while it waits.
     breaker_threshold: int = _FUNCTION_DEFAULTS.breaker_threshold
     breaker_window_s: int = _FUNCTION_DEFAULTS.breaker_window_s
     breaker_cooldown_s: int = _FUNCTION_DEFAULTS.breaker_cooldown_s
     breaker_max_requeues: int = _FUNCTION_DEFAULTS.breaker_max_requeues
+    # Callers (owner ids: "apikey:<API key id>" or an IAM principal ARN, a role for its sessions) whose
+    # patterns every caller sees and matches, read-only for the others (functions/.../tenancy.py).
+    shared_pattern_owners: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         try:
@@ -124,6 +127,12 @@ class Settings:
         # a held message is put back with a delay of the rest of the cool-down, and SQS delays at most 900 s
         _in_range("breaker_cooldown_s", self.breaker_cooldown_s, 1, 900)
         _in_range("breaker_max_requeues", self.breaker_max_requeues, 0, 10_000)
+        for owner in self.shared_pattern_owners:
+            if not (owner.startswith("apikey:") or owner.startswith("arn:")):
+                raise SettingsError(
+                    f"shared_pattern_owners: {owner!r} is not an owner id (apikey:<API key id> or an IAM "
+                    "principal ARN)"
+                )
         if self.alarm_email and "@" not in self.alarm_email:
             raise SettingsError(f"alarm_email must be an e-mail address, got {self.alarm_email!r}")
 
@@ -217,6 +226,16 @@ def _upper(raw: Any) -> str:
     return _text(raw).upper()
 
 
+def _owner_list(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = json.loads(raw) if raw.strip().startswith("[") else [p for p in raw.split(",") if p.strip()]
+    if not isinstance(raw, list | tuple) or not all(
+        isinstance(owner, str) and owner.strip() for owner in raw
+    ):
+        raise TypeError('expected a list of owner ids such as ["apikey:a1b2c3d4e5"]')
+    return tuple(owner.strip() for owner in raw)
+
+
 def _memory_map(raw: Any) -> Mapping[str, int]:
     if isinstance(raw, str):
         raw = json.loads(raw)
@@ -253,4 +272,5 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "breaker_window_s": _integer,
     "breaker_cooldown_s": _integer,
     "breaker_max_requeues": _integer,
+    "shared_pattern_owners": _owner_list,
 }

@@ -210,6 +210,7 @@ class HarmonicStack(cdk.Stack):
             "BREAKER_WINDOW_S": str(settings.breaker_window_s),
             "BREAKER_COOLDOWN_S": str(settings.breaker_cooldown_s),
             "BREAKER_MAX_REQUEUES": str(settings.breaker_max_requeues),
+            "SHARED_PATTERN_OWNERS": json.dumps(list(settings.shared_pattern_owners)),
             "POWERTOOLS_SERVICE_NAME": "harmonic",
             "POWERTOOLS_METRICS_NAMESPACE": "Harmonic",
         }

@@ -11,6 +11,7 @@ local stack listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import threading
@@ -88,11 +89,29 @@ def proxy_event(
             "resourcePath": parts.path,
             "protocol": "HTTP/1.1",
             "requestTimeEpoch": int(time.time() * 1000),
-            "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent", "")},
+            "identity": _identity(headers, source_ip),
             "accountId": ACCOUNT,
             "apiId": "local",
         },
     }
+
+
+def _identity(headers: dict[str, str], source_ip: str) -> dict[str, Any]:
+    """The request context's identity. An ``X-Api-Key`` header becomes an ``apiKeyId``, as API Gateway
+    sets it when a method requires a key: here any key is accepted and its id is derived from it, so two
+    keys are two callers (tenancy.py); without one the caller is anonymous."""
+    identity: dict[str, Any] = {"sourceIp": source_ip, "userAgent": _header(headers, "User-Agent")}
+    key = _header(headers, "X-Api-Key")
+    if key:
+        identity["apiKey"] = key
+        identity["apiKeyId"] = "local-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return identity
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    """A header's value, whatever the case of its name ("" when absent)."""
+    wanted = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == wanted), "")
 
 
 def _error_body(code: str, message: str) -> bytes:

@@ -47,10 +47,11 @@ class StackProcess:
     log_path: Path
 
     def client(self, **kwargs: Any) -> Any:
-        """A ``harmonic_client.Client`` for the API, without auth (importable: client/ on sys.path)."""
+        """A ``harmonic_client.Client`` for the API, without auth unless `kwargs` say (``auth="api_key"``:
+        the local front makes each key a caller of its own); importable: client/ on sys.path."""
         from harmonic_client import Client
 
-        return Client(self.base_url, auth="none", **kwargs)
+        return Client(self.base_url, **{"auth": "none", **kwargs})
 
     def aws(self, service: str) -> Any:
         """A boto3 client for the stack's local AWS (moto), with the stack's fake credentials."""

@@ -37,10 +37,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from harmonic_service.breaker import BreakerState
 from harmonic_service.config import clear_caches
 from harmonic_service.dal import breakers, clients
 from harmonic_service.events import SUBSCRIBERS
-from harmonic_service.logic.breaker import BreakerState
 from harmonic_service.stages import STAGE_NAMES
 from local.harness import (
     API_HANDLER,

@@ -54,7 +54,8 @@ def _with_error_body(document: dict[str, Any]) -> dict[str, Any]:
                     "bad_request (the body does not match its schema) or invalid_audio (not a WAV)"
                 )
             responses["default"] = _error_response(
-                "an error: 400, 404 not_found, 409 conflict, 413 payload_too_large, 500 internal"
+                "an error: 400, 403 forbidden or read_only, 404 not_found, 409 conflict, "
+                "413 payload_too_large, 500 internal"
             )
     schemas = document["components"]["schemas"]
     for name in _POWERTOOLS_SCHEMAS:

@@ -104,6 +104,8 @@ class PatternBody(BaseModel):
     duration_s: float | None = None
     artifact_bytes: int | None = None
     index_version: int | None = None
+    # a pattern this deployment's publishers registered: matched for every caller, read-only for them
+    shared: bool = False
 
 
 class PatternList(BaseModel):

@@ -69,7 +69,7 @@ class Settings:
     upload_url_expiry_s: int = 900
     # A final result up to this size is stored inline in the invocation item; larger ones only in S3.
     max_inline_result_bytes: int = 64 * 1024
-    # The stages' circuit breakers (logic/breaker.py): dependency failures in a window that open one, the
+    # The stages' circuit breakers (breaker.py): dependency failures in a window that open one, the
     # window, the cool-down before a probe, and how often one message may be put back on its queue.
     breaker_threshold: int = 5
     breaker_window_s: int = 60
@@ -77,6 +77,8 @@ class Settings:
     breaker_max_requeues: int = 60
     # The sweeper only: {stage name: [its event-source mapping ids]} (the pipeline's and the events
     # mode's), which it disables while the stage's breaker is open; empty where none are deployed (locally).
+    # Owners (tenancy.py) whose patterns every caller sees and matches, read-only for the others.
+    shared_pattern_owners: tuple[str, ...] = ()
     stage_event_source_mappings: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
@@ -99,6 +101,15 @@ def _int(name: str, default: int) -> int:
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name, "").strip()
     return float(raw) if raw else default
+
+
+def _owners(raw: str) -> tuple[str, ...]:
+    if not raw.strip():
+        return ()
+    owners = json.loads(raw)
+    if not isinstance(owners, list) or not all(isinstance(o, str) and o for o in owners):
+        raise ValueError("SHARED_PATTERN_OWNERS must be a JSON list of owner ids")
+    return tuple(owners)
 
 
 def _mapping_ids(raw: str) -> Mapping[str, tuple[str, ...]]:
@@ -153,6 +164,7 @@ def get_settings() -> Settings:
         breaker_window_s=_int("BREAKER_WINDOW_S", defaults.breaker_window_s),
         breaker_cooldown_s=_int("BREAKER_COOLDOWN_S", defaults.breaker_cooldown_s),
         breaker_max_requeues=_int("BREAKER_MAX_REQUEUES", defaults.breaker_max_requeues),
+        shared_pattern_owners=_owners(os.environ.get("SHARED_PATTERN_OWNERS", "")),
         stage_event_source_mappings=_mapping_ids(os.environ.get("STAGE_EVENT_SOURCE_MAPPINGS", "")),
     )
 

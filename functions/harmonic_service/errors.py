@@ -39,6 +39,14 @@ class NotFound(ServiceError):
     status = 404
 
 
+class Forbidden(ServiceError):
+    """403: the caller sees the thing but may not change it (a shared pattern). What a caller may not see
+    is a NotFound instead, so that ids do not leak."""
+
+    code = "forbidden"
+    status = 403
+
+
 class Conflict(ServiceError):
     code = "conflict"
     status = 409

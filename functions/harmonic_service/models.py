@@ -136,6 +136,8 @@ class Invocation(BaseModel):
     result_key: str | None = None
     expires_at: int | None = None
     callback_url: str | None = None  # where the end of the invocation is POSTed (handlers/notify.py)
+    # the caller that submitted it (tenancy.py); items from before owners were kept: anonymous
+    owner: str = "anonymous"
     deadline_at: int | None = None  # epoch s: past it and still running, the sweeper steps in
     # The item's layout version (ITEM_VERSION); 0: written before items had one. Unknown attributes are
     # ignored and a stage missing from `stages` reads as PENDING, so older items still run and resume.

@@ -17,6 +17,7 @@ from aws_lambda_powertools import Logger
 from harmonic_service import config
 from harmonic_service.dal import registry
 from harmonic_service.logic.patterns import Pattern, PatternSet
+from harmonic_service.tenancy import ANONYMOUS, Viewer
 
 _lock = threading.Lock()
 _state: dict[str, object] = {"version": None, "set": PatternSet(), "table": None}
@@ -43,7 +44,8 @@ def current() -> PatternSet:
                     continue
                 stats["artifacts_fetched"] += 1
                 try:
-                    pattern_set.add(Pattern(pattern_id, item["name"], item["kind"], data))
+                    owner = item.get("owner") or ANONYMOUS
+                    pattern_set.add(Pattern(pattern_id, item["name"], item["kind"], data, owner))
                 except ValueError as error:
                     stats["unreadable"] += 1
                     logger.warning(
@@ -55,8 +57,9 @@ def current() -> PatternSet:
         return pattern_set
 
 
-def selected_count(selectors: Iterable[str] | None) -> int:
-    """How many registered patterns `selectors` (ids or names; None: all) select, without any artifact.
+def selected_count(selectors: Iterable[str] | None, viewer: Viewer | None = None) -> int:
+    """How many registered patterns `selectors` (ids or names; None: all) select among those `viewer`
+    sees (None: every one), without any artifact.
 
     What a skip rule needs: one consistent read of the version when the parsed set is current, otherwise
     the metadata alone (a scan of the patterns table; nothing is downloaded or parsed).
@@ -65,8 +68,8 @@ def selected_count(selectors: Iterable[str] | None) -> int:
     version = registry.version()
     with _lock:
         if _state["version"] == version and _state["table"] == table:
-            return len(_state["set"].selected(selectors))  # type: ignore[attr-defined]
-    items = registry.list_all()
+            return len(_state["set"].selected(selectors, viewer))  # type: ignore[attr-defined]
+    items = [item for item in registry.list_all() if viewer is None or viewer.sees(item.get("owner"))]
     if selectors is None:
         return len(items)
     wanted = set(selectors)

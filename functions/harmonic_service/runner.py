@@ -30,11 +30,11 @@ from aws_lambda_powertools import Logger
 
 from harmonic import InvalidAudio, WavLimits
 from harmonic_service import faults, pattern_cache, timestamps
+from harmonic_service.breaker import dependency_of
 from harmonic_service.config import get_settings
 from harmonic_service.dal import checkpoints, payloads
 from harmonic_service.deadlines import redispatch_after_s
 from harmonic_service.errors import PermanentStageError, StaleMessage
-from harmonic_service.logic.breaker import dependency_of
 from harmonic_service.logic.options import Options, parse_options
 from harmonic_service.logic.patterns import PatternSet
 from harmonic_service.models import Envelope, Invocation, InvocationStatus, StageOutcome, StageStatus
@@ -49,6 +49,7 @@ from harmonic_service.stages import (
     in_parallel_group,
     skip_reason,
 )
+from harmonic_service.tenancy import Viewer
 
 logger = Logger(service="harmonic", child=True)
 
@@ -143,7 +144,10 @@ class StoredContext:
         return pattern_cache.current()
 
     def pattern_count(self) -> int:
-        return pattern_cache.selected_count(self._options.patterns)
+        return pattern_cache.selected_count(self._options.patterns, self.viewer())
+
+    def viewer(self) -> Viewer:
+        return Viewer.of(self.invocation.owner, get_settings().shared_pattern_owners)
 
     def record(self, stage: str, summary: Mapping[str, Any]) -> None:
         """Make `stage`'s fresh summary visible to the skip rules evaluated after it."""

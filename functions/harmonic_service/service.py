@@ -20,6 +20,7 @@ from harmonic_service.dal import audit, bus, checkpoints, executions, payloads, 
 from harmonic_service.errors import (
     BadRequest,
     Conflict,
+    Forbidden,
     NotFound,
     PayloadTooLarge,
     ServiceError,
@@ -28,14 +29,16 @@ from harmonic_service.errors import (
 from harmonic_service.logic import patterns as pattern_logic
 from harmonic_service.logic.callbacks import check_callback_url
 from harmonic_service.logic.sources import check_one_source
-from harmonic_service.models import Envelope, InvocationStatus, StageStatus
+from harmonic_service.models import Envelope, Invocation, InvocationStatus, StageStatus
 from harmonic_service.stages import STAGE_NAMES
+from harmonic_service.tenancy import ANONYMOUS, Viewer
 
 _PATTERN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 __all__ = [
     "BadRequest",
     "Conflict",
+    "Forbidden",
     "NotFound",
     "PayloadTooLarge",
     "ServiceError",
@@ -77,14 +80,20 @@ def _resolve_steps(steps: Sequence[str] | None) -> list[str]:
         raise BadRequest(str(error)) from None
 
 
-def _resolve_options(options: dict[str, Any] | None) -> logic.Options:
-    """Validated options; `options.patterns` must each name a registered pattern (by id or name)."""
+def _resolve_options(options: dict[str, Any] | None, viewer: Viewer | None = None) -> logic.Options:
+    """Validated options; `options.patterns` must each name a registered pattern (by id or name) that
+    `viewer` sees (None: any)."""
     try:
         opts = logic.parse_options(options)
     except ValueError as error:
         raise BadRequest(str(error)) from None
     if opts.patterns:
-        known = {key for item in registry.list_all() for key in (item["pattern_id"], item["name"])}
+        known = {
+            key
+            for item in registry.list_all()
+            if viewer is None or viewer.sees(item.get("owner"))
+            for key in (item["pattern_id"], item["name"])
+        }
         unknown = [selector for selector in opts.patterns if selector not in known]
         if unknown:
             raise BadRequest(
@@ -133,10 +142,10 @@ def _check_inline(audio: bytes, limit: int) -> None:
     _check_wav_header(audio[:_HEADER_BYTES])
 
 
-def _check_upload(audio_key: str, limit: int) -> int:
-    """The size of a client's upload after checking its key, presence, size limit and header."""
-    if not payloads.is_upload_key(audio_key):
-        raise BadRequest("audio_key must be a key returned by POST /v1/uploads")
+def _check_upload(audio_key: str, limit: int, owner: str) -> int:
+    """The size of `owner`'s upload after checking its key, presence, size limit and header."""
+    if not payloads.is_upload_key(audio_key, owner):
+        raise BadRequest("audio_key must be a key POST /v1/uploads returned to this caller")
     size = payloads.size_of(audio_key)
     if size is None:
         raise BadRequest(f"nothing was uploaded at {audio_key} (or the upload expired)")
@@ -198,8 +207,10 @@ def submit_invocation(
     options: dict[str, Any] | None,
     correlation_id: str,
     callback_url: str | None = None,
+    owner: str = ANONYMOUS,
 ) -> dict[str, Any]:
-    """Accept a clip for asynchronous processing: `{"invocation_id", "status": "ACCEPTED", "mode"}`.
+    """Accept a clip of `owner` (tenancy.py) for asynchronous processing: `{"invocation_id", "status":
+    "ACCEPTED", "mode"}`.
 
     Checks the request and the clip's WAV header (the full decode is the ingest stage's), stores the clip
     at invocations/<id>/input.wav, creates the invocation item and dispatches its first stage. With
@@ -209,13 +220,13 @@ def submit_invocation(
     _one_source(audio, audio_key)
     mode = _resolve_mode(mode)
     run_steps = _resolve_steps(steps)
-    opts = _resolve_options(options)
+    opts = _resolve_options(options, _viewer(owner))
     callback = _resolve_callback(callback_url)
     if audio is not None:
         _check_inline(audio, settings.max_inline_bytes)
     else:
         assert audio_key is not None
-        _check_upload(audio_key, settings.max_upload_bytes)
+        _check_upload(audio_key, settings.max_upload_bytes, owner)
 
     invocation_id = str(uuid.uuid4())
     key = payloads.input_key(invocation_id)
@@ -231,6 +242,7 @@ def submit_invocation(
         steps=run_steps,
         options=opts.to_dict(),
         callback_url=callback,
+        owner=owner,
     )
     envelope = Envelope(
         invocation_id=invocation_id,
@@ -246,16 +258,27 @@ def submit_invocation(
     return {"invocation_id": invocation_id, "status": InvocationStatus.ACCEPTED.value, "mode": mode}
 
 
-def get_invocation(invocation_id: str) -> dict[str, Any]:
-    """The GET /v1/invocations/{id} body; NotFound for an unknown id.
+def _viewer(owner: str) -> Viewer:
+    return Viewer.of(owner, get_settings().shared_pattern_owners)
+
+
+def _owned_invocation(invocation_id: str, owner: str | None) -> Invocation:
+    """The invocation item; NotFound when there is none or (`owner` given) it is another caller's: to
+    them it does not exist, so ids do not leak. `owner` None: an internal caller, who sees every one."""
+    _check_id(invocation_id)
+    item = checkpoints.get(invocation_id)
+    if item is None or (owner is not None and item.owner != owner):
+        raise NotFound(f"no invocation {invocation_id}")
+    return item
+
+
+def get_invocation(invocation_id: str, owner: str | None = None) -> dict[str, Any]:
+    """The GET /v1/invocations/{id} body; NotFound for an unknown id or another caller's.
 
     `{"invocation_id", "status", "mode", "created_at", "updated_at", "steps", "stages": [{"name", "status",
     "duration_ms", "attempts"} (+ "reason" when SKIPPED)], "result"? (SUCCEEDED), "error"? (FAILED)}`.
     """
-    _check_id(invocation_id)
-    item = checkpoints.get(invocation_id)
-    if item is None:
-        raise NotFound(f"no invocation {invocation_id}")
+    item = _owned_invocation(invocation_id, owner)
     stages = []
     for name in STAGE_NAMES:
         checkpoint = item.stage(name)
@@ -286,28 +309,27 @@ def get_invocation(invocation_id: str) -> dict[str, Any]:
     return body
 
 
-def invocation_events(invocation_id: str) -> dict[str, Any]:
+def invocation_events(invocation_id: str, owner: str | None = None) -> dict[str, Any]:
     """The GET /v1/invocations/{id}/events body: the invocation's events from the audit log, oldest first.
 
     NotFound for an unknown invocation; an invocation of another mode has only its end
     (`InvocationCompleted` or `InvocationFailed`, which every mode publishes). BadRequest when the audit log
     is not deployed (no events mode).
     """
-    _check_id(invocation_id)
-    if checkpoints.get(invocation_id) is None:
-        raise NotFound(f"no invocation {invocation_id}")
+    _owned_invocation(invocation_id, owner)
     if not get_settings().audit_table:
         raise BadRequest("the audit log of the events mode is not deployed here")
     found = audit.events_of(invocation_id)
     return {"invocation_id": invocation_id, "events": found, "count": len(found)}
 
 
-def resume_invocation(invocation_id: str, correlation_id: str) -> dict[str, Any]:
+def resume_invocation(invocation_id: str, correlation_id: str, owner: str | None = None) -> dict[str, Any]:
     """Restart a FAILED invocation from its first stage that is neither SUCCEEDED nor SKIPPED.
 
-    → `{"invocation_id", "status": "RUNNING", "mode", "resumed_from"}`; NotFound; Conflict when not FAILED.
+    → `{"invocation_id", "status": "RUNNING", "mode", "resumed_from"}`; NotFound (also another caller's);
+    Conflict when not FAILED.
     """
-    _check_id(invocation_id)
+    _owned_invocation(invocation_id, owner)  # the owner never changes: checked once, before the transition
     try:
         stage, item = checkpoints.prepare_resume(invocation_id)
     except UnknownInvocation:
@@ -343,8 +365,10 @@ def analyze(
     audio_key: str | None,
     steps: list[str] | None,
     options: dict[str, Any] | None,
+    owner: str | None = None,
 ) -> dict[str, Any]:
-    """Run the whole chain in this process and return the result (docs/design.md "Result").
+    """Run the whole chain in this process and return the result (docs/design.md "Result"); the patterns
+    matched are `owner`'s and the publishers' (None: every one).
 
     For small clips: the size limit is MAX_INLINE_BYTES for inline and uploaded audio alike. Bad audio is
     BadRequest with code "invalid_audio".
@@ -352,20 +376,23 @@ def analyze(
     settings = get_settings()
     _one_source(audio, audio_key)
     run_steps = _resolve_steps(steps)
-    opts = _resolve_options(options)
+    viewer = _viewer(owner) if owner is not None else None
+    opts = _resolve_options(options, viewer)
     if audio is None:
         assert audio_key is not None
-        _check_upload(audio_key, settings.max_inline_bytes)
+        _check_upload(audio_key, settings.max_inline_bytes, owner or ANONYMOUS)
         audio = payloads.get_bytes(audio_key)
     _check_inline(audio, settings.max_inline_bytes)
     limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
     try:
-        return logic.run_chain(audio, run_steps, opts, limits=limits, patterns=pattern_cache.current())
+        return logic.run_chain(
+            audio, run_steps, opts, limits=limits, patterns=pattern_cache.current(), viewer=viewer
+        )
     except InvalidAudio as error:
         raise BadRequest(str(error), code="invalid_audio") from None
 
 
-def create_upload(content_length: int | None) -> dict[str, Any]:
+def create_upload(content_length: int | None, owner: str = ANONYMOUS) -> dict[str, Any]:
     """A presigned S3 PUT for a clip too large to inline.
 
     → `{"audio_key", "upload_url", "expires_in", "max_bytes"}`.
@@ -381,7 +408,7 @@ def create_upload(content_length: int | None) -> dict[str, Any]:
                 f"content_length {content_length} exceeds the upload limit "
                 f"of {settings.max_upload_bytes} bytes"
             )
-    key = payloads.new_upload_key()
+    key = payloads.new_upload_key(owner)
     url = payloads.presigned_put_url(key, settings.upload_url_expiry_s, content_length)
     logger.info("upload URL issued", extra={"audio_key": key})
     return {
@@ -395,13 +422,22 @@ def create_upload(content_length: int | None) -> dict[str, Any]:
 # --- the pattern registry --------------------------------------------------------------------------------
 
 
-def _pattern_body(item: dict[str, Any]) -> dict[str, Any]:
+def _pattern_body(item: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
     keys = ("pattern_id", "name", "kind", "created_at", "duration_s", "artifact_bytes")
-    return {key: item.get(key) for key in keys}
+    return {**{key: item.get(key) for key in keys}, "shared": viewer.shared(item.get("owner"))}
 
 
-def create_pattern(name: str, kind: str, audio: bytes | None, audio_key: str | None) -> dict[str, Any]:
-    """Register a keyword template or a fingerprinted recording → 201 body with `pattern_id`.
+def _visible_pattern(pattern_id: str, viewer: Viewer) -> dict[str, Any]:
+    item = registry.get(pattern_id) if _PATTERN_ID.match(pattern_id) else None
+    if item is None or not viewer.sees(item.get("owner")):
+        raise NotFound(f"no pattern {pattern_id!r}")
+    return item
+
+
+def create_pattern(
+    name: str, kind: str, audio: bytes | None, audio_key: str | None, owner: str = ANONYMOUS
+) -> dict[str, Any]:
+    """Register a keyword template or a fingerprinted recording of `owner` → 201 body with `pattern_id`.
 
     The clip is validated like an invocation's (BadRequest `invalid_audio` for unusable audio); the
     template/fingerprint is computed here, stored in S3, and the registry's version is bumped.
@@ -415,7 +451,7 @@ def create_pattern(name: str, kind: str, audio: bytes | None, audio_key: str | N
         raise BadRequest(f"kind must be one of {', '.join(pattern_logic.KINDS)}")
     if audio is None:
         assert audio_key is not None
-        _check_upload(audio_key, settings.max_upload_bytes)
+        _check_upload(audio_key, settings.max_upload_bytes, owner)
         audio = payloads.get_bytes(audio_key)
     else:
         _check_inline(audio, settings.max_inline_bytes)
@@ -425,24 +461,31 @@ def create_pattern(name: str, kind: str, audio: bytes | None, audio_key: str | N
     except InvalidAudio as error:
         raise BadRequest(str(error), code="invalid_audio") from None
     pattern_id = str(uuid.uuid4())
-    item = registry.put(pattern_id, name, kind, artifact, duration_s)
+    item = registry.put(pattern_id, name, kind, artifact, duration_s, owner)
     logger.info("pattern registered", extra={"pattern_id": pattern_id, "kind": kind})
-    return {**_pattern_body(item), "index_version": item["index_version"]}
+    return {**_pattern_body(item, _viewer(owner)), "index_version": item["index_version"]}
 
 
-def list_patterns() -> dict[str, Any]:
-    items = registry.list_all()
-    return {"patterns": [_pattern_body(item) for item in items], "count": len(items)}
+def list_patterns(owner: str = ANONYMOUS) -> dict[str, Any]:
+    """The patterns `owner` sees: its own and the publishers' (``shared: true``), oldest first."""
+    viewer = _viewer(owner)
+    items = [item for item in registry.list_all() if viewer.sees(item.get("owner"))]
+    return {"patterns": [_pattern_body(item, viewer) for item in items], "count": len(items)}
 
 
-def get_pattern(pattern_id: str) -> dict[str, Any]:
-    item = registry.get(pattern_id) if _PATTERN_ID.match(pattern_id) else None
-    if item is None:
-        raise NotFound(f"no pattern {pattern_id!r}")
-    return _pattern_body(item)
+def get_pattern(pattern_id: str, owner: str = ANONYMOUS) -> dict[str, Any]:
+    viewer = _viewer(owner)
+    return _pattern_body(_visible_pattern(pattern_id, viewer), viewer)
 
 
-def delete_pattern(pattern_id: str) -> None:
-    if not _PATTERN_ID.match(pattern_id) or not registry.delete(pattern_id):
+def delete_pattern(pattern_id: str, owner: str = ANONYMOUS) -> None:
+    """Delete `owner`'s pattern; NotFound for one it does not see, Forbidden for a publisher's."""
+    viewer = _viewer(owner)
+    item = _visible_pattern(pattern_id, viewer)
+    if not viewer.may_change(item.get("owner")):
+        raise Forbidden(
+            f"pattern {pattern_id!r} is shared by this deployment and read-only", code="read_only"
+        )
+    if not registry.delete(pattern_id, owner):
         raise NotFound(f"no pattern {pattern_id!r}")
     logger.info("pattern deleted", extra={"pattern_id": pattern_id})

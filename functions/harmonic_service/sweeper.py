@@ -15,7 +15,7 @@ sits in a sparse index of the invocations table until it ends (`checkpoints.DEAD
 
 An invocation whose pending stage waits behind an open circuit breaker is not stuck: its message waits in
 the queue until the dependency is back, so its deadline is postponed instead (`postponed`).
-`tend_breakers`, in the same run, moves each breaker on (logic/breaker.py): OPEN past its cool-down becomes
+`tend_breakers`, in the same run, moves each breaker on (breaker.py): OPEN past its cool-down becomes
 HALF_OPEN, and every stage's event-source mappings follow its breaker (disabled while OPEN).
 
 `execution_ended` records what Step Functions says when an execution ends without the state machine's own
@@ -34,8 +34,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from harmonic_service import events
+from harmonic_service.breaker import BreakerState, probe_due
 from harmonic_service.dal import breakers, bus, checkpoints, mappings, queues
-from harmonic_service.logic.breaker import BreakerState, probe_due
 from harmonic_service.models import Envelope, Invocation, InvocationStatus, StageStatus
 from harmonic_service.stages import STAGE_NAMES
 
@@ -96,23 +96,24 @@ def sweep(now: float | None = None, limit: int = 100) -> SweepReport:
 
 
 def _behind_open_breaker(item: Invocation) -> bool:
-    """Whether a stage the invocation waits for has a breaker that is not CLOSED (queue-fed modes)."""
+    """Whether a stage the invocation waits for has an OPEN breaker (queue-fed modes). Half-open, messages
+    flow again, and the usual rules apply."""
     if item.mode not in ("pipeline", "events"):
         return False
-    return any(breakers.state(stage).state != BreakerState.CLOSED for stage in item.ready_stages())
+    return any(breakers.state(stage).state == BreakerState.OPEN for stage in item.ready_stages())
 
 
 @dataclass
 class BreakerReport:
-    """What `tend_breakers` saw and did: the stages whose breaker is not CLOSED, those it half-opened,
-    and the event-source mappings it switched."""
+    """What `tend_breakers` saw and did: the stages whose breaker is OPEN (after it half-opened those whose
+    cool-down is over), those it half-opened, and the event-source mappings it switched."""
 
-    not_closed: list[str] = field(default_factory=list)
+    open: list[str] = field(default_factory=list)
     half_opened: list[str] = field(default_factory=list)
     switched: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"not_closed": self.not_closed, "half_opened": self.half_opened, "switched": self.switched}
+        return {"open": self.open, "half_opened": self.half_opened, "switched": self.switched}
 
 
 def tend_breakers(now: float | None = None) -> BreakerReport:
@@ -130,8 +131,8 @@ def tend_breakers(now: float | None = None) -> BreakerReport:
             state = BreakerState.HALF_OPEN
             report.half_opened.append(breaker.stage)
             logger.info("breaker half-open: a probe may run", extra={"stage": breaker.stage})
-        if state != BreakerState.CLOSED:
-            report.not_closed.append(breaker.stage)
+        if state == BreakerState.OPEN:
+            report.open.append(breaker.stage)
         try:
             switched = mappings.set_pulling(breaker.stage, enabled=state != BreakerState.OPEN)
         except Exception:  # the next run tries again

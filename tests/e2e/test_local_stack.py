@@ -367,3 +367,22 @@ def test_a_callback_url_the_service_cannot_use_is_a_400(client: Client) -> None:
         client.submit(SPEECH, mode="events", callback_url="ftp://127.0.0.1/x")
     assert refused.value.status == 400
     assert "callback_url" in str(refused.value)
+
+
+def test_two_api_keys_are_two_callers_who_see_only_their_own(local_stack) -> None:
+    """The local front gives an X-Api-Key an apiKeyId, as API Gateway does: each key is a caller."""
+    alice = local_stack.client(auth="api_key", api_key="alice-local-key")
+    bob = local_stack.client(auth="api_key", api_key="bob-local-key")
+    pattern = alice.add_pattern("music", KEYWORDS / "enrol_music_0.wav")
+    accepted = alice.submit(KEYWORDS / "query_music_0.wav", mode="pipeline")
+    assert pattern["pattern_id"] not in {p["pattern_id"] for p in bob.list_patterns()}
+    for call in (
+        lambda: bob.status(accepted["invocation_id"]),
+        lambda: bob.remove_pattern(pattern["pattern_id"]),
+    ):
+        with pytest.raises(ApiError) as hidden:
+            call()
+        assert (hidden.value.status, hidden.value.code) == (404, "not_found")
+    final = alice.wait(accepted["invocation_id"])
+    assert final["result"]["matches"][0]["pattern_id"] == pattern["pattern_id"]
+    alice.remove_pattern(pattern["pattern_id"])

@@ -35,6 +35,7 @@ def test_command_line_strings_are_parsed() -> None:
             "api_throttle_burst": "40",
             "max_duration_s": "30",
             "state_machine_type": "express",
+            "shared_pattern_owners": "apikey:k1, arn:aws:iam::123456789012:role/Publisher",
         }
     )
     assert settings.auth == "api_key"
@@ -46,6 +47,7 @@ def test_command_line_strings_are_parsed() -> None:
     assert settings.max_duration_s == 30.0
     assert settings.state_machine_type == "EXPRESS"
     assert settings.stage_memory("features") == 2048
+    assert settings.shared_pattern_owners == ("apikey:k1", "arn:aws:iam::123456789012:role/Publisher")
 
 
 def test_stage_memory_defaults_to_stages_py_and_takes_overrides() -> None:
@@ -84,6 +86,7 @@ def test_python_runtime_given_as_a_number_in_cdk_json() -> None:
         ({"state_machine_type": "FAST"}, "state_machine_type must be one of STANDARD, EXPRESS"),
         ({"alarm_email": "ops"}, "alarm_email must be an e-mail address"),
         ({"breaker_threshold": 0}, "breaker_threshold must be between 1 and 10000"),
+        ({"shared_pattern_owners": ["alice"]}, "shared_pattern_owners: 'alice' is not an owner id"),
         ({"breaker_cooldown_s": 1800}, "breaker_cooldown_s must be between 1 and 900"),  # SQS's longest delay
     ],
 )

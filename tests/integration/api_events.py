@@ -42,12 +42,15 @@ def api_event(
     request_id: str | None = None,
     source_ip: str = "198.51.100.7",
     query: dict[str, str] | None = None,
+    identity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One API Gateway REST proxy event.
 
     `body`: None (no body), str/bytes (sent as given; non-UTF-8 bytes are base64-encoded, as API Gateway
     does), anything else as JSON. `base64_encoded` forces ``isBase64Encoded``. `request_id` replaces the
     generated ``requestContext.requestId`` (the correlation id when the request has no valid one).
+    `identity` is merged into ``requestContext.identity`` (the caller API Gateway authenticated:
+    ``userArn`` with IAM auth, ``apiKeyId`` with an API key).
     """
     raw = None if body is None else _body_bytes(body)
     raw_path = f"{path}?{urlencode(query)}" if query else path
@@ -56,6 +59,8 @@ def api_event(
         event["body"] = ""  # an empty body, not a missing one
     if raw and base64_encoded and not event["isBase64Encoded"]:
         event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode("ascii"), True
+    if identity:
+        event["requestContext"]["identity"].update(identity)
     if request_id is not None:
         event["requestContext"]["requestId"] = event["requestContext"]["extendedRequestId"] = request_id
     return event

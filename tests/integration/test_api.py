@@ -540,7 +540,7 @@ def test_a_clip_over_the_inline_limit_is_413_even_when_the_body_is_small_enough(
 def test_unexpected_errors_are_500_json_without_internals(
     aws: AwsStack, monkeypatch: pytest.MonkeyPatch, log_stream: io.StringIO
 ) -> None:
-    def broken(invocation_id: str) -> dict[str, Any]:
+    def broken(invocation_id: str, owner: str | None = None) -> dict[str, Any]:
         raise RuntimeError("secret internal detail")
 
     monkeypatch.setattr(service, "get_invocation", broken)

@@ -15,10 +15,10 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from harmonic_service import service, sweeper
+from harmonic_service.breaker import BreakerState
 from harmonic_service.config import clear_caches
 from harmonic_service.dal import breakers, checkpoints, clients
 from harmonic_service.deadlines import deadline_s
-from harmonic_service.logic.breaker import BreakerState
 from local import harness
 from tests.conftest import SPEECH_FILES
 from tests.integration.conftest import AwsStack
@@ -233,7 +233,7 @@ def test_the_sweeper_disables_the_stages_mappings_while_open_and_enables_them_af
     _deliver_stage(aws, STAGE, rounds=3)
     opened_at = breakers.get(STAGE).opened_at
     report = sweeper.tend_breakers(now=opened_at + 0.5)  # still cooling down
-    assert report.not_closed == [STAGE]
+    assert report.open == [STAGE]
     assert report.switched == {STAGE: [mapping]}
     assert state() == "Disabled"
     assert sweeper.tend_breakers(now=opened_at + 0.6).switched == {}  # already disabled

@@ -39,7 +39,7 @@ def set_env(aws: AwsStack, **env: str) -> None:
 
 
 SPEECH = "speech"  # stands for the speech clip in the cases below
-MISSING_UPLOAD = "uploads/6f1c1a4e-8a7e-4d6e-9a57-3f0b2d1c0e9a.wav"
+MISSING_UPLOAD = payloads.new_upload_key()  # a well-formed key of this (anonymous) caller, never uploaded
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ MISSING_UPLOAD = "uploads/6f1c1a4e-8a7e-4d6e-9a57-3f0b2d1c0e9a.wav"
         ({"audio": SPEECH, "mode": "statemachine"}, "bad_request", "not deployed"),
         ({"audio": b"ID3\x03 an mp3 file"}, "invalid_audio", "not a WAV"),
         ({"audio": b""}, "invalid_audio", "not a WAV"),
-        ({"audio": None, "audio_key": "invocations/x/input.wav"}, "bad_request", "returned by POST"),
+        ({"audio": None, "audio_key": "invocations/x/input.wav"}, "bad_request", "POST /v1/uploads returned"),
         ({"audio": None, "audio_key": MISSING_UPLOAD}, "bad_request", "nothing was uploaded"),
     ],
 )

@@ -96,13 +96,13 @@ def register_fake_pattern(monkeypatch: pytest.MonkeyPatch) -> None:
     registered = PatternSet(names={"p-1": "hello"}, kinds={"p-1": "template"})
     monkeypatch.setattr(pattern_cache, "current", lambda: registered)
     monkeypatch.setattr(
-        pattern_cache, "selected_count", lambda selectors: len(registered.selected(selectors))
+        pattern_cache, "selected_count", lambda selectors, viewer=None: len(registered.selected(selectors))
     )
     found = {"pattern_id": "p-1", "name": "hello", "kind": "template", "score": 0.9, "start_s": 0.5}
     monkeypatch.setattr(
         stage_module("match"),
         "match",
-        lambda audio, sr, patterns=(), selectors=None: StageOutput(
+        lambda audio, sr, patterns=(), selectors=None, viewer=None: StageOutput(
             None, {"matches": [{**found, "end_s": 1.0}]}
         ),
     )

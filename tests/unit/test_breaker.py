@@ -1,4 +1,4 @@
-"""The circuit breaker's pure parts (harmonic_service.logic.breaker): which errors are a dependency's
+"""The circuit breaker's pure parts (harmonic_service.breaker): which errors are a dependency's
 failure (and whose), when a breaker opens, when it may probe, how long a held message waits."""
 
 from __future__ import annotations
@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from harmonic_service.errors import TransientStageError
-from harmonic_service.faults import InjectedFault
-from harmonic_service.logic.breaker import (
+from harmonic_service.breaker import (
     BreakerSettings,
     BreakerState,
     dependency_of,
@@ -16,6 +14,8 @@ from harmonic_service.logic.breaker import (
     requeue_delay_s,
     trips,
 )
+from harmonic_service.errors import TransientStageError
+from harmonic_service.faults import InjectedFault
 
 
 def _client_error(code: str, status: int, operation: str) -> ClientError:

@@ -1,4 +1,4 @@
-"""Each stage's circuit breaker (harmonic_service.logic.breaker), one item in the invocations table.
+"""Each stage's circuit breaker (harmonic_service.breaker), one item in the invocations table.
 
 Item: ``invocation_id = "breaker#<stage>"`` (no invocation has that id: theirs are UUIDs), ``kind =
 "breaker"``, ``state``, ``failures`` (dependency failures in the current window), ``window_started_at``,
@@ -19,10 +19,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from harmonic_service import config
+from harmonic_service.breaker import BreakerSettings, BreakerState, trips
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients
 from harmonic_service.dal.attributes import from_item, to_av
-from harmonic_service.logic.breaker import BreakerSettings, BreakerState, trips
 
 KEY_PREFIX = "breaker#"
 BREAKER_VERSION = 1
@@ -138,7 +138,7 @@ _NAMES = {
 
 def record_failure(stage: str, dependency: str, error: str, now: float | None = None) -> tuple[Breaker, bool]:
     """Count one dependency failure of `stage` in the current window (a window older than the settings'
-    ``window_s`` starts over) and open the breaker when it trips (logic.breaker.trips). Returns the
+    ``window_s`` starts over) and open the breaker when it trips (breaker.trips). Returns the
     breaker and whether this call opened it."""
     settings = breaker_settings()
     now = time.time() if now is None else now

@@ -27,6 +27,7 @@ from harmonic_service.deadlines import deadline_s
 from harmonic_service.errors import StaleMessage, UnknownInvocation
 from harmonic_service.models import ITEM_VERSION, Invocation, InvocationStatus, StageOutcome, StageStatus
 from harmonic_service.stages import STAGE_NAMES, dependencies
+from harmonic_service.tenancy import ANONYMOUS
 
 _JSON_FIELDS = ("options", "result")
 _STAGE_JSON_FIELDS = ("summary",)
@@ -282,8 +283,9 @@ def create(
     steps: list[str],
     options: Mapping[str, Any],
     callback_url: str | None = None,
+    owner: str = ANONYMOUS,
 ) -> Invocation:
-    """Create the ACCEPTED item; ValueError if the id already exists."""
+    """Create the ACCEPTED item, owned by `owner`; ValueError if the id already exists."""
     now = timestamps.now()
     item = {
         "invocation_id": invocation_id,
@@ -292,6 +294,7 @@ def create(
         "created_at": now,
         "updated_at": now,
         "correlation_id": correlation_id,
+        "owner": owner,
         "input_key": input_key,
         "steps": list(steps),
         "options": _json(dict(options)),

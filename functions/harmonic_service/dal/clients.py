@@ -33,7 +33,7 @@ def _client(service: str) -> Any:
 
 def _tag_service(service: str, exception: BaseException | None = None, **_: Any) -> None:
     """Name the service on a call's error that says none itself (no connection, a timeout), so that the
-    circuit breaker can tell which dependency failed (logic.breaker.dependency_of)."""
+    circuit breaker can tell which dependency failed (breaker.dependency_of)."""
     if exception is not None:
         exception.harmonic_service = service  # type: ignore[attr-defined]
 

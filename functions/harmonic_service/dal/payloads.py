@@ -1,12 +1,13 @@
 """The payload bucket (claim check): clips, stage arrays (.npz), stage metadata and results (.json).
 
-Keys (docs/design.md): `uploads/<uuid>.wav`, `invocations/<id>/input.wav`, `invocations/<id>/<stage>.npz`,
-`invocations/<id>/<stage>.json`, `invocations/<id>/result.json`. Every write is a whole-object PUT under a
-deterministic key, so a retried stage overwrites its own output: idempotent.
+Keys (docs/design.md): `uploads/<caller digest>/<uuid>.wav`, `invocations/<id>/input.wav`,
+`invocations/<id>/<stage>.npz`, `invocations/<id>/<stage>.json`, `invocations/<id>/result.json`. Every write
+is a whole-object PUT under a deterministic key, so a retried stage overwrites its own output: idempotent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import uuid
@@ -16,6 +17,7 @@ import numpy as np
 
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients
+from harmonic_service.tenancy import ANONYMOUS
 
 
 def input_key(invocation_id: str) -> str:
@@ -34,16 +36,25 @@ def result_key(invocation_id: str) -> str:
     return f"invocations/{invocation_id}/result.json"
 
 
-def new_upload_key() -> str:
-    return f"uploads/{uuid.uuid4()}.wav"
+def _upload_folder(owner: str) -> str:
+    """The caller's folder under uploads/: a digest of its owner id (tenancy.py), so that the key
+    says whose upload it is without naming the caller."""
+    return f"uploads/{hashlib.sha256(owner.encode()).hexdigest()[:16]}/"
 
 
-def is_upload_key(key: str) -> bool:
-    """True for keys minted by `new_upload_key` (the only keys a client may name)."""
-    if not (key.startswith("uploads/") and key.endswith(".wav")):
+def new_upload_key(owner: str = ANONYMOUS) -> str:
+    return f"{_upload_folder(owner)}{uuid.uuid4()}.wav"
+
+
+def is_upload_key(key: str, owner: str = ANONYMOUS) -> bool:
+    """True for keys `new_upload_key` minted for `owner` (the only keys a client may name: another caller's
+    upload is not theirs to submit)."""
+    folder = _upload_folder(owner)
+    if not (key.startswith(folder) and key.endswith(".wav")):
         return False
+    name = key[len(folder) : -len(".wav")]
     try:
-        return str(uuid.UUID(key[len("uploads/") : -len(".wav")])) == key[len("uploads/") : -len(".wav")]
+        return str(uuid.UUID(name)) == name
     except ValueError:
         return False
 

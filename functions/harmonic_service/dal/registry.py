@@ -1,6 +1,8 @@
 """The pattern registry (the store): metadata in the patterns table, serialized templates/fingerprints in S3.
 
-Items: ``{pattern_id, name, kind, created_at, artifact_key, duration_s, artifact_bytes}``; the artifact is
+Items: ``{pattern_id, name, kind, owner, created_at, artifact_key, duration_s, artifact_bytes}`` (``owner``:
+the caller that registered it, tenancy.py; an item from before owners were kept has none and belongs
+to the anonymous caller); the artifact is
 ``patterns/<pattern_id>.bin``. One more item, ``pattern_id = "__index__"``, holds ``version``: a counter
 bumped by every registration and deletion. A warm match function reads only that item per invocation and
 reloads its parsed patterns when the number changed (``pattern_cache.current()``).
@@ -14,6 +16,7 @@ from harmonic_service import timestamps
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients, payloads
 from harmonic_service.dal.attributes import from_item, to_item
+from harmonic_service.tenancy import ANONYMOUS
 
 INDEX_ID = "__index__"
 
@@ -47,14 +50,17 @@ def version() -> int:
     return int(item["version"]["N"]) if item else 0
 
 
-def put(pattern_id: str, name: str, kind: str, artifact: bytes, duration_s: float) -> dict[str, Any]:
-    """Store a pattern (artifact first, then metadata, then the version); the stored metadata."""
+def put(
+    pattern_id: str, name: str, kind: str, artifact: bytes, duration_s: float, owner: str = ANONYMOUS
+) -> dict[str, Any]:
+    """Store a pattern of `owner` (artifact first, then metadata, then the version); the stored metadata."""
     key = artifact_key(pattern_id)
     payloads.put_bytes(key, artifact)
     item = {
         "pattern_id": pattern_id,
         "name": name,
         "kind": kind,
+        "owner": owner,
         "created_at": timestamps.now(),
         "artifact_key": key,
         "artifact_bytes": len(artifact),
@@ -89,14 +95,24 @@ def list_all() -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: (item.get("created_at", ""), item["pattern_id"]))
 
 
-def delete(pattern_id: str) -> bool:
-    """Remove a pattern; False when it did not exist."""
+def delete(pattern_id: str, owner: str) -> bool:
+    """Remove a pattern of `owner` (one conditional delete); False when it does not exist or is another
+    owner's."""
     if pattern_id == INDEX_ID:
         return False
-    response = clients.dynamodb().delete_item(
-        TableName=_table(), Key={"pattern_id": {"S": pattern_id}}, ReturnValues="ALL_OLD"
-    )
-    if "Attributes" not in response:
+    condition = "attribute_exists(pattern_id) AND #owner = :owner"
+    if owner == ANONYMOUS:  # items from before owners were kept are the anonymous caller's
+        condition = "attribute_exists(pattern_id) AND (#owner = :owner OR attribute_not_exists(#owner))"
+    dynamodb = clients.dynamodb()
+    try:
+        dynamodb.delete_item(
+            TableName=_table(),
+            Key={"pattern_id": {"S": pattern_id}},
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={":owner": {"S": owner}},
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
         return False
     clients.s3().delete_object(Bucket=get_settings().payload_bucket, Key=artifact_key(pattern_id))
     _bump_version()

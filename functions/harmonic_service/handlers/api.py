@@ -1,7 +1,7 @@
 """API handler: every v1 route (docs/design.md "HTTP API") over the service layer.
 
 Thin: Powertools' resolver validates bodies against the pydantic models in api_models.py, the routes call
-harmonic_service.service, and errors map to ``{"error": {"code", "message"}}`` with 400/404/409/413 (never
+harmonic_service.service, and errors map to ``{"error": {"code", "message"}}`` with 400/403/404/409/413 (never
 a 500 for bad input: validation errors, which Powertools reports as 422, are 400 here). ``Idempotency-Key``
 on POST /v1/invocations and POST /v1/patterns makes a retried creation return the first response (Powertools
 idempotency on DynamoDB; the same key with another body is a 409). A status document of an invocation that
@@ -59,6 +59,7 @@ from harmonic_service.config import get_settings
 from harmonic_service.dal import clients
 from harmonic_service.errors import Conflict, ServiceError
 from harmonic_service.models import InvocationStatus
+from harmonic_service.tenancy import caller_of
 
 logger = Logger(service="harmonic")
 tracer = Tracer(service="harmonic")
@@ -102,6 +103,12 @@ def _correlation_id() -> str:
     return logger.get_correlation_id() or str(uuid.uuid4())
 
 
+def _caller() -> str:
+    """Who is calling (tenancy.py): the API key's id or the IAM principal API Gateway authenticated;
+    what they create is theirs, and another caller's things do not exist for them."""
+    return caller_of(app.current_event.raw_event.get("requestContext"))
+
+
 # --- idempotent creation ------------------------------------------------------------------------------------
 
 _persistence: dict[tuple[str, int, str], Any] = {}
@@ -117,13 +124,16 @@ def _submit(submission: dict[str, Any]) -> dict[str, Any]:
         request.options,
         correlation_id=submission["correlation_id"],
         callback_url=request.callback_url,
+        owner=submission["owner"],
     )
     return {**accepted, "status_url": f"/v1/invocations/{accepted['invocation_id']}"}
 
 
 def _register(submission: dict[str, Any]) -> dict[str, Any]:
     request = PatternRequest.model_validate(submission["request"])
-    return service.create_pattern(request.name, request.kind, request.audio_bytes(), request.audio_key)
+    return service.create_pattern(
+        request.name, request.kind, request.audio_bytes(), request.audio_key, owner=submission["owner"]
+    )
 
 
 def _idempotent(create: Any) -> Any:
@@ -143,10 +153,11 @@ def _idempotent(create: Any) -> Any:
 
 def _create_once(create: Any, submission: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
     """`create(submission)`; with an Idempotency-Key, a retry of the same request gets the first response
-    (409 when the key comes back with another body, or while the first is still running)."""
+    (409 when the key comes back with another body, or while the first is still running). Keys are the
+    caller's own: the same key from another caller is another request."""
     if not idempotency_key:
         return create(submission)
-    submission["idempotency_key"] = idempotency_key
+    submission["idempotency_key"] = f"{submission['owner']} {idempotency_key}"
     try:
         return _idempotent(create)(submission=submission)
     except IdempotencyValidationError:
@@ -179,6 +190,7 @@ def submit_invocation(
     submission = {
         "request": request.model_dump(exclude_none=True),
         "correlation_id": _correlation_id(),
+        "owner": _caller(),
     }
     return _json(202, _create_once(_submit, submission, idempotency_key))
 
@@ -194,7 +206,7 @@ def submit_invocation(
     },
 )
 def get_invocation(invocation_id: str) -> Response[dict[str, Any]]:
-    document = status_document(service.get_invocation(invocation_id))
+    document = status_document(service.get_invocation(invocation_id, owner=_caller()))
     ended = document["status"] in (InvocationStatus.SUCCEEDED.value, InvocationStatus.FAILED.value)
     headers = {} if ended else {"Retry-After": str(POLL_AGAIN_AFTER_S)}
     return Response(
@@ -213,7 +225,8 @@ def get_invocation(invocation_id: str) -> Response[dict[str, Any]]:
     },
 )
 def get_invocation_events(invocation_id: str) -> Response[dict[str, Any]]:
-    body = InvocationEvents.model_validate(service.invocation_events(invocation_id)).model_dump(mode="json")
+    events = service.invocation_events(invocation_id, owner=_caller())
+    body = InvocationEvents.model_validate(events).model_dump(mode="json")
     for event in body["events"]:
         if event["replay_name"] is None:
             del event["replay_name"]
@@ -226,13 +239,15 @@ def get_invocation_events(invocation_id: str) -> Response[dict[str, Any]]:
     responses={202: {"description": "resumed", "content": {"application/json": {"model": ResumeAccepted}}}},
 )
 def resume_invocation(invocation_id: str) -> Response[ResumeAccepted]:
-    resumed = service.resume_invocation(invocation_id, correlation_id=_correlation_id())
+    resumed = service.resume_invocation(invocation_id, correlation_id=_correlation_id(), owner=_caller())
     return _json(202, {**resumed, "status_url": f"/v1/invocations/{invocation_id}"})
 
 
 @app.post("/v1/analyze", summary="Run the whole chain synchronously on a small clip; returns the result")
 def analyze(request: Annotated[AnalyzeRequest, Body()]) -> dict[str, Any]:
-    return service.analyze(request.audio_bytes(), request.audio_key, request.steps, request.options)
+    return service.analyze(
+        request.audio_bytes(), request.audio_key, request.steps, request.options, owner=_caller()
+    )
 
 
 @app.post(
@@ -242,7 +257,7 @@ def analyze(request: Annotated[AnalyzeRequest, Body()]) -> dict[str, Any]:
 )
 def create_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadCreated]:
     content_length = request.content_length if request else None
-    return _json(201, service.create_upload(content_length))
+    return _json(201, service.create_upload(content_length, owner=_caller()))
 
 
 @app.post(
@@ -254,18 +269,18 @@ def create_pattern(
     request: Annotated[PatternRequest, Body()],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)] = None,
 ) -> Response[PatternBody]:
-    submission = {"request": request.model_dump(exclude_none=True)}
+    submission = {"request": request.model_dump(exclude_none=True), "owner": _caller()}
     return _json(201, _create_once(_register, submission, idempotency_key))
 
 
-@app.get("/v1/patterns", summary="Every registered pattern")
+@app.get("/v1/patterns", summary="The caller's registered patterns, and those the deployment shares")
 def list_patterns() -> PatternList:
-    return PatternList.model_validate(service.list_patterns())
+    return PatternList.model_validate(service.list_patterns(owner=_caller()))
 
 
-@app.get("/v1/patterns/<pattern_id>", summary="One registered pattern")
+@app.get("/v1/patterns/<pattern_id>", summary="One registered pattern (the caller's, or a shared one)")
 def get_pattern(pattern_id: str) -> PatternBody:
-    return PatternBody.model_validate(service.get_pattern(pattern_id))
+    return PatternBody.model_validate(service.get_pattern(pattern_id, owner=_caller()))
 
 
 @app.delete(
@@ -274,7 +289,7 @@ def get_pattern(pattern_id: str) -> PatternBody:
     responses={204: {"description": "deleted"}},
 )
 def delete_pattern(pattern_id: str) -> Response[str]:
-    service.delete_pattern(pattern_id)
+    service.delete_pattern(pattern_id, owner=_caller())
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 

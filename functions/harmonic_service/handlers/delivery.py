@@ -22,11 +22,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from harmonic_service import announce
+from harmonic_service.breaker import BreakerState, dependency_of, requeue_delay_s
 from harmonic_service.config import current_stage, get_settings
 from harmonic_service.dal import breakers, bus, queues
 from harmonic_service.errors import PoisonMessage
 from harmonic_service.events import EventDetail, parse_event
-from harmonic_service.logic.breaker import BreakerState, dependency_of, requeue_delay_s
 from harmonic_service.models import Envelope, StageOutcome
 from harmonic_service.runner import StageRun, run_stage
 from harmonic_service.stages import get_stage
@@ -157,7 +157,7 @@ def _hold(record: SQSRecord, breaker: breakers.Breaker, why: str) -> bool:
 
 
 def with_breaker(record_handler: Callable[[SQSRecord], None]) -> Callable[[SQSRecord], None]:
-    """`record_handler` behind the stage's circuit breaker (logic/breaker.py):
+    """`record_handler` behind the stage's circuit breaker (breaker.py):
 
     - OPEN: the record is put back on its queue untouched (fail fast: no dependency is called);
     - a dependency failure is counted and may open the breaker; the record is put back on its queue when

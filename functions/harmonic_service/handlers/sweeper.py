@@ -48,23 +48,23 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def _tend_breakers() -> dict[str, Any]:
     """Move the breakers on (sweeper.tend_breakers) and report them: ``BreakersOpen`` (how many stages'
-    breakers are not CLOSED, alarmed) and ``BreakerOpen`` per stage (1 or 0, graphed). A failure here is
-    logged and does not keep the sweep of the deadlines from running."""
+    breakers are OPEN, alarmed) and ``BreakerOpen`` per stage (1 or 0, graphed; half-open, while a probe
+    may run, is 0). A failure here is logged and does not keep the sweep of the deadlines from running."""
     try:
         tended = sweeper.tend_breakers()
     except Exception:
         logger.exception("could not tend the circuit breakers")
         return {}
-    metrics.add_metric(name="BreakersOpen", unit=MetricUnit.Count, value=len(tended.not_closed))
+    metrics.add_metric(name="BreakersOpen", unit=MetricUnit.Count, value=len(tended.open))
     for stage in STAGE_NAMES:
         with single_metric(
             name="BreakerOpen",
             unit=MetricUnit.Count,
-            value=1 if stage in tended.not_closed else 0,
+            value=1 if stage in tended.open else 0,
             namespace="Harmonic",
             default_dimensions={"service": "harmonic", "stage": stage},
         ):
             pass
-    if tended.not_closed or tended.switched:
+    if tended.open or tended.half_opened or tended.switched:
         logger.warning("circuit breakers", extra=tended.as_dict())
     return tended.as_dict()

@@ -14,6 +14,7 @@ from typing import Any
 from harmonic_service.logic.options import Options, parse_options, resolve_steps
 from harmonic_service.logic.patterns import Pattern, PatternSet
 from harmonic_service.stages import STAGES, Stage, earlier, skip_reason
+from harmonic_service.tenancy import Viewer
 
 
 class MemoryContext:
@@ -26,8 +27,10 @@ class MemoryContext:
         steps: Sequence[str],
         limits: Any = None,
         patterns: PatternSet | None = None,
+        viewer: Viewer | None = None,
     ) -> None:
         self._wav = wav
+        self._viewer = viewer
         self._options = options
         self._steps = tuple(steps)
         self._limits = limits
@@ -64,7 +67,10 @@ class MemoryContext:
         return self._patterns
 
     def pattern_count(self) -> int:
-        return len(self._patterns.selected(self._options.patterns))
+        return len(self._patterns.selected(self._options.patterns, self._viewer))
+
+    def viewer(self) -> Viewer | None:
+        return self._viewer
 
     def record(self, stage: str, summary: Mapping[str, Any], audio: Any = None) -> None:
         """Keep a stage's summary, and its audio for the stages after it when it produced some."""
@@ -81,16 +87,17 @@ def run_chain(
     limits: Any = None,
     patterns: Sequence[Pattern] | PatternSet = (),
     timings: dict[str, float] | None = None,
+    viewer: Viewer | None = None,
 ) -> dict[str, Any]:
     """Run every stage on `wav` in-process and return the result (docs/design.md "Result").
 
     Errors propagate: InvalidAudio for bad audio, ValueError for bad steps or options. `limits` is a
     harmonic.WavLimits; `timings`, if given, receives each stage's wall time in milliseconds (skipped
-    stages have none).
+    stages have none). `viewer`: whose request it is (tenancy; None: every pattern counts).
     """
     opts = parse_options(options)
     pattern_set = patterns if isinstance(patterns, PatternSet) else PatternSet.from_patterns(patterns)
-    context = MemoryContext(wav, opts, resolve_steps(steps), limits, pattern_set)
+    context = MemoryContext(wav, opts, resolve_steps(steps), limits, pattern_set, viewer)
     for stage in STAGES:
         context.current = stage.name
         reason = skip_reason(stage, context)

@@ -15,6 +15,7 @@ import numpy as np
 
 import harmonic
 from harmonic import FingerprintIndex, Template, WavLimits
+from harmonic_service.tenancy import ANONYMOUS, Viewer
 
 KINDS = ("template", "fingerprint")
 SAMPLE_RATE = 16_000
@@ -29,6 +30,7 @@ class Pattern:
     name: str
     kind: str  # "template" or "fingerprint"
     data: bytes
+    owner: str = ANONYMOUS  # who registered it (tenancy.py)
 
 
 def build_artifact(kind: str, wav: bytes, limits: WavLimits | None = None) -> tuple[bytes, float]:
@@ -55,6 +57,7 @@ class PatternSet:
 
     names: dict[str, str] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)
     templates: dict[str, Template] = field(default_factory=dict)
     index: FingerprintIndex = field(default_factory=FingerprintIndex)
 
@@ -73,33 +76,44 @@ class PatternSet:
             self.index.add(pattern.pattern_id, harmonic.Fingerprint.from_bytes(pattern.data))
         self.names[pattern.pattern_id] = pattern.name
         self.kinds[pattern.pattern_id] = pattern.kind
+        self.owners[pattern.pattern_id] = pattern.owner
 
     def remove(self, pattern_id: str) -> None:
         self.names.pop(pattern_id, None)
         self.kinds.pop(pattern_id, None)
+        self.owners.pop(pattern_id, None)
         self.templates.pop(pattern_id, None)
         self.index.remove(pattern_id)
 
     def __len__(self) -> int:
         return len(self.names)
 
-    def selected(self, selectors: Iterable[str] | None) -> set[str]:
-        """The ids of the patterns named by `selectors` (pattern ids or names); every id for None."""
-        if selectors is None:
-            return set(self.names)
-        wanted = set(selectors)
-        return {
-            pattern_id for pattern_id, name in self.names.items() if pattern_id in wanted or name in wanted
+    def selected(self, selectors: Iterable[str] | None, viewer: Viewer | None = None) -> set[str]:
+        """The ids of the patterns named by `selectors` (pattern ids or names; every one for None) among
+        those `viewer` sees (its own and the publishers'; None: all)."""
+        visible = {
+            pattern_id: name
+            for pattern_id, name in self.names.items()
+            if viewer is None or viewer.sees(self.owners.get(pattern_id))
         }
+        if selectors is None:
+            return set(visible)
+        wanted = set(selectors)
+        return {pattern_id for pattern_id, name in visible.items() if pattern_id in wanted or name in wanted}
 
     def match(
-        self, audio: np.ndarray, sr: int, selectors: Iterable[str] | None = None
+        self,
+        audio: np.ndarray,
+        sr: int,
+        selectors: Iterable[str] | None = None,
+        viewer: Viewer | None = None,
     ) -> list[dict[str, Any]]:
         """Matches best first: `{"pattern_id", "name", "kind", "score", "start_s", "end_s"}`.
 
-        `selectors` (pattern ids or names) restricts the patterns considered; None considers all.
+        `selectors` (pattern ids or names) restricts the patterns considered; None considers all that
+        `viewer` sees (None: every one).
         """
-        chosen = self.selected(selectors)
+        chosen = self.selected(selectors, viewer)
         found: list[harmonic.Match] = []
         templates = {pattern_id: t for pattern_id, t in self.templates.items() if pattern_id in chosen}
         fingerprints_chosen = any(self.kinds[pattern_id] == "fingerprint" for pattern_id in chosen)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from harmonic import WavLimits
     from harmonic_service.logic.options import Options
     from harmonic_service.logic.patterns import PatternSet
+    from harmonic_service.tenancy import Viewer
 
 # SQS needs the visibility timeout to cover every retry of a batch inside one function invocation.
 VISIBILITY_TIMEOUT_FACTOR = 6
@@ -77,7 +78,13 @@ class StageContext(Protocol):
         ...
 
     def pattern_count(self) -> int:
-        """How many registered patterns the request selects: a cheap count for skip rules."""
+        """How many registered patterns the request selects among those its caller sees: a cheap count
+        for skip rules."""
+        ...
+
+    def viewer(self) -> Viewer | None:
+        """Whose request this is: the patterns it sees are its caller's and the publishers' (None: a
+        request of nobody in particular, such as the library's, sees every pattern)."""
         ...
 
 

@@ -8,20 +8,25 @@ from typing import Any
 from harmonic_service.stages.base import ANALYSIS_SAMPLE_RATE, Stage, StageContext, StageOutput
 
 
-def match(audio: Any, sr: int, patterns: Any = (), selectors: Sequence[str] | None = None) -> StageOutput:
+def match(
+    audio: Any, sr: int, patterns: Any = (), selectors: Sequence[str] | None = None, viewer: Any = None
+) -> StageOutput:
     """Matches of the registered patterns in the clip, best first: keyword templates (where in the clip)
     and fingerprints (where in the registered recording).
 
-    `patterns`: a PatternSet or a sequence of Pattern; `selectors` (ids or names) narrows them.
+    `patterns`: a PatternSet or a sequence of Pattern; `selectors` (ids or names) narrows them; `viewer`
+    (tenancy.Viewer) keeps the caller's own and the publishers' (None: every one).
     """
     from harmonic_service.logic.patterns import PatternSet
 
     pattern_set = patterns if isinstance(patterns, PatternSet) else PatternSet.from_patterns(patterns)
-    return StageOutput(None, {"matches": pattern_set.match(audio, sr, selectors)})
+    return StageOutput(None, {"matches": pattern_set.match(audio, sr, selectors, viewer)})
 
 
 def run(context: StageContext) -> StageOutput:
-    return match(context.audio(), ANALYSIS_SAMPLE_RATE, context.patterns(), context.options.patterns)
+    return match(
+        context.audio(), ANALYSIS_SAMPLE_RATE, context.patterns(), context.options.patterns, context.viewer()
+    )
 
 
 def skip(context: StageContext) -> str | None:
