@@ -3,20 +3,24 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+# Node.js 22 LTS from the npm registry (package.json pins it), ahead of the machine's own, for the CDK CLI and
+# for jsii (aws-cdk-lib runs its JavaScript in `node` from PATH).
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install lint format test test-unit test-integration test-infra test-e2e bench eval xspeaker-tools cost run demo chaos spike redrive openapi asl schemas replay layer synth lint-cfn clean
+.PHONY: toolchain bootstrap deploy destroy install lint format test test-unit test-integration test-infra test-e2e bench eval xspeaker-tools cost run demo chaos spike redrive openapi asl schemas replay layer synth lint-cfn clean
 
-## install: create .venv with every pinned dependency (and the pinned CDK CLI)
+## install: create .venv with every pinned dependency (and the pinned CDK CLI and Node.js); the client as users
+## install it (editable; its dependencies are pinned with the rest), and the DSP library on the venv's path so
+## that `harmonic plot` draws the f0 track with the service's own code
 install: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-lock.txt layers/harmonic/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-lock.txt layers/harmonic/requirements.txt client/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt -c requirements-lock.txt
-	printf '#!/bin/sh\n# the harmonic CLI (client/harmonic_client), with the DSP library for `plot`\nPYTHONPATH="$(CURDIR)/client:$(CURDIR)/layers/harmonic/python$${PYTHONPATH:+:$$PYTHONPATH}" exec "$(CURDIR)/$(PY)" -m harmonic_client "$$@"\n' > $(VENV)/bin/harmonic
-	chmod +x $(VENV)/bin/harmonic
+	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e ./client
+	$(PY) -c 'import site, sys; open(site.getsitepackages()[0] + "/harmonic-layer.pth", "w").write(sys.argv[1] + "\n")' "$(CURDIR)/layers/harmonic/python"
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -146,6 +150,31 @@ CDK := node_modules/.bin/cdk
 CDK_OFFLINE := CDK_DISABLE_CLI_TELEMETRY=true
 synth: install
 	$(CDK_OFFLINE) $(CDK) synth --quiet --no-notices
+
+## toolchain: the versions of Node.js and the CDK CLI that synth and deploy run with (pinned in package.json)
+toolchain: node_modules/.installed
+	@echo "node $$(node --version)"
+	@echo "cdk $$($(CDK) --version)"
+
+## bootstrap, deploy, destroy: the path to AWS (README "Deploy to AWS"). PROFILE (an AWS CLI profile) and
+## REGION choose the account and region; STACK names the stack (default Harmonic); CONTEXT passes cdk.json
+## settings, e.g. CONTEXT="auth=api_key alarm_email=ops@example.com orchestration=pipeline,events".
+PROFILE ?=
+REGION ?=
+STACK ?= Harmonic
+CONTEXT ?=
+AWS_ENV := $(if $(PROFILE),AWS_PROFILE=$(PROFILE)) $(if $(REGION),AWS_REGION=$(REGION) AWS_DEFAULT_REGION=$(REGION))
+CDK_ARGS := --no-notices $(if $(PROFILE),--profile $(PROFILE)) -c stack_name=$(STACK) $(foreach setting,$(CONTEXT),-c $(setting))
+OUTPUTS ?= cdk-outputs.json
+bootstrap: install
+	$(AWS_ENV) $(CDK) bootstrap $(CDK_ARGS)
+
+deploy: install
+	$(AWS_ENV) $(CDK) deploy $(STACK) $(CDK_ARGS) --require-approval broadening --outputs-file $(OUTPUTS)
+	@echo "outputs in $(OUTPUTS); next: harmonic configure --from-outputs $(OUTPUTS)"
+
+destroy: install
+	$(AWS_ENV) $(CDK) destroy $(STACK) $(CDK_ARGS) --force
 
 ## lint-cfn: cfn-lint on the synthesized templates
 lint-cfn: synth

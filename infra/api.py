@@ -30,7 +30,9 @@ from infra.pipeline import StageQueues
 from infra.settings import Settings
 from infra.storage import INVOCATIONS_PREFIX, PATTERNS_PREFIX, UPLOADS_PREFIX, Storage
 
-STAGE_NAME = "v1"
+# The deployment stage. Not "v1": the routes carry the API's version themselves (/v1/...), and a stage of
+# the same name made every URL .../v1/v1/... . The stage is the environment the routes are deployed in.
+STAGE_NAME = "prod"
 
 # JSON-schema of the bodies API Gateway checks before invoking the function; the function validates the
 # rest (which fields are required together, enums, sizes) and answers in the same error shape.

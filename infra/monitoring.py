@@ -395,6 +395,15 @@ class Monitoring(Construct):
                 width=width,
             ),
             cloudwatch.GraphWidget(
+                title="Watchdog: stalled and re-dispatched invocations, open breakers",
+                left=[
+                    service_metric("InvocationsStalled", "Sum", PERIOD).with_(label="stalled"),
+                    service_metric("InvocationsRedispatched", "Sum", PERIOD).with_(label="re-dispatched"),
+                ],
+                right=[service_metric("BreakersOpen", "Maximum", ONE_MINUTE).with_(label="breakers open")],
+                width=width,
+            ),
+            cloudwatch.GraphWidget(
                 title="Messages held back by a breaker (requeued) per stage",
                 left=[stage_metric("MessagesRequeued", stage).with_(label=stage) for stage in STAGE_NAMES],
                 width=width,

@@ -15,7 +15,9 @@ Then the store is read, never the logs, for what matters:
 - stuck: an invocation still ACCEPTED or RUNNING after its deadline plus the sweeper's period;
 - lost: not SUCCEEDED and not failed as expected;
 
-and the stack's log for the workers killed (its sandboxes log each death). The summary lines:
+and the stack's log for the workers killed (its sandboxes log each death), and for when each injected kill
+hit which invocation: the time from a kill to the invocation's next end that a client saw (SUCCEEDED, or
+FAILED and so resumable) is the recovery time, printed as percentiles. The summary lines:
 
     chaos: N invocations, S succeeded, F failed as expected, L lost, D duplicated, K workers killed, T stuck
     chaos[pipeline]: ...   (one line per mode)
@@ -37,7 +39,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,10 @@ PREFIX = "harmonic-local"  # local.stack.NAMES
 # A worker's death, as local/sandboxes.py logs it: "<handler module> worker <pid> exited (code -9) ..."
 _DEATH = re.compile(r"harmonic_service\.handlers\.(?P<module>\w+) worker \d+ (exited|timed out)")
 _MODULE_MODE = {"pipeline": "pipeline", "statemachine": "statemachine", "events": "events"}
+# An injected kill, as faults.maybe_kill prints it
+_KILL = re.compile(
+    r"injected kill of worker \d+ in \w+ .*\(invocation (?P<id>[0-9a-f-]{36}), at (?P<at>[\d.]+)\)"
+)
 
 
 @dataclass
@@ -68,6 +74,7 @@ class Outcome:
     mode: str
     result: str  # succeeded, failed_expected, failed_unexpectedly, lost
     detail: str = ""
+    ends: list[float] = field(default_factory=list)  # when the client saw it SUCCEEDED or FAILED (epoch s)
 
 
 def _one(client: Client, index: int, bad: bool, mode: str, deadline: float) -> Outcome:
@@ -75,16 +82,18 @@ def _one(client: Client, index: int, bad: bool, mode: str, deadline: float) -> O
     accepted = client.submit(audio, mode=mode, idempotency_key=f"chaos-{index}")
     invocation_id = accepted["invocation_id"]
     resumes = 0
+    ends: list[float] = []
     while time.monotonic() < deadline:
         try:
             final = client.wait(invocation_id, timeout_s=max(1.0, deadline - time.monotonic()), poll_s=0.3)
         except TimeoutError:
             break
+        ends.append(time.time())
         if final["status"] == "SUCCEEDED":
-            return Outcome(invocation_id, mode, "failed_unexpectedly" if bad else "succeeded")
+            return Outcome(invocation_id, mode, "failed_unexpectedly" if bad else "succeeded", ends=ends)
         error = final.get("error") or {}
         if bad and error.get("code") == "invalid_audio":
-            return Outcome(invocation_id, mode, "failed_expected")
+            return Outcome(invocation_id, mode, "failed_expected", ends=ends)
         if error.get("code") in RESUMABLE and resumes < 8:
             resumes += 1
             try:
@@ -93,8 +102,26 @@ def _one(client: Client, index: int, bad: bool, mode: str, deadline: float) -> O
                 if refused.status != 409:  # 409: someone else resumed it meanwhile
                     raise
             continue
-        return Outcome(invocation_id, mode, "failed_unexpectedly", json.dumps(error))
-    return Outcome(invocation_id, mode, "lost")
+        return Outcome(invocation_id, mode, "failed_unexpectedly", json.dumps(error), ends=ends)
+    return Outcome(invocation_id, mode, "lost", ends=ends)
+
+
+def recovery_times(log_text: str, outcomes: list[Outcome]) -> list[float]:
+    """Per injected kill: seconds from the kill to the next end of its invocation that a client saw
+    (SUCCEEDED, or FAILED and so resumable). Kills whose invocation never ended again are left out (they are
+    counted as lost or stuck)."""
+    ends = {o.invocation_id: o.ends for o in outcomes}
+    times = []
+    for kill in _KILL.finditer(log_text):
+        at = float(kill["at"])
+        later = [end for end in ends.get(kill["id"], []) if end >= at]
+        if later:
+            times.append(min(later) - at)
+    return sorted(times)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def _items(stack: StackProcess, invocation_ids: set[str]) -> dict[str, dict[str, Any]]:
@@ -253,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         dead_letters = _dead_letters(stack)
     finally:
         stack.stop()
-    kills = _kills(log_path.read_text(errors="replace"))
+    log_text = log_path.read_text(errors="replace")
+    kills = _kills(log_text)
+    recoveries = recovery_times(log_text, outcomes)
     for outcome in outcomes:
         if outcome.result in ("failed_unexpectedly", "lost"):
             print(f"  {outcome.result}: {outcome.invocation_id} ({outcome.mode}) {outcome.detail}")
@@ -265,6 +294,12 @@ def main(argv: list[str] | None = None) -> int:
         f"dead-letter queues: {dead_letters}; took {time.perf_counter() - started:.0f} s; "
         f"stack log: {log_path}"
     )
+    if recoveries:
+        print(
+            f"from a SIGKILL to a finished or resumable invocation ({len(recoveries)} kills): p50 "
+            f"{_percentile(recoveries, 0.5):.1f} s, p95 {_percentile(recoveries, 0.95):.1f} s, max "
+            f"{recoveries[-1]:.1f} s"
+        )
     for mode in MODES:
         mine = [o for o in outcomes if o.mode == mode]
         print(_line(f"chaos[{mode}]", mine, duplicated, stuck, kills[mode]))

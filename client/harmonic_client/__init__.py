@@ -2,4 +2,5 @@
 
 from harmonic_client.client import ApiError, Client
 
-__all__ = ["ApiError", "Client"]
+__version__ = "0.2.0"
+__all__ = ["ApiError", "Client", "__version__"]

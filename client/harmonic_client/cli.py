@@ -1,17 +1,26 @@
 """``harmonic``: the command line for Harmonic's API.
 
+    harmonic configure [--from-outputs cdk-outputs.json] [--endpoint URL --auth iam|api_key|none ...]
+    harmonic health
     harmonic analyze FILE                      whole chain synchronously, prints the result
     harmonic invoke FILE [--mode M] [--wait [--listen]] [--callback-url URL]
                                               asynchronous; --wait shows each stage as it finishes,
                                               --listen waits for the completion notification instead
     harmonic status ID | resume ID
     harmonic choose [--steps N --parallel yes|no ...]   which architecture fits: ten questions, ranked
-    harmonic patterns add NAME FILE --kind template|fingerprint | patterns list | patterns rm ID
-    harmonic plot ID --audio FILE -o out.png   waveform, spectrogram with the f0 track, match spans
+    harmonic patterns add NAME FILE [--kind template|fingerprint] | list | get ID | rm ID
+    harmonic plot ID --audio FILE [-o out.png]   waveform, spectrogram with the f0 track, match spans
 
-Endpoint: ``--endpoint`` or ``HARMONIC_ENDPOINT`` (default the local stack, http://127.0.0.1:8765).
-IAM deployments are signed with your AWS credentials; API-key deployments take ``--api-key`` or
-``HARMONIC_API_KEY``.
+FILE may be ``-``: the clip is read from standard input.
+
+Global options go anywhere on the line, before or after the command: ``--endpoint``, ``--auth``,
+``--api-key``, ``--profile`` (the AWS profile that signs requests to an IAM deployment), ``--region``,
+``--output json|table``, ``--config-name``. Each falls back to its environment variable, then to the
+configuration file that ``harmonic configure`` writes (harmonic_client/config.py), then to the local stack
+(http://127.0.0.1:8765) with JSON output.
+
+Exit codes: 0 done; 1 the invocation FAILED (``invoke --wait``, ``status``); 2 a usage error (bad flags, a
+file that cannot be read, an unusable configuration); 3 the API refused the request or could not be reached.
 """
 
 from __future__ import annotations
@@ -19,41 +28,68 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
+from harmonic_client import __version__
+from harmonic_client import config as configuration
 from harmonic_client.choose import QUESTIONS, ask, check_answers, load_figures, rank, report
 from harmonic_client.client import ApiError, Client
 
-
-def _print(value: Any) -> None:
-    print(json.dumps(value, indent=2, sort_keys=False))
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_API = 0, 1, 2, 3
 
 
-def _progress(status: dict[str, Any]) -> None:
-    stages = "  ".join(
-        f"{stage['name']}:{stage['status'].lower()}"
-        + (f"({stage['duration_ms']} ms)" if stage.get("duration_ms") is not None else "")
-        for stage in status.get("stages", [])
+class UsageError(Exception):
+    """Something on the command line (or a file it names) that cannot be used: exit code 2."""
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The global options, accepted before and after the command (SUPPRESS: a value given in either place
+    is kept, and an absent one falls back to the environment and the configuration file)."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("global options (anywhere on the line)")
+    group.add_argument("--endpoint", default=argparse.SUPPRESS, help="API base URL (HARMONIC_ENDPOINT)")
+    group.add_argument(
+        "--auth",
+        choices=configuration.AUTH_MODES,
+        default=argparse.SUPPRESS,
+        help="default: from the endpoint",
     )
-    print(f"[{status.get('status')}] {stages}", file=sys.stderr, flush=True)
+    group.add_argument("--api-key", default=argparse.SUPPRESS, help="auth api_key (HARMONIC_API_KEY)")
+    group.add_argument("--profile", default=argparse.SUPPRESS, help="AWS profile that signs (auth iam)")
+    group.add_argument("--region", default=argparse.SUPPRESS, help="AWS region of the API (AWS_REGION)")
+    group.add_argument("--output", choices=configuration.OUTPUTS, default=argparse.SUPPRESS)
+    group.add_argument("--config-name", default=argparse.SUPPRESS, help="section of the configuration file")
+    return common
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harmonic", description="Call Harmonic's API.")
-    parser.add_argument("--endpoint", help="API base URL (HARMONIC_ENDPOINT)")
-    parser.add_argument("--api-key", help="for auth=api_key deployments (HARMONIC_API_KEY)")
-    parser.add_argument(
-        "--auth", choices=["none", "iam", "api_key"], help="default: guessed from the endpoint"
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="harmonic",
+        description="Call Harmonic's API.",
+        epilog="exit codes: 0 ok, 1 the invocation failed, 2 usage, 3 API or network error",
+        parents=[common],
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"harmonic {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    analyze = commands.add_parser("analyze", help="run the whole chain synchronously")
-    analyze.add_argument("file")
+    def command(name: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, parents=[common], **kwargs)
+
+    configure = command("configure", "store endpoint, auth, key or profile in the configuration file")
+    configure.add_argument("--from-outputs", type=Path, help="cdk-outputs.json of `make deploy`")
+    configure.add_argument("--stack", help="the stack in the outputs file (when it holds several)")
+
+    command("health", "liveness and the deployed modes")
+
+    analyze = command("analyze", "run the whole chain synchronously")
+    analyze.add_argument("file", help="the clip, or - for standard input")
     analyze.add_argument("--steps", help="comma-separated stages to run")
     analyze.add_argument("--patterns", help="comma-separated pattern ids or names to match (default: all)")
 
-    invoke = commands.add_parser("invoke", help="submit an invocation")
-    invoke.add_argument("file")
+    invoke = command("invoke", "submit an invocation")
+    invoke.add_argument("file", help="the clip, or - for standard input")
     invoke.add_argument("--mode", choices=["pipeline", "statemachine", "events"])
     invoke.add_argument("--steps", help="comma-separated stages to run")
     invoke.add_argument("--patterns", help="comma-separated pattern ids or names to match (default: all)")
@@ -67,9 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(the local stack; a deployment cannot reach this machine)",
     )
 
-    choose = commands.add_parser(
+    choose = command(
         "choose",
-        help="which architecture fits your process: ten questions, ranked with Harmonic's figures",
+        "which architecture fits your process: ten questions, ranked with Harmonic's figures",
         description="Questions not given as flags are asked (or take their defaults without a terminal).",
     )
     for question in QUESTIONS:
@@ -81,37 +117,117 @@ def build_parser() -> argparse.ArgumentParser:
     choose.add_argument("--json", action="store_true", help="print the ranking as JSON")
 
     for name in ("status", "resume"):
-        command = commands.add_parser(name, help=f"{name} an invocation")
-        command.add_argument("invocation_id")
+        command(name, f"{name} an invocation").add_argument("invocation_id")
 
-    patterns = commands.add_parser("patterns", help="the pattern registry").add_subparsers(
-        dest="action", required=True
+    patterns = command("patterns", "the pattern registry").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
     )
-    add = patterns.add_parser("add")
+    add = patterns.add_parser("add", help="register a pattern", parents=[common])
     add.add_argument("name")
-    add.add_argument("file")
+    add.add_argument("file", help="the example clip, or - for standard input")
     add.add_argument("--kind", choices=["template", "fingerprint"], default="template")
-    patterns.add_parser("list")
-    remove = patterns.add_parser("rm")
-    remove.add_argument("pattern_id")
+    patterns.add_parser("list", help="the patterns you see (yours and the shared ones)", parents=[common])
+    patterns.add_parser("get", help="one pattern", parents=[common]).add_argument("pattern_id")
+    patterns.add_parser("rm", help="delete one of your patterns", parents=[common]).add_argument("pattern_id")
 
-    plot = commands.add_parser("plot", help="plot an invocation's clip and result")
+    plot = command("plot", "plot an invocation's clip and result")
     plot.add_argument("invocation_id")
-    plot.add_argument("--audio", required=True, help="the WAV file that was sent")
-    plot.add_argument("-o", "--output", default="harmonic.png")
+    plot.add_argument("--audio", required=True, help="the WAV file that was sent, or - for standard input")
+    plot.add_argument("-o", "--png", default="harmonic.png", help="the image to write")
     return parser
 
 
-def run(args: argparse.Namespace, client: Client) -> int:
-    """Execute one parsed command; the exit status (0 ok, 1 the invocation FAILED)."""
+# --- output ------------------------------------------------------------------------------------------------
+
+
+def render(value: Any, output: str) -> str:
+    """`value` as JSON, or as a table for people: lists of records as columns, a status document as its
+    stages, other records as aligned ``key  value`` lines."""
+    if output != "table":
+        return json.dumps(value, indent=2, sort_keys=False)
+    if isinstance(value, dict) and isinstance(value.get("patterns"), list):
+        return _columns(
+            value["patterns"], ("pattern_id", "name", "kind", "shared", "duration_s", "created_at")
+        )
+    if isinstance(value, list):
+        return _columns(value, tuple(value[0]) if value and isinstance(value[0], dict) else ("value",))
+    if isinstance(value, dict) and isinstance(value.get("stages"), list):
+        head = {k: v for k, v in value.items() if k not in ("stages", "result")}
+        stages = _columns(value["stages"], ("name", "status", "duration_ms", "attempts", "reason"))
+        body = _pairs(head) + "\n\n" + stages
+        if value.get("result") is not None:
+            body += "\n\nresult: " + json.dumps(value["result"], sort_keys=False)
+        return body
+    if isinstance(value, dict):
+        return _pairs(value)
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=False)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _columns(rows: list[Any], keys: tuple[str, ...]) -> str:
+    records = [row if isinstance(row, dict) else {"value": row} for row in rows]
+    keys = tuple(k for k in keys if any(k in record for record in records)) or keys
+    table = [list(keys)] + [[_cell(record.get(k)) for k in keys] for record in records]
+    widths = [max(len(row[i]) for row in table) for i in range(len(keys))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    ]
+    return "\n".join(lines) if records else "(none)"
+
+
+def _pairs(record: dict[str, Any]) -> str:
+    width = max((len(str(k)) for k in record), default=0)
+    return "\n".join(f"{str(k).ljust(width)}  {_cell(v)}" for k, v in record.items())
+
+
+def _progress(status: dict[str, Any]) -> None:
+    stages = "  ".join(
+        f"{stage['name']}:{stage['status'].lower()}"
+        + (f"({stage['duration_ms']} ms)" if stage.get("duration_ms") is not None else "")
+        for stage in status.get("stages", [])
+    )
+    print(f"[{status.get('status')}] {stages}", file=sys.stderr, flush=True)
+
+
+# --- commands ----------------------------------------------------------------------------------------------
+
+
+def _audio(argument: str) -> str | bytes:
+    """A clip argument: a path that exists, or ``-`` for standard input (read whole)."""
+    if argument == "-":
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise UsageError("standard input is empty: pipe a clip into `-`")
+        return data
+    if not Path(argument).is_file():
+        raise UsageError(f"no such file: {argument}")
+    return argument
+
+
+def run(args: argparse.Namespace, client: Client, output: str = "json") -> int:
+    """Execute one parsed command; its exit code (see the module docstring)."""
+
+    def show(value: Any) -> None:
+        print(render(value, output))
+
     steps = args.steps.split(",") if getattr(args, "steps", None) else None
     patterns = getattr(args, "patterns", None)
     options = {"patterns": patterns.split(",")} if patterns else None
-    if args.command == "analyze":
-        _print(client.analyze(args.file, steps=steps, options=options))
+    if args.command == "health":
+        show(client.health())
+    elif args.command == "analyze":
+        show(client.analyze(_audio(args.file), steps=steps, options=options))
     elif args.command == "invoke":
         final = client.invoke(
-            args.file,
+            _audio(args.file),
             mode=args.mode,
             wait=args.wait,
             steps=steps,
@@ -121,27 +237,41 @@ def run(args: argparse.Namespace, client: Client) -> int:
             listen=args.listen,
             **({"callback_url": args.callback_url} if args.callback_url else {}),
         )
-        _print(final)
-        return 1 if final.get("status") == "FAILED" else 0
+        show(final)
+        return EXIT_FAILED if final.get("status") == "FAILED" else EXIT_OK
     elif args.command == "status":
-        _print(client.status(args.invocation_id))
+        status = client.status(args.invocation_id)
+        show(status)
+        return EXIT_FAILED if status.get("status") == "FAILED" else EXIT_OK
     elif args.command == "resume":
-        _print(client.resume(args.invocation_id))
+        show(client.resume(args.invocation_id))
     elif args.command == "patterns":
         if args.action == "add":
-            _print(client.add_pattern(args.name, args.file, kind=args.kind))
+            show(client.add_pattern(args.name, _audio(args.file), kind=args.kind))
         elif args.action == "list":
-            _print(client.list_patterns())
+            show({"patterns": client.list_patterns()})
+        elif args.action == "get":
+            show(client.get_pattern(args.pattern_id))
         else:
             client.remove_pattern(args.pattern_id)
             print(f"removed {args.pattern_id}")
     elif args.command == "plot":
         from harmonic_client.plot import plot_invocation
 
+        audio = _audio(args.audio)
         status = client.status(args.invocation_id)
-        plot_invocation(args.audio, status, args.output)
-        print(args.output)
-    return 0
+        plot_invocation(audio if isinstance(audio, str) else _spooled(audio), status, args.png)
+        print(args.png)
+    return EXIT_OK
+
+
+def _spooled(data: bytes) -> str:
+    """A temporary file holding `data` (the plot reads a path)."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".wav", delete=False) as spool:
+        spool.write(data)
+    return spool.name
 
 
 def _choose(args: argparse.Namespace) -> int:
@@ -156,34 +286,97 @@ def _choose(args: argparse.Namespace) -> int:
         ranking = rank(answers, figures)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.json:
-        _print(
-            {
-                "ranking": [{"architecture": a, "score": s} for a, s in ranking.ordered()],
-                "reasons": ranking.reasons,
-                "answers": check_answers(answers),
-                "figures": figures,
-            }
+        print(
+            render(
+                {
+                    "ranking": [{"architecture": a, "score": s} for a, s in ranking.ordered()],
+                    "reasons": ranking.reasons,
+                    "answers": check_answers(answers),
+                    "figures": figures,
+                },
+                "json",
+            )
         )
     else:
         print(report(ranking, figures))
-    return 0
+    return EXIT_OK
+
+
+def _configure(args: argparse.Namespace, flags: dict[str, str | None]) -> int:
+    """``harmonic configure``: write the given settings (and those of a deploy's outputs) to the file."""
+    settings: dict[str, str | None] = {key: value for key, value in flags.items() if value}
+    if args.from_outputs is not None:
+        found = configuration.from_outputs(args.from_outputs, args.stack)
+        key_id = found.pop("api_key_id", None)
+        settings = {**found, **settings}  # flags win over the outputs
+        if settings.get("auth") == "api_key" and not settings.get("api_key") and key_id:
+            settings["api_key"] = _fetch_api_key(key_id, settings.get("profile"), settings.get("region"))
+    if not settings:
+        raise UsageError("nothing to configure: give --from-outputs or settings such as --endpoint")
+    name = configuration.config_name(getattr(args, "config_name", None))
+    path = configuration.write(name, settings)
+    shown = {k: ("****" + v[-4:] if k == "api_key" and v else v) for k, v in configuration.read(name).items()}
+    print(f"wrote [{name}] to {path}")
+    print(render(shown, "table"))
+    return EXIT_OK
+
+
+def _fetch_api_key(key_id: str, profile: str | None, region: str | None) -> str:
+    """The value of API key `key_id` (``apigateway:GET`` on it), with botocore (the ``[iam]`` extra)."""
+    try:
+        import botocore.session
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise UsageError(
+            f"the stack uses API key {key_id}: pass --api-key, or install harmonic-client[iam] so that "
+            "configure can read it (aws apigateway get-api-key --include-value --api-key <id>)"
+        ) from None
+    try:
+        session = botocore.session.Session(profile=profile)
+        client = session.create_client("apigateway", region_name=region)
+        return str(client.get_api_key(apiKey=key_id, includeValue=True)["value"])
+    except (BotoCoreError, ClientError) as error:
+        raise ApiError(0, "api_key", f"could not read API key {key_id}: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "choose":
-        return _choose(args)
-    client = Client(args.endpoint, api_key=args.api_key, auth=args.auth)
     try:
-        return run(args, client)
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse: --help, --version (0) or a usage error (2)
+        return int(exit_.code or 0)
+    flags = {
+        "endpoint": getattr(args, "endpoint", None),
+        "auth": getattr(args, "auth", None),
+        "api_key": getattr(args, "api_key", None),
+        "profile": getattr(args, "profile", None),
+        "region": getattr(args, "region", None),
+        "output": getattr(args, "output", None),
+    }
+    try:
+        if args.command == "choose":
+            return _choose(args)
+        if args.command == "configure":
+            return _configure(args, flags)
+        settings = configuration.resolve(flags, getattr(args, "config_name", None))
+        client = Client(
+            settings.get("endpoint"),
+            api_key=settings.get("api_key"),
+            auth=settings.get("auth"),
+            region=settings.get("region"),
+            profile=settings.get("profile"),
+        )
+        return run(args, client, settings.get("output") or "json")
+    except (UsageError, configuration.ConfigError) as error:
+        print(f"harmonic: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except ApiError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        print(f"harmonic: error: {error}", file=sys.stderr)
+        return EXIT_API
     except (OSError, TimeoutError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        print(f"harmonic: error: {error}", file=sys.stderr)
+        return EXIT_API
 
 
 if __name__ == "__main__":

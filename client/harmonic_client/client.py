@@ -70,6 +70,7 @@ class Client:
         api_key: str | None = None,
         auth: str | None = None,
         region: str | None = None,
+        profile: str | None = None,
         timeout_s: float = 60.0,
         max_retries: int = 5,
         inline_limit_bytes: int = INLINE_LIMIT_BYTES,
@@ -83,6 +84,7 @@ class Client:
         self.region = (
             region or _region_of(host) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         )
+        self.profile = profile  # the AWS profile that signs requests (auth=iam); None: the default chain
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.inline_limit_bytes = inline_limit_bytes
@@ -125,6 +127,9 @@ class Client:
         if correlation_id:
             headers["X-Correlation-Id"] = correlation_id
         return self.request("POST", "/v1/invocations", body, headers=headers).body
+
+    def get_pattern(self, pattern_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/patterns/{pattern_id}").body
 
     def status(self, invocation_id: str) -> dict[str, Any]:
         return self.request("GET", f"/v1/invocations/{invocation_id}").body
@@ -338,8 +343,12 @@ class Client:
         import botocore.session
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
+        from botocore.exceptions import BotoCoreError
 
-        credentials = botocore.session.get_session().get_credentials()
+        try:
+            credentials = botocore.session.Session(profile=self.profile).get_credentials()
+        except BotoCoreError as error:  # e.g. ProfileNotFound, a broken config file
+            raise ApiError(0, "no_credentials", str(error)) from None
         if credentials is None:
             raise ApiError(0, "no_credentials", "IAM endpoint but no AWS credentials found (aws configure?)")
         aws_request = AWSRequest(method=method, url=url, data=data or b"", headers=dict(headers))

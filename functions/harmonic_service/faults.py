@@ -144,24 +144,31 @@ def before_work(stage: str, correlation_id: str | None, attempts: int) -> None:
         raise InjectedFault(f"injected failure in {stage} (attempt {attempts})")
 
 
-def after_side_effect(stage: str, correlation_id: str | None, attempts: int) -> None:
+def after_side_effect(
+    stage: str, correlation_id: str | None, attempts: int, invocation_id: str | None = None
+) -> None:
     """Called after a stage wrote its artifacts and before its checkpoint: a crash here is the hard case."""
     current = plan()
     if not current.applies_to(stage):
         return
     if _directed(correlation_id, stage, "crash", attempts) or _roll(current.crash_after_side_effect_rate):
         raise InjectedFault(f"injected crash in {stage} after its side effects (attempt {attempts})")
-    maybe_kill(stage, "after its side effects, before its checkpoint")
+    maybe_kill(stage, "after its side effects, before its checkpoint", invocation_id)
 
 
-def maybe_kill(stage: str, where: str) -> None:
+def maybe_kill(stage: str, where: str, invocation_id: str | None = None) -> None:
     """With the plan's `kill_rate`: SIGKILL this process, here and now (no cleanup, no reply, no
     acknowledgement), as a timeout, an out-of-memory kill or a lost host would. Only in a worker process of
     the local stack (HARMONIC_WORKER=1): never in a test's process or in Lambda."""
     current = plan()
     if os.environ.get(WORKER_FLAG) != "1" or not current.applies_to(stage) or not _roll(current.kill_rate):
         return
-    print(f"injected kill of worker {os.getpid()} in {stage} {where}", file=sys.stderr, flush=True)
+    print(
+        f"injected kill of worker {os.getpid()} in {stage} {where} "
+        f"(invocation {invocation_id or '?'}, at {time.time():.3f})",
+        file=sys.stderr,
+        flush=True,
+    )
     os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -329,7 +329,7 @@ def run_stage(
         faults.before_work(stage.name, envelope.correlation_id, attempts)
         output = stage.run(context)
         stored = _store(envelope, stage, output, context)
-        faults.after_side_effect(stage.name, envelope.correlation_id, attempts)
+        faults.after_side_effect(stage.name, envelope.correlation_id, attempts, envelope.invocation_id)
     except InvalidAudio as error:
         return _fail(envelope, "invalid_audio", str(error), attempts)
     except PermanentStageError as error:

@@ -176,7 +176,7 @@ def test_cli_invoke_status_and_plot(local_stack, tmp_path: Path, capsys: pytest.
     )
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert output.stat().st_size > 10_000
-    assert cli_main([*endpoint, "status", "no-such-id"]) == 2
+    assert cli_main([*endpoint, "status", "no-such-id"]) == 3  # the API refused: exit code 3
     assert "404" in capsys.readouterr().err
 
 

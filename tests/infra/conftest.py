@@ -23,10 +23,12 @@ import pytest
 from infra import REPO_ROOT
 from infra.stack import STACK_NAME, HarmonicStack, create_app
 
-CLI_ENV = {
-    "CDK_DISABLE_CLI_TELEMETRY": "true",
-    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-}
+# Node.js 22 from the npm registry (package.json), first on PATH as the Makefile puts it, also when pytest
+# runs without make: for the CDK CLI below and for jsii, which aws-cdk-lib starts in this process.
+NODE_BIN = REPO_ROOT / "node_modules" / ".bin"
+if NODE_BIN.is_dir() and not os.environ.get("PATH", "").startswith(str(NODE_BIN)):
+    os.environ["PATH"] = f"{NODE_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+CLI_ENV = {"CDK_DISABLE_CLI_TELEMETRY": "true"}
 # Variants whose tests only read the template skip layer bundling (their layer content is the default's).
 SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
 # The non-default deployments the tests synthesize (each once per session).

@@ -187,3 +187,19 @@ def test_throttled_responses_tell_the_client_when_to_retry(template: dict[str, A
         assert responses[response_type]["StatusCode"] == "429"
         assert responses[response_type]["ResponseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
     assert "ResponseParameters" not in responses["BAD_REQUEST_BODY"]
+
+
+def test_the_deployed_url_carries_the_version_once(template: dict[str, Any]) -> None:
+    """The stage name and the routes must not both say v1: the URL was .../v1/v1/health."""
+    ((stage_id, stage),) = resources(template, "AWS::ApiGateway::Stage").items()
+    assert stage["StageName"] != "v1"
+    top_level = {
+        props["PathPart"]
+        for props in resources(template, "AWS::ApiGateway::Resource").values()
+        if "Fn::GetAtt" in props["ParentId"] and props["ParentId"]["Fn::GetAtt"][1] == "RootResourceId"
+    }
+    assert top_level == {"v1"}
+    url = json.dumps(template["Outputs"]["ApiUrl"]["Value"])
+    # https://<api>.execute-api.<region>.<suffix>/<stage>/
+    assert url.endswith(f'"/", {{"Ref": "{stage_id}"}}, "/"]]}}')
+    assert "/v1/" not in url

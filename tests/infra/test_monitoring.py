@@ -189,7 +189,13 @@ def test_an_open_circuit_breaker_alarms_and_is_graphed_per_stage(template: dict[
     assert alarm["AlarmActions"]
     (dashboard,) = resources(template, "AWS::CloudWatch::Dashboard").values()
     body = json.dumps(dashboard["DashboardBody"])
-    for metric in ("BreakerOpen", "DependencyFailures", "MessagesRequeued"):
+    for metric in (
+        "BreakerOpen",
+        "BreakersOpen",
+        "DependencyFailures",
+        "MessagesRequeued",
+        "InvocationsStalled",
+    ):
         assert metric in body, metric
 
 

@@ -48,7 +48,7 @@ def _record_handler(record: SQSRecord) -> None:
         if event.get("replay-name"):
             _resume_for_replay(detail.invocation_id, str(event["replay-name"]))
         run = run_delivery(envelope, receive_count, claim=event_id, own_skip=True, plan=False)
-        faults.maybe_kill(stage, "after its checkpoint, before its acknowledgement")
+        faults.maybe_kill(stage, "after its checkpoint, before its acknowledgement", detail.invocation_id)
         published = announce.after(envelope, run)
         if published:
             bus.publish(*published)

@@ -36,7 +36,7 @@ def _record_handler(record: SQSRecord) -> None:
         if envelope.stage != stage:
             raise poison(f"envelope for stage {envelope.stage} delivered to stage {stage}")
         run = run_delivery(envelope.model_copy(update={"attempt": receive_count}), receive_count)
-        faults.maybe_kill(stage, "after its checkpoint, before its acknowledgement")
+        faults.maybe_kill(stage, "after its checkpoint, before its acknowledgement", envelope.invocation_id)
         if run.outcome in (StageOutcome.SUCCEEDED, StageOutcome.FAILED):
             announce_end(envelope.invocation_id)
         if run.next_envelope is not None:

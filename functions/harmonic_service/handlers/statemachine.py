@@ -81,7 +81,9 @@ def _run_stage(event: dict[str, Any], stage: str) -> dict[str, Any]:
         _count("PoisonMessages")
         logger.error(f"poison task input: {error}")
         raise
-    faults.maybe_kill(envelope.stage, "after its checkpoint, before its answer to Step Functions")
+    faults.maybe_kill(
+        envelope.stage, "after its checkpoint, before its answer to Step Functions", envelope.invocation_id
+    )
     run = outcome.run
     if run.outcome == StageOutcome.SUCCEEDED:
         announce_end(envelope.invocation_id)
