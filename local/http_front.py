@@ -125,6 +125,23 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request is logged in _proxy instead
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (a method no route has, a malformed request line) as API Gateway answers
+        them: JSON in the API's error shape, never an HTML page. A method the API does not declare is API
+        Gateway's MISSING_AUTHENTICATION_TOKEN, a 403 that the deployed gateway responses rewrite as
+        ``forbidden`` (infra/api.py)."""
+        method = getattr(self, "command", None) or "?"
+        path = urlsplit(getattr(self, "path", "") or "").path or "?"
+        if code == 501:
+            status, body = 403, _error_body("forbidden", f"no route {method} {path}")
+        else:
+            status, body = code, _error_body("bad_request" if code == 400 else "client_error", message or "")
+        self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = self.protocol_version  # answer with headers, as for any other request
+        self._send(status, {"Content-Type": "application/json", "Connection": "close"}, body)
+        log.info("%s %s %d (refused by the front)", method, path, status)
+
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
         for name, value in headers.items():

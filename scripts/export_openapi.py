@@ -38,6 +38,22 @@ def _error_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+def _as_served(responses: dict[str, Any]) -> None:
+    """What the handler really sends that Powertools does not say: a 204 has no body (Powertools derives one
+    from the route's return annotation), and a 201 or 202 carries a Location header."""
+    if "204" in responses:
+        responses["204"].pop("content", None)
+    for status in ("201", "202"):
+        if status in responses:
+            responses[status]["headers"] = {
+                "Location": {
+                    "description": "the created resource, or the status document of the accepted work "
+                    "(for an upload: the URL to PUT the clip to)",
+                    "schema": {"type": "string"},
+                }
+            }
+
+
 def _with_error_body(document: dict[str, Any]) -> dict[str, Any]:
     """Powertools' validation error responses replaced by the API's ErrorBody (see the module doc)."""
     from harmonic_service.api_models import ErrorBody
@@ -57,6 +73,7 @@ def _with_error_body(document: dict[str, Any]) -> dict[str, Any]:
                 "an error: 400, 403 forbidden or read_only, 404 not_found, 409 conflict, "
                 "413 payload_too_large, 500 internal"
             )
+            _as_served(responses)
     schemas = document["components"]["schemas"]
     for name in _POWERTOOLS_SCHEMAS:
         schemas.pop(name, None)

@@ -9,6 +9,8 @@ deployment has a bus, so that subscribers such as the completion notifications h
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harmonic_service.dal import checkpoints
 from harmonic_service.events import (
     EventDetail,
@@ -19,7 +21,9 @@ from harmonic_service.events import (
     StageSkipped,
 )
 from harmonic_service.models import Envelope, InvocationStatus, StageOutcome, StageStatus
-from harmonic_service.runner import StageRun
+
+if TYPE_CHECKING:
+    from harmonic_service.runner import StageRun  # the runner imports the DSP; announcing does not
 
 
 def after(envelope: Envelope, run: StageRun) -> list[EventDetail]:

@@ -13,8 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from harmonic import InvalidAudio, WavLimits
-from harmonic_service import events, logic, pattern_cache
+from harmonic_service import events
 from harmonic_service.config import MODES, get_settings
 from harmonic_service.dal import audit, bus, checkpoints, executions, payloads, queues, registry
 from harmonic_service.errors import (
@@ -26,8 +25,8 @@ from harmonic_service.errors import (
     ServiceError,
     UnknownInvocation,
 )
-from harmonic_service.logic import patterns as pattern_logic
 from harmonic_service.logic.callbacks import check_callback_url
+from harmonic_service.logic.options import Options, parse_options, resolve_steps
 from harmonic_service.logic.sources import check_one_source
 from harmonic_service.models import Envelope, Invocation, InvocationStatus, StageStatus
 from harmonic_service.stages import STAGE_NAMES
@@ -75,16 +74,16 @@ def _resolve_mode(mode: str | None) -> str:
 
 def _resolve_steps(steps: Sequence[str] | None) -> list[str]:
     try:
-        return logic.resolve_steps(steps)
+        return resolve_steps(steps)
     except ValueError as error:
         raise BadRequest(str(error)) from None
 
 
-def _resolve_options(options: dict[str, Any] | None, viewer: Viewer | None = None) -> logic.Options:
+def _resolve_options(options: dict[str, Any] | None, viewer: Viewer | None = None) -> Options:
     """Validated options; `options.patterns` must each name a registered pattern (by id or name) that
     `viewer` sees (None: any)."""
     try:
-        opts = logic.parse_options(options)
+        opts = parse_options(options)
     except ValueError as error:
         raise BadRequest(str(error)) from None
     if opts.patterns:
@@ -383,9 +382,15 @@ def analyze(
         _check_upload(audio_key, settings.max_inline_bytes, owner or ANONYMOUS)
         audio = payloads.get_bytes(audio_key)
     _check_inline(audio, settings.max_inline_bytes)
+    # The DSP (numpy, SciPy, the harmonic library) is imported by the routes that run it, never at cold
+    # start: status polls, pattern listings and uploads share this function and need none of it.
+    from harmonic import InvalidAudio, WavLimits
+    from harmonic_service import pattern_cache
+    from harmonic_service.logic.chain import run_chain
+
     limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
     try:
-        return logic.run_chain(
+        return run_chain(
             audio, run_steps, opts, limits=limits, patterns=pattern_cache.current(), viewer=viewer
         )
     except InvalidAudio as error:
@@ -445,6 +450,9 @@ def create_pattern(
     settings = get_settings()
     _one_source(audio, audio_key)
     name = (name or "").strip()
+    from harmonic import InvalidAudio, WavLimits  # the DSP, for this route only (see analyze)
+    from harmonic_service.logic import patterns as pattern_logic
+
     if not 1 <= len(name) <= pattern_logic.MAX_NAME_LENGTH:
         raise BadRequest(f"name must be 1 to {pattern_logic.MAX_NAME_LENGTH} characters")
     if kind not in pattern_logic.KINDS:

@@ -386,3 +386,19 @@ def test_two_api_keys_are_two_callers_who_see_only_their_own(local_stack) -> Non
     final = alice.wait(accepted["invocation_id"])
     assert final["result"]["matches"][0]["pattern_id"] == pattern["pattern_id"]
     alice.remove_pattern(pattern["pattern_id"])
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "BREW"])
+def test_undeclared_methods_get_a_json_error_as_api_gateway_answers(local_stack, method: str) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(local_stack.base_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    connection.request(method, "/v1/health")
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    connection.close()
+    assert response.status == 403
+    assert response.getheader("Content-Type") == "application/json"
+    assert body["error"]["code"] == "forbidden"

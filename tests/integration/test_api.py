@@ -667,3 +667,21 @@ def test_fuzzed_bodies_never_get_a_5xx(aws: AwsStack, body: Any, content_type: s
         assert response.status < 500, (path, body, response.body)
         if response.status >= 400:
             assert set(response.body["error"]) == {"code", "message"}
+
+
+def test_created_and_accepted_answers_say_where_and_a_204_has_no_body(aws: AwsStack) -> None:
+    accepted = call("POST", "/v1/invocations", {"audio": AUDIO})
+    assert accepted.status == 202
+    assert accepted.headers["Location"] == f"/v1/invocations/{accepted.body['invocation_id']}"
+    upload = call("POST", "/v1/uploads", {})
+    assert upload.status == 201
+    assert upload.headers["Location"] == upload.body["upload_url"]
+    created = call("POST", "/v1/patterns", {"name": "speech", "kind": "fingerprint", "audio": AUDIO})
+    assert created.status == 201
+    location = created.headers["Location"]
+    assert location == f"/v1/patterns/{created.body['pattern_id']}"
+    assert call("GET", location).status == 200
+    deleted = call("DELETE", location)
+    assert deleted.status == 204
+    assert not deleted.raw.get("body")
+    assert "Content-Type" not in deleted.headers

@@ -11,9 +11,10 @@ import hashlib
 import io
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients
@@ -121,6 +122,8 @@ def get_json(key: str) -> Any:
 
 
 def put_arrays(key: str, **arrays: np.ndarray) -> None:
+    import numpy as np  # only the stages store arrays: the API function never imports numpy
+
     """Store named arrays as an .npz (uncompressed: audio barely compresses and this is faster)."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -128,6 +131,8 @@ def put_arrays(key: str, **arrays: np.ndarray) -> None:
 
 
 def get_arrays(key: str) -> dict[str, np.ndarray]:
+    import numpy as np
+
     """The named arrays of an .npz written by `put_arrays` (never unpickles anything)."""
     with np.load(io.BytesIO(get_bytes(key)), allow_pickle=False) as npz:
         return {name: npz[name] for name in npz.files}

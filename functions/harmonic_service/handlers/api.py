@@ -28,15 +28,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from harmonic_service import service
@@ -78,13 +69,6 @@ POLL_AGAIN_AFTER_S = 1
 _MAX_PROBLEMS = 5
 _MAX_FIELD_CHARS = 64
 
-idempotency_config = IdempotencyConfig(
-    event_key_jmespath="idempotency_key",
-    payload_validation_jmespath="request",
-    raise_on_no_idempotency_key=True,
-    expires_after_seconds=IDEMPOTENCY_TTL_S,
-)
-
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     return Response(
@@ -95,8 +79,13 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     )
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+def _json(status: int, body: dict[str, Any], location: str | None = None) -> Response:
+    """A JSON response; `location`: the Location header of a 201 or 202 (what was created, or where to
+    follow the accepted work)."""
+    headers = {"Location": location} if location else None
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers
+    )
 
 
 def _correlation_id() -> str:
@@ -139,16 +128,34 @@ def _register(submission: dict[str, Any]) -> dict[str, Any]:
 def _idempotent(create: Any) -> Any:
     """`create`, idempotent on `submission["idempotency_key"]`; one persistence layer per table, client and
     function (Powertools keys records by the function's name too, so the two creations never collide)."""
+    # Powertools' idempotency (and boto3, which its DynamoDB layer imports) loads with the first creation, not
+    # at cold start: status polls and pattern listings never need it.
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
     client = clients.dynamodb()
     cache_key = (get_settings().idempotency_table, id(client), create.__name__)
     if cache_key not in _persistence:
         if any(key[:2] != cache_key[:2] for key in _persistence):
             _persistence.clear()  # a new table or client (tests): the old layers point elsewhere
         store = DynamoDBPersistenceLayer(table_name=cache_key[0], boto3_client=client)
-        _persistence[cache_key] = idempotent_function(
-            create, data_keyword_argument="submission", persistence_store=store, config=idempotency_config
+        config = IdempotencyConfig(
+            event_key_jmespath="idempotency_key",
+            payload_validation_jmespath="request",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_TTL_S,
         )
-    return _persistence[cache_key]
+        function = idempotent_function(
+            create, data_keyword_argument="submission", persistence_store=store, config=config
+        )
+        _persistence[cache_key] = (function, config)
+    function, config = _persistence[cache_key]
+    # the remaining time of this invocation bounds an in-progress record (Powertools' idempotency)
+    config.register_lambda_context(app.lambda_context)
+    return function
 
 
 def _create_once(create: Any, submission: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
@@ -157,6 +164,11 @@ def _create_once(create: Any, submission: dict[str, Any], idempotency_key: str |
     caller's own: the same key from another caller is another request."""
     if not idempotency_key:
         return create(submission)
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     submission["idempotency_key"] = f"{submission['owner']} {idempotency_key}"
     try:
         return _idempotent(create)(submission=submission)
@@ -192,7 +204,8 @@ def submit_invocation(
         "correlation_id": _correlation_id(),
         "owner": _caller(),
     }
-    return _json(202, _create_once(_submit, submission, idempotency_key))
+    accepted = _create_once(_submit, submission, idempotency_key)
+    return _json(202, accepted, location=accepted["status_url"])
 
 
 @app.get(
@@ -240,7 +253,8 @@ def get_invocation_events(invocation_id: str) -> Response[dict[str, Any]]:
 )
 def resume_invocation(invocation_id: str) -> Response[ResumeAccepted]:
     resumed = service.resume_invocation(invocation_id, correlation_id=_correlation_id(), owner=_caller())
-    return _json(202, {**resumed, "status_url": f"/v1/invocations/{invocation_id}"})
+    status_url = f"/v1/invocations/{invocation_id}"
+    return _json(202, {**resumed, "status_url": status_url}, location=status_url)
 
 
 @app.post("/v1/analyze", summary="Run the whole chain synchronously on a small clip; returns the result")
@@ -257,7 +271,8 @@ def analyze(request: Annotated[AnalyzeRequest, Body()]) -> dict[str, Any]:
 )
 def create_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadCreated]:
     content_length = request.content_length if request else None
-    return _json(201, service.create_upload(content_length, owner=_caller()))
+    upload = service.create_upload(content_length, owner=_caller())
+    return _json(201, upload, location=upload["upload_url"])  # where the clip goes
 
 
 @app.post(
@@ -270,7 +285,8 @@ def create_pattern(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)] = None,
 ) -> Response[PatternBody]:
     submission = {"request": request.model_dump(exclude_none=True), "owner": _caller()}
-    return _json(201, _create_once(_register, submission, idempotency_key))
+    created = _create_once(_register, submission, idempotency_key)
+    return _json(201, created, location=f"/v1/patterns/{created['pattern_id']}")
 
 
 @app.get("/v1/patterns", summary="The caller's registered patterns, and those the deployment shares")
@@ -290,7 +306,7 @@ def get_pattern(pattern_id: str) -> PatternBody:
 )
 def delete_pattern(pattern_id: str) -> Response[str]:
     service.delete_pattern(pattern_id, owner=_caller())
-    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+    return Response(status_code=204, body="")  # no body, so no content type
 
 
 # --- errors -------------------------------------------------------------------------------------------------
@@ -410,7 +426,6 @@ def _request_correlation_id(event: dict[str, Any]) -> str:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     correlation_id = _request_correlation_id(event)
     logger.set_correlation_id(correlation_id)
-    idempotency_config.register_lambda_context(context)
     body = event.get("body") or ""
     if len(body) > _body_limit():  # refused before any parsing: the limit is the decoded clip's
         message = f"the request body exceeds {_body_limit()} bytes; send large clips through /v1/uploads"

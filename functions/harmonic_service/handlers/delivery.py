@@ -13,7 +13,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -28,8 +28,10 @@ from harmonic_service.dal import breakers, bus, queues
 from harmonic_service.errors import PoisonMessage
 from harmonic_service.events import EventDetail, parse_event
 from harmonic_service.models import Envelope, StageOutcome
-from harmonic_service.runner import StageRun, run_stage
 from harmonic_service.stages import get_stage
+
+if TYPE_CHECKING:
+    from harmonic_service.runner import StageRun
 
 logger = Logger(service="harmonic")
 tracer = Tracer(service="harmonic")
@@ -84,6 +86,8 @@ def run_delivery(
 ) -> StageRun:
     """Run the envelope's stage for this delivery (the `receive_count`-th) and report it; `claim`,
     `own_skip` and `plan` as in `runner.run_stage`."""
+    from harmonic_service.runner import run_stage  # the DSP: only the stage functions import it
+
     try:
         run = run_stage(
             envelope,

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from harmonic_service import faults
+# The stage runner and its DSP (numpy, SciPy) load during the function's init, which Lambda runs at full
+# CPU, rather than in its first invocation (delivery.py imports the runner lazily, for the light functions).
+from harmonic_service import (
+    faults,
+    runner,  # noqa: F401
+)
 from harmonic_service.dal import queues
 from harmonic_service.errors import PoisonMessage
 from harmonic_service.handlers.delivery import (
