@@ -11,7 +11,7 @@ import base64
 import binascii
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from harmonic_service.logic.sources import check_one_source
 from harmonic_service.models import InvocationStatus, Mode, StageStatus
@@ -23,10 +23,26 @@ AUDIO_DESCRIPTION = "the WAV file, base64-encoded (small clips; larger ones go t
 AUDIO_KEY_DESCRIPTION = "the audio_key returned by POST /v1/uploads, after PUTting the WAV to its upload_url"
 
 
+# "Exactly one of audio and audio_key" in the OpenAPI document as well as in the validator below: the other
+# one absent or null.
+EXACTLY_ONE_SOURCE = {
+    "oneOf": [
+        {
+            "required": ["audio"],
+            "properties": {"audio": {"type": "string"}, "audio_key": {"type": "null"}},
+        },
+        {
+            "required": ["audio_key"],
+            "properties": {"audio_key": {"type": "string"}, "audio": {"type": "null"}},
+        },
+    ]
+}
+
+
 class _AudioSource(BaseModel):
     """A clip given inline (``audio``) or by reference (``audio_key``): exactly one of them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=EXACTLY_ONE_SOURCE)
 
     audio: str | None = Field(default=None, description=AUDIO_DESCRIPTION)
     audio_key: str | None = Field(default=None, description=AUDIO_KEY_DESCRIPTION, max_length=256)
@@ -118,10 +134,20 @@ class UploadRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # Strict: a JSON boolean or a string is not a size (lax pydantic would read true as 1).
-    content_length: StrictInt | None = Field(
+    # An integer as JSON Schema counts them (1.0 is one, as the OpenAPI document says); a boolean or a string
+    # is not a size (lax pydantic would read true as 1 and "5" as 5).
+    content_length: int | None = Field(
         default=None, gt=0, description="exact size of the WAV to upload; the URL then accepts only that size"
     )
+
+    @field_validator("content_length", mode="before")
+    @classmethod
+    def _json_integer(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ValueError("content_length must be an integer")
 
 
 class InvocationAccepted(BaseModel):

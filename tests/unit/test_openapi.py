@@ -118,3 +118,54 @@ def test_request_models_refuse_unknown_fields(document: dict[str, Any]) -> None:
 def test_submit_documents_the_idempotency_key(document: dict[str, Any]) -> None:
     submit = document["paths"]["/v1/invocations"]["post"]
     assert any(parameter["name"].lower() == "idempotency-key" for parameter in submit["parameters"])
+
+
+@pytest.mark.parametrize(
+    ("body", "accepted"),
+    [
+        ({}, False),
+        ({"audio": "UklGRg=="}, True),
+        ({"audio_key": "uploads/k.wav"}, True),
+        ({"audio": "UklGRg==", "audio_key": None}, True),
+        ({"audio": None, "audio_key": "uploads/k.wav"}, True),
+        ({"audio": None, "audio_key": None}, False),
+        ({"audio": "UklGRg==", "audio_key": "uploads/k.wav"}, False),
+    ],
+)
+def test_the_document_states_the_exactly_one_source_rule_the_api_applies(
+    document: dict[str, Any], body: dict[str, Any], accepted: bool
+) -> None:
+    """The schema must not allow what the API refuses (a Schemathesis finding: `{}` was valid)."""
+    import jsonschema
+    from pydantic import ValidationError
+
+    from harmonic_service.api_models import InvocationRequest
+
+    schema = {**document["components"]["schemas"]["InvocationRequest"], "components": document["components"]}
+    valid = jsonschema.Draft202012Validator(schema).is_valid(body)
+    try:
+        InvocationRequest.model_validate(body)
+        api_accepts = True
+    except (ValidationError, ValueError):
+        api_accepts = False
+    assert valid == api_accepts == accepted
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"), [(5, True), (5.0, True), (5.5, False), (True, False), ("5", False)]
+)
+def test_upload_sizes_are_json_schema_integers(document: dict[str, Any], value: Any, accepted: bool) -> None:
+    """1.0 is an integer to JSON Schema (and so to the document); the API takes it as one."""
+    import jsonschema
+    from pydantic import ValidationError
+
+    from harmonic_service.api_models import UploadRequest
+
+    schema = document["components"]["schemas"]["UploadRequest"]
+    valid = jsonschema.Draft202012Validator(schema).is_valid({"content_length": value})
+    try:
+        UploadRequest.model_validate({"content_length": value})
+        api_accepts = True
+    except ValidationError:
+        api_accepts = False
+    assert valid == api_accepts == accepted
