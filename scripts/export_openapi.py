@@ -67,7 +67,8 @@ def _with_error_body(document: dict[str, Any]) -> dict[str, Any]:
                     del responses[status]
             if "requestBody" in operation:
                 responses["400"] = _error_response(
-                    "bad_request (the body does not match its schema) or invalid_audio (not a WAV)"
+                    "bad_request (the body does not match its schema) or invalid_audio (not WAV, FLAC, "
+                    "Ogg or MP3)"
                 )
             responses["default"] = _error_response(
                 "an error: 400, 403 forbidden or read_only, 404 not_found, 409 conflict, "

@@ -19,8 +19,11 @@ from harmonic_service.stages import STAGE_NAMES, STAGES
 
 # The stage names from the stage table: a new stage is in the API (and its OpenAPI document) by itself.
 StageName = Literal[STAGE_NAMES]  # type: ignore[valid-type]
-AUDIO_DESCRIPTION = "the WAV file, base64-encoded (small clips; larger ones go through POST /v1/uploads)"
-AUDIO_KEY_DESCRIPTION = "the audio_key returned by POST /v1/uploads, after PUTting the WAV to its upload_url"
+AUDIO_DESCRIPTION = (
+    "the clip (WAV, FLAC, Ogg Vorbis or Opus, or MP3), base64-encoded (small clips; larger ones go through "
+    "POST /v1/uploads)"
+)
+AUDIO_KEY_DESCRIPTION = "the audio_key returned by POST /v1/uploads, after PUTting the clip to its upload_url"
 
 
 # "Exactly one of audio and audio_key" in the OpenAPI document as well as in the validator below: the other

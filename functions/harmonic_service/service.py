@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from harmonic_service import events
+from harmonic_service import audio_formats, events
 from harmonic_service.config import MODES, get_settings
 from harmonic_service.dal import audit, bus, checkpoints, executions, payloads, queues, registry
 from harmonic_service.errors import (
@@ -50,8 +50,8 @@ __all__ = [
 
 logger = Logger(service="harmonic", child=True)
 
-# Enough of a clip to see its RIFF/WAVE header; the full decode (and its errors) happens in ingest.
-_HEADER_BYTES = 12
+# Enough of a clip to see its container (audio_formats.py); the full decode (and its errors) is ingest's.
+_HEADER_BYTES = audio_formats.HEADER_BYTES
 _MAX_ID_LENGTH = 80
 
 
@@ -119,10 +119,13 @@ def _resolve_callback(callback_url: str | None) -> str | None:
         raise BadRequest(str(error)) from None
 
 
-def _check_wav_header(head: bytes) -> None:
-    """A cheap look at the first bytes: RIFF (or RF64) container of WAVE data."""
-    if len(head) < _HEADER_BYTES or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
-        raise BadRequest("the audio is not a WAV file (no RIFF/WAVE header)", code="invalid_audio")
+def _check_audio_header(head: bytes) -> None:
+    """A cheap look at the first bytes (audio_formats.py): one of the accepted containers, or a 400 that
+    says what it is and what is accepted. The full decode is the ingest stage's."""
+    try:
+        audio_formats.sniff(head)
+    except ValueError as error:
+        raise BadRequest(str(error), code="invalid_audio") from None
 
 
 def _one_source(audio: bytes | None, audio_key: str | None) -> None:
@@ -138,7 +141,7 @@ def _check_inline(audio: bytes, limit: int) -> None:
             f"the inline clip is {len(audio)} bytes; the limit is {limit} "
             "(upload larger clips via /v1/uploads)"
         )
-    _check_wav_header(audio[:_HEADER_BYTES])
+    _check_audio_header(audio[:_HEADER_BYTES])
 
 
 def _check_upload(audio_key: str, limit: int, owner: str) -> int:
@@ -150,7 +153,7 @@ def _check_upload(audio_key: str, limit: int, owner: str) -> int:
         raise BadRequest(f"nothing was uploaded at {audio_key} (or the upload expired)")
     if size > limit:
         raise PayloadTooLarge(f"the uploaded clip is {size} bytes; the limit is {limit}")
-    _check_wav_header(payloads.get_head_bytes(audio_key, _HEADER_BYTES))
+    _check_audio_header(payloads.get_head_bytes(audio_key, _HEADER_BYTES))
     return size
 
 

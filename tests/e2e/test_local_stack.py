@@ -402,3 +402,21 @@ def test_undeclared_methods_get_a_json_error_as_api_gateway_answers(local_stack,
     assert response.status == 403
     assert response.getheader("Content-Type") == "application/json"
     assert body["error"]["code"] == "forbidden"
+
+
+def test_the_cli_analyzes_flac_and_mp3_and_refuses_m4a(local_stack, tmp_path: Path, capsys) -> None:
+    import soundfile
+
+    samples, rate = soundfile.read(SPEECH, dtype="float32")
+    endpoint = ["--endpoint", local_stack.base_url]
+    durations = []
+    for suffix, container in ((".flac", "FLAC"), (".mp3", "MP3")):
+        path = tmp_path / f"speech{suffix}"
+        soundfile.write(path, samples, rate, format=container)
+        assert cli_main([*endpoint, "analyze", str(path)]) == 0
+        durations.append(json.loads(capsys.readouterr().out)["features"]["duration_s"])
+    assert durations[0] == pytest.approx(durations[1], abs=0.01)
+    m4a = tmp_path / "voice.m4a"
+    m4a.write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00" + bytes(2000))
+    assert cli_main([*endpoint, "analyze", str(m4a)]) == 3
+    assert "MP4/M4A" in capsys.readouterr().err

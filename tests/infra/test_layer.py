@@ -47,7 +47,7 @@ def _pins(path: Path) -> set[str]:
     return {line for line in lines if line and not line.startswith("-")}
 
 
-def test_harmonic_layer_holds_numpy_scipy_and_harmonic_only(harmonic_layer: LayerBuild) -> None:
+def test_harmonic_layer_holds_numpy_scipy_soundfile_and_harmonic_only(harmonic_layer: LayerBuild) -> None:
     top = {path.name for path in harmonic_layer.content.iterdir()}
     assert {name for name in top if not name.endswith(".dist-info")} == {
         "harmonic",
@@ -55,14 +55,36 @@ def test_harmonic_layer_holds_numpy_scipy_and_harmonic_only(harmonic_layer: Laye
         "numpy.libs",
         "scipy",
         "scipy.libs",
+        # soundfile (FLAC, Ogg, MP3) with libsndfile in _soundfile_data, and its cffi binding
+        "soundfile.py",
+        "_soundfile.py",
+        "_soundfile_data",
+        "cffi",
+        "_cffi_backend.cpython-312-aarch64-linux-gnu.so",
+        "pycparser",
+        "typing_extensions.py",
+        "licensing",
     }
     assert {re.sub(r"-[^-]+\.dist-info$", "", name) for name in top if name.endswith(".dist-info")} == {
         "numpy",
         "scipy",
+        "soundfile",
+        "cffi",
+        "pycparser",
+        "typing_extensions",
     }
-    # The versions are the pinned ones.
+    # The versions are the pinned ones: the layer's own pins, and the lock's for what they pull in.
     pins = _pins(REPO_ROOT / "layers" / "harmonic" / "requirements.txt")
-    assert {distribution.replace("-", "==", 1) for distribution in harmonic_layer.distributions} == pins
+    locked = _pins(REPO_ROOT / "requirements-lock.txt")
+    shipped = {distribution.replace("-", "==", 1) for distribution in harmonic_layer.distributions}
+    assert pins <= shipped
+    assert shipped <= pins | locked
+
+
+def test_the_layer_carries_libsndfile_for_its_architecture(harmonic_layer: LayerBuild) -> None:
+    """soundfile's wheel bundles libsndfile; the one for arm64 Lambda must be an aarch64 ELF library."""
+    library = harmonic_layer.content / "_soundfile_data" / "libsndfile_arm64.so"
+    assert _elf_machine(library) == 183  # EM_AARCH64
 
 
 def test_harmonic_package_is_the_source_tree(harmonic_layer: LayerBuild) -> None:

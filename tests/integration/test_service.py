@@ -53,8 +53,8 @@ MISSING_UPLOAD = payloads.new_upload_key()  # a well-formed key of this (anonymo
         ({"audio": SPEECH, "options": {"peak_dbfs": True}}, "bad_request", "peak_dbfs must be a number"),
         ({"audio": SPEECH, "mode": "turbo"}, "bad_request", "unknown mode"),
         ({"audio": SPEECH, "mode": "statemachine"}, "bad_request", "not deployed"),
-        ({"audio": b"ID3\x03 an mp3 file"}, "invalid_audio", "not a WAV"),
-        ({"audio": b""}, "invalid_audio", "not a WAV"),
+        ({"audio": b"\x00\x00\x00\x20ftypM4A \x00\x00"}, "invalid_audio", "MP4/M4A"),
+        ({"audio": b""}, "invalid_audio", "WAV, FLAC, Ogg (Vorbis or Opus) or MP3"),
         ({"audio": None, "audio_key": "invocations/x/input.wav"}, "bad_request", "POST /v1/uploads returned"),
         ({"audio": None, "audio_key": MISSING_UPLOAD}, "bad_request", "nothing was uploaded"),
     ],
@@ -140,12 +140,13 @@ def test_upload_limits(aws: AwsStack) -> None:
     assert service.create_upload(None)["audio_key"].endswith(".wav")
 
 
-def test_uploaded_non_wav_is_invalid_audio(aws: AwsStack) -> None:
+def test_uploaded_unsupported_audio_is_invalid_audio(aws: AwsStack) -> None:
     upload = service.create_upload(None)
-    payloads.put_bytes(upload["audio_key"], b"OggS" + bytes(100))
+    payloads.put_bytes(upload["audio_key"], b"\x00\x00\x00\x20ftypM4A " + bytes(100))  # AAC in MP4
     with pytest.raises(service.BadRequest) as caught:
         submit(audio_key=upload["audio_key"])
     assert caught.value.code == "invalid_audio"
+    assert "MP4/M4A" in caught.value.message
 
 
 def test_analyze_matches_the_pipeline_result(aws: AwsStack) -> None:

@@ -58,6 +58,7 @@ NOT_SAMPLES = {
     "Template",
     "WavLimits",
     "can_fingerprint",
+    "decode_audio",
     "decode_wav",
     "json_safe",
     "power_to_db",

@@ -40,7 +40,7 @@ def build_artifact(kind: str, wav: bytes, limits: WavLimits | None = None) -> tu
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    clip = harmonic.decode_wav(wav, limits)
+    clip = harmonic.decode_audio(wav, limits)
     samples = harmonic.resample(clip.samples, clip.sample_rate, SAMPLE_RATE)
     if kind == "template":
         template = harmonic.make_template(samples, SAMPLE_RATE)

@@ -33,7 +33,7 @@ def ingest(wav: bytes, limits: Any = None, clean_snr_db: float = 30.0) -> StageO
     import harmonic
     from harmonic import InvalidAudio
 
-    clip = harmonic.decode_wav(wav, limits)
+    clip = harmonic.decode_audio(wav, limits)
     samples = np.asarray(clip.samples, dtype=np.float32)
     if samples.ndim != 1:
         raise InvalidAudio(f"decoded audio has shape {samples.shape}; expected mono")

@@ -8,6 +8,7 @@ numbers) with :class:`InvalidAudio`, a permanent error, through one shared check
 plain ``ValueError``.
 """
 
+from harmonic.audio import decode_audio
 from harmonic.denoise import denoise, estimate_snr_db
 from harmonic.errors import InvalidAudio
 from harmonic.features import extract_features
@@ -39,6 +40,7 @@ __all__ = [
     "WavLimits",
     "can_fingerprint",
     "chroma",
+    "decode_audio",
     "decode_wav",
     "denoise",
     "encode_wav",

@@ -118,7 +118,9 @@ def _parse(view: memoryview, limits: WavLimits) -> tuple[_Format, memoryview]:
     if magic not in (b"RIFF", b"RF64") or wave != b"WAVE":
         if magic == b"RIFX":
             raise InvalidAudio("big-endian WAV (RIFX) is not supported; convert to little-endian RIFF/WAVE")
-        raise InvalidAudio("not a WAV file: expected a RIFF/WAVE header (convert the audio to WAV first)")
+        raise InvalidAudio(
+            "not a WAV file: expected a RIFF/WAVE header; send WAV, FLAC, Ogg (Vorbis or Opus) or MP3"
+        )
     end = size
     if magic == b"RIFF" and riff_size not in _STREAMING_SIZES and riff_size + 8 < size:
         end = riff_size + 8  # trailing bytes after the RIFF chunk are ignored, as players do
