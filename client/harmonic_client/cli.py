@@ -260,7 +260,10 @@ def run(args: argparse.Namespace, client: Client, output: str = "json") -> int:
 
         audio = _audio(args.audio)
         status = client.status(args.invocation_id)
-        plot_invocation(audio if isinstance(audio, str) else _spooled(audio), status, args.png)
+        try:
+            plot_invocation(audio if isinstance(audio, str) else _spooled(audio), status, args.png)
+        except ValueError as error:  # a clip the plot cannot decode (harmonic.InvalidAudio is one)
+            raise UsageError(f"cannot plot {args.audio}: {error}") from None
         print(args.png)
     return EXIT_OK
 

@@ -15,8 +15,8 @@ import numpy as np
 
 def _decode(path: str | Path) -> tuple[np.ndarray, int]:
     try:
-        from harmonic import decode_wav
-    except ImportError:  # a client-only install: scipy's reader
+        from harmonic import decode_audio
+    except ImportError:  # a client-only install: scipy's reader (WAV only)
         from scipy.io import wavfile
 
         sr, data = wavfile.read(path)
@@ -25,7 +25,7 @@ def _decode(path: str | Path) -> tuple[np.ndarray, int]:
             data = data.mean(axis=1)
         peak = np.abs(data).max() or 1.0
         return data / max(peak, 1.0 if peak <= 1.0 else 32768.0), int(sr)
-    clip = decode_wav(Path(path).read_bytes())
+    clip = decode_audio(Path(path).read_bytes())
     return clip.samples.astype(np.float64), clip.sample_rate
 
 

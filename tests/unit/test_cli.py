@@ -157,3 +157,13 @@ def test_an_aws_profile_that_does_not_exist_is_one_line_and_exit_code_3(server, 
     err = capsys.readouterr().err
     assert "no-such-profile" in err
     assert err.count("\n") == 1
+
+
+def test_a_clip_the_plot_cannot_decode_is_a_usage_error(server, tmp_path: Path, capsys) -> None:
+    url, script = server
+    script.responses.append(_json(200, {"invocation_id": "i-1", "status": "SUCCEEDED", "stages": []}))
+    clip = tmp_path / "clip.m4a"
+    clip.write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(500))
+    assert main(["--endpoint", url, "plot", "i-1", "--audio", str(clip), "-o", str(tmp_path / "p.png")]) == 2
+    assert "cannot plot" in capsys.readouterr().err
+    assert not (tmp_path / "p.png").exists()
