@@ -6,6 +6,10 @@ with a fresh request id; the response's status, headers and (base64) body go bac
 API Gateway's 10 MB payload limit are refused with 413 before they are read, and requests beyond the stage
 throttle (token bucket, rate and burst as deployed) get 429 with ``Retry-After``. No authentication: the
 local stack listens on 127.0.0.1 only.
+
+``/docs`` is not the API's: it serves Swagger UI (the npm package swagger-ui-dist, pinned in package.json,
+from node_modules; nothing is fetched from elsewhere) over docs/openapi.json, so that the contract can be
+read and tried against this stack.
 """
 
 from __future__ import annotations
@@ -21,9 +25,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from local import ROOT
 from local.harness import ACCOUNT
 
 log = logging.getLogger("local_stack.http")
+SWAGGER_UI = ROOT / "node_modules" / "swagger-ui-dist"
+OPENAPI = ROOT / "docs" / "openapi.json"
+_DOCS_FILES = {
+    "swagger-ui.css": "text/css",
+    "swagger-ui-bundle.js": "application/javascript",
+    "swagger-ui-standalone-preset.js": "application/javascript",
+    "favicon-32x32.png": "image/png",
+}
+_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Harmonic API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"><link rel="icon" href="/docs/favicon-32x32.png"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/docs/openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>
+"""
 # Oversized bodies up to this size are drained before the 413; beyond it the connection is just closed.
 _DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 
@@ -152,7 +174,28 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _docs(self) -> bool:
+        """Serve /docs (Swagger UI over docs/openapi.json); False when the path is the API's."""
+        path = urlsplit(self.path).path.rstrip("/")
+        if self.command not in ("GET", "HEAD") or not (path == "/docs" or path.startswith("/docs/")):
+            return False
+        name = path.removeprefix("/docs").lstrip("/")
+        if not name:
+            self._send(200, {"Content-Type": "text/html; charset=utf-8"}, _DOCS_PAGE.encode())
+        elif name == "openapi.json":
+            self._send(200, {"Content-Type": "application/json"}, OPENAPI.read_bytes())
+        elif name in _DOCS_FILES and (SWAGGER_UI / name).is_file():
+            self._send(200, {"Content-Type": _DOCS_FILES[name]}, (SWAGGER_UI / name).read_bytes())
+        else:
+            missing = "" if SWAGGER_UI.is_dir() else " (swagger-ui-dist is not installed: make install)"
+            self._send(
+                404, {"Content-Type": "application/json"}, _error_body("not_found", f"no {path}{missing}")
+            )
+        return True
+
     def _proxy(self) -> None:
+        if self._docs():
+            return
         started = time.perf_counter()
         backend = self.server.backend
         if not self.server.bucket.take():

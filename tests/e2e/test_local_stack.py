@@ -420,3 +420,24 @@ def test_the_cli_analyzes_flac_and_mp3_and_refuses_m4a(local_stack, tmp_path: Pa
     m4a.write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00" + bytes(2000))
     assert cli_main([*endpoint, "analyze", str(m4a)]) == 3
     assert "MP4/M4A" in capsys.readouterr().err
+
+
+def test_swagger_ui_at_docs_over_the_committed_contract(local_stack) -> None:
+    """Swagger UI from node_modules (the pinned swagger-ui-dist) over docs/: nothing from outside."""
+    import urllib.request
+
+    from local import ROOT
+
+    def get(path: str) -> tuple[int, str, bytes]:
+        with urllib.request.urlopen(local_stack.base_url + path, timeout=10) as response:
+            return response.status, response.headers["Content-Type"], response.read()
+
+    status, kind, page = get("/docs")
+    assert (status, kind) == (200, "text/html; charset=utf-8")
+    assert b"SwaggerUIBundle" in page
+    assert b"http" not in page.replace(b"http-equiv", b"")  # every asset from this stack
+    status, kind, document = get("/docs/openapi.json")
+    assert json.loads(document) == json.loads((ROOT / "docs" / "openapi.json").read_text())
+    status, kind, bundle = get("/docs/swagger-ui-bundle.js")
+    assert (status, kind) == (200, "application/javascript")
+    assert len(bundle) > 100_000
