@@ -15,9 +15,11 @@ read and tried against this stack.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -118,6 +120,26 @@ def proxy_event(
     }
 
 
+@functools.cache
+def _routes() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
+    """The API's routes as docs/openapi.json declares them (API Gateway's resources and methods are the
+    same: tests/infra/test_api.py): a pattern per path (``{id}`` matches one segment) and its methods."""
+    document = json.loads(OPENAPI.read_text())
+    return tuple(
+        (
+            re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"),
+            frozenset(method.upper() for method in methods),
+        )
+        for path, methods in document["paths"].items()
+    )
+
+
+def declared(method: str, path: str) -> bool:
+    """Whether the deployed API has this method on this path; anything else API Gateway refuses itself
+    (403, MISSING_AUTHENTICATION_TOKEN) before the function runs."""
+    return any(pattern.match(path) and method.upper() in methods for pattern, methods in _routes())
+
+
 def _identity(headers: dict[str, str], source_ip: str) -> dict[str, Any]:
     """The request context's identity. An ``X-Api-Key`` header becomes an ``apiKeyId``, as API Gateway
     sets it when a method requires a key: here any key is accepted and its id is derived from it, so two
@@ -195,6 +217,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _proxy(self) -> None:
         if self._docs():
+            return
+        if not declared(self.command, urlsplit(self.path).path):
+            self.send_error(501)  # API Gateway's MISSING_AUTHENTICATION_TOKEN, as send_error answers it
             return
         started = time.perf_counter()
         backend = self.server.backend

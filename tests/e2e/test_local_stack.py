@@ -441,3 +441,23 @@ def test_swagger_ui_at_docs_over_the_committed_contract(local_stack) -> None:
     status, kind, bundle = get("/docs/swagger-ui-bundle.js")
     assert (status, kind) == (200, "application/javascript")
     assert len(bundle) > 100_000
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/nope"), ("GET", "/health"), ("PUT", "/v1/patterns/p-1"), ("GET", "/v1/invocations/a/b")],
+)
+def test_undeclared_paths_get_api_gateways_403_before_the_function(
+    local_stack, method: str, path: str
+) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(local_stack.base_url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+    connection.request(method, path)
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    connection.close()
+    assert response.status == 403
+    assert body["error"]["code"] == "forbidden"
