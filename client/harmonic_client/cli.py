@@ -261,20 +261,11 @@ def run(args: argparse.Namespace, client: Client, output: str = "json") -> int:
         audio = _audio(args.audio)
         status = client.status(args.invocation_id)
         try:
-            plot_invocation(audio if isinstance(audio, str) else _spooled(audio), status, args.png)
+            plot_invocation(audio, status, args.png)
         except ValueError as error:  # a clip the plot cannot decode (harmonic.InvalidAudio is one)
             raise UsageError(f"cannot plot {args.audio}: {error}") from None
         print(args.png)
     return EXIT_OK
-
-
-def _spooled(data: bytes) -> str:
-    """A temporary file holding `data` (the plot reads a path)."""
-    import tempfile
-
-    with tempfile.NamedTemporaryFile(suffix=".wav", delete=False) as spool:
-        spool.write(data)
-    return spool.name
 
 
 def _choose(args: argparse.Namespace) -> int:

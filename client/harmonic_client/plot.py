@@ -7,36 +7,39 @@ importable, and the service's median f0 as a reference line otherwise.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 
-def _decode(path: str | Path) -> tuple[np.ndarray, int]:
+def _decode(audio: str | Path | bytes) -> tuple[np.ndarray, int]:
+    """The clip (a path, or its bytes) as float64 mono samples and their rate."""
+    data = audio if isinstance(audio, bytes) else Path(audio).read_bytes()
     try:
         from harmonic import decode_audio
     except ImportError:  # a client-only install: scipy's reader (WAV only)
         from scipy.io import wavfile
 
-        sr, data = wavfile.read(path)
-        data = data.astype(np.float64)
-        if data.ndim == 2:
-            data = data.mean(axis=1)
-        peak = np.abs(data).max() or 1.0
-        return data / max(peak, 1.0 if peak <= 1.0 else 32768.0), int(sr)
-    clip = decode_audio(Path(path).read_bytes())
+        sr, samples = wavfile.read(io.BytesIO(data))
+        samples = samples.astype(np.float64)
+        if samples.ndim == 2:
+            samples = samples.mean(axis=1)
+        peak = np.abs(samples).max() or 1.0
+        return samples / max(peak, 1.0 if peak <= 1.0 else 32768.0), int(sr)
+    clip = decode_audio(data)
     return clip.samples.astype(np.float64), clip.sample_rate
 
 
-def plot_invocation(audio_path: str | Path, status: dict[str, Any], output: str | Path) -> Path:
-    """Write the figure to `output` (PNG) and return its path."""
+def plot_invocation(audio: str | Path | bytes, status: dict[str, Any], output: str | Path) -> Path:
+    """Write the figure of `audio` (a path, or the clip's bytes) to `output` (PNG) and return its path."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    samples, sr = _decode(audio_path)
+    samples, sr = _decode(audio)
     result = status.get("result") or {}
     times = np.arange(samples.size) / sr
     figure, (wave_axis, spec_axis) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, constrained_layout=True)

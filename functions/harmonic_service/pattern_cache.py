@@ -69,7 +69,7 @@ def selected_count(selectors: Iterable[str] | None, viewer: Viewer | None = None
     with _lock:
         if _state["version"] == version and _state["table"] == table:
             return len(_state["set"].selected(selectors, viewer))  # type: ignore[attr-defined]
-    items = [item for item in registry.list_all() if viewer is None or viewer.sees(item.get("owner"))]
+    items = registry.list_all(viewer)
     if selectors is None:
         return len(items)
     wanted = set(selectors)

@@ -87,12 +87,7 @@ def _resolve_options(options: dict[str, Any] | None, viewer: Viewer | None = Non
     except ValueError as error:
         raise BadRequest(str(error)) from None
     if opts.patterns:
-        known = {
-            key
-            for item in registry.list_all()
-            if viewer is None or viewer.sees(item.get("owner"))
-            for key in (item["pattern_id"], item["name"])
-        }
+        known = {key for item in registry.list_all(viewer) for key in (item["pattern_id"], item["name"])}
         unknown = [selector for selector in opts.patterns if selector not in known]
         if unknown:
             raise BadRequest(
@@ -214,8 +209,8 @@ def submit_invocation(
     """Accept a clip of `owner` (tenancy.py) for asynchronous processing: `{"invocation_id", "status":
     "ACCEPTED", "mode"}`.
 
-    Checks the request and the clip's WAV header (the full decode is the ingest stage's), stores the clip
-    at invocations/<id>/input.wav, creates the invocation item and dispatches its first stage. With
+    Checks the request and the clip's container header (the full decode is the ingest stage's), stores the
+    clip at invocations/<id>/input.wav, creates the invocation item and dispatches its first stage. With
     `callback_url`, the end of the invocation is POSTed there (handlers/notify.py).
     """
     settings = get_settings()
@@ -480,7 +475,7 @@ def create_pattern(
 def list_patterns(owner: str = ANONYMOUS) -> dict[str, Any]:
     """The patterns `owner` sees: its own and the publishers' (``shared: true``), oldest first."""
     viewer = _viewer(owner)
-    items = [item for item in registry.list_all() if viewer.sees(item.get("owner"))]
+    items = registry.list_all(viewer)
     return {"patterns": [_pattern_body(item, viewer) for item in items], "count": len(items)}
 
 

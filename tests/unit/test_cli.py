@@ -167,3 +167,12 @@ def test_a_clip_the_plot_cannot_decode_is_a_usage_error(server, tmp_path: Path, 
     assert main(["--endpoint", url, "plot", "i-1", "--audio", str(clip), "-o", str(tmp_path / "p.png")]) == 2
     assert "cannot plot" in capsys.readouterr().err
     assert not (tmp_path / "p.png").exists()
+
+
+def test_plot_reads_the_clip_from_standard_input(server, tmp_path: Path, monkeypatch) -> None:
+    url, script = server
+    script.responses.append(_json(200, {"invocation_id": "i-1", "status": "SUCCEEDED", "stages": []}))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(WAV)))
+    png = tmp_path / "p.png"
+    assert main(["--endpoint", url, "plot", "i-1", "--audio", "-", "-o", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -12,6 +12,7 @@ cached for a few seconds per process (:func:`state`): a stage reads it once per 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -101,10 +102,25 @@ def forget() -> None:
         _cache.clear()
 
 
-def _update(
-    stage: str, update: str, condition: str, names: dict[str, str], values: dict[str, Any]
-) -> Breaker | None:
-    """One conditional update; the breaker after it, or None when the condition refused it."""
+# Placeholder → attribute name, for every attribute an update or condition below uses.
+_NAMES = {
+    "#state": "state",
+    "#failures": "failures",
+    "#window": "window_started_at",
+    "#opened": "opened_at",
+    "#dependency": "dependency",
+    "#error": "error",
+    "#updated": "updated_at",
+    "#kind": "kind",
+    "#version": "schema_version",
+}
+
+
+def _update(stage: str, update: str, condition: str, values: dict[str, Any]) -> Breaker | None:
+    """One conditional update; the breaker after it, or None when the condition refused it. The attribute
+    names are those of :data:`_NAMES` that the two expressions use (DynamoDB refuses unused ones)."""
+    used = set(re.findall(r"#\w+", f"{update} {condition}"))
+    names = {placeholder: _NAMES[placeholder] for placeholder in sorted(used)}
     dynamodb = clients.dynamodb()
     try:
         response = dynamodb.update_item(
@@ -123,19 +139,6 @@ def _update(
     return breaker
 
 
-_NAMES = {
-    "#state": "state",
-    "#failures": "failures",
-    "#window": "window_started_at",
-    "#opened": "opened_at",
-    "#dependency": "dependency",
-    "#error": "error",
-    "#updated": "updated_at",
-    "#kind": "kind",
-    "#version": "schema_version",
-}
-
-
 def record_failure(stage: str, dependency: str, error: str, now: float | None = None) -> tuple[Breaker, bool]:
     """Count one dependency failure of `stage` in the current window (a window older than the settings'
     ``window_s`` starts over) and open the breaker when it trips (breaker.trips). Returns the
@@ -147,7 +150,6 @@ def record_failure(stage: str, dependency: str, error: str, now: float | None = 
         stage,
         "ADD #failures :one SET #dependency = :dependency, #error = :error, #updated = :now",
         "#window > :floor",
-        {k: _NAMES[k] for k in ("#failures", "#dependency", "#error", "#updated", "#window")},
         {**common, ":floor": now - settings.window_s},
     )
     if counted is None:  # no item yet, or its window is over: this failure starts a new one
@@ -156,19 +158,6 @@ def record_failure(stage: str, dependency: str, error: str, now: float | None = 
             "SET #failures = :one, #window = :now, #dependency = :dependency, #error = :error, "
             "#updated = :now, #kind = :kind, #version = :version, #state = if_not_exists(#state, :closed)",
             "attribute_not_exists(#window) OR #window <= :floor",
-            {
-                k: _NAMES[k]
-                for k in (
-                    "#failures",
-                    "#window",
-                    "#dependency",
-                    "#error",
-                    "#updated",
-                    "#kind",
-                    "#version",
-                    "#state",
-                )
-            },
             {
                 **common,
                 ":floor": now - settings.window_s,
@@ -185,7 +174,6 @@ def record_failure(stage: str, dependency: str, error: str, now: float | None = 
         stage,
         "SET #state = :open, #opened = :now, #updated = :now",
         "#state = :seen",
-        {k: _NAMES[k] for k in ("#state", "#opened", "#updated")},
         {":open": BreakerState.OPEN.value, ":now": now, ":seen": counted.state.value},
     )
     return (opened, True) if opened is not None else (get(stage), False)
@@ -199,7 +187,6 @@ def half_open(stage: str, opened_at: float, now: float | None = None) -> bool:
             stage,
             "SET #state = :half, #updated = :now",
             "#state = :open AND #opened = :opened",
-            {k: _NAMES[k] for k in ("#state", "#updated", "#opened")},
             {
                 ":half": BreakerState.HALF_OPEN.value,
                 ":open": BreakerState.OPEN.value,
@@ -219,7 +206,6 @@ def close(stage: str, now: float | None = None) -> bool:
             stage,
             "SET #state = :closed, #failures = :zero, #window = :now, #updated = :now",
             "#state = :half",
-            {k: _NAMES[k] for k in ("#state", "#failures", "#window", "#updated")},
             {
                 ":closed": BreakerState.CLOSED.value,
                 ":half": BreakerState.HALF_OPEN.value,

@@ -16,7 +16,7 @@ from harmonic_service import timestamps
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients, payloads
 from harmonic_service.dal.attributes import from_item, to_item
-from harmonic_service.tenancy import ANONYMOUS
+from harmonic_service.tenancy import ANONYMOUS, Viewer
 
 INDEX_ID = "__index__"
 
@@ -80,8 +80,9 @@ def get(pattern_id: str) -> dict[str, Any] | None:
     return from_item(response["Item"]) if "Item" in response else None
 
 
-def list_all() -> list[dict[str, Any]]:
-    """Every registered pattern's metadata, oldest first."""
+def list_all(viewer: Viewer | None = None) -> list[dict[str, Any]]:
+    """Every registered pattern's metadata that `viewer` sees (its own and the publishers'; None: all),
+    oldest first."""
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": _table(), "ConsistentRead": True}
     while True:
@@ -92,6 +93,8 @@ def list_all() -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in response:
             break
         kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    if viewer is not None:
+        items = [item for item in items if viewer.sees(item.get("owner"))]
     return sorted(items, key=lambda item: (item.get("created_at", ""), item["pattern_id"]))
 
 
