@@ -53,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         "--function-timeout", type=int, default=int(os.environ.get("LOCAL_FUNCTION_TIMEOUT_S", "0"))
     )
     parser.add_argument("--pollers", type=int, default=int(os.environ.get("LOCAL_POLLERS_PER_QUEUE", "1")))
+    parser.add_argument(
+        "--api-key",
+        dest="api_keys",
+        action="append",
+        default=[key for key in os.environ.get("LOCAL_API_KEYS", "").split(",") if key],
+        help="require this API key in X-Api-Key, as a stack deployed with auth=api_key does (repeatable)",
+    )
     parser.add_argument("--quiet", action="store_true", help="only warnings from the handlers")
     args = parser.parse_args(argv)
     moto_port = (
@@ -72,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             sweep_period_s=args.sweep_period,
             function_timeout_s=args.function_timeout,
             pollers_per_queue=args.pollers,
+            api_keys=tuple(args.api_keys),
         )
     )
     try:

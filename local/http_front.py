@@ -70,6 +70,9 @@ class FrontSettings(Protocol):
     @property
     def throttle_burst(self) -> int: ...
 
+    @property
+    def api_keys(self) -> tuple[str, ...]: ...  # when any: every route requires one of them (X-Api-Key)
+
 
 class ApiBackend(Protocol):
     """What the front needs from the stack behind it (``local.stack.LocalStack`` is one): its settings, and
@@ -138,6 +141,13 @@ def declared(method: str, path: str) -> bool:
     """Whether the deployed API has this method on this path; anything else API Gateway refuses itself
     (403, MISSING_AUTHENTICATION_TOKEN) before the function runs."""
     return any(pattern.match(path) and method.upper() in methods for pattern, methods in _routes())
+
+
+def key_refused(keys: tuple[str, ...], headers: dict[str, str]) -> bool:
+    """Whether a request lacks a key the front requires: with `keys` set the local stack answers as a stack
+    deployed with ``auth=api_key`` does (every method ``apiKeyRequired``), and a missing or unknown
+    ``X-Api-Key`` is a 403 before the function runs; with none, every caller is let through."""
+    return bool(keys) and _header(headers, "X-Api-Key") not in keys
 
 
 def _identity(headers: dict[str, str], source_ip: str) -> dict[str, Any]:
@@ -223,6 +233,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         started = time.perf_counter()
         backend = self.server.backend
+        if key_refused(backend.settings.api_keys, dict(self.headers.items())):
+            self.close_connection = True  # the body, if any, is not read
+            body = _error_body("forbidden", "a valid API key is required (X-Api-Key)")
+            self._send(403, {"Content-Type": "application/json"}, body)
+            log.info("%s %s 403 (no valid API key)", self.command, urlsplit(self.path).path)
+            return
         if not self.server.bucket.take():
             self.close_connection = True
             body = _error_body("throttled", "too many requests; retry after the Retry-After delay")

@@ -45,6 +45,7 @@ class StackProcess:
     base_url: str  # the API (the HTTP front)
     moto_url: str  # the local AWS endpoint
     log_path: Path
+    api_key: str = ""  # the key the front requires (start_stack_process's api_keys), sent by healthy()
 
     def client(self, **kwargs: Any) -> Any:
         """A ``harmonic_client.Client`` for the API, without auth unless `kwargs` say (``auth="api_key"``:
@@ -71,8 +72,10 @@ class StackProcess:
 
     def healthy(self, timeout_s: float = 5.0) -> bool:
         """Whether ``GET /v1/health`` answers 200."""
+        headers = {"X-Api-Key": self.api_key} if self.api_key else {}
+        request = urllib.request.Request(f"{self.base_url}/v1/health", headers=headers)
         try:
-            with urllib.request.urlopen(f"{self.base_url}/v1/health", timeout=timeout_s) as response:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 return response.status == 200
         except (OSError, http.client.HTTPException):
             return False
@@ -100,6 +103,7 @@ def start_stack_process(
     environment: dict[str, str] | None = None,
     visibility_timeout_s: int | None = None,
     startup_timeout_s: float = 90.0,
+    api_keys: tuple[str, ...] = (),
 ) -> StackProcess:
     """Start ``python -m local`` on free ports with this process's environment minus its ``AWS_*`` and
     ``MOTO_*`` variables, plus `environment` (e.g. fault injection); stdout and stderr go to `log_path`.
@@ -108,12 +112,15 @@ def start_stack_process(
     port, moto_port = free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "MOTO_"))}
     env.update(PYTHONUNBUFFERED="1", **(environment or {}))
+    if api_keys:  # the front then refuses a request without one of them (403), as auth=api_key deployed
+        env["LOCAL_API_KEYS"] = ",".join(api_keys)
     command = [sys.executable, "-m", "local", "--port", str(port), "--moto-port", str(moto_port)]
     if visibility_timeout_s is not None:
         command += ["--visibility-timeout", str(visibility_timeout_s)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    stack = StackProcess(process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{moto_port}", log_path)
+    urls = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{moto_port}"
+    stack = StackProcess(process, *urls, log_path, api_key=next(iter(api_keys), ""))
     deadline = time.monotonic() + startup_timeout_s
     while not stack.healthy():
         if process.poll() is not None or time.monotonic() > deadline:

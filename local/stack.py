@@ -87,6 +87,9 @@ class LocalSettings:
     # API Gateway's stage throttling, as cdk.json's api_throttle_rate / api_throttle_burst (0: off)
     throttle_rate: float = 50.0
     throttle_burst: int = 100
+    # API keys the front requires (LOCAL_API_KEYS, comma-separated; --api-key): as deployed with auth=api_key,
+    # a request without one of them is a 403. None: anyone may call, and any X-Api-Key names a caller.
+    api_keys: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)  # extra handler environment (fault injection)
     # Worker processes per stage handler module (local.sandboxes): stages run concurrently, as Lambda's
     # execution environments do. 0: every handler in this process, one call at a time.

@@ -54,6 +54,61 @@ def _as_served(responses: dict[str, Any]) -> None:
             }
 
 
+# How the deployed API authenticates (infra/api.py): AWS IAM (SigV4) by default, an API key with
+# auth=api_key. Either way every operation requires one (API Gateway refuses a request without it, 403).
+SECURITY_SCHEMES = {
+    "sigv4": {
+        "type": "apiKey",
+        "name": "Authorization",
+        "in": "header",
+        "description": "AWS Signature Version 4 (the default, auth=iam), as API Gateway's IAM authorization",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+    },
+    "api_key": {
+        "type": "apiKey",
+        "name": "x-api-key",
+        "in": "header",
+        "description": "an API key of the deployment's usage plan (auth=api_key)",
+    },
+}
+SECURITY = [{"sigv4": []}, {"api_key": []}]
+
+# OpenAPI links: where the ids a POST returns are used (clients, and Schemathesis's stateful phase, follow
+# them). {source operation: (status, {link name: (target operation, parameter, response field)})}
+LINKS = {
+    ("/v1/invocations", "post"): (
+        "202",
+        {
+            "GetInvocation": ("/v1/invocations/{invocation_id}", "get", "invocation_id"),
+            "GetInvocationEvents": ("/v1/invocations/{invocation_id}/events", "get", "invocation_id"),
+            "ResumeInvocation": ("/v1/invocations/{invocation_id}/resume", "post", "invocation_id"),
+        },
+    ),
+    ("/v1/patterns", "post"): (
+        "201",
+        {
+            "GetPattern": ("/v1/patterns/{pattern_id}", "get", "pattern_id"),
+            "DeletePattern": ("/v1/patterns/{pattern_id}", "delete", "pattern_id"),
+        },
+    ),
+}
+
+
+def _with_links(document: dict[str, Any]) -> None:
+    """Add LINKS to the POSTs' success responses, naming the targets by operationId."""
+    paths = document["paths"]
+    for (path, method), (status, links) in LINKS.items():
+        response = paths[path][method]["responses"][status]
+        response["links"] = {
+            name: {
+                "operationId": paths[target][target_method]["operationId"],
+                "parameters": {field: f"$response.body#/{field}"},
+                "description": f"the {field} this response returns, in {target_method.upper()} {target}",
+            }
+            for name, (target, target_method, field) in links.items()
+        }
+
+
 def _with_error_body(document: dict[str, Any]) -> dict[str, Any]:
     """Powertools' validation error responses replaced by the API's ErrorBody (see the module doc)."""
     from harmonic_service.api_models import ErrorBody
@@ -95,7 +150,11 @@ def generate() -> str:
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     description = DESCRIPTION.format(stages=", ".join(STAGE_NAMES))
     schema = app.get_openapi_json_schema(title="Harmonic", version=version, description=description)
-    return json.dumps(_with_error_body(json.loads(schema)), indent=2, sort_keys=True) + "\n"
+    document = _with_error_body(json.loads(schema))
+    _with_links(document)
+    document["components"]["securitySchemes"] = SECURITY_SCHEMES
+    document["security"] = SECURITY
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
 def main() -> int:

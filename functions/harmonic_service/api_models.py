@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from harmonic_service.config import Settings
 from harmonic_service.logic.sources import check_one_source
 from harmonic_service.models import InvocationStatus, Mode, StageStatus
 from harmonic_service.stages import STAGE_NAMES, STAGES
@@ -22,6 +23,27 @@ StageName = Literal[STAGE_NAMES]  # type: ignore[valid-type]
 AUDIO_DESCRIPTION = (
     "the clip (WAV, FLAC, Ogg Vorbis or Opus, or MP3), base64-encoded (small clips; larger ones go through "
     "POST /v1/uploads)"
+)
+# What the audio field's validator accepts (base64.b64decode(validate=True): the standard alphabet, padded),
+# as a pattern for the OpenAPI document.
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+# The document's example clip, so that a reader (or Schemathesis) has a request that succeeds: 0.25 s of a
+# 220 Hz tone at 8 kHz, 16-bit FLAC (1,016 bytes).
+EXAMPLE_AUDIO = (
+    "ZkxhQwAAACIQABAAAAOiAAOiAfQA8AAAB9BVy4RONAteRAQiTjMQz/5YhAAAKCAAAAByZWZlcmVuY2UgbGliRkxBQyAxLjQuMyAy"
+    "MDIzMDYyMwAAAAD/+HQIAAfPnUQAAAaaDQK0rqUkDxgDQkKCIIQRCCgURVNwcbN7nSQsCwRBCECQhFCYnbbbPPzlikQhIEIQgkEk"
+    "Srjzzzb25YohCQIQhBBIJIVpzbbZwaNUhQhEEgKAiIiRS78cNs/eTFEIhCCIEQSCJJJzR5s9mhr0kISAkEIIRCQkqZBkPNsc3piY"
+    "kQhCEIIgiIJRNW3DbZx1yRIIgiCIIQiEJRNbcNtmcdNFCQhCEIQSAoKSmm84NB/9qJERAkCEIIiEWJre2ePOPqhIUEQQgiEFAoiq"
+    "bg42b3OkhYFgiCEIEhCKExO222efnLFIhCQIQhBIJIlXHnnm3tyxRCEgQhCCCQSQrTm22zg0apChCIJAUBEREil344bZ+8mKIRCE"
+    "EQIgkESSTmjzZ7NDXpIQkBIIQQiEhJUyDIebY5vTExIhCEIQRBEQSiatuG2zjrkiQRBEEQQhEISia24bbM46aKEhCEIQgkBQUlNN"
+    "5waD/7USIiBIEIQREIsTW9s8ecfVCQoIghBEIKBRFU3Bxs3udJCwLBEEIQJCEUJidtts8/OWKRCEgQhCCQSRKuPPPNvbliiEJAhC"
+    "EEEgkhWnNttnBo1SFCEQSAoCIiJFLvxw2z95MUQiEIIgRBIIkknNHmz2aGvSQhICQQghEJCSpkGQ82xzemJiRCEIQgiCIglE1bcN"
+    "tnHXJEgiCIIghCIQlE1tw22Zx00UJCEIQhBICgpKabzg0H/2okRECQIQgiIRYmt7Z484+qEhQRBCCIQUCiKpuDjZvc6SFgWCIIQg"
+    "SEIoTE7bbZ5+csUiEJAhCEEgkiVceeebe3LFEISBCEIIJBJCtObbbODRqkKEIgkBQERESKXfjhtn7yYohEIQRAiCQRJJOaPNns0N"
+    "ekhCQEghBCISElTIMh5tjm9MTEiEIQhBEERBKJq24bbOOuSJBEEQRBCEQhKJrbhtszjpooSEIQhCCQFBSU03nBoP/tRIiIEgQhBE"
+    "QixNb2zx5x9UJCgiCEEQgoFEVTcHGze50kLAsEQQhAkIRQmJ222zz85YpEISBCEIJBJEq488829uWKIQkCEIQQSCSFac222cGjVI"
+    "UIRBICgIiIkUu/HDbP3kxRCIQgiBEEgiSSc0ebPZoa9JCEgJBCCEQkJKmQZDzbHN6YmJEIQhCCIIiCUTVtw22cdckSCIIgiCEIhC"
+    "UTW3DbZnHTRQkIQhCEEgKCkppvODQf/aiREQJAhCCIhFia3tnjzjEl0="
 )
 AUDIO_KEY_DESCRIPTION = "the audio_key returned by POST /v1/uploads, after PUTting the clip to its upload_url"
 
@@ -42,12 +64,31 @@ EXACTLY_ONE_SOURCE = {
 }
 
 
+def _document_on(schema: dict[str, Any], json_type: str, **keywords: Any) -> None:
+    """Add `keywords` to the `json_type` branch of an optional field's schema (``anyOf`` with null): rules the
+    field's validator or the service enforces, stated in the OpenAPI document."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == json_type:
+            branch.update(keywords)
+
+
+def _document_base64(schema: dict[str, Any]) -> None:
+    """The audio field as its validator treats it (base64), with an example clip that the API accepts."""
+    _document_on(schema, "string", pattern=BASE64_PATTERN, contentEncoding="base64")
+    schema["examples"] = [EXAMPLE_AUDIO]
+
+
 class _AudioSource(BaseModel):
     """A clip given inline (``audio``) or by reference (``audio_key``): exactly one of them."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra=EXACTLY_ONE_SOURCE)
 
-    audio: str | None = Field(default=None, description=AUDIO_DESCRIPTION)
+    audio: str | None = Field(
+        default=None,
+        description=AUDIO_DESCRIPTION,
+        min_length=1,
+        json_schema_extra=_document_base64,
+    )
     audio_key: str | None = Field(default=None, description=AUDIO_KEY_DESCRIPTION, max_length=256)
     _audio_bytes: bytes | None = PrivateAttr(default=None)
 
@@ -139,8 +180,14 @@ class UploadRequest(BaseModel):
 
     # An integer as JSON Schema counts them (1.0 is one, as the OpenAPI document says); a boolean or a string
     # is not a size (lax pydantic would read true as 1 and "5" as 5).
+    # The document's maximum is the default limit (a deployment may set max_upload_bytes either way; the
+    # service checks the deployment's own, naming the setting).
     content_length: int | None = Field(
-        default=None, gt=0, description="exact size of the WAV to upload; the URL then accepts only that size"
+        default=None,
+        gt=0,
+        description="exact size of the clip to upload; the URL then accepts only that size. At most the "
+        "deployment's max_upload_bytes (cdk.json; the maximum here is the default)",
+        json_schema_extra=lambda schema: _document_on(schema, "integer", maximum=Settings.max_upload_bytes),
     )
 
     @field_validator("content_length", mode="before")

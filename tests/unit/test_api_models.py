@@ -84,9 +84,12 @@ def test_bad_base64_is_refused_with_a_message_that_does_not_echo_it(encoded: str
     assert encoded.strip() not in message
 
 
-def test_an_empty_clip_is_valid_base64() -> None:
-    """An empty string decodes to no bytes; the service then refuses it as invalid_audio (not a WAV)."""
-    assert InvocationRequest.model_validate({"audio": ""}).audio_bytes() == b""
+def test_an_empty_clip_is_refused_as_the_document_says() -> None:
+    """An empty string is valid base64 but no clip: refused by the model (minLength 1 in the document)."""
+    with pytest.raises(ValidationError) as caught:
+        InvocationRequest.model_validate({"audio": ""})
+    [message] = messages(caught.value)
+    assert message.startswith("audio: ")
 
 
 @pytest.mark.parametrize("value", [123, 1.5, True, ["QUJD"], {"b64": "QUJD"}])
@@ -177,7 +180,7 @@ def test_upload_request_refuses_non_positive_or_non_integer_lengths(length: Any)
 
 
 @settings(max_examples=50, deadline=None)
-@given(raw=st.binary(max_size=256))
+@given(raw=st.binary(min_size=1, max_size=256))
 def test_any_bytes_round_trip_through_base64(raw: bytes) -> None:
     request = InvocationRequest.model_validate({"audio": base64.b64encode(raw).decode()})
     assert request.audio_bytes() == raw

@@ -40,6 +40,23 @@ def ref(model: str) -> str:
     return f'"#/components/schemas/{model}"'
 
 
+def document_and_model_agree(document: dict[str, Any], model_name: str, body: Any) -> tuple[bool, bool]:
+    """Whether the document's schema for `model_name` allows `body`, and whether the API's model does."""
+    import jsonschema
+    from pydantic import ValidationError
+
+    from harmonic_service import api_models
+
+    schema = {**document["components"]["schemas"][model_name], "components": document["components"]}
+    valid = jsonschema.Draft202012Validator(schema).is_valid(body)
+    try:
+        getattr(api_models, model_name).model_validate(body)
+        api_accepts = True
+    except (ValidationError, ValueError):
+        api_accepts = False
+    return valid, api_accepts
+
+
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
     return json.loads(OUTPUT.read_text())
@@ -136,18 +153,7 @@ def test_the_document_states_the_exactly_one_source_rule_the_api_applies(
     document: dict[str, Any], body: dict[str, Any], accepted: bool
 ) -> None:
     """The schema must not allow what the API refuses (a Schemathesis finding: `{}` was valid)."""
-    import jsonschema
-    from pydantic import ValidationError
-
-    from harmonic_service.api_models import InvocationRequest
-
-    schema = {**document["components"]["schemas"]["InvocationRequest"], "components": document["components"]}
-    valid = jsonschema.Draft202012Validator(schema).is_valid(body)
-    try:
-        InvocationRequest.model_validate(body)
-        api_accepts = True
-    except (ValidationError, ValueError):
-        api_accepts = False
+    valid, api_accepts = document_and_model_agree(document, "InvocationRequest", body)
     assert valid == api_accepts == accepted
 
 
@@ -156,16 +162,87 @@ def test_the_document_states_the_exactly_one_source_rule_the_api_applies(
 )
 def test_upload_sizes_are_json_schema_integers(document: dict[str, Any], value: Any, accepted: bool) -> None:
     """1.0 is an integer to JSON Schema (and so to the document); the API takes it as one."""
-    import jsonschema
-    from pydantic import ValidationError
-
-    from harmonic_service.api_models import UploadRequest
-
-    schema = document["components"]["schemas"]["UploadRequest"]
-    valid = jsonschema.Draft202012Validator(schema).is_valid({"content_length": value})
-    try:
-        UploadRequest.model_validate({"content_length": value})
-        api_accepts = True
-    except ValidationError:
-        api_accepts = False
+    valid, api_accepts = document_and_model_agree(document, "UploadRequest", {"content_length": value})
     assert valid == api_accepts == accepted
+
+
+@pytest.mark.parametrize(
+    ("audio", "accepted"),
+    [
+        ("UklGRg==", True),
+        ("UklGRgAA", True),
+        ("", False),  # no clip
+        ("UklGRg", False),  # unpadded
+        ("UklG Rg==", False),  # whitespace
+        ("UklGRg-_", False),  # the URL-safe alphabet
+    ],
+)
+def test_the_document_states_the_base64_rule_the_api_applies(
+    document: dict[str, Any], audio: str, accepted: bool
+) -> None:
+    valid, api_accepts = document_and_model_agree(document, "AnalyzeRequest", {"audio": audio})
+    assert valid == api_accepts == accepted
+
+
+def test_the_example_clip_is_audio_the_service_decodes(document: dict[str, Any]) -> None:
+    """The document's example request succeeds (a reader's first try, and Schemathesis's examples phase)."""
+    import base64
+
+    from harmonic import decode_audio
+
+    (example,) = document["components"]["schemas"]["InvocationRequest"]["properties"]["audio"]["examples"]
+    clip = decode_audio(base64.b64decode(example, validate=True))
+    assert clip.sample_rate == 8000
+    assert clip.samples.size == 2000  # 0.25 s
+
+
+def test_every_operation_requires_sigv4_or_an_api_key(document: dict[str, Any]) -> None:
+    """As deployed (infra/api.py): IAM by default, an API key with auth=api_key; never anonymous."""
+    schemes = document["components"]["securitySchemes"]
+    assert (schemes["sigv4"]["in"], schemes["sigv4"]["name"]) == ("header", "Authorization")
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert (schemes["api_key"]["in"], schemes["api_key"]["name"]) == ("header", "x-api-key")
+    assert document["security"] == [{"sigv4": []}, {"api_key": []}]
+    overriding = [
+        f"{method} {path}"
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+        if "security" in operation
+    ]
+    assert overriding == []
+
+
+def test_the_posts_link_to_the_operations_that_use_their_ids(document: dict[str, Any]) -> None:
+    operation_ids = {
+        operation["operationId"]: (path, method)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    }
+    followed = set()
+    for source, status, field in (
+        (("/v1/invocations", "post"), "202", "invocation_id"),
+        (("/v1/patterns", "post"), "201", "pattern_id"),
+    ):
+        response = document["paths"][source[0]][source[1]]["responses"][status]
+        returned = document["components"]["schemas"][
+            response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        ]
+        assert field in returned["required"]
+        for link in response["links"].values():
+            assert link["parameters"] == {field: f"$response.body#/{field}"}
+            target_path, target_method = operation_ids[link["operationId"]]
+            assert "{" + field + "}" in target_path
+            followed.add((target_path, target_method))
+    assert followed == {
+        ("/v1/invocations/{invocation_id}", "get"),
+        ("/v1/invocations/{invocation_id}/events", "get"),
+        ("/v1/invocations/{invocation_id}/resume", "post"),
+        ("/v1/patterns/{pattern_id}", "get"),
+        ("/v1/patterns/{pattern_id}", "delete"),
+    }
+
+
+def test_the_upload_size_maximum_is_the_default_limit(document: dict[str, Any]) -> None:
+    size = document["components"]["schemas"]["UploadRequest"]["properties"]["content_length"]
+    integer = next(branch for branch in size["anyOf"] if branch.get("type") == "integer")
+    assert integer["maximum"] == 100 * 1024 * 1024  # cdk.json's max_upload_bytes by default

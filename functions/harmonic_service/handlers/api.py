@@ -48,7 +48,7 @@ from harmonic_service.api_models import (
 )
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients
-from harmonic_service.errors import Conflict, ServiceError
+from harmonic_service.errors import BadRequest, Conflict, ServiceError
 from harmonic_service.models import InvocationStatus
 from harmonic_service.tenancy import caller_of
 
@@ -270,6 +270,10 @@ def analyze(request: Annotated[AnalyzeRequest, Body()]) -> dict[str, Any]:
     responses={201: {"description": "created", "content": {"application/json": {"model": UploadCreated}}}},
 )
 def create_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadCreated]:
+    if request is None and app.current_event.body and app.current_event.json_body is not None:
+        # The body is optional, but when there is one it is an UploadRequest: Powertools lets a JSON array
+        # through to an optional model as None.
+        raise BadRequest("the request body must be a JSON object (or absent)")
     content_length = request.content_length if request else None
     upload = service.create_upload(content_length, owner=_caller())
     return _json(201, upload, location=upload["upload_url"])  # where the clip goes
