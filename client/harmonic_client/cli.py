@@ -2,14 +2,18 @@
 
     harmonic configure [--from-outputs cdk-outputs.json] [--endpoint URL --auth iam|api_key|none ...]
     harmonic health
-    harmonic analyze FILE                      whole chain synchronously, prints the result
+    harmonic analyze FILE [--plot out.png]     whole chain synchronously, prints the result (--plot: and
+                                              draws it, as `plot` below)
     harmonic invoke FILE [--mode M] [--wait [--listen]] [--callback-url URL]
                                               asynchronous; --wait shows each stage as it finishes,
                                               --listen waits for the completion notification instead
     harmonic status ID | resume ID
     harmonic choose [--steps N --parallel yes|no ...]   which architecture fits: ten questions, ranked
     harmonic patterns add NAME FILE [--kind template|fingerprint] | list | get ID | rm ID
-    harmonic plot ID --audio FILE [-o out.png]   waveform, spectrogram with the f0 track, match spans
+    harmonic plot FILE [--result saved.json] [-o out.png]   the clip with what was measured: waveform,
+                                              spectrogram, f0, loudness in/out, matches, summary (no
+                                              service: without --result, measured locally)
+    harmonic plot ID --audio FILE [-o out.png]   the same for an invocation's result
 
 FILE may be ``-``: the clip is read from standard input.
 
@@ -87,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("file", help="the clip, or - for standard input")
     analyze.add_argument("--steps", help="comma-separated stages to run")
     analyze.add_argument("--patterns", help="comma-separated pattern ids or names to match (default: all)")
+    analyze.add_argument("--plot", metavar="PNG", help="also draw the clip and its result to this image")
 
     invoke = command("invoke", "submit an invocation")
     invoke.add_argument("file", help="the clip, or - for standard input")
@@ -130,9 +135,22 @@ def build_parser() -> argparse.ArgumentParser:
     patterns.add_parser("get", help="one pattern", parents=[common]).add_argument("pattern_id")
     patterns.add_parser("rm", help="delete one of your patterns", parents=[common]).add_argument("pattern_id")
 
-    plot = command("plot", "plot an invocation's clip and result")
-    plot.add_argument("invocation_id")
-    plot.add_argument("--audio", required=True, help="the WAV file that was sent, or - for standard input")
+    plot = command(
+        "plot",
+        "draw a clip with what Harmonic measured: waveform, spectrogram, f0, loudness, matches",
+        description="Three forms: `plot ID --audio FILE` (an invocation's result, over the clip that was "
+        "sent); `plot FILE --result saved.json` (what `harmonic analyze` printed); `plot FILE` (no "
+        "service: everything measured on this machine).",
+    )
+    plot.add_argument(
+        "target",
+        metavar="FILE_OR_ID",
+        help="the clip (or - for standard input); with --audio, the invocation id",
+    )
+    plot.add_argument(
+        "--audio", help="with an invocation id: the clip that was sent, or - for standard input"
+    )
+    plot.add_argument("--result", help="a result saved from `harmonic analyze` (or a status document), JSON")
     plot.add_argument("-o", "--png", default="harmonic.png", help="the image to write")
     return parser
 
@@ -224,7 +242,12 @@ def run(args: argparse.Namespace, client: Client, output: str = "json") -> int:
     if args.command == "health":
         show(client.health())
     elif args.command == "analyze":
-        show(client.analyze(_audio(args.file), steps=steps, options=options))
+        audio = _audio(args.file)
+        result = client.analyze(audio, steps=steps, options=options)
+        show(result)
+        if args.plot:
+            _plot(audio, result, args.plot, f"{_clip_name(args.file)}  analyze", args.file)
+            print(f"wrote {args.plot}", file=sys.stderr)
     elif args.command == "invoke":
         final = client.invoke(
             _audio(args.file),
@@ -256,16 +279,73 @@ def run(args: argparse.Namespace, client: Client, output: str = "json") -> int:
             client.remove_pattern(args.pattern_id)
             print(f"removed {args.pattern_id}")
     elif args.command == "plot":
-        from harmonic_client.plot import plot_invocation
-
-        audio = _audio(args.audio)
-        status = client.status(args.invocation_id)
-        try:
-            plot_invocation(audio, status, args.png)
-        except ValueError as error:  # a clip the plot cannot decode (harmonic.InvalidAudio is one)
-            raise UsageError(f"cannot plot {args.audio}: {error}") from None
+        if args.audio is not None:  # plot ID --audio FILE: an invocation's result over the clip it was sent
+            if args.result is not None:
+                raise UsageError(
+                    "plot: give --audio (with an invocation id) or --result (with a clip), not both"
+                )
+            audio = _audio(args.audio)
+            status = client.status(args.target)
+            title = f"{_clip_name(args.audio)}  invocation {args.target} {status.get('status', '')}"
+            result = status.get("result")
+            if result is None:
+                title += " (no result: measured locally)"
+            _plot(audio, result, args.png, title, args.audio)
+        else:
+            return _plot_without_service(args)
         print(args.png)
     return EXIT_OK
+
+
+def _plot_without_service(args: argparse.Namespace) -> int:
+    """``plot FILE [--result saved.json]``: no service, so no configuration either."""
+    if args.target != "-" and not Path(args.target).is_file():
+        raise UsageError(
+            f"no such file: {args.target} (to plot an invocation, give the clip: "
+            f"plot {args.target} --audio FILE)"
+        )
+    audio = _audio(args.target)
+    result, how = _saved_result(args.result) if args.result else (None, "measured locally")
+    _plot(audio, result, args.png, f"{_clip_name(args.target)}  {how}", args.target)
+    print(args.png)
+    return EXIT_OK
+
+
+def _clip_name(argument: str) -> str:
+    return "standard input" if argument == "-" else Path(argument).name
+
+
+def _saved_result(path: str) -> tuple[dict[str, Any], str]:
+    """The result in a JSON file `harmonic analyze` printed, or in a status document (its ``result``)."""
+    try:
+        saved = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageError(f"cannot read the result {path}: {error}") from None
+    if isinstance(saved, dict) and "stages" in saved and "invocation_id" in saved:
+        if not isinstance(saved.get("result"), dict):
+            raise UsageError(
+                f"{path}: invocation {saved['invocation_id']} has no result ({saved.get('status')})"
+            )
+        return saved["result"], f"invocation {saved['invocation_id']} (saved)"
+    if not isinstance(saved, dict) or not {"audio", "loudness", "features"} & set(saved):
+        raise UsageError(f"{path} is not a Harmonic result (the JSON `harmonic analyze` prints)")
+    return saved, f"result {Path(path).name}"
+
+
+def _plot(audio: str | bytes, result: dict[str, Any] | None, png: str, title: str, named: str) -> None:
+    """Draw `audio` with `result` (None: measured locally) to `png`; a clip that cannot be decoded is a
+    usage error of one line (`named`: how the command line named the clip)."""
+    try:
+        from harmonic_client.plot import plot_clip
+
+        plot_clip(audio, png, result, title=title)
+    except ImportError as error:  # numpy, scipy or matplotlib missing
+        raise UsageError(
+            f"plotting needs the [plot] extra (pip install 'harmonic-client[plot]'): {error}"
+        ) from None
+    except ValueError as error:  # a clip the plot cannot decode (harmonic.InvalidAudio is one)
+        reason = " ".join(str(error).split())
+        raise UsageError(f"cannot plot {'standard input' if named == '-' else named}: {reason}") from None
 
 
 def _choose(args: argparse.Namespace) -> int:
@@ -353,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
             return _choose(args)
         if args.command == "configure":
             return _configure(args, flags)
+        if args.command == "plot" and args.audio is None:
+            return _plot_without_service(args)
         settings = configuration.resolve(flags, getattr(args, "config_name", None))
         client = Client(
             settings.get("endpoint"),

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,14 @@ def server() -> Iterator[tuple[str, Script]]:
 def json_response(status: int, body: object, **headers: str) -> tuple[int, dict[str, str], bytes]:
     """A scripted response with a JSON body."""
     return status, {"Content-Type": "application/json", **headers}, json.dumps(body).encode()
+
+
+def isolate_client_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No configuration, credentials or endpoint from the machine for the client: a configuration file of
+    the test's own (returned; it does not exist yet)."""
+    for name in ("HARMONIC_ENDPOINT", "HARMONIC_API_KEY", "HARMONIC_AUTH", "HARMONIC_OUTPUT", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HARMONIC_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    return tmp_path / "config"

@@ -16,6 +16,7 @@ import pytest
 
 from harmonic_client import __version__
 from harmonic_client.cli import main
+from tests.unit.conftest import isolate_client_configuration
 from tests.unit.conftest import json_response as _json
 
 WAV = (Path(__file__).resolve().parents[1] / "data" / "speech").glob("*.wav").__next__().read_bytes()
@@ -23,13 +24,7 @@ WAV = (Path(__file__).resolve().parents[1] / "data" / "speech").glob("*.wav").__
 
 @pytest.fixture(autouse=True)
 def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No configuration, credentials or endpoint from the machine: a configuration file of the test's own."""
-    for name in ("HARMONIC_ENDPOINT", "HARMONIC_API_KEY", "HARMONIC_AUTH", "HARMONIC_OUTPUT", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HARMONIC_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
-    return tmp_path / "config"
+    return isolate_client_configuration(tmp_path, monkeypatch)
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
