@@ -29,9 +29,22 @@ def _session() -> Any:
 
 
 @functools.cache
+def _trace_aws_calls() -> None:
+    """Patch botocore for X-Ray (a subsegment per AWS call) when the first client is made, not at import:
+    Powertools' Tracer patches every supported library at init (auto_patch), which imports botocore's client
+    machinery and requests, a third of a cold start for the API function's routes that call no AWS service.
+    The handlers' Tracers are made with auto_patch=False; a disabled tracer (outside Lambda, or
+    POWERTOOLS_TRACE_DISABLED) patches nothing."""
+    from aws_lambda_powertools import Tracer
+
+    Tracer(auto_patch=False).patch(["botocore"])
+
+
+@functools.cache
 def _client(service: str) -> Any:
     from botocore.config import Config
 
+    _trace_aws_calls()
     extra = {"signature_version": "s3v4"} if service == "s3" else {}
     client = _session().create_client(service, config=Config(**_CONFIG_KWARGS, **extra))
     client.meta.events.register("after-call-error", functools.partial(_tag_service, service))

@@ -53,7 +53,7 @@ from harmonic_service.models import InvocationStatus
 from harmonic_service.tenancy import caller_of
 
 logger = Logger(service="harmonic")
-tracer = Tracer(service="harmonic")
+tracer = Tracer(service="harmonic", auto_patch=False)  # botocore: dal.clients, on first use
 metrics = Metrics(namespace="Harmonic", service="harmonic")
 # A response that does not match its model is our bug: a 500, not the client's 400.
 app = APIGatewayRestResolver(enable_validation=True, response_validation_error_http_code=500)

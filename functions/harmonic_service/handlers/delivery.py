@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from harmonic_service.runner import StageRun
 
 logger = Logger(service="harmonic")
-tracer = Tracer(service="harmonic")
+tracer = Tracer(service="harmonic", auto_patch=False)  # botocore: dal.clients, on first use
 metrics = Metrics(namespace="Harmonic", service="harmonic")
 # The keys a record handler adds to every log line while it handles one record.
 RECORD_KEYS = ("invocation_id", "stage", "message_id", "receive_count")

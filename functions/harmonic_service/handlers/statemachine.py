@@ -28,7 +28,7 @@ from harmonic_service.handlers.delivery import announce_end
 from harmonic_service.models import Envelope, StageOutcome
 
 logger = Logger(service="harmonic")
-tracer = Tracer(service="harmonic")
+tracer = Tracer(service="harmonic", auto_patch=False)  # botocore: dal.clients, on first use
 metrics = Metrics(namespace="Harmonic", service="harmonic")
 
 _EVENT_KEYS = ("invocation_id", "stage", "orchestration")

@@ -17,7 +17,7 @@ from harmonic_service.handlers.delivery import announce_end
 from harmonic_service.stages import STAGE_NAMES
 
 logger = Logger(service="harmonic")
-tracer = Tracer(service="harmonic")
+tracer = Tracer(service="harmonic", auto_patch=False)  # botocore: dal.clients, on first use
 metrics = Metrics(namespace="Harmonic", service="harmonic")
 
 
