@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: toolchain bootstrap deploy destroy install lint format test test-unit test-integration test-infra test-e2e bench eval xspeaker-tools cost run demo chaos spike redrive openapi asl schemas replay layer synth lint-cfn clean
+.PHONY: toolchain bootstrap deploy destroy install lint format test test-unit test-integration test-infra test-e2e bench eval xspeaker-tools browser-tools cost run demo chaos spike redrive openapi asl schemas replay layer synth lint-cfn clean
 
 ## install: create .venv with every pinned dependency (and the pinned CDK CLI and Node.js); the client as users
 ## install it (editable; its dependencies are pinned with the rest), and the DSP library on the venv's path so
@@ -44,7 +44,7 @@ define run_pytest
 endef
 
 ## test: lint, then every test tier
-test: install lint
+test: install browser-tools lint
 	$(call run_pytest,tests)
 
 test-unit: install
@@ -56,7 +56,7 @@ test-integration: install
 test-infra: install
 	$(call run_pytest,tests/infra)
 
-test-e2e: install
+test-e2e: install browser-tools
 	$(call run_pytest,tests/e2e)
 
 ## eval: keyword-template and fingerprint accuracy per SNR, and query latency vs registry size; then the
@@ -68,14 +68,25 @@ eval: $(VENV)/.installed xspeaker-tools
 
 ## xspeaker-tools: the Debian speech synthesizers (and ALSA's recorded voice) that generate the cross-speaker
 ## material (scripts/make_xspeaker_testdata.py); tests use the committed subset and need none of them
-XSPEAKER_DEBS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts alsa-utils
-xspeaker-tools:
-	@missing=""; for p in $(XSPEAKER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# apt_install: the Debian packages $(1) that are not installed yet (root, or sudo)
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "apt-get install$$missing"; \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq$$missing; \
 	fi
+endef
+
+XSPEAKER_DEBS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts alsa-utils
+xspeaker-tools:
+	$(call apt_install,$(XSPEAKER_DEBS))
+
+## browser-tools: the system Chromium and its WebDriver, which the console's browser tests drive (tests/e2e/
+## test_console.py; never a downloaded browser)
+BROWSER_DEBS := chromium chromium-driver
+browser-tools:
+	$(call apt_install,$(BROWSER_DEBS))
 
 ## run: the whole system on 127.0.0.1 against moto (no AWS account, no Docker); PORT=8765 by default
 PORT ?= 8765

@@ -9,7 +9,13 @@
 - Size: API Gateway rejects bodies over 10 MB with 413, and Lambda's synchronous payload limit is 6 MB, so
   inline audio is capped by ``max_inline_bytes`` (default 4 MiB raw, ~5.6 MB as base64); larger clips go
   through ``POST /v1/uploads`` (presigned S3 PUT, up to ``max_upload_bytes``).
-- Logs: JSON access logs to a log group; execution logs at ERROR level; X-Ray tracing. CORS is off.
+- Logs: JSON access logs to a log group; execution logs at ERROR level; X-Ray tracing.
+- CORS: off unless ``cors_origin`` names the one origin of a web console served elsewhere (e.g. "https://" +
+  a CloudFront domain name, a token is fine). Then API Gateway answers the browsers' preflight ``OPTIONS``
+  on every resource for that origin (without authentication: browsers send preflights without
+  credentials), its own error responses carry ``Access-Control-Allow-Origin`` so the console can read them,
+  and the function gets ``CORS_ALLOW_ORIGIN`` to add the CORS headers to its answers
+  (harmonic_service/cors.py lists the headers both allow and expose). Never ``*``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from harmonic_service import cors
 from harmonic_service.stages import API_HANDLER
 from infra.function import HarmonicFunction, log_retention
 from infra.layer import Layers
@@ -63,6 +70,7 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("v1/health", "GET", None),
     ("v1/analyze", "POST", "Analyze"),
     ("v1/uploads", "POST", None),
+    ("v1/invocations", "GET", None),
     ("v1/invocations", "POST", "Invocation"),
     ("v1/invocations/{id}", "GET", None),
     ("v1/invocations/{id}/resume", "POST", None),
@@ -71,6 +79,7 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("v1/patterns", "POST", "Pattern"),
     ("v1/patterns/{id}", "GET", None),
     ("v1/patterns/{id}", "DELETE", None),
+    ("v1/patterns/{id}/example", "GET", None),
 )
 
 # API Gateway's own errors, in the API's error shape {"error": {"code", "message"}}.
@@ -125,8 +134,16 @@ class Api(Construct):
         code: lambda_.Code,
         queues: StageQueues | None,
         environment: dict[str, str],
+        cors_origin: str | None = None,
     ) -> None:
+        """`cors_origin`: the origin (scheme://host[:port], a token is fine) of a web console served from
+        elsewhere, which may then call the API from a browser (module doc, "CORS"); None: no CORS."""
         super().__init__(scope, construct_id)
+        if cors_origin is not None and not cdk.Token.is_unresolved(cors_origin):
+            cors.check_origin(cors_origin)
+        self.cors_origin = cors_origin
+        if cors_origin is not None:
+            environment = {**environment, "CORS_ALLOW_ORIGIN": cors_origin}
         self.handler = HarmonicFunction(
             self,
             "Handler",
@@ -173,6 +190,7 @@ class Api(Construct):
                 else apigateway.AuthorizationType.NONE,
                 api_key_required=not iam_auth,
             ),
+            default_cors_preflight_options=self._preflight(cors_origin),
         )
         self.validator = apigateway.RequestValidator(
             self,
@@ -200,12 +218,17 @@ class Api(Construct):
             )
         for construct_id, response_type, status, code in GATEWAY_ERRORS:
             message = "$context.error.messageString"
+            headers: dict[str, str] = {}
+            if code == "throttled":  # A throttled client is told when to come back (the client honours it).
+                headers["Retry-After"] = "'1'"
+            if cors_origin is not None:  # and a console's scripts may read the error (and Retry-After)
+                headers["Access-Control-Allow-Origin"] = f"'{cors_origin}'"
+                headers["Access-Control-Expose-Headers"] = f"'{','.join(cors.EXPOSE_HEADERS)}'"
             self.rest_api.add_gateway_response(
                 construct_id,
                 type=response_type,
                 status_code=status,
-                # A throttled client is told when to come back (the client library honours it).
-                response_headers={"Retry-After": "'1'"} if code == "throttled" else None,
+                response_headers=headers or None,
                 templates={"application/json": f'{{"error": {{"code": "{code}", "message": {message}}}}}'},
             )
 
@@ -228,6 +251,22 @@ class Api(Construct):
     @property
     def url(self) -> str:
         return self.rest_api.url
+
+    @staticmethod
+    def _preflight(cors_origin: str | None) -> apigateway.CorsOptions | None:
+        """API Gateway's answer to a browser's preflight OPTIONS on every resource: `cors_origin` only, the
+        routes' methods, the headers harmonic_service/cors.py lists, no credentials; None without one."""
+        if cors_origin is None:
+            return None
+        return apigateway.CorsOptions(
+            allow_origins=[cors_origin],
+            allow_methods=sorted({method for _, method, _ in ROUTES}),
+            allow_headers=list(cors.ALLOW_HEADERS),
+            expose_headers=list(cors.EXPOSE_HEADERS),
+            max_age=cdk.Duration.seconds(cors.MAX_AGE_S),
+            allow_credentials=False,
+            status_code=204,
+        )
 
     def _model(self, name: str, properties: dict[str, apigateway.JsonSchemaType]) -> apigateway.Model:
         return self.rest_api.add_model(

@@ -81,6 +81,9 @@ class Settings:
     # Callers (owner ids: "apikey:<API key id>" or an IAM principal ARN, a role for its sessions) whose
     # patterns every caller sees and matches, read-only for the others (functions/.../tenancy.py).
     shared_pattern_owners: tuple[str, ...] = ()
+    # The web console (console/, infra/console.py): CloudFront in front of a private bucket, and CORS on the
+    # API for its origin only. false: neither.
+    console: bool = True
 
     def __post_init__(self) -> None:
         try:
@@ -244,6 +247,15 @@ def _memory_map(raw: Any) -> Mapping[str, int]:
     return MappingProxyType({str(stage): _integer(memory) for stage, memory in raw.items()})
 
 
+def _flag(raw: Any) -> bool:
+    """A JSON boolean, or its spelling on the command line (-c console=false)."""
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    raise ValueError("expected true or false")
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "orchestration": _text,
     "auth": _text,
@@ -273,4 +285,5 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "breaker_cooldown_s": _integer,
     "breaker_max_requeues": _integer,
     "shared_pattern_owners": _owner_list,
+    "console": _flag,
 }

@@ -23,6 +23,7 @@ from constructs import Construct
 
 from infra import FUNCTIONS_DIR, REPO_ROOT
 from infra.api import Api
+from infra.console import Console
 from infra.events import EventBus, EventDriven
 from infra.layer import Layers
 from infra.monitoring import Monitoring
@@ -104,6 +105,13 @@ class HarmonicStack(cdk.Stack):
             enders += self.state_machine.all_functions if self.state_machine else []
             for function in enders:
                 self.bus.bus.grant_put_events_to(function.function)
+        # The console's bucket and distribution first: the API allows its origin (CORS), and the console's
+        # config.json (deploy_files, below) names the API's URL.
+        self.console = (
+            Console(self, "Console", access_log_bucket=self.storage.access_log_bucket)
+            if settings.console
+            else None
+        )
         self.api = Api(
             self,
             "Api",
@@ -113,7 +121,10 @@ class HarmonicStack(cdk.Stack):
             code=self.code,
             queues=self.queues,
             environment=self._environment(),  # now with STATE_MACHINE_ARN
+            cors_origin=self.console.origin if self.console is not None else None,
         )
+        if self.console is not None:
+            self.console.deploy_files(api_url=self.api.url, auth=settings.auth)
         if self.state_machine is not None:
             # Submit and resume start executions; nothing else (no stop, no describe).
             self.state_machine.state_machine.grant_start_execution(self.api.handler.function)
@@ -220,6 +231,8 @@ class HarmonicStack(cdk.Stack):
             self, "ApiUrl", value=self.api.url, description="Base URL of the API (routes under /v1)"
         )
         cdk.CfnOutput(self, "AuthMode", value=self.settings.auth)
+        if self.console is not None:
+            cdk.CfnOutput(self, "ConsoleUrl", value=self.console.url, description="The web console")
         if self.api.api_key is not None:
             cdk.CfnOutput(
                 self,

@@ -1,6 +1,7 @@
 """Storage: the DynamoDB tables and the S3 payload bucket (claim check for audio and arrays).
 
-Keys and attributes follow docs/design.md: invocations (pk ``invocation_id``, TTL ``expires_at``), the
+Keys and attributes follow docs/design.md: invocations (pk ``invocation_id``, TTL ``expires_at``, the indexes
+``by-deadline`` and ``by-owner`` declared in dal/checkpoints.py), the
 Powertools idempotency table (pk ``id``, TTL ``expiration``), patterns (pk ``pattern_id``). Every table is
 on-demand, encrypted at rest and has point-in-time recovery. The payload bucket blocks all public access,
 refuses plain HTTP, encrypts with S3-managed keys, expires ``invocations/`` and ``uploads/`` after
@@ -9,13 +10,15 @@ refuses plain HTTP, encrypts with S3-managed keys, expires ``invocations/`` and 
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from harmonic_service.dal.checkpoints import DEADLINE_INDEX, SWEEP_KEY
+from harmonic_service.dal.checkpoints import INDEXES as INVOCATION_INDEXES
 from infra.function import HarmonicFunction
 from infra.nag import acknowledge
 from infra.settings import Settings
@@ -28,6 +31,32 @@ PATTERNS_PREFIX = "patterns/"
 # Server access logs are kept longer than the payloads they describe.
 ACCESS_LOG_RETENTION_DAYS = 90
 
+_ATTRIBUTE_TYPES = {"S": dynamodb.AttributeType.STRING, "N": dynamodb.AttributeType.NUMBER}
+
+
+def _attribute(key: tuple[str, str]) -> dynamodb.Attribute:
+    """An index key of dal/checkpoints.py (attribute, DynamoDB type) as CDK's Attribute."""
+    name, attribute_type = key
+    return dynamodb.Attribute(name=name, type=_ATTRIBUTE_TYPES[attribute_type])
+
+
+def private_bucket(
+    scope: Construct, construct_id: str, *, access_log_bucket: s3.IBucket, log_prefix: str, **kwargs: Any
+) -> s3.Bucket:
+    """A bucket as every bucket of the app is: S3-managed encryption, no public access, no ACLs, TLS only,
+    its access logged under `log_prefix` of `access_log_bucket`; `kwargs`: lifecycle, removal policy…"""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        enforce_ssl=True,
+        server_access_logs_bucket=access_log_bucket,
+        server_access_logs_prefix=log_prefix,
+        **kwargs,
+    )
+
 
 class Storage(Construct):
     """Tables and buckets shared by every function."""
@@ -36,19 +65,24 @@ class Storage(Construct):
         super().__init__(scope, construct_id)
         self._listers: set[str] = set()
         self.invocations_table = self._table("InvocationsTable", "invocation_id", ttl="expires_at")
-        # the sweeper's sparse index: the invocations that may still run, by deadline (dal/checkpoints.py)
-        self.invocations_table.add_global_secondary_index(
-            index_name=DEADLINE_INDEX,
-            partition_key=dynamodb.Attribute(name=SWEEP_KEY, type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="deadline_at", type=dynamodb.AttributeType.NUMBER),
-            projection_type=dynamodb.ProjectionType.KEYS_ONLY,
-        )
+        # as dal/checkpoints.py declares them: the sweeper's sparse by-deadline index (the invocations that
+        # may still run) and the history's by-owner index (a caller's invocations by creation time)
+        for index in INVOCATION_INDEXES:
+            self.invocations_table.add_global_secondary_index(
+                index_name=index.name,
+                partition_key=_attribute(index.partition_key),
+                sort_key=_attribute(index.sort_key),
+                projection_type=dynamodb.ProjectionType.INCLUDE
+                if index.include
+                else dynamodb.ProjectionType.KEYS_ONLY,
+                non_key_attributes=list(index.include) or None,
+            )
         table_id = cdk.Stack.of(self).get_logical_id(self.invocations_table.node.default_child)
         acknowledge(
             cdk.Stack.of(self),
             f"AwsSolutions-IAM5[Resource::<{table_id}.Arn>/index/*]",
-            "CDK's grants on the invocations table cover its indexes (table/index/*); its only index is the "
-            "sweeper's keys-only by-deadline index (ids and deadlines of invocations that may still run).",
+            "CDK's grants on the invocations table cover its indexes (table/index/*): the sweeper's "
+            "keys-only by-deadline index and the history's by-owner index (status, mode and times).",
         )
         self.idempotency_table = self._table("IdempotencyTable", "id", ttl="expiration")
         self.patterns_table = self._table("PatternsTable", "pattern_id", ttl=None)
@@ -74,15 +108,11 @@ class Storage(Construct):
         )
 
         expiry = cdk.Duration.days(settings.retention_days)
-        self.payload_bucket = s3.Bucket(
+        self.payload_bucket = private_bucket(
             self,
             "PayloadBucket",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            enforce_ssl=True,
-            server_access_logs_bucket=self.access_log_bucket,
-            server_access_logs_prefix="payload-bucket/",
+            access_log_bucket=self.access_log_bucket,
+            log_prefix="payload-bucket/",
             lifecycle_rules=[
                 s3.LifecycleRule(id="expire-invocations", prefix=INVOCATIONS_PREFIX, expiration=expiry),
                 s3.LifecycleRule(id="expire-uploads", prefix=UPLOADS_PREFIX, expiration=expiry),
@@ -91,7 +121,8 @@ class Storage(Construct):
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                 ),
             ],
-            # Audio and results are transient (retention_days); patterns are re-registered from their source.
+            # Audio and results are transient (retention_days). Patterns (artifacts and the examples they were
+            # registered from, patterns/) live until they are deleted: no rule expires them.
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harmonic_service.config import stage_override
-from harmonic_service.dal.checkpoints import DEADLINE_INDEX, SWEEP_KEY
+from harmonic_service.dal.checkpoints import INDEXES as INVOCATION_INDEXES
+from harmonic_service.dal.checkpoints import Index
 from harmonic_service.events import AUDIT, SUBSCRIBERS
 from harmonic_service.stages import STAGE_NAMES, STAGES
 from infra.asl import substitution_key
@@ -284,6 +285,21 @@ class Resources:
         ]
 
 
+def _index(index: Index) -> dict[str, Any]:
+    """A global secondary index of checkpoints.INDEXES as CreateTable takes it."""
+    projection: dict[str, Any] = {"ProjectionType": "INCLUDE" if index.include else "KEYS_ONLY"}
+    if index.include:
+        projection["NonKeyAttributes"] = list(index.include)
+    return {
+        "IndexName": index.name,
+        "KeySchema": [
+            {"AttributeName": index.partition_key[0], "KeyType": "HASH"},
+            {"AttributeName": index.sort_key[0], "KeyType": "RANGE"},
+        ],
+        "Projection": projection,
+    }
+
+
 def provision(
     names: Names,
     clients: Mapping[str, Any],
@@ -304,21 +320,10 @@ def provision(
             schema.append({"AttributeName": SORT_KEYS[kind], "KeyType": "RANGE"})
         attributes = [{"AttributeName": k["AttributeName"], "AttributeType": "S"} for k in schema]
         indexes = {}
-        if kind == "invocations":  # the sweeper's sparse index of invocations that may still run
-            attributes += [
-                {"AttributeName": SWEEP_KEY, "AttributeType": "S"},
-                {"AttributeName": "deadline_at", "AttributeType": "N"},
-            ]
-            indexes["GlobalSecondaryIndexes"] = [
-                {
-                    "IndexName": DEADLINE_INDEX,
-                    "KeySchema": [
-                        {"AttributeName": SWEEP_KEY, "KeyType": "HASH"},
-                        {"AttributeName": "deadline_at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ]
+        if kind == "invocations":  # the sweeper's and the history's indexes, as the infra declares them
+            index_keys = dict(key for i in INVOCATION_INDEXES for key in (i.partition_key, i.sort_key))
+            attributes += [{"AttributeName": a, "AttributeType": t} for a, t in index_keys.items()]
+            indexes["GlobalSecondaryIndexes"] = [_index(index) for index in INVOCATION_INDEXES]
         clients["dynamodb"].create_table(
             TableName=names.table(kind),
             KeySchema=schema,

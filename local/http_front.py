@@ -4,12 +4,14 @@ Translates like a Lambda proxy integration: method, path, query string (single a
 the body (text as is, anything not UTF-8 base64-encoded with ``isBase64Encoded``) and a request context
 with a fresh request id; the response's status, headers and (base64) body go back unchanged. Bodies over
 API Gateway's 10 MB payload limit are refused with 413 before they are read, and requests beyond the stage
-throttle (token bucket, rate and burst as deployed) get 429 with ``Retry-After``. No authentication: the
-local stack listens on 127.0.0.1 only.
+throttle (token bucket, rate and burst as deployed) get 429 with ``Retry-After``. No authentication unless
+the stack is given API keys (then a request without one is a 403, as with ``auth=api_key``); the local
+stack listens on 127.0.0.1 only.
 
 ``/docs`` is not the API's: it serves Swagger UI (the npm package swagger-ui-dist, pinned in package.json,
 from node_modules; nothing is fetched from elsewhere) over docs/openapi.json, so that the contract can be
-read and tried against this stack.
+read and tried against this stack. ``/`` is the web console (console/, static files, same origin as the
+API: ``config.json`` says so), as CloudFront serves it deployed (infra/console.py).
 """
 
 from __future__ import annotations
@@ -48,6 +50,20 @@ _DOCS_PAGE = """<!doctype html>
 <script>window.ui = SwaggerUIBundle({url: "/docs/openapi.json", dom_id: "#swagger-ui"});</script>
 </body></html>
 """
+CONSOLE = ROOT / "console"
+_CONSOLE_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
+# As deployed (infra/console.py): scripts and styles from the console only; the API on this origin; pattern
+# examples played from presigned S3 (here moto) URLs; canvases and recordings as blob: and data: URLs.
+CONSOLE_CSP = (
+    "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob: http://127.0.0.1:*; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+)
+
+
 # Oversized bodies up to this size are drained before the 413; beyond it the connection is just closed.
 _DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 
@@ -225,8 +241,28 @@ class _Handler(BaseHTTPRequestHandler):
             )
         return True
 
+    def _console(self) -> bool:
+        """Serve the web console at / (its files, and a config.json naming this origin as the API's);
+        False when the path is not one of its files."""
+        path = urlsplit(self.path).path
+        if self.command not in ("GET", "HEAD") or path.startswith(("/v1/", "/docs")):
+            return False
+        name = "index.html" if path == "/" else path.lstrip("/")
+        headers = {"Content-Security-Policy": CONSOLE_CSP, "X-Content-Type-Options": "nosniff"}
+        if name == "config.json":
+            auth = "api_key" if self.server.backend.settings.api_keys else "none"
+            body = json.dumps({"api_url": "", "auth": auth}).encode()
+            headers.update({"Content-Type": "application/json", "Cache-Control": "no-store"})
+            self._send(200, headers, body)
+            return True
+        file = CONSOLE / name
+        if "/" in name or file.suffix not in _CONSOLE_TYPES or not file.is_file():
+            return False
+        self._send(200, {**headers, "Content-Type": _CONSOLE_TYPES[file.suffix]}, file.read_bytes())
+        return True
+
     def _proxy(self) -> None:
-        if self._docs():
+        if self._docs() or self._console():
             return
         if not declared(self.command, urlsplit(self.path).path):
             self.send_error(501)  # API Gateway's MISSING_AUTHENTICATION_TOKEN, as send_error answers it

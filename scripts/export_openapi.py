@@ -73,9 +73,10 @@ SECURITY_SCHEMES = {
 }
 SECURITY = [{"sigv4": []}, {"api_key": []}]
 
-# OpenAPI links: where the ids a POST returns are used (clients, and Schemathesis's stateful phase, follow
-# them). {source operation: (status, {link name: (target operation, parameter, response field)})}
-LINKS = {
+# OpenAPI links: where the ids a response returns are used (clients, and Schemathesis's stateful phase,
+# follow them). {source operation: (status, {link name: (target operation, parameter[, where in the
+# response body, a JSON pointer; default: the field of the parameter's name])})}
+LINKS: dict[tuple[str, str], tuple[str, dict[str, tuple[str, ...]]]] = {
     ("/v1/invocations", "post"): (
         "202",
         {
@@ -88,25 +89,39 @@ LINKS = {
         "201",
         {
             "GetPattern": ("/v1/patterns/{pattern_id}", "get", "pattern_id"),
+            "GetPatternExample": ("/v1/patterns/{pattern_id}/example", "get", "pattern_id"),
             "DeletePattern": ("/v1/patterns/{pattern_id}", "delete", "pattern_id"),
+        },
+    ),
+    ("/v1/invocations", "get"): (
+        "200",
+        {
+            "GetFirstListedInvocation": (
+                "/v1/invocations/{invocation_id}",
+                "get",
+                "invocation_id",
+                "invocations/0/invocation_id",
+            ),
         },
     ),
 }
 
 
 def _with_links(document: dict[str, Any]) -> None:
-    """Add LINKS to the POSTs' success responses, naming the targets by operationId."""
+    """Add LINKS to the success responses, naming the targets by operationId."""
     paths = document["paths"]
     for (path, method), (status, links) in LINKS.items():
         response = paths[path][method]["responses"][status]
-        response["links"] = {
-            name: {
+        response["links"] = {}
+        for name, (target, target_method, parameter, *pointer) in links.items():
+            where = pointer[0] if pointer else parameter
+            at = f" (at /{where})" if pointer else ""
+            response["links"][name] = {
                 "operationId": paths[target][target_method]["operationId"],
-                "parameters": {field: f"$response.body#/{field}"},
-                "description": f"the {field} this response returns, in {target_method.upper()} {target}",
+                "parameters": {parameter: f"$response.body#/{where}"},
+                "description": f"the {parameter} this response returns{at}, in "
+                f"{target_method.upper()} {target}",
             }
-            for name, (target, target_method, field) in links.items()
-        }
 
 
 def _with_error_body(document: dict[str, Any]) -> dict[str, Any]:

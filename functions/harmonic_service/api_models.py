@@ -235,6 +235,13 @@ class InvocationError(BaseModel):
     stage: str | None = None
 
 
+RESULT_DESCRIPTION = (
+    'when SUCCEEDED: one section per stage (docs/design.md "Result"): audio, denoise, loudness, features '
+    "(f0 statistics, voicing, HNR, spectral shape, MFCC, chroma, and the time series f0_track {hop_s, hz: "
+    "[Hz or null (unvoiced), at i*hop_s, at most 2000]} and voiced_regions [[start_s, end_s], ...]), matches"
+)
+
+
 class InvocationStatusBody(BaseModel):
     """GET /v1/invocations/{id}."""
 
@@ -245,8 +252,32 @@ class InvocationStatusBody(BaseModel):
     updated_at: str | None = None
     steps: list[str]
     stages: list[StageProgress]
-    result: dict[str, Any] | None = None
+    result: dict[str, Any] | None = Field(default=None, description=RESULT_DESCRIPTION)
     error: InvocationError | None = None
+
+
+class InvocationSummary(BaseModel):
+    """One invocation of a caller's history."""
+
+    invocation_id: str
+    status: InvocationStatus
+    mode: Mode
+    created_at: str = Field(description="when it was accepted (ISO 8601, ms)")
+    finished_at: str | None = Field(
+        description="when it SUCCEEDED or FAILED (ISO 8601, ms); null while it may still run"
+    )
+    status_url: str = Field(description="its status document: GET /v1/invocations/{invocation_id}")
+
+
+class InvocationList(BaseModel):
+    """GET /v1/invocations: the caller's invocations, newest first, a page at a time."""
+
+    invocations: list[InvocationSummary]
+    count: int
+    next_token: str | None = Field(
+        description="pass as next_token for the next page; null on the last page (an invocation accepted a "
+        "moment ago may take a moment to be listed)"
+    )
 
 
 def status_document(invocation: dict[str, Any]) -> dict[str, Any]:
@@ -276,6 +307,14 @@ class InvocationEvents(BaseModel):
     invocation_id: str
     events: list[AuditedEvent]
     count: int
+
+
+class PatternExample(BaseModel):
+    """GET /v1/patterns/{id}/example: where to fetch the clip the pattern was registered from."""
+
+    url: str = Field(description="a presigned S3 GET URL of the clip, as registered")
+    content_type: str = Field(description="its media type: audio/wav, audio/flac, audio/ogg or audio/mpeg")
+    expires_in: int = Field(description="seconds the URL stays valid")
 
 
 class UploadCreated(BaseModel):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 SUPPORTED = "WAV, FLAC, Ogg (Vorbis or Opus) or MP3"
 HEADER_BYTES = 12  # enough for every signature below
+# The media type of each format `sniff` names (what S3 serves a stored clip as).
+CONTENT_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg"}
 
 
 def sniff(head: bytes) -> str:

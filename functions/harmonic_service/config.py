@@ -67,6 +67,8 @@ class Settings:
     max_sample_rate: int = 192_000
     retention_days: int = 7
     upload_url_expiry_s: int = 900
+    # How long the presigned GET of a pattern's example (GET /v1/patterns/{id}/example) is valid.
+    example_url_expiry_s: int = 900
     # A final result up to this size is stored inline in the invocation item; larger ones only in S3.
     max_inline_result_bytes: int = 64 * 1024
     # The stages' circuit breakers (breaker.py): dependency failures in a window that open one, the
@@ -82,6 +84,9 @@ class Settings:
     stage_event_source_mappings: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # The API function only: the one origin (scheme://host[:port]) of a web console served elsewhere whose
+    # requests it answers with CORS headers (cors.py); empty: none, no CORS headers at all.
+    cors_allow_origin: str = ""
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -132,6 +137,12 @@ def _queue_urls(raw: str) -> Mapping[str, str]:
     return MappingProxyType(dict(urls))
 
 
+def _origin(raw: str) -> str:
+    from harmonic_service.cors import check_origin
+
+    return check_origin(raw.strip()) if raw.strip() else ""
+
+
 @functools.cache
 def get_settings() -> Settings:
     """The settings of this process, read from the environment on first use."""
@@ -166,6 +177,7 @@ def get_settings() -> Settings:
         breaker_max_requeues=_int("BREAKER_MAX_REQUEUES", defaults.breaker_max_requeues),
         shared_pattern_owners=_owners(os.environ.get("SHARED_PATTERN_OWNERS", "")),
         stage_event_source_mappings=_mapping_ids(os.environ.get("STAGE_EVENT_SOURCE_MAPPINGS", "")),
+        cors_allow_origin=_origin(os.environ.get("CORS_ALLOW_ORIGIN", "")),
     )
 
 

@@ -116,6 +116,18 @@ class StageCheckpoint(BaseModel):
         return (self.summary or {}).get("reason", "")
 
 
+class HistoryEntry(BaseModel):
+    """An invocation as a caller's history lists it: what the invocations table's by-owner index holds."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    invocation_id: str
+    status: InvocationStatus
+    mode: str
+    created_at: str
+    finished_at: str | None = None  # when it SUCCEEDED or FAILED
+
+
 class Invocation(BaseModel):
     """An invocation and its checkpoints (the invocations table's item)."""
 
@@ -139,6 +151,8 @@ class Invocation(BaseModel):
     # the caller that submitted it (tenancy.py); items from before owners were kept: anonymous
     owner: str = "anonymous"
     deadline_at: int | None = None  # epoch s: past it and still running, the sweeper steps in
+    # when it SUCCEEDED or FAILED (None while it may run, and on items that ended before it was kept)
+    finished_at: str | None = None
     # The item's layout version (ITEM_VERSION); 0: written before items had one. Unknown attributes are
     # ignored and a stage missing from `stages` reads as PENDING, so older items still run and resume.
     schema_version: int = 0

@@ -25,6 +25,7 @@ from harmonic_service.errors import (
     ServiceError,
     UnknownInvocation,
 )
+from harmonic_service.logic import history
 from harmonic_service.logic.callbacks import check_callback_url
 from harmonic_service.logic.options import Options, parse_options, resolve_steps
 from harmonic_service.logic.sources import check_one_source
@@ -44,6 +45,7 @@ __all__ = [
     "analyze",
     "create_upload",
     "get_invocation",
+    "list_invocations",
     "resume_invocation",
     "submit_invocation",
 ]
@@ -114,11 +116,11 @@ def _resolve_callback(callback_url: str | None) -> str | None:
         raise BadRequest(str(error)) from None
 
 
-def _check_audio_header(head: bytes) -> None:
-    """A cheap look at the first bytes (audio_formats.py): one of the accepted containers, or a 400 that
-    says what it is and what is accepted. The full decode is the ingest stage's."""
+def _check_audio_header(head: bytes) -> str:
+    """A cheap look at the first bytes (audio_formats.py): the format of one of the accepted containers, or
+    a 400 that says what it is and what is accepted. The full decode is the ingest stage's."""
     try:
-        audio_formats.sniff(head)
+        return audio_formats.sniff(head)
     except ValueError as error:
         raise BadRequest(str(error), code="invalid_audio") from None
 
@@ -130,17 +132,19 @@ def _one_source(audio: bytes | None, audio_key: str | None) -> None:
         raise BadRequest(str(error)) from None
 
 
-def _check_inline(audio: bytes, limit: int) -> None:
+def _check_inline(audio: bytes, limit: int) -> str:
+    """The clip's format (audio_formats.sniff) after checking its size and header."""
     if len(audio) > limit:
         raise PayloadTooLarge(
             f"the inline clip is {len(audio)} bytes; the limit is {limit} "
             "(upload larger clips via /v1/uploads)"
         )
-    _check_audio_header(audio[:_HEADER_BYTES])
+    return _check_audio_header(audio[:_HEADER_BYTES])
 
 
-def _check_upload(audio_key: str, limit: int, owner: str) -> int:
-    """The size of `owner`'s upload after checking its key, presence, size limit and header."""
+def _check_upload(audio_key: str, limit: int, owner: str) -> str:
+    """The format (audio_formats.sniff) of `owner`'s upload after checking its key, presence, size limit
+    and header."""
     if not payloads.is_upload_key(audio_key, owner):
         raise BadRequest("audio_key must be a key POST /v1/uploads returned to this caller")
     size = payloads.size_of(audio_key)
@@ -148,8 +152,7 @@ def _check_upload(audio_key: str, limit: int, owner: str) -> int:
         raise BadRequest(f"nothing was uploaded at {audio_key} (or the upload expired)")
     if size > limit:
         raise PayloadTooLarge(f"the uploaded clip is {size} bytes; the limit is {limit}")
-    _check_audio_header(payloads.get_head_bytes(audio_key, _HEADER_BYTES))
-    return size
+    return _check_audio_header(payloads.get_head_bytes(audio_key, _HEADER_BYTES))
 
 
 def _check_id(invocation_id: str) -> None:
@@ -306,6 +309,37 @@ def get_invocation(invocation_id: str, owner: str | None = None) -> dict[str, An
     return body
 
 
+def list_invocations(
+    owner: str = ANONYMOUS, limit: int = history.DEFAULT_LIMIT, next_token: str | None = None
+) -> dict[str, Any]:
+    """The GET /v1/invocations body without the status URLs: `owner`'s invocations, newest first, `limit`
+    (1 to 100) at a time, from where `next_token` (the previous page's) says.
+
+    `{"invocations": [{"invocation_id", "status", "mode", "created_at", "finished_at"}], "count",
+    "next_token"}`: `finished_at` is null until the invocation ends, `next_token` null on the last page.
+    BadRequest naming the parameter for a limit out of range or a next_token this API did not issue to
+    `owner`.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= history.MAX_LIMIT:
+        raise BadRequest(f"limit must be an integer from 1 to {history.MAX_LIMIT}")
+    after = None
+    if next_token is not None:
+        try:
+            after = history.page_start(next_token, owner)
+        except ValueError:
+            raise BadRequest(
+                "next_token is not a token this API gave this caller: pass the previous page's next_token "
+                "unchanged, or none for the first page"
+            ) from None
+    items, following = checkpoints.owned_by(owner, limit, after)
+    invocations = [item.model_dump(mode="json") for item in items]
+    return {
+        "invocations": invocations,
+        "count": len(invocations),
+        "next_token": history.page_token(owner, *following) if following else None,
+    }
+
+
 def invocation_events(invocation_id: str, owner: str | None = None) -> dict[str, Any]:
     """The GET /v1/invocations/{id}/events body: the invocation's events from the audit log, oldest first.
 
@@ -443,7 +477,8 @@ def create_pattern(
     """Register a keyword template or a fingerprinted recording of `owner` → 201 body with `pattern_id`.
 
     The clip is validated like an invocation's (BadRequest `invalid_audio` for unusable audio); the
-    template/fingerprint is computed here, stored in S3, and the registry's version is bumped.
+    template/fingerprint is computed here, stored in S3 with the clip itself (its example, to play back:
+    `pattern_example`), and the registry's version is bumped.
     """
     settings = get_settings()
     _one_source(audio, audio_key)
@@ -457,17 +492,19 @@ def create_pattern(
         raise BadRequest(f"kind must be one of {', '.join(pattern_logic.KINDS)}")
     if audio is None:
         assert audio_key is not None
-        _check_upload(audio_key, settings.max_upload_bytes, owner)
+        audio_format = _check_upload(audio_key, settings.max_upload_bytes, owner)
         audio = payloads.get_bytes(audio_key)
     else:
-        _check_inline(audio, settings.max_inline_bytes)
+        audio_format = _check_inline(audio, settings.max_inline_bytes)
     limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
     try:
         artifact, duration_s = pattern_logic.build_artifact(kind, audio, limits)
     except InvalidAudio as error:
         raise BadRequest(str(error), code="invalid_audio") from None
     pattern_id = str(uuid.uuid4())
-    item = registry.put(pattern_id, name, kind, artifact, duration_s, owner)
+    item = registry.put(
+        pattern_id, name, kind, artifact, duration_s, owner, example=audio, example_format=audio_format
+    )
     logger.info("pattern registered", extra={"pattern_id": pattern_id, "kind": kind})
     return {**_pattern_body(item, _viewer(owner)), "index_version": item["index_version"]}
 
@@ -482,6 +519,24 @@ def list_patterns(owner: str = ANONYMOUS) -> dict[str, Any]:
 def get_pattern(pattern_id: str, owner: str = ANONYMOUS) -> dict[str, Any]:
     viewer = _viewer(owner)
     return _pattern_body(_visible_pattern(pattern_id, viewer), viewer)
+
+
+def pattern_example(pattern_id: str, owner: str = ANONYMOUS) -> dict[str, Any]:
+    """The clip a pattern `owner` sees was registered from: `{"url": a presigned S3 GET, "content_type",
+    "expires_in"}`. NotFound for a pattern it does not see, and for one registered before examples were
+    kept (it has none)."""
+    item = _visible_pattern(pattern_id, _viewer(owner))
+    if not item.get("example_key"):
+        raise NotFound(
+            f"pattern {pattern_id!r} was registered before examples were kept: it has no example to play "
+            "(register it again to keep one)"
+        )
+    expires_in = get_settings().example_url_expiry_s
+    return {
+        "url": payloads.presigned_get_url(item["example_key"], expires_in),
+        "content_type": item.get("example_content_type") or "application/octet-stream",
+        "expires_in": expires_in,
+    }
 
 
 def delete_pattern(pattern_id: str, owner: str = ANONYMOUS) -> None:

@@ -15,6 +15,7 @@ matched for everyone, and read-only for everyone else (changing one is a 403: th
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,12 @@ def caller_of(request_context: Mapping[str, Any] | None) -> str:
     if principal:
         return principal_of(principal)
     return ANONYMOUS
+
+
+def owner_digest(owner: str) -> str:
+    """A short digest of an owner id (16 hex digits of its SHA-256): names a caller's things (its uploads'
+    folder, its history's page tokens) without naming the caller."""
+    return hashlib.sha256(owner.encode()).hexdigest()[:16]
 
 
 def principal_of(arn: str) -> str:

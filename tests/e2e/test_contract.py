@@ -4,8 +4,9 @@ their ids), against a local stack that requires an API key, as a stack deployed 
 
 The document is docs/openapi.json with its ``security`` narrowed to the API key: the committed document lists
 SigV4 and the API key as alternatives, one per deployment setting, and this stack runs the API-key one. The
-only allowance (tests/e2e/schemathesis.toml) is a 400 to a clip whose bytes are not audio, which no schema can
-express. Schemathesis's seed is fixed, so a failure reproduces.
+allowances (tests/e2e/schemathesis.toml, with their reasons) are what no schema can express: a 400 to a clip
+whose bytes are not audio, or to a next_token the API did not issue; and a 413 to an upload size over the
+limit. Schemathesis's seed is fixed, so a failure reproduces.
 """
 
 from __future__ import annotations

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
+import pytest
+
+import infra.stack as stack_module
 from harmonic_service.stages import API_HANDLER
-from infra.api import ROUTES
+from infra.api import ROUTES, Api
 from infra.settings import Settings
+from infra.stack import create_app
 from tests.infra.conftest import (
     API_KEY_VARIANT,
+    SKIP_BUNDLING,
     api_function,
     ref_id,
     resources,
@@ -37,10 +44,13 @@ def _paths(template: dict[str, Any]) -> dict[str, str]:
 
 
 def _routes(template: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """{(path, method): properties} of the API's routes; the console's CORS preflights (OPTIONS, a mock
+    integration without auth on every resource) are `_options`'s."""
     paths = _paths(template)
     return {
         (paths[ref_id(props["ResourceId"])], props["HttpMethod"]): props
         for props in resources(template, "AWS::ApiGateway::Method").values()
+        if props["HttpMethod"] != "OPTIONS"
     }
 
 
@@ -53,7 +63,6 @@ def test_every_route_of_the_spec_is_served_by_the_api_function(template: dict[st
         integration = props["Integration"]
         assert integration["Type"] == "AWS_PROXY"
         assert api_id in str(integration["Uri"])
-    assert not [route for route in routes if route[1] == "OPTIONS"], "CORS is off by default"
 
 
 def test_iam_auth_on_every_route_by_default(template: dict[str, Any]) -> None:
@@ -186,7 +195,10 @@ def test_throttled_responses_tell_the_client_when_to_retry(template: dict[str, A
     for response_type in ("THROTTLED", "QUOTA_EXCEEDED"):
         assert responses[response_type]["StatusCode"] == "429"
         assert responses[response_type]["ResponseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
-    assert "ResponseParameters" not in responses["BAD_REQUEST_BODY"]
+    # no Retry-After on the others; the console's origin may read them (CORS, test_console)
+    assert "gatewayresponse.header.Retry-After" not in responses["BAD_REQUEST_BODY"].get(
+        "ResponseParameters", {}
+    )
 
 
 def test_the_deployed_url_carries_the_version_once(template: dict[str, Any]) -> None:
@@ -203,3 +215,130 @@ def test_the_deployed_url_carries_the_version_once(template: dict[str, Any]) -> 
     # https://<api>.execute-api.<region>.<suffix>/<stage>/
     assert url.endswith(f'"/", {{"Ref": "{stage_id}"}}, "/"]]}}')
     assert "/v1/" not in url
+
+
+# --- CORS for a console served from another origin -------------------------------------------------------
+
+CONSOLE_ORIGIN = "https://console.example.com"
+
+
+def _with_console_origin(origin: Any) -> Any:
+    """The Api construct given a console's origin (None: none), whatever infra/stack.py passes it."""
+
+    def build(*args: Any, **kwargs: Any) -> Api:
+        kwargs["cors_origin"] = origin(args[0]) if callable(origin) else origin
+        return Api(*args, **kwargs)
+
+    return build
+
+
+def _synth_with_console(origin: Any, outdir: Path) -> dict[str, Any]:
+    """The default stack (cdk-nag included: a finding fails the synth) with the API construct given `origin`
+    (a string, or a function of the stack that makes a token)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stack_module, "Api", _with_console_origin(origin))
+        app, stack = create_app(SKIP_BUNDLING, outdir=str(outdir), with_cdk_json=True)
+        return app.synth().get_stack_by_name(stack.stack_name).template
+
+
+@pytest.fixture(scope="module")
+def console_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return _synth_with_console(CONSOLE_ORIGIN, tmp_path_factory.mktemp("cors"))
+
+
+def _options(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{resource path ("" for the root): its OPTIONS method's properties}."""
+    paths = _paths(template)
+    return {
+        ("" if "Fn::GetAtt" in props["ResourceId"] else paths[ref_id(props["ResourceId"])]): props
+        for props in resources(template, "AWS::ApiGateway::Method").values()
+        if props["HttpMethod"] == "OPTIONS"
+    }
+
+
+def _allow_origin_values(template: dict[str, Any]) -> list[Any]:
+    """Every Access-Control-Allow-Origin an integration or gateway response of the template sets (a method
+    response only declares the header: true), and the API function's CORS_ALLOW_ORIGIN."""
+    found: list[Any] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                named = key.endswith("Access-Control-Allow-Origin") or key == "CORS_ALLOW_ORIGIN"
+                if named and inner is not True:
+                    found.append(inner)
+                walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(template["Resources"])
+    return found
+
+
+def test_without_an_origin_there_is_no_cors_at_all(tmp_path: Path) -> None:
+    template = _synth_with_console(None, tmp_path)
+    assert _options(template) == {}
+    assert _allow_origin_values(template) == []
+
+
+def test_a_console_origin_gets_preflights_on_every_resource_and_nothing_else(
+    console_template: dict[str, Any],
+) -> None:
+    options = _options(console_template)
+    assert set(options) == {"", *_paths(console_template).values()}  # the root and every resource
+    quoted = f"'{CONSOLE_ORIGIN}'"
+    for path, props in options.items():
+        # a browser sends its preflight without credentials: no IAM signature, no API key
+        assert (props["AuthorizationType"], props["ApiKeyRequired"]) == ("NONE", False), path
+        assert props["Integration"]["Type"] == "MOCK"
+        (response,) = props["Integration"]["IntegrationResponses"]
+        headers = {k.rsplit(".", 1)[-1]: v for k, v in response["ResponseParameters"].items()}
+        assert headers["Access-Control-Allow-Origin"] == quoted, path
+        assert set(headers["Access-Control-Allow-Methods"].strip("'").split(",")) == {"GET", "POST", "DELETE"}
+        allowed = set(headers["Access-Control-Allow-Headers"].strip("'").split(","))
+        assert {"Content-Type", "X-Api-Key", "Idempotency-Key", "X-Correlation-Id"} <= allowed
+        exposed = set(headers["Access-Control-Expose-Headers"].strip("'").split(","))
+        assert exposed == {"Location", "Retry-After", "X-Correlation-Id"}
+        assert headers["Access-Control-Max-Age"] == "'600'"
+        assert "Access-Control-Allow-Credentials" not in headers
+    # the routes themselves keep their authentication
+    for props in resources(console_template, "AWS::ApiGateway::Method").values():
+        if props["HttpMethod"] != "OPTIONS":
+            assert props["AuthorizationType"] == "AWS_IAM", props["HttpMethod"]
+    # API Gateway's own errors (403, 429, 413, 4xx, 5xx) are readable by the console
+    for props in resources(console_template, "AWS::ApiGateway::GatewayResponse").values():
+        parameters = props["ResponseParameters"]
+        allow_origin = parameters["gatewayresponse.header.Access-Control-Allow-Origin"]
+        assert allow_origin == quoted, props["ResponseType"]
+    # the function answers with CORS headers for that origin, and no other function is told of it
+    _, api = api_function(console_template)
+    assert api["Environment"]["Variables"]["CORS_ALLOW_ORIGIN"] == CONSOLE_ORIGIN
+    others = [
+        props
+        for props in resources(console_template, "AWS::Lambda::Function").values()
+        if props is not api and "CORS_ALLOW_ORIGIN" in props.get("Environment", {}).get("Variables", {})
+    ]
+    assert others == []
+    # that origin only: never "*"
+    assert set(map(json.dumps, _allow_origin_values(console_template))) == {
+        json.dumps(quoted),
+        json.dumps(CONSOLE_ORIGIN),
+    }
+    assert "'*'" not in json.dumps(console_template)
+
+
+def test_the_origin_may_be_a_token(tmp_path: Path) -> None:
+    """As the stack will pass it: "https://" + a CloudFront distribution's domain name (here a parameter)."""
+
+    def domain(stack: Any) -> str:
+        parameter = cdk.CfnParameter(stack, "ConsoleDomain", default="d1.cloudfront.net")
+        return "https://" + parameter.value_as_string
+
+    template = _synth_with_console(domain, tmp_path)
+    values = _allow_origin_values(template)
+    assert values
+    for value in values:
+        assert {"Ref": "ConsoleDomain"} in value["Fn::Join"][1], value
+        assert "*" not in json.dumps(value)
+    assert "'*'" not in json.dumps(template)

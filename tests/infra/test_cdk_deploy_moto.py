@@ -1,10 +1,11 @@
 """The pinned CDK CLI bootstraps, publishes and deploys the synthesized app into a moto server.
 
-`test_moto_deploy` hands the template to moto's CloudFormation itself; here the real `cdk bootstrap`,
-`cdk deploy` and `cdk destroy` (node_modules/.bin/cdk, on the `cli_assembly` cloud assembly) talk to a
-`ThreadedMotoServer` through AWS_ENDPOINT_URL, so the CLI's own steps are covered: the bootstrap stack, the
-asset build (directories zipped) and upload with the manifest's keys, the bootstrap version check, the
-CloudFormation call with the template's S3 URL and RoleARN, the outputs file, the teardown.
+`test_moto_deploy` hands the template to moto's CloudFormation itself; here the real `cdk bootstrap`, `cdk
+deploy` and `cdk destroy` (node_modules/.bin/cdk, on the `moto_assembly` cloud assembly: the app with
+console=false, since moto models no CloudFront) talk to a `ThreadedMotoServer` through AWS_ENDPOINT_URL, so
+the CLI's own steps are covered: the bootstrap stack, the asset build (directories zipped) and upload with the
+manifest's keys, the bootstrap version check, the CloudFormation call with the template's S3 URL and RoleARN,
+the outputs file, the teardown.
 
 Two moto 5.2.5 limitations shape the commands, both for this test only (neither touches real AWS):
 
@@ -31,7 +32,7 @@ What moto does not model in the stack itself (skipped types, ignored properties)
 test_moto_deploy, which asserts on the deployed resources in detail.
 
 The five CLI runs take about 17 s on two cores (the first deploy, which zips and uploads the 146 MiB layer,
-about 8 s), on top of the session's `cli_assembly` synth.
+about 8 s), on top of the session's `moto_assembly` synth.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class Run:
 
 def _link_tree(source: Path, target: Path) -> None:
     """A copy of the cloud assembly made of hard links (the CLI writes its zips into <assembly>/.cache, and
-    the session's `cli_assembly` is shared with the other infra tests)."""
+    the session's `moto_assembly` is shared with the other infra tests)."""
 
     def link(src: str, dst: str) -> None:
         try:
@@ -131,12 +132,12 @@ def _reset(endpoint: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def run(cli_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def run(moto_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """bootstrap; deploy --method=direct; destroy; deploy --method=prepare-change-set without and with the
     template-URL override. Every step runs once; the tests read the recorded results."""
     work = tmp_path_factory.mktemp("cdk-deploy-moto")
     assembly = work / "cdk.out"
-    _link_tree(cli_assembly, assembly)
+    _link_tree(moto_assembly, assembly)
     (work / "home").mkdir()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

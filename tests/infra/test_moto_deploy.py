@@ -1,9 +1,10 @@
 """Deploy the synthesized default stack into moto's CloudFormation, the way `cdk deploy` would.
 
-The cloud assembly is the CLI's (`cli_assembly`). As the default synthesizer expects of a bootstrapped
-account, the SSM parameter /cdk-bootstrap/hnb659fds/version exists and every file asset of the asset
-manifest is in the bucket cdk-hnb659fds-assets-<account>-<region> (directories zipped), the template
-included; the stack is created from that template's S3 URL with CAPABILITY_IAM.
+The cloud assembly is the CLI's, without the web console (`moto_assembly`: moto models no CloudFront). As the
+default synthesizer expects of a bootstrapped account, the SSM parameter /cdk-bootstrap/hnb659fds/version
+exists and every file asset of the asset manifest is in the bucket cdk-hnb659fds-assets-<account>-<region>
+(directories zipped), the template included; the stack is created from that template's S3 URL with
+CAPABILITY_IAM.
 
 moto 5.2.5 does not model every resource type. It skips the types in MOTO_UNSUPPORTED (with a warning; the
 stack still completes) and, for types it does model, ignores some properties: Lambda functions lose `Layers`,
@@ -92,9 +93,9 @@ def _resolve(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def deployed(cli_assembly: Path) -> Iterator[dict[str, Any]]:
+def deployed(moto_assembly: Path) -> Iterator[dict[str, Any]]:
     """The stack created in moto; yields {"stack", "resources", "skipped", "template"} inside mock_aws."""
-    template = json.loads((cli_assembly / f"{STACK_NAME}.template.json").read_text())
+    template = json.loads((moto_assembly / f"{STACK_NAME}.template.json").read_text())
     with pytest.MonkeyPatch.context() as patch, mock_aws():
         for name, value in {
             "AWS_ACCESS_KEY_ID": "testing",
@@ -107,10 +108,10 @@ def deployed(cli_assembly: Path) -> Iterator[dict[str, Any]]:
         # Without flexible checksums a 140 MiB put into moto takes 0.5 s instead of 12 s.
         s3 = boto3.client("s3", config=Config(request_checksum_calculation="when_required"))
         s3.create_bucket(Bucket=ASSET_BUCKET)
-        manifest = json.loads((cli_assembly / f"{STACK_NAME}.assets.json").read_text())
+        manifest = json.loads((moto_assembly / f"{STACK_NAME}.assets.json").read_text())
         template_url = None
         for asset in manifest["files"].values():
-            source = cli_assembly / asset["source"]["path"]
+            source = moto_assembly / asset["source"]["path"]
             body = _zip_directory(source) if asset["source"]["packaging"] == "zip" else source.read_bytes()
             for destination in asset["destinations"].values():
                 bucket = _resolve(destination["bucketName"])
@@ -190,6 +191,19 @@ def test_tables(deployed: dict[str, Any]) -> None:
         table = dynamodb.describe_table(TableName=name)["Table"]
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
         keys.add(table["KeySchema"][0]["AttributeName"])
+        if table["KeySchema"] == [{"AttributeName": "invocation_id", "KeyType": "HASH"}]:
+            # the sweeper's overdue invocations, and a caller's history newest first
+            indexes = {i["IndexName"]: i["KeySchema"] for i in table["GlobalSecondaryIndexes"]}
+            assert indexes == {
+                "by-deadline": [
+                    {"AttributeName": "sweep", "KeyType": "HASH"},
+                    {"AttributeName": "deadline_at", "KeyType": "RANGE"},
+                ],
+                "by-owner": [
+                    {"AttributeName": "owner", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+            }
     assert keys == {"invocation_id", "id", "pattern_id"}
 
 
@@ -222,9 +236,9 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
             by_stage[variables["STAGE_NAME"]] = function
         else:
             assert function["Handler"] == API_HANDLER
-            # API Gateway may invoke it: one permission per route.
+            # API Gateway may invoke it: one permission per route (the 13 of docs/design.md "HTTP API").
             policy = json.loads(awslambda.get_policy(FunctionName=function["FunctionName"])["Policy"])
-            assert len(policy["Statement"]) == 11
+            assert len(policy["Statement"]) == 13
             assert {s["Principal"]["Service"] for s in policy["Statement"]} == {"apigateway.amazonaws.com"}
     assert set(tasks) == {*STAGE_NAMES, ""}
     assert set(subscribers) == set(STAGE_NAMES)
@@ -262,8 +276,10 @@ def test_api_routes_with_iam_auth(deployed: dict[str, Any]) -> None:
         for method in resource.get("resourceMethods", {})
     }
     assert ("/v1/invocations", "POST") in routes
+    assert ("/v1/invocations", "GET") in routes
+    assert ("/v1/patterns/{id}/example", "GET") in routes
     assert ("/v1/health", "GET") in routes
-    assert len(routes) == 11
+    assert len(routes) == 13
     for path, method in routes:
         resource_id = next(
             r["id"] for r in apigateway.get_resources(restApiId=api["id"])["items"] if r["path"] == path

@@ -6,7 +6,13 @@ import json
 from typing import Any
 
 from harmonic_service.stages import PIPELINE_HANDLER, STAGE_NAMES, STAGES, VISIBILITY_TIMEOUT_FACTOR
-from tests.infra.conftest import X86_VARIANT, ref_id, resources, stage_functions, stage_queues
+from tests.infra.conftest import (
+    X86_VARIANT,
+    ref_id,
+    resources,
+    stage_functions,
+    stage_queues,
+)
 
 DESIGN_ENVIRONMENT = {
     "INVOCATIONS_TABLE",
@@ -184,7 +190,7 @@ def test_stage_permissions_are_least_privilege(template: dict[str, Any]) -> None
             "dynamodb:DeleteItem",
         }
         assert table_ids["id"] not in actions_by_resource
-        # CDK grants the table's indexes with it (the sweeper's keys-only by-deadline index)
+        # CDK grants the table's indexes with it (the sweeper's by-deadline, the history's by-owner)
         index = table_ids["invocation_id"] + "/index/*"
         assert actions_by_resource.pop(index) == actions_by_resource[table_ids["invocation_id"]]
         object_prefixes = {

@@ -37,17 +37,29 @@ def test_tables_are_on_demand_encrypted_with_pitr_and_ttl(template: dict[str, An
         if sort:  # the audit log: an invocation's events, ordered by their time and id
             assert sort == [{"AttributeName": "event_key", "KeyType": "RANGE"}]
         keys = [{"AttributeName": k["AttributeName"], "AttributeType": "S"} for k in props["KeySchema"]]
-        if key["AttributeName"] == "invocation_id" and not sort:  # and the sweeper's sparse index
-            (index,) = props["GlobalSecondaryIndexes"]
-            assert index["IndexName"] == "by-deadline"
-            assert index["KeySchema"] == [
+        if key["AttributeName"] == "invocation_id" and not sort:  # the sweeper's and the history's indexes
+            sweeper, history = props["GlobalSecondaryIndexes"]
+            assert sweeper["IndexName"] == "by-deadline"
+            assert sweeper["KeySchema"] == [
                 {"AttributeName": "sweep", "KeyType": "HASH"},
                 {"AttributeName": "deadline_at", "KeyType": "RANGE"},
             ]
-            assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+            assert sweeper["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+            # GET /v1/invocations: a caller's, newest first, with what the list shows
+            assert history["IndexName"] == "by-owner"
+            assert history["KeySchema"] == [
+                {"AttributeName": "owner", "KeyType": "HASH"},
+                {"AttributeName": "created_at", "KeyType": "RANGE"},
+            ]
+            assert history["Projection"] == {
+                "ProjectionType": "INCLUDE",
+                "NonKeyAttributes": ["status", "mode", "finished_at"],
+            }
             keys += [
                 {"AttributeName": "sweep", "AttributeType": "S"},
                 {"AttributeName": "deadline_at", "AttributeType": "N"},
+                {"AttributeName": "owner", "AttributeType": "S"},
+                {"AttributeName": "created_at", "AttributeType": "S"},
             ]
         assert props["AttributeDefinitions"] == keys
         if sort:
@@ -61,15 +73,27 @@ def test_tables_are_on_demand_encrypted_with_pitr_and_ttl(template: dict[str, An
     assert found == TABLES
 
 
-def test_tables_and_buckets_survive_stack_deletion(template: dict[str, Any]) -> None:
+def _bucket_logging_to(template: dict[str, Any], prefix: str) -> str:
+    """The logical id of the bucket whose access logs go under `prefix` of the access-log bucket."""
+    (found,) = [
+        logical_id
+        for logical_id, props in resources(template, "AWS::S3::Bucket").items()
+        if props.get("LoggingConfiguration", {}).get("LogFilePrefix") == prefix
+    ]
+    return found
+
+
+def test_tables_and_buckets_of_data_survive_stack_deletion(template: dict[str, Any]) -> None:
+    console = _bucket_logging_to(template, "console-bucket/")  # files rebuilt from console/ (test_console)
     for logical_id, resource in template["Resources"].items():
-        if resource["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket"):
+        if resource["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket") and logical_id != console:
             assert resource["DeletionPolicy"] == "Retain", logical_id
+    assert template["Resources"][console]["DeletionPolicy"] == "Delete"
 
 
 def test_buckets_block_public_access_encrypt_and_require_tls(template: dict[str, Any]) -> None:
     buckets = resources(template, "AWS::S3::Bucket")
-    assert len(buckets) == 2  # payloads and their access logs
+    assert len(buckets) == 3  # payloads, their access logs, the console's files
     for props in buckets.values():
         assert props["PublicAccessBlockConfiguration"] == {
             "BlockPublicAcls": True,
@@ -85,7 +109,7 @@ def test_buckets_block_public_access_encrypt_and_require_tls(template: dict[str,
 
 def test_payload_bucket_expires_transient_prefixes_and_logs_access(template: dict[str, Any]) -> None:
     buckets = resources(template, "AWS::S3::Bucket")
-    (payload_id,) = [i for i, p in buckets.items() if "LoggingConfiguration" in p]
+    payload_id = _bucket_logging_to(template, "payload-bucket/")
     payload = buckets[payload_id]
     log_bucket = ref_id(payload["LoggingConfiguration"]["DestinationBucketName"])
     assert log_bucket in buckets
@@ -102,7 +126,7 @@ def test_payload_bucket_expires_transient_prefixes_and_logs_access(template: dic
 
 def test_retention_days_reaches_lifecycle_and_functions(synth) -> None:
     _, template = synth(**API_KEY_VARIANT)
-    (payload,) = [p for p in resources(template, "AWS::S3::Bucket").values() if "LoggingConfiguration" in p]
+    payload = resources(template, "AWS::S3::Bucket")[_bucket_logging_to(template, "payload-bucket/")]
     days = {
         r["Prefix"]: r["ExpirationInDays"]
         for r in payload["LifecycleConfiguration"]["Rules"]

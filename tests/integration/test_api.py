@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 from collections.abc import Iterator
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,7 +27,7 @@ from harmonic_service.config import clear_caches
 from harmonic_service.errors import PermanentStageError
 from harmonic_service.stages import STAGE_NAMES
 from tests.integration.api_events import api_event, call
-from tests.integration.conftest import IDEMPOTENCY_TABLE, REGION, AwsStack
+from tests.integration.conftest import IDEMPOTENCY_TABLE, PATTERNS_TABLE, REGION, AwsStack, wav_bytes
 
 SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav"
 SPEECH_BYTES = SPEECH.read_bytes()
@@ -306,6 +308,9 @@ def test_resume_of_a_failed_invocation_restarts_it_and_it_completes(aws: AwsStac
         failed = call("GET", accepted.body["status_url"])
         assert failed.body["status"] == "FAILED"
         assert failed.body["error"]["stage"] == "features"
+        (listed,) = call("GET", "/v1/invocations").body["invocations"]
+        assert listed["status"] == "FAILED"
+        assert listed["finished_at"] >= failed.body["created_at"]
         assert "result" not in failed.body
         assert aws.dlq_depths()["features"] == 1  # every allowed delivery was used up
         attempts = {stage["name"]: stage["attempts"] for stage in failed.body["stages"]}
@@ -318,6 +323,8 @@ def test_resume_of_a_failed_invocation_restarts_it_and_it_completes(aws: AwsStac
         assert resumed.body["status"] == "RUNNING"
         assert resumed.body["resumed_from"] == "features"
         assert resumed.headers["X-Correlation-Id"] == "resume-1"
+        (listed,) = call("GET", "/v1/invocations").body["invocations"]
+        assert (listed["status"], listed["finished_at"]) == ("RUNNING", None)  # it runs again
         aws.drain()
         done = call("GET", accepted.body["status_url"])
         assert done.body["status"] == "SUCCEEDED"
@@ -689,3 +696,211 @@ def test_created_and_accepted_answers_say_where_and_a_204_has_no_body(aws: AwsSt
     assert deleted.status == 204
     assert not deleted.raw.get("body")
     assert "Content-Type" not in deleted.headers
+
+
+# --- the console's backend: history, pattern examples, time series, CORS -----------------------------------
+
+KEYWORD = Path(__file__).resolve().parents[1] / "data" / "keywords" / "enrol_weather_0.wav"
+
+
+def _submitted(count: int) -> list[str]:
+    """Ids of `count` invocations submitted one after the other (a few ms apart: distinct creation times)."""
+    ids = []
+    for _ in range(count):
+        accepted = call("POST", "/v1/invocations", {"audio": AUDIO})
+        assert accepted.status == 202, accepted.body
+        ids.append(accepted.body["invocation_id"])
+        time.sleep(0.005)
+    return ids
+
+
+def test_the_history_lists_the_callers_invocations_newest_first(aws: AwsStack) -> None:
+    finished = _submitted(2)
+    aws.drain()
+    waiting = _submitted(1)
+    listed = call("GET", "/v1/invocations")
+    assert listed.status == 200
+    assert set(listed.body) == {"invocations", "count", "next_token"}
+    assert (listed.body["count"], listed.body["next_token"]) == (3, None)
+    newest_first = [*waiting, *reversed(finished)]
+    assert [item["invocation_id"] for item in listed.body["invocations"]] == newest_first
+    for item in listed.body["invocations"]:
+        assert set(item) == {"invocation_id", "status", "mode", "created_at", "finished_at", "status_url"}
+        assert item["status_url"] == f"/v1/invocations/{item['invocation_id']}"
+        assert item["mode"] == "pipeline"
+        document = call("GET", item["status_url"]).body
+        assert (item["status"], item["created_at"]) == (document["status"], document["created_at"])
+    first, second, third = listed.body["invocations"]
+    assert (first["status"], first["finished_at"]) == ("ACCEPTED", None)  # still to run
+    for ended in (second, third):
+        assert ended["status"] == "SUCCEEDED"
+        document = call("GET", ended["status_url"]).body
+        respond = next(stage for stage in document["stages"] if stage["name"] == "respond")
+        assert ended["finished_at"] == respond["finished_at"]  # the end of its last stage
+    assert third["created_at"] < second["created_at"] < first["created_at"]
+
+
+def test_the_history_pages_with_limit_and_next_token(aws: AwsStack) -> None:
+    newest_first = list(reversed(_submitted(5)))
+    seen, token, pages = [], None, 0
+    while True:
+        query = {"limit": "2", **({"next_token": token} if token else {})}
+        page = call("GET", "/v1/invocations", query=query)
+        assert page.status == 200, page.body
+        pages += 1
+        assert page.body["count"] == len(page.body["invocations"]) <= 2
+        seen += [item["invocation_id"] for item in page.body["invocations"]]
+        token = page.body["next_token"]
+        if token is None:
+            break
+    assert (seen, pages) == (newest_first, 3)  # 2 + 2 + 1, and no empty page after the last
+    exact = call("GET", "/v1/invocations", query={"limit": "5"}).body
+    assert (exact["count"], exact["next_token"]) == (5, None)  # exactly a page: no next page to ask for
+    assert call("GET", "/v1/invocations", query={"limit": "100"}).body["count"] == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "-3"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"limit": "2.5"}, "limit"),
+        ({"next_token": "not-a-token"}, "next_token"),
+        ({"next_token": "eyJ2IjoxfQ"}, "next_token"),  # base64url of {"v":1}: decodes, but is not a token
+        ({"next_token": "x" * 600}, "next_token"),
+    ],
+)
+def test_a_bad_limit_or_next_token_is_a_400_naming_it(aws: AwsStack, query: dict, parameter: str) -> None:
+    refused = call("GET", "/v1/invocations", query=query)
+    assert refused.status == 400, refused.body
+    assert refused.body["error"]["code"] == "bad_request"
+    assert parameter in refused.body["error"]["message"]
+
+
+def test_a_next_token_edited_into_another_position_or_owner_is_refused(aws: AwsStack) -> None:
+    _submitted(3)
+    token = call("GET", "/v1/invocations", query={"limit": "1"}).body["next_token"]
+    payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    for forged in ({**payload, "o": "0" * 16}, {**payload, "c": "yesterday"}, {**payload, "i": "../x"}):
+        raw = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+        refused = call("GET", "/v1/invocations", query={"next_token": raw})
+        assert (refused.status, refused.body["error"]["code"]) == (400, "bad_request"), forged
+        assert "next_token" in refused.body["error"]["message"]
+
+
+def test_a_patterns_example_is_kept_and_served_by_a_presigned_url(aws: AwsStack) -> None:
+    requests = pytest.importorskip("requests")
+    example = KEYWORD.read_bytes()
+    created = call(
+        "POST",
+        "/v1/patterns",
+        {"name": "weather", "kind": "template", "audio": base64.b64encode(example).decode()},
+    )
+    assert created.status == 201, created.body
+    pattern_id = created.body["pattern_id"]
+    served = call("GET", f"/v1/patterns/{pattern_id}/example")
+    assert served.status == 200, served.body
+    assert set(served.body) == {"url", "content_type", "expires_in"}
+    assert served.body["content_type"] == "audio/wav"
+    assert served.body["expires_in"] == 900
+    fetched = requests.get(served.body["url"], timeout=10)  # moto intercepts it
+    assert fetched.status_code == 200
+    assert fetched.content == example  # the bytes as registered
+    assert fetched.headers["Content-Type"] == "audio/wav"
+
+    assert call("DELETE", f"/v1/patterns/{pattern_id}").status == 204
+    assert aws.s3_keys("patterns/") == []  # the example goes with the pattern
+    gone = call("GET", f"/v1/patterns/{pattern_id}/example")
+    assert (gone.status, gone.body["error"]["code"]) == (404, "not_found")
+    unknown = call("GET", "/v1/patterns/00000000-0000-4000-8000-000000000000/example")
+    assert (unknown.status, unknown.body["error"]["code"]) == (404, "not_found")
+
+
+def test_a_pattern_registered_before_examples_were_kept_has_none(aws: AwsStack) -> None:
+    created = call("POST", "/v1/patterns", {"name": "speech", "kind": "fingerprint", "audio": AUDIO})
+    pattern_id = created.body["pattern_id"]
+    # as an item of the earlier registry: no example_key, no example_content_type, no example object
+    boto3.client("dynamodb", region_name=REGION).update_item(
+        TableName=PATTERNS_TABLE,
+        Key={"pattern_id": {"S": pattern_id}},
+        UpdateExpression="REMOVE example_key, example_content_type",
+    )
+    aws.s3.delete_object(Bucket=aws.bucket, Key=f"patterns/{pattern_id}/example.wav")
+    missing = call("GET", f"/v1/patterns/{pattern_id}/example")
+    assert (missing.status, missing.body["error"]["code"]) == (404, "not_found")
+    assert "registered before examples were kept" in missing.body["error"]["message"]
+    assert call("GET", f"/v1/patterns/{pattern_id}").status == 200  # the pattern itself is still there
+    assert call("DELETE", f"/v1/patterns/{pattern_id}").status == 204
+    assert aws.s3_keys("patterns/") == []
+
+
+def test_the_status_document_and_analyze_carry_the_time_series(aws: AwsStack) -> None:
+    """A 30 s tone (200 Hz from 10 s to 20 s): the features summary is then too large for the checkpoint
+    item (it is read back from S3) and the track has two frames per value (3,001 frames of 10 ms are more
+    than 2,000): 1,501 values 0.02 s apart."""
+    sr = 16_000
+    t = np.arange(30 * sr) / sr
+    tone = np.where((t >= 10.0) & (t < 20.0), 0.3 * np.sin(2 * np.pi * 200.0 * t), 0.0)
+    clip = base64.b64encode(wav_bytes(tone, sr)).decode()
+    accepted = call("POST", "/v1/invocations", {"audio": clip})
+    aws.drain()
+    done = call("GET", accepted.body["status_url"]).body
+    assert done["status"] == "SUCCEEDED", done.get("error")
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=aws.invocations_table,
+        Key={"invocation_id": {"S": accepted.body["invocation_id"]}},
+    )["Item"]
+    assert '"in_s3":true' in item["stages"]["M"]["features"]["M"]["summary"]["S"]
+    features = done["result"]["features"]
+    track = features["f0_track"]
+    assert (track["hop_s"], len(track["hz"])) == (0.02, 1501)
+    assert [track["hz"][250], track["hz"][1250]] == [None, None]  # 5 s and 25 s: silence
+    assert track["hz"][750] == pytest.approx(200.0, rel=0.005)  # 15 s
+    ((start, end),) = features["voiced_regions"]
+    assert (start, end) == pytest.approx((10.0, 20.0), abs=0.02)
+
+    analyzed = call("POST", "/v1/analyze", {"audio": clip})
+    assert analyzed.status == 200
+    assert analyzed.body["features"]["f0_track"] == track
+    assert analyzed.body["features"]["voiced_regions"] == features["voiced_regions"]
+
+
+CONSOLE = "https://console.example.com"
+
+
+def _cors_headers(response: Any) -> dict[str, str]:
+    return {
+        name: value for name, value in response.headers.items() if name.lower().startswith("access-control")
+    }
+
+
+def test_cors_headers_only_for_the_configured_origin(aws: AwsStack) -> None:
+    from_console = {"Origin": CONSOLE}
+    assert _cors_headers(call("GET", "/v1/health", headers=from_console)) == {}  # not configured: none
+
+    aws.monkeypatch.setenv("CORS_ALLOW_ORIGIN", CONSOLE)
+    clear_caches()
+    allowed = call("GET", "/v1/health", headers=from_console)
+    assert allowed.status == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == CONSOLE
+    exposed = {h.strip() for h in allowed.headers["Access-Control-Expose-Headers"].split(",")}
+    assert exposed == {"Location", "Retry-After", "X-Correlation-Id"}
+    allowed_headers = {h.strip().lower() for h in allowed.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"content-type", "x-api-key", "idempotency-key", "x-correlation-id"} <= allowed_headers
+    assert "Access-Control-Allow-Credentials" not in allowed.headers
+    # errors too: the function's own, and those refused before routing
+    for response in (
+        call("GET", "/v1/invocations/does-not-exist", headers=from_console),
+        call("POST", "/v1/analyze", "x" * (10 * 1024 * 1024), headers=from_console),
+        call("POST", "/v1/analyze", "not json", headers={**from_console, "Content-Type": "text/plain"}),
+    ):
+        assert response.status in (400, 404, 413)
+        assert response.headers["Access-Control-Allow-Origin"] == CONSOLE
+    assert _cors_headers(call("GET", "/v1/health", headers={"Origin": "https://elsewhere.example"})) == {}
+    assert _cors_headers(call("GET", "/v1/health")) == {}  # no Origin: not a cross-origin request
+
+    aws.monkeypatch.delenv("CORS_ALLOW_ORIGIN")
+    clear_caches()
+    assert _cors_headers(call("GET", "/v1/health", headers=from_console)) == {}

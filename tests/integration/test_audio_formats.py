@@ -79,3 +79,32 @@ def test_an_m4a_is_a_400_that_names_the_accepted_formats(aws: AwsStack, path: st
     assert refused.body["error"]["code"] == "invalid_audio"
     assert "MP4/M4A" in refused.body["error"]["message"]
     assert "WAV, FLAC, Ogg (Vorbis or Opus) or MP3" in refused.body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("container", "subtype", "content_type"),
+    [
+        ("FLAC", "PCM_16", "audio/flac"),
+        ("OGG", "VORBIS", "audio/ogg"),
+        ("MP3", "MPEG_LAYER_III", "audio/mpeg"),
+    ],
+)
+def test_a_patterns_example_is_kept_in_its_own_format(
+    aws: AwsStack, container: str, subtype: str, content_type: str
+) -> None:
+    """Inline or uploaded, the clip a pattern is registered from is kept as sent, served as its format."""
+    requests = pytest.importorskip("requests")
+    clip = _encoded(container, subtype)
+    inline = call("POST", "/v1/patterns", {"name": "inline", "kind": "fingerprint", "audio": _b64(clip)})
+    upload = call("POST", "/v1/uploads", {}).body
+    aws.s3.put_object(Bucket=aws.bucket, Key=upload["audio_key"], Body=clip)
+    uploaded = call(
+        "POST", "/v1/patterns", {"name": "uploaded", "kind": "fingerprint", "audio_key": upload["audio_key"]}
+    )
+    for created in (inline, uploaded):
+        assert created.status == 201, created.body
+        example = call("GET", f"/v1/patterns/{created.body['pattern_id']}/example")
+        assert example.status == 200, example.body
+        assert example.body["content_type"] == content_type
+        fetched = requests.get(example.body["url"], timeout=10)
+        assert (fetched.content, fetched.headers["Content-Type"]) == (clip, content_type)

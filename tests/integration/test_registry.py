@@ -22,7 +22,9 @@ def test_register_list_get_delete(aws) -> None:
     created = service.create_pattern("music", "template", _wav("enrol_music_0.wav"), None)
     assert created["kind"] == "template"
     assert created["index_version"] == 1
-    assert aws.s3_keys("patterns/") == [f"patterns/{created['pattern_id']}.bin"]
+    pattern_id = created["pattern_id"]  # its artifact, and the clip it was registered from (a WAV)
+    kept = {f"patterns/{pattern_id}.bin", f"patterns/{pattern_id}/example.wav"}
+    assert set(aws.s3_keys("patterns/")) == kept
     assert service.get_pattern(created["pattern_id"])["name"] == "music"
     assert service.list_patterns()["count"] == 1
     service.delete_pattern(created["pattern_id"])

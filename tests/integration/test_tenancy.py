@@ -157,3 +157,43 @@ def test_an_upload_key_is_its_callers_own(tenants: AwsStack) -> None:
     assert "audio_key" in refused.body["error"]["message"]
     assert _as(BOB, "POST", "/v1/analyze", {"audio_key": key}).status == 400
     assert _as(ALICE, "POST", "/v1/invocations", {"audio_key": key}).status == 202
+
+
+def _history(identity: dict[str, str] | None, **query: str) -> ApiResponse:
+    return call("GET", "/v1/invocations", identity=identity, query=query or None)
+
+
+def test_a_callers_history_lists_only_its_own_invocations(tenants: AwsStack) -> None:
+    alices = [_submit(ALICE, "query_weather_0.wav"), _submit(ALICE_AGAIN, "query_music_0.wav")]
+    bobs = _submit(BOB, "query_weather_0.wav")
+    anonymous = call("POST", "/v1/invocations", {"audio": _audio("query_music_0.wav")}).body["invocation_id"]
+
+    listed = {
+        name: {item["invocation_id"] for item in _history(identity).body["invocations"]}
+        for name, identity in (("alice", ALICE), ("bob", BOB), ("publisher", PUBLISHER), ("anonymous", None))
+    }
+    assert listed == {"alice": set(alices), "bob": {bobs}, "publisher": set(), "anonymous": {anonymous}}
+    # A page token is its caller's: another caller's is refused, not followed into its history.
+    token = _history(ALICE, limit="1").body["next_token"]
+    assert _history(ALICE, limit="1", next_token=token).body["count"] == 1
+    refused = _history(BOB, next_token=token)
+    assert (refused.status, refused.body["error"]["code"]) == (400, "bad_request")
+    assert "next_token" in refused.body["error"]["message"]
+    assert _history(None, next_token=token).status == 400
+
+
+def test_a_patterns_example_is_visible_to_exactly_who_sees_the_pattern(tenants: AwsStack) -> None:
+    (weather,) = _register(ALICE, "weather", ["enrol_weather_0.wav"])
+    (music,) = _register(PUBLISHER, "music", ["enrol_music_0.wav"])
+    path = f"/v1/patterns/{weather}/example"
+    assert _as(ALICE, "GET", path).status == 200
+    assert _as(ALICE_AGAIN, "GET", path).status == 200
+    hidden = _as(BOB, "GET", path)
+    unknown = _as(BOB, "GET", "/v1/patterns/00000000-0000-4000-8000-000000000000/example")
+    assert hidden.status == unknown.status == 404
+    assert hidden.body["error"]["code"] == unknown.body["error"]["code"] == "not_found"
+    assert _as(PUBLISHER, "GET", path).status == 404
+    for caller in (ALICE, BOB, PUBLISHER):  # a shared pattern's example: everyone sees the pattern
+        shared = _as(caller, "GET", f"/v1/patterns/{music}/example")
+        assert shared.status == 200, shared.body
+        assert shared.body["content_type"] == "audio/wav"

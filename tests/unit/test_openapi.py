@@ -11,7 +11,7 @@ from scripts.export_openapi import OUTPUT, generate
 
 ROUTES = {
     "/v1/health": {"get"},
-    "/v1/invocations": {"post"},
+    "/v1/invocations": {"get", "post"},
     "/v1/invocations/{invocation_id}": {"get"},
     "/v1/invocations/{invocation_id}/resume": {"post"},
     "/v1/invocations/{invocation_id}/events": {"get"},
@@ -19,10 +19,12 @@ ROUTES = {
     "/v1/uploads": {"post"},
     "/v1/patterns": {"get", "post"},
     "/v1/patterns/{pattern_id}": {"get", "delete"},
+    "/v1/patterns/{pattern_id}/example": {"get"},
 }
 # (path, method) → (request body model or None, success status, response model or None)
 OPERATIONS = {
     ("/v1/health", "get"): (None, "200", "Health"),
+    ("/v1/invocations", "get"): (None, "200", "InvocationList"),
     ("/v1/invocations", "post"): ("InvocationRequest", "202", "InvocationAccepted"),
     ("/v1/invocations/{invocation_id}", "get"): (None, "200", "InvocationStatusBody"),
     ("/v1/invocations/{invocation_id}/resume", "post"): (None, "202", "ResumeAccepted"),
@@ -33,6 +35,7 @@ OPERATIONS = {
     ("/v1/patterns", "get"): (None, "200", "PatternList"),
     ("/v1/patterns/{pattern_id}", "get"): (None, "200", "PatternBody"),
     ("/v1/patterns/{pattern_id}", "delete"): (None, "204", None),
+    ("/v1/patterns/{pattern_id}/example", "get"): (None, "200", "PatternExample"),
 }
 
 
@@ -238,7 +241,38 @@ def test_the_posts_link_to_the_operations_that_use_their_ids(document: dict[str,
         ("/v1/invocations/{invocation_id}/events", "get"),
         ("/v1/invocations/{invocation_id}/resume", "post"),
         ("/v1/patterns/{pattern_id}", "get"),
+        ("/v1/patterns/{pattern_id}/example", "get"),
         ("/v1/patterns/{pattern_id}", "delete"),
+    }
+
+
+def test_the_history_links_its_first_invocation_to_its_status_document(document: dict[str, Any]) -> None:
+    """OpenAPI links may point into arrays (a JSON pointer): the list's first item's id opens its status."""
+    listing = document["paths"]["/v1/invocations"]["get"]
+    (link,) = listing["responses"]["200"]["links"].values()
+    status = document["paths"]["/v1/invocations/{invocation_id}"]["get"]
+    assert link["operationId"] == status["operationId"]
+    assert link["parameters"] == {"invocation_id": "$response.body#/invocations/0/invocation_id"}
+    item = document["components"]["schemas"]["InvocationSummary"]
+    assert "invocation_id" in item["required"]
+
+
+def test_the_history_pages_with_a_bounded_limit_and_an_opaque_token(document: dict[str, Any]) -> None:
+    parameters = {p["name"]: p for p in document["paths"]["/v1/invocations"]["get"]["parameters"]}
+    assert set(parameters) == {"limit", "next_token"}
+    assert not any(p["required"] for p in parameters.values())
+    limit = parameters["limit"]["schema"]
+    assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == ("integer", 1, 100, 20)
+    listed = document["components"]["schemas"]["InvocationList"]
+    assert set(listed["required"]) == {"invocations", "count", "next_token"}
+    summary = document["components"]["schemas"]["InvocationSummary"]
+    assert set(summary["required"]) == {
+        "invocation_id",
+        "status",
+        "mode",
+        "created_at",
+        "finished_at",
+        "status_url",
     }
 
 

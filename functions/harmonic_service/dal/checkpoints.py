@@ -3,7 +3,11 @@
 Item (docs/design.md "Invocation item"): `invocation_id`, `status`, `mode`, `created_at`, `updated_at`,
 `correlation_id`, `input_key`, `steps`, `options`, `stages` (map name → `{status, attempts, started_at,
 duration_ms, output_key, summary}`), `error` (`{code, message, stage}`), `result` or `result_key`,
-`expires_at` (TTL, epoch seconds).
+`finished_at` (when it SUCCEEDED or FAILED; removed by a resume), `expires_at` (TTL, epoch seconds).
+
+The table's global secondary indexes are declared here (`INDEXES`) and created from this declaration by the
+infra (infra/storage.py), the local stack and the tests (local/harness.py): the sweeper's `by-deadline` and
+the history's `by-owner`.
 
 Every transition is one conditional UpdateItem, so duplicate and stale messages cannot redo work or move an
 invocation backwards. When a condition fails, the item as it was (ReturnValuesOnConditionCheckFailure=ALL_OLD)
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from harmonic_service import timestamps
@@ -25,7 +30,14 @@ from harmonic_service.dal import clients
 from harmonic_service.dal.attributes import from_item, to_item
 from harmonic_service.deadlines import deadline_s
 from harmonic_service.errors import StaleMessage, UnknownInvocation
-from harmonic_service.models import ITEM_VERSION, Invocation, InvocationStatus, StageOutcome, StageStatus
+from harmonic_service.models import (
+    ITEM_VERSION,
+    HistoryEntry,
+    Invocation,
+    InvocationStatus,
+    StageOutcome,
+    StageStatus,
+)
 from harmonic_service.stages import STAGE_NAMES, dependencies
 from harmonic_service.tenancy import ANONYMOUS
 
@@ -137,13 +149,35 @@ def _update(
     raise AssertionError("unreachable: the second try returns or raises")
 
 
-# --- the sweeper's index ----------------------------------------------------------------------------------
+# --- the table's indexes --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index of the invocations table: its keys (attribute, DynamoDB type "S" or "N"),
+    and the attributes it projects besides the keys (KEYS_ONLY when none)."""
+
+    name: str
+    partition_key: tuple[str, str]
+    sort_key: tuple[str, str]
+    include: tuple[str, ...] = ()
+
 
 # A sparse index (DEADLINE_INDEX, partition SWEEP_KEY, sort deadline_at): an item is in it from acceptance (or
 # a resume) until it ends, so the sweeper queries the overdue ones instead of scanning the table.
 DEADLINE_INDEX = "by-deadline"
 SWEEP_KEY = "sweep"
 SWEEP_DUE = "due"
+# A caller's invocations by creation time (GET /v1/invocations, newest first), with what a history lists.
+# Items without an owner (written before owners were kept; the breakers' items) are not in it. Its
+# attributes change about three times per invocation (acceptance, RUNNING, the end): an index write each,
+# where `updated_at`, which every checkpoint sets, would cost one per update.
+OWNER_INDEX = "by-owner"
+HISTORY_ATTRIBUTES = ("status", "mode", "finished_at")
+INDEXES = (
+    Index(DEADLINE_INDEX, (SWEEP_KEY, "S"), ("deadline_at", "N")),
+    Index(OWNER_INDEX, ("owner", "S"), ("created_at", "S"), include=HISTORY_ATTRIBUTES),
+)
 
 
 def _deadline_at(extra_s: int = 0) -> int:
@@ -165,6 +199,39 @@ def overdue(now: float | None = None, limit: int = 100) -> list[str]:
         Limit=limit,
     )
     return [from_item(item)["invocation_id"] for item in response.get("Items", [])]
+
+
+def owned_by(
+    owner: str, limit: int, after: tuple[str, str] | None = None
+) -> tuple[list[HistoryEntry], tuple[str, str] | None]:
+    """Up to `limit` invocations of `owner`, newest first, from the by-owner index (eventually consistent:
+    one accepted a moment ago may not be listed yet); after `after` (``(created_at, invocation_id)`` of the
+    last one of the previous page) when given. Also returns where the next page starts, or None when there
+    is no more."""
+    names = {"#owner": "owner"}
+    request: dict[str, Any] = {
+        "TableName": _table(),
+        "IndexName": OWNER_INDEX,
+        "KeyConditionExpression": "#owner = :owner",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": to_item({":owner": owner}),
+        "ScanIndexForward": False,
+    }
+    if after is not None:
+        created_at, invocation_id = after
+        request["ExclusiveStartKey"] = to_item(
+            {"owner": owner, "created_at": created_at, "invocation_id": invocation_id}
+        )
+    items: list[HistoryEntry] = []
+    while len(items) <= limit:  # one more than asked: whether a next page exists
+        response = clients.dynamodb().query(**request, Limit=limit + 1 - len(items))
+        items += [HistoryEntry.model_validate(from_item(raw)) for raw in response.get("Items", [])]
+        if "LastEvaluatedKey" not in response:
+            break
+        request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    page = items[:limit]
+    more = len(items) > limit
+    return page, (page[-1].created_at, page[-1].invocation_id) if more else None
 
 
 def extend_deadline(invocation_id: str, stage: str, extra_s: int) -> bool:
@@ -450,9 +517,9 @@ def succeed(
     sets, condition, names, values = _completion(
         stage, duration_ms=duration_ms, output_key=result_key, summary=summary or {}, skipped={}
     )
-    names["#result_key"] = "result_key"
+    names.update({"#result_key": "result_key", "#finished": "finished_at"})
     values.update({":done": InvocationStatus.SUCCEEDED.value, ":result_key": result_key})
-    sets += ["#status = :done", "#result_key = :result_key"]
+    sets += ["#status = :done", "#result_key = :result_key", "#finished = :now"]
     if result is not None:
         names["#result"] = "result"
         values[":result"] = _json(result)
@@ -499,8 +566,8 @@ def fail(invocation_id: str, *, stage: str, code: str, message: str) -> bool:
     }
     not_ended = "attribute_exists(invocation_id) AND #status <> :failed AND #status <> :succeeded"
     stage_open = "#stages.#s.#status <> :succeeded AND #stages.#s.#status <> :skipped"
-    names["#sweep"] = SWEEP_KEY
-    update = "SET #status = :failed, #updated = :now, #error = :error"
+    names.update({"#sweep": SWEEP_KEY, "#finished": "finished_at"})
+    update = "SET #status = :failed, #updated = :now, #finished = :now, #error = :error"
     ended = " REMOVE #sweep"
     try:
         _update(
@@ -550,9 +617,9 @@ def prepare_resume(invocation_id: str) -> tuple[str, Invocation]:
         ":due": SWEEP_DUE,
         ":deadline": _deadline_at(),
     }
-    names.update({"#sweep": SWEEP_KEY, "#deadline": "deadline_at"})
+    names.update({"#sweep": SWEEP_KEY, "#deadline": "deadline_at", "#finished": "finished_at"})
     sets = ["#status = :running", "#updated = :now", "#sweep = :due", "#deadline = :deadline"]
-    removes = ["#error"]
+    removes = ["#error", "#finished"]
     for index, name in enumerate(restart):
         names[f"#r{index}"] = name
         sets.append(f"#stages.#r{index}.#status = :pending")

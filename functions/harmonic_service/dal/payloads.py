@@ -1,13 +1,13 @@
 """The payload bucket (claim check): clips, stage arrays (.npz), stage metadata and results (.json).
 
 Keys (docs/design.md): `uploads/<caller digest>/<uuid>.wav`, `invocations/<id>/input.wav`,
-`invocations/<id>/<stage>.npz`, `invocations/<id>/<stage>.json`, `invocations/<id>/result.json`. Every write
+`invocations/<id>/<stage>.npz`, `invocations/<id>/<stage>.json`, `invocations/<id>/result.json` (and the
+pattern registry's, dal/registry.py: `patterns/<id>.bin`, `patterns/<id>/example.<format>`). Every write
 is a whole-object PUT under a deterministic key, so a retried stage overwrites its own output: idempotent.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import uuid
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients
-from harmonic_service.tenancy import ANONYMOUS
+from harmonic_service.tenancy import ANONYMOUS, owner_digest
 
 
 def input_key(invocation_id: str) -> str:
@@ -40,7 +40,7 @@ def result_key(invocation_id: str) -> str:
 def _upload_folder(owner: str) -> str:
     """The caller's folder under uploads/: a digest of its owner id (tenancy.py), so that the key
     says whose upload it is without naming the caller."""
-    return f"uploads/{hashlib.sha256(owner.encode()).hexdigest()[:16]}/"
+    return f"uploads/{owner_digest(owner)}/"
 
 
 def new_upload_key(owner: str = ANONYMOUS) -> str:
@@ -136,6 +136,20 @@ def get_arrays(key: str) -> dict[str, np.ndarray]:
     """The named arrays of an .npz written by `put_arrays` (never unpickles anything)."""
     with np.load(io.BytesIO(get_bytes(key)), allow_pickle=False) as npz:
         return {name: npz[name] for name in npz.files}
+
+
+def presigned_get_url(key: str, expires_in: int) -> str:
+    """A URL that lets its holder GET the object at `key` until it expires (served with the content type it
+    was stored with)."""
+    return clients.s3().generate_presigned_url(
+        "get_object", Params={"Bucket": _bucket(), "Key": key}, ExpiresIn=expires_in, HttpMethod="GET"
+    )
+
+
+def delete(*keys: str) -> None:
+    """Delete the objects at `keys` (one that is not there is no error)."""
+    for key in keys:
+        clients.s3().delete_object(Bucket=_bucket(), Key=key)
 
 
 def presigned_put_url(key: str, expires_in: int, content_length: int | None = None) -> str:

@@ -1,18 +1,19 @@
 """The pattern registry (the store): metadata in the patterns table, serialized templates/fingerprints in S3.
 
-Items: ``{pattern_id, name, kind, owner, created_at, artifact_key, duration_s, artifact_bytes}`` (``owner``:
-the caller that registered it, tenancy.py; an item from before owners were kept has none and belongs
-to the anonymous caller); the artifact is
-``patterns/<pattern_id>.bin``. One more item, ``pattern_id = "__index__"``, holds ``version``: a counter
-bumped by every registration and deletion. A warm match function reads only that item per invocation and
-reloads its parsed patterns when the number changed (``pattern_cache.current()``).
+Items: ``{pattern_id, name, kind, owner, created_at, artifact_key, duration_s, artifact_bytes, example_key,
+example_content_type}`` (``owner``: the caller that registered it, tenancy.py; an item from before owners
+were kept has none and belongs to the anonymous caller); the artifact is ``patterns/<pattern_id>.bin``, the
+example it was computed from, as registered, ``patterns/<pattern_id>/example.<format>`` (items from before
+examples were kept have no ``example_key``). One more item, ``pattern_id = "__index__"``, holds
+``version``: a counter bumped by every registration and deletion. A warm match function reads only that
+item per invocation and reloads its parsed patterns when the number changed (``pattern_cache.current()``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from harmonic_service import timestamps
+from harmonic_service import audio_formats, timestamps
 from harmonic_service.config import get_settings
 from harmonic_service.dal import clients, payloads
 from harmonic_service.dal.attributes import from_item, to_item
@@ -23,6 +24,11 @@ INDEX_ID = "__index__"
 
 def artifact_key(pattern_id: str) -> str:
     return f"patterns/{pattern_id}.bin"
+
+
+def example_key(pattern_id: str, audio_format: str) -> str:
+    """Where the registered clip is kept: under the pattern's own prefix, named after its format."""
+    return f"patterns/{pattern_id}/example.{audio_format}"
 
 
 def _table() -> str:
@@ -51,11 +57,23 @@ def version() -> int:
 
 
 def put(
-    pattern_id: str, name: str, kind: str, artifact: bytes, duration_s: float, owner: str = ANONYMOUS
+    pattern_id: str,
+    name: str,
+    kind: str,
+    artifact: bytes,
+    duration_s: float,
+    owner: str = ANONYMOUS,
+    *,
+    example: bytes,
+    example_format: str,
 ) -> dict[str, Any]:
-    """Store a pattern of `owner` (artifact first, then metadata, then the version); the stored metadata."""
+    """Store a pattern of `owner` (artifact and example first, then metadata, then the version); the stored
+    metadata. `example` is the registered clip, of `example_format` (audio_formats.sniff's name)."""
     key = artifact_key(pattern_id)
     payloads.put_bytes(key, artifact)
+    content_type = audio_formats.CONTENT_TYPES[example_format]
+    example_at = example_key(pattern_id, example_format)
+    payloads.put_bytes(example_at, example, content_type=content_type)
     item = {
         "pattern_id": pattern_id,
         "name": name,
@@ -65,6 +83,8 @@ def put(
         "artifact_key": key,
         "artifact_bytes": len(artifact),
         "duration_s": round(float(duration_s), 3),
+        "example_key": example_at,
+        "example_content_type": content_type,
     }
     clients.dynamodb().put_item(TableName=_table(), Item=to_item(item))
     item["index_version"] = _bump_version()
@@ -99,8 +119,8 @@ def list_all(viewer: Viewer | None = None) -> list[dict[str, Any]]:
 
 
 def delete(pattern_id: str, owner: str) -> bool:
-    """Remove a pattern of `owner` (one conditional delete); False when it does not exist or is another
-    owner's."""
+    """Remove a pattern of `owner` (one conditional delete), then its artifact and example; False when it does
+    not exist or is another owner's."""
     if pattern_id == INDEX_ID:
         return False
     condition = "attribute_exists(pattern_id) AND #owner = :owner"
@@ -108,16 +128,18 @@ def delete(pattern_id: str, owner: str) -> bool:
         condition = "attribute_exists(pattern_id) AND (#owner = :owner OR attribute_not_exists(#owner))"
     dynamodb = clients.dynamodb()
     try:
-        dynamodb.delete_item(
+        deleted = dynamodb.delete_item(
             TableName=_table(),
             Key={"pattern_id": {"S": pattern_id}},
             ConditionExpression=condition,
             ExpressionAttributeNames={"#owner": "owner"},
             ExpressionAttributeValues={":owner": {"S": owner}},
+            ReturnValues="ALL_OLD",
         )
     except dynamodb.exceptions.ConditionalCheckFailedException:
         return False
-    clients.s3().delete_object(Bucket=get_settings().payload_bucket, Key=artifact_key(pattern_id))
+    example = from_item(deleted.get("Attributes", {})).get("example_key")
+    payloads.delete(artifact_key(pattern_id), *([example] if example else []))
     _bump_version()
     return True
 

@@ -7,13 +7,15 @@ on POST /v1/invocations and POST /v1/patterns makes a retried creation return th
 idempotency on DynamoDB; the same key with another body is a 409). A status document of an invocation that
 has not ended carries ``Retry-After`` (when to poll again). The correlation id comes from
 ``X-Correlation-Id`` (or the API Gateway request id), is logged on every line, travels in every envelope,
-and is echoed back.
+and is echoed back. With ``CORS_ALLOW_ORIGIN`` (a web console's origin, cors.py) a request from that origin
+gets the CORS headers on every answer, errors included; without it, none.
 Audio and presigned URLs are never logged.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import re
@@ -21,24 +23,28 @@ import uuid
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from harmonic_service import service
+from harmonic_service import cors, service
 from harmonic_service.api_models import (
     AnalyzeRequest,
     Health,
     InvocationAccepted,
     InvocationEvents,
+    InvocationList,
     InvocationRequest,
     InvocationStatusBody,
     PatternBody,
+    PatternExample,
     PatternList,
     PatternRequest,
     ResumeAccepted,
@@ -47,18 +53,19 @@ from harmonic_service.api_models import (
     status_document,
 )
 from harmonic_service.config import get_settings
+from harmonic_service.cors import CORRELATION_HEADER
 from harmonic_service.dal import clients
 from harmonic_service.errors import BadRequest, Conflict, ServiceError
+from harmonic_service.logic import history
 from harmonic_service.models import InvocationStatus
 from harmonic_service.tenancy import caller_of
 
 logger = Logger(service="harmonic")
 tracer = Tracer(service="harmonic", auto_patch=False)  # botocore: dal.clients, on first use
 metrics = Metrics(namespace="Harmonic", service="harmonic")
-# A response that does not match its model is our bug: a 500, not the client's 400.
-app = APIGatewayRestResolver(enable_validation=True, response_validation_error_http_code=500)
+# The routes and error handlers; `resolver` serves them (with the deployment's CORS), `app` documents them.
+router = Router()
 
-CORRELATION_HEADER = "X-Correlation-Id"
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # else the request id is used
 # Base64 makes the clip 4/3 larger; JSON adds a little. Bodies beyond this are refused before parsing.
 _JSON_OVERHEAD_BYTES = 64 * 1024
@@ -88,6 +95,11 @@ def _json(status: int, body: dict[str, Any], location: str | None = None) -> Res
     )
 
 
+def _status_url(invocation_id: str) -> str:
+    """Where an invocation's status document is (GET /v1/invocations/{id})."""
+    return f"/v1/invocations/{invocation_id}"
+
+
 def _correlation_id() -> str:
     return logger.get_correlation_id() or str(uuid.uuid4())
 
@@ -95,7 +107,7 @@ def _correlation_id() -> str:
 def _caller() -> str:
     """Who is calling (tenancy.py): the API key's id or the IAM principal API Gateway authenticated;
     what they create is theirs, and another caller's things do not exist for them."""
-    return caller_of(app.current_event.raw_event.get("requestContext"))
+    return caller_of(router.current_event.raw_event.get("requestContext"))
 
 
 # --- idempotent creation ------------------------------------------------------------------------------------
@@ -115,7 +127,7 @@ def _submit(submission: dict[str, Any]) -> dict[str, Any]:
         callback_url=request.callback_url,
         owner=submission["owner"],
     )
-    return {**accepted, "status_url": f"/v1/invocations/{accepted['invocation_id']}"}
+    return {**accepted, "status_url": _status_url(accepted["invocation_id"])}
 
 
 def _register(submission: dict[str, Any]) -> dict[str, Any]:
@@ -154,7 +166,7 @@ def _idempotent(create: Any) -> Any:
         _persistence[cache_key] = (function, config)
     function, config = _persistence[cache_key]
     # the remaining time of this invocation bounds an in-progress record (Powertools' idempotency)
-    config.register_lambda_context(app.lambda_context)
+    config.register_lambda_context(router.lambda_context)
     return function
 
 
@@ -183,12 +195,12 @@ def _create_once(create: Any, submission: dict[str, Any], idempotency_key: str |
 # --- routes -------------------------------------------------------------------------------------------------
 
 
-@app.get("/v1/health", summary="Liveness, and the orchestration modes this deployment accepts")
+@router.get("/v1/health", summary="Liveness, and the orchestration modes this deployment accepts")
 def health() -> Health:
     return Health(status="ok", modes=list(get_settings().modes))
 
 
-@app.post(
+@router.post(
     "/v1/invocations",
     summary="Submit a clip; the chain runs asynchronously",
     responses={
@@ -208,7 +220,28 @@ def submit_invocation(
     return _json(202, accepted, location=accepted["status_url"])
 
 
-@app.get(
+@router.get("/v1/invocations", summary="The caller's invocations, newest first, a page at a time")
+def list_invocations(
+    limit: Annotated[
+        int,
+        Query(ge=1, le=history.MAX_LIMIT, description="invocations per page (1 to 100; default 20)"),
+    ] = history.DEFAULT_LIMIT,
+    next_token: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=history.MAX_TOKEN_CHARS,
+            description="the next_token of the previous page (opaque); none for the first page",
+        ),
+    ] = None,
+) -> InvocationList:
+    page = service.list_invocations(owner=_caller(), limit=limit, next_token=next_token)
+    for invocation in page["invocations"]:
+        invocation["status_url"] = _status_url(invocation["invocation_id"])
+    return InvocationList.model_validate(page)
+
+
+@router.get(
     "/v1/invocations/<invocation_id>",
     summary="Status, per-stage progress, result or error",
     responses={
@@ -227,7 +260,7 @@ def get_invocation(invocation_id: str) -> Response[dict[str, Any]]:
     )
 
 
-@app.get(
+@router.get(
     "/v1/invocations/<invocation_id>/events",
     summary="The invocation's events from the audit log of the event bus (events mode)",
     responses={
@@ -246,31 +279,31 @@ def get_invocation_events(invocation_id: str) -> Response[dict[str, Any]]:
     return _json(200, body)
 
 
-@app.post(
+@router.post(
     "/v1/invocations/<invocation_id>/resume",
     summary="Restart a FAILED invocation from its last checkpoint",
     responses={202: {"description": "resumed", "content": {"application/json": {"model": ResumeAccepted}}}},
 )
 def resume_invocation(invocation_id: str) -> Response[ResumeAccepted]:
     resumed = service.resume_invocation(invocation_id, correlation_id=_correlation_id(), owner=_caller())
-    status_url = f"/v1/invocations/{invocation_id}"
+    status_url = _status_url(invocation_id)
     return _json(202, {**resumed, "status_url": status_url}, location=status_url)
 
 
-@app.post("/v1/analyze", summary="Run the whole chain synchronously on a small clip; returns the result")
+@router.post("/v1/analyze", summary="Run the whole chain synchronously on a small clip; returns the result")
 def analyze(request: Annotated[AnalyzeRequest, Body()]) -> dict[str, Any]:
     return service.analyze(
         request.audio_bytes(), request.audio_key, request.steps, request.options, owner=_caller()
     )
 
 
-@app.post(
+@router.post(
     "/v1/uploads",
     summary="A presigned S3 PUT URL for a clip too large to send inline",
     responses={201: {"description": "created", "content": {"application/json": {"model": UploadCreated}}}},
 )
 def create_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadCreated]:
-    if request is None and app.current_event.body and app.current_event.json_body is not None:
+    if request is None and router.current_event.body and router.current_event.json_body is not None:
         # The body is optional, but when there is one it is an UploadRequest: Powertools lets a JSON array
         # through to an optional model as None.
         raise BadRequest("the request body must be a JSON object (or absent)")
@@ -279,7 +312,7 @@ def create_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Re
     return _json(201, upload, location=upload["upload_url"])  # where the clip goes
 
 
-@app.post(
+@router.post(
     "/v1/patterns",
     summary="Register a keyword template or a fingerprinted recording",
     responses={201: {"description": "registered", "content": {"application/json": {"model": PatternBody}}}},
@@ -293,17 +326,25 @@ def create_pattern(
     return _json(201, created, location=f"/v1/patterns/{created['pattern_id']}")
 
 
-@app.get("/v1/patterns", summary="The caller's registered patterns, and those the deployment shares")
+@router.get("/v1/patterns", summary="The caller's registered patterns, and those the deployment shares")
 def list_patterns() -> PatternList:
     return PatternList.model_validate(service.list_patterns(owner=_caller()))
 
 
-@app.get("/v1/patterns/<pattern_id>", summary="One registered pattern (the caller's, or a shared one)")
+@router.get("/v1/patterns/<pattern_id>", summary="One registered pattern (the caller's, or a shared one)")
 def get_pattern(pattern_id: str) -> PatternBody:
     return PatternBody.model_validate(service.get_pattern(pattern_id, owner=_caller()))
 
 
-@app.delete(
+@router.get(
+    "/v1/patterns/<pattern_id>/example",
+    summary="Where to fetch the clip a pattern was registered from (a presigned S3 GET URL)",
+)
+def get_pattern_example(pattern_id: str) -> PatternExample:
+    return PatternExample.model_validate(service.pattern_example(pattern_id, owner=_caller()))
+
+
+@router.delete(
     "/v1/patterns/<pattern_id>",
     summary="Remove a pattern from the registry",
     responses={204: {"description": "deleted"}},
@@ -316,14 +357,14 @@ def delete_pattern(pattern_id: str) -> Response[str]:
 # --- errors -------------------------------------------------------------------------------------------------
 
 
-@app.exception_handler(ServiceError)
+@router.exception_handler(ServiceError)
 def _service_error(error: ServiceError) -> Response:
     if error.status >= 500:
         logger.error(f"service error {error.code}: {error.message}")
     return _error(error.status, error.code, error.message)
 
 
-@app.exception_handler(RequestValidationError)
+@router.exception_handler(RequestValidationError)
 def _validation_error(error: RequestValidationError) -> Response:
     """Powertools' 422 → 400 with a readable message (field path and reason; never the input itself)."""
     problems: list[str] = []
@@ -344,21 +385,64 @@ def _validation_error(error: RequestValidationError) -> Response:
     return _error(400, "bad_request", message)
 
 
-@app.exception_handler(RequestUnsupportedContentType)
+@router.exception_handler(RequestUnsupportedContentType)
 def _unsupported_content_type(_: RequestUnsupportedContentType) -> Response:
     """A body sent as text/plain, octet-stream…: bad input, a 400 (the catch-all below would say 500)."""
     return _error(400, "bad_request", "the request body must be JSON (Content-Type: application/json)")
 
 
-@app.not_found
+@router.exception_handler(NotFoundError)
 def _not_found(_: Exception) -> Response:
-    return _error(404, "not_found", f"no route {app.current_event.http_method} {app.current_event.path}")
+    event = router.current_event
+    return _error(404, "not_found", f"no route {event.http_method} {event.path}")
 
 
-@app.exception_handler(Exception)
+@router.exception_handler(Exception)
 def _unexpected(error: Exception) -> Response:
     logger.exception("unexpected error")
     return _error(500, "internal", "internal error; the request id is in the X-Correlation-Id header")
+
+
+# --- the resolver -------------------------------------------------------------------------------------------
+
+
+def _cors_config(origin: str) -> CORSConfig | None:
+    """CORS for a console at `origin` (cors.py); None (no CORS headers) when there is none."""
+    if not origin:
+        return None
+    return CORSConfig(
+        allow_origin=origin,
+        allow_headers=list(cors.ALLOW_HEADERS),
+        expose_headers=list(cors.EXPOSE_HEADERS),
+        max_age=cors.MAX_AGE_S,
+        allow_credentials=False,
+    )
+
+
+@functools.cache
+def resolver(cors_origin: str = "") -> APIGatewayRestResolver:
+    """The routes above with CORS headers for `cors_origin` (none when empty): built once per origin, on
+    first use, since Powertools fixes CORS when a resolver is made and the origin is a setting
+    (CORS_ALLOW_ORIGIN, read with the others by config.get_settings)."""
+    # A response that does not match its model is our bug: a 500, not the client's 400.
+    built = APIGatewayRestResolver(
+        enable_validation=True, response_validation_error_http_code=500, cors=_cors_config(cors_origin)
+    )
+    built.include_router(router)
+    return built
+
+
+# The routes without CORS: what docs/openapi.json documents (scripts/export_openapi.py).
+app = resolver()
+
+
+def _cors_headers(event: dict[str, Any]) -> dict[str, str]:
+    """The CORS headers the resolver would add (for responses made without it): none unless the request's
+    Origin is the configured one."""
+    config = _cors_config(get_settings().cors_allow_origin)
+    headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    origin = config.allowed_origin(headers.get("origin")) if config else None
+    return config.to_dict(origin) if config and origin else {}
 
 
 # --- entry point --------------------------------------------------------------------------------------------
@@ -368,11 +452,12 @@ def _body_limit() -> int:
     return math.ceil(get_settings().max_inline_bytes * 4 / 3) + _JSON_OVERHEAD_BYTES
 
 
-def _raw_error(status: int, code: str, message: str) -> dict[str, Any]:
-    """A proxy response built without the resolver (for requests refused before routing)."""
+def _raw_error(status: int, code: str, message: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A proxy response built without the resolver (for requests refused before routing), with the CORS
+    headers the resolver would have added to `event`'s answer."""
     return {
         "statusCode": status,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **_cors_headers(event)},
         "body": json.dumps({"error": {"code": code, "message": message}}),
         "isBase64Encoded": False,
     }
@@ -433,15 +518,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     body = event.get("body") or ""
     if len(body) > _body_limit():  # refused before any parsing: the limit is the decoded clip's
         message = f"the request body exceeds {_body_limit()} bytes; send large clips through /v1/uploads"
-        result = _raw_error(413, "payload_too_large", message)
+        result = _raw_error(413, "payload_too_large", message, event)
     elif not _utf8_body(event):
-        result = _raw_error(400, "bad_request", "the request body is not UTF-8 JSON")
+        result = _raw_error(400, "bad_request", "the request body is not UTF-8 JSON", event)
     elif (json_event := _as_json_request(event)) is None:
         result = _raw_error(
-            400, "bad_request", "the request body must be JSON (Content-Type: application/json)"
+            400, "bad_request", "the request body must be JSON (Content-Type: application/json)", event
         )
     else:
-        result = app.resolve(json_event, context)
+        result = resolver(get_settings().cors_allow_origin).resolve(json_event, context)
     result["headers"] = {**(result.get("headers") or {}), CORRELATION_HEADER: correlation_id}
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
     status = int(result.get("statusCode", 500))
