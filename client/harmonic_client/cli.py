@@ -8,8 +8,9 @@
                                               asynchronous; --wait shows each stage as it finishes,
                                               --listen waits for the completion notification instead
     harmonic status ID | resume ID
+    harmonic history [--limit N] [--next-token T]   your recent invocations, newest first
     harmonic choose [--steps N --parallel yes|no ...]   which architecture fits: ten questions, ranked
-    harmonic patterns add NAME FILE [--kind template|fingerprint] | list | get ID | rm ID
+    harmonic patterns add NAME FILE [--kind template|fingerprint] | list | get ID | example ID | rm ID
     harmonic plot FILE [--result saved.json] [-o out.png]   the clip with what was measured: waveform,
                                               spectrogram, f0, loudness in/out, matches, summary (no
                                               service: without --result, measured locally)
@@ -123,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in ("status", "resume"):
         command(name, f"{name} an invocation").add_argument("invocation_id")
+    history = command("history", "your recent invocations, newest first")
+    history.add_argument("--limit", type=int, help="how many (1-100; the API's default is 20)")
+    history.add_argument("--next-token", help="the next_token of the previous page")
 
     patterns = command("patterns", "the pattern registry").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -133,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--kind", choices=["template", "fingerprint"], default="template")
     patterns.add_parser("list", help="the patterns you see (yours and the shared ones)", parents=[common])
     patterns.add_parser("get", help="one pattern", parents=[common]).add_argument("pattern_id")
+    patterns.add_parser(
+        "example", help="a URL of the example a pattern was registered from", parents=[common]
+    ).add_argument("pattern_id")
     patterns.add_parser("rm", help="delete one of your patterns", parents=[common]).add_argument("pattern_id")
 
     plot = command(
@@ -163,6 +170,9 @@ def render(value: Any, output: str) -> str:
     stages, other records as aligned ``key  value`` lines."""
     if output != "table":
         return json.dumps(value, indent=2, sort_keys=False)
+    if isinstance(value, dict) and isinstance(value.get("invocations"), list):
+        columns = ("invocation_id", "mode", "status", "created_at", "finished_at")
+        return _columns(value["invocations"], columns)
     if isinstance(value, dict) and isinstance(value.get("patterns"), list):
         return _columns(
             value["patterns"], ("pattern_id", "name", "kind", "shared", "duration_s", "created_at")
@@ -266,6 +276,8 @@ def run(args: argparse.Namespace, client: Client, output: str = "json") -> int:
         status = client.status(args.invocation_id)
         show(status)
         return EXIT_FAILED if status.get("status") == "FAILED" else EXIT_OK
+    elif args.command == "history":
+        show(client.history(limit=args.limit, next_token=args.next_token))
     elif args.command == "resume":
         show(client.resume(args.invocation_id))
     elif args.command == "patterns":
@@ -275,6 +287,8 @@ def run(args: argparse.Namespace, client: Client, output: str = "json") -> int:
             show({"patterns": client.list_patterns()})
         elif args.action == "get":
             show(client.get_pattern(args.pattern_id))
+        elif args.action == "example":
+            show(client.pattern_example(args.pattern_id))
         else:
             client.remove_pattern(args.pattern_id)
             print(f"removed {args.pattern_id}")

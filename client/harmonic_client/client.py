@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from harmonic_client.listener import CallbackListener
 
@@ -133,6 +133,17 @@ class Client:
 
     def status(self, invocation_id: str) -> dict[str, Any]:
         return self.request("GET", f"/v1/invocations/{invocation_id}").body
+
+    def history(self, *, limit: int | None = None, next_token: str | None = None) -> dict[str, Any]:
+        """One page of the caller's recent invocations, newest first (``GET /v1/invocations``):
+        ``{"invocations": [...], "count", "next_token"}``; pass ``next_token`` back for the next page."""
+        query = {
+            key: str(value)
+            for key, value in (("limit", limit), ("next_token", next_token))
+            if value is not None
+        }
+        suffix = f"?{urlencode(query)}" if query else ""
+        return self.request("GET", f"/v1/invocations{suffix}").body
 
     def resume(self, invocation_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/invocations/{invocation_id}/resume").body
@@ -271,6 +282,11 @@ class Client:
     def list_patterns(self) -> list[dict[str, Any]]:
         body = self.request("GET", "/v1/patterns").body
         return body.get("patterns", body) if isinstance(body, dict) else body
+
+    def pattern_example(self, pattern_id: str) -> dict[str, Any]:
+        """Where to fetch the example a pattern was registered from: ``{"url" (presigned, expires),
+        "content_type", "expires_in"}``."""
+        return self.request("GET", f"/v1/patterns/{pattern_id}/example").body
 
     def remove_pattern(self, pattern_id: str) -> None:
         self.request("DELETE", f"/v1/patterns/{pattern_id}")

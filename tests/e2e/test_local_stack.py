@@ -461,3 +461,27 @@ def test_undeclared_paths_get_api_gateways_403_before_the_function(
     connection.close()
     assert response.status == 403
     assert body["error"]["code"] == "forbidden"
+
+
+def test_the_client_reads_its_history_and_a_patterns_example(local_stack) -> None:
+    """A caller of its own (an API key): its history is exactly what it submitted, newest first, and a
+    pattern's example comes back byte for byte from the presigned URL."""
+    client = local_stack.client(auth="api_key", api_key=f"history-{uuid.uuid4().hex[:8]}")
+    first = client.submit(SPEECH, mode="pipeline")["invocation_id"]
+    second = client.submit(SPEECH, mode="events")["invocation_id"]
+    for invocation_id in (first, second):
+        assert client.wait(invocation_id, timeout_s=120)["status"] == "SUCCEEDED"
+    page = client.history(limit=1)
+    assert [item["invocation_id"] for item in page["invocations"]] == [second]
+    rest = client.history(next_token=page["next_token"])
+    assert [item["invocation_id"] for item in rest["invocations"]] == [first]
+    assert rest["next_token"] is None
+    assert {item["mode"] for item in [*page["invocations"], *rest["invocations"]]} == {"pipeline", "events"}
+
+    example = (KEYWORDS / "enrol_music_0.wav").read_bytes()
+    pattern = client.add_pattern(f"music-{uuid.uuid4().hex[:6]}", example)
+    where = client.pattern_example(pattern["pattern_id"])
+    assert where["content_type"] == "audio/wav"
+    with urllib.request.urlopen(where["url"], timeout=30) as response:
+        assert response.read() == example
+    client.remove_pattern(pattern["pattern_id"])

@@ -83,6 +83,31 @@ def test_patterns_get_and_a_table_of_patterns(server, capsys: pytest.CaptureFixt
     assert [r["path"] for r in script.requests] == ["/v1/patterns/p-1", "/v1/patterns"]
 
 
+def test_history_pages_and_a_patterns_example(server, capsys: pytest.CaptureFixture[str]) -> None:
+    url, script = server
+    item = {"invocation_id": "i-1", "status": "SUCCEEDED", "mode": "pipeline", "created_at": "t0"}
+    example = {
+        "url": "https://bucket/patterns/p-1/example.wav?sig",
+        "content_type": "audio/wav",
+        "expires_in": 900,
+    }
+    script.responses += [
+        _json(200, {"invocations": [item], "count": 1, "next_token": "n-2"}),
+        _json(200, {"invocations": [], "count": 0, "next_token": None}),
+        _json(200, example),
+    ]
+    assert main(["--endpoint", url, "--output", "table", "history", "--limit", "1"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split() == ["invocation_id", "mode", "status", "created_at"]
+    assert row.split() == ["i-1", "pipeline", "SUCCEEDED", "t0"]
+    assert main(["--endpoint", url, "history", "--next-token", "n-2"]) == 0
+    assert json.loads(capsys.readouterr().out)["next_token"] is None
+    assert main(["--endpoint", url, "patterns", "example", "p-1"]) == 0
+    assert json.loads(capsys.readouterr().out) == example
+    paths = [r["path"] for r in script.requests]
+    assert paths == ["/v1/invocations?limit=1", "/v1/invocations?next_token=n-2", "/v1/patterns/p-1/example"]
+
+
 def test_configure_from_the_deploy_outputs_then_use_it(
     server, tmp_path: Path, config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
