@@ -171,7 +171,9 @@ function drawTimeline(status) {
   box.replaceChildren();
   for (const stage of status.stages) {
     const start = ms(stage.started_at);
-    const end = Number.isFinite(ms(stage.finished_at)) ? ms(stage.finished_at) : stage.status === "RUNNING" ? now : start;
+    // a stage still running ends now; a failed one (no finished_at) when the invocation last changed
+    const open = { RUNNING: now, FAILED: ms(status.updated_at) }[stage.status] ?? start;
+    const end = Number.isFinite(ms(stage.finished_at)) ? ms(stage.finished_at) : open;
     const row = el("div", { className: `stage ${stage.status.toLowerCase()}`, role: "listitem" });
     row.dataset.stage = stage.name;
     row.dataset.status = stage.status;

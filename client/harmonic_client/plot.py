@@ -20,11 +20,13 @@ shared time axis (seconds):
 Right column: a text box of the measured summary (integrated loudness in and out, gain, median f0, voiced
 fraction, HNR, SNR and denoise, fingerprint matches, warnings).
 
-Where the numbers come from. The service returns summaries, not time series, so the curves are always
-recomputed here from the clip the user has:
+Where the numbers come from. The service returns the f0 track and the voiced regions (``features.f0_track``,
+``voiced_regions``) but no spectrogram or loudness curve, so those are recomputed here from the clip the user
+has:
 
 - with a service result (an invocation's status document, or what ``harmonic analyze`` printed), the text
-  box, the gain, the median f0 line and the matches are the service's;
+  box, the gain, the f0 track, the voiced regions, the median f0 line and the matches are the service's (a
+  result from before the service kept time series gets a track computed here);
 - without one, everything is computed locally by :func:`analyze_locally`: with the ``harmonic`` library (the
   same DSP and the same chain as the service with default options: 16 kHz, SNR estimate, denoise below
   30 dB, normalization to -23 LUFS with a -1 dBFS ceiling, features), and no matches (the pattern registry
@@ -315,6 +317,13 @@ def spectrogram_db(x: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     return np.maximum(db, top - FLOOR_DB).T, top
 
 
+def result_f0_track(track: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(times in s, f0 in Hz with NaN where unvoiced) of a result's ``features.f0_track``: value i is the f0
+    at ``i * hop_s`` (null: unvoiced)."""
+    hz = np.array([np.nan if value is None else float(value) for value in track.get("hz") or []])
+    return np.arange(hz.size) * float(track["hop_s"]), hz
+
+
 def voiced_spans(times: np.ndarray, f0_hz: np.ndarray, frame_s: float) -> list[tuple[float, float]]:
     """(start, end) in seconds of each run of voiced frames (finite f0); each frame covers ±half a hop."""
     voiced = np.concatenate(([False], np.isfinite(f0_hz), [False]))
@@ -472,18 +481,25 @@ def build_figure(
     spec_axis.set_ylabel("Hz")
     spec_axis.set_title(f"spectrogram, dB re strongest bin, floor -{FLOOR_DB:.0f} dB", fontsize=9, loc="left")
 
-    # f0 on its own axis, voiced regions shaded
-    for start, end in voiced_spans(tracks.f0_times, tracks.f0_hz, HOP / sr):
+    # f0 on its own axis, voiced regions shaded: the result's own track and regions when it has them (the
+    # service's features since they carry time series), else the track computed here
+    f0_times, f0_hz, voiced, method = tracks.f0_times, tracks.f0_hz, None, "YIN"
+    if tracks.approximate:
+        method = "autocorrelation, approximate"
+    features = result.get("features") or {}
+    if isinstance(features.get("f0_track"), dict) and isinstance(features.get("voiced_regions"), list):
+        f0_times, f0_hz = result_f0_track(features["f0_track"])
+        voiced, method = [tuple(region) for region in features["voiced_regions"]], "as measured, YIN"
+    for start, end in voiced if voiced is not None else voiced_spans(f0_times, f0_hz, HOP / sr):
         f0_axis.axvspan(start, end, color=_VOICED_COLOUR, alpha=0.3, linewidth=0, gid="voiced")
-    method = "autocorrelation, approximate" if tracks.approximate else "YIN"
-    f0_axis.plot(tracks.f0_times, tracks.f0_hz, color="tab:blue", linewidth=1.4, label=f"f0 ({method})")
+    f0_axis.plot(f0_times, f0_hz, color="tab:blue", linewidth=1.4, label=f"f0 ({method})")
     median = ((result.get("features") or {}).get("f0_hz") or {}).get("median")
     if median:
         f0_axis.axhline(
             median, color="tab:red", linestyle="--", linewidth=1.0, label=f"median {median:.0f} Hz"
         )
     f0_axis.set_yscale("log")
-    low, high = _f0_limits(tracks.f0_hz)
+    low, high = _f0_limits(f0_hz)
     f0_axis.set_ylim(low, high)
     ticks = [
         t for t in (50, 60, 80, 100, 125, 150, 200, 250, 300, 400, 500, 600, 800, 1000) if low <= t <= high
@@ -492,7 +508,7 @@ def build_figure(
     f0_axis.yaxis.set_major_formatter(ScalarFormatter())
     f0_axis.yaxis.set_minor_locator(NullLocator())
     f0_axis.set_ylabel("f0 (Hz)")
-    if not np.isfinite(tracks.f0_hz).any():
+    if not np.isfinite(f0_hz).any():
         f0_axis.text(0.5, 0.5, "no voiced frame", transform=f0_axis.transAxes, ha="center", va="center")
     f0_axis.legend(loc="upper right", fontsize=8, title="shaded: voiced", title_fontsize=8)
 

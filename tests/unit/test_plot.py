@@ -159,17 +159,35 @@ def test_a_digitally_silent_clip_plots_without_error(tmp_path: Path) -> None:
 
 
 def test_voiced_regions_are_shaded_as_the_f0_track_says() -> None:
+    """Measured locally, the track and regions are the features' (``f0_track``, ``voiced_regions``): the
+    shading covers the frames where the drawn f0 exists, and only those."""
     figure = plot.build_figure(SPEECH)
-    spans = _gid(_axes(figure)["f0"].patches, "voiced")
+    axis = _axes(figure)["f0"]
+    spans = _gid(axis.patches, "voiced")
     assert len(spans) >= 3  # a sentence has several voiced stretches
+    (line,) = [line for line in axis.get_lines() if line.get_label().startswith("f0")]
+    times, hz = np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float)
+    hop = times[1] - times[0]
+    assert hop == pytest.approx(0.01)  # the service's 10 ms frames
     shaded = sum(span.get_width() for span in spans)
-    track = harmonic.f0(harmonic.decode_audio(SPEECH.read_bytes()).samples, RATE, hop_length=160)
-    voiced_s = np.count_nonzero(np.isfinite(track)) * 160 / RATE
-    assert shaded == pytest.approx(voiced_s, rel=0.05)
+    assert shaded == pytest.approx(np.count_nonzero(np.isfinite(hz)) * hop, rel=0.05)
     for span in spans:  # each span covers voiced frames only (± half a hop at its edges)
         start, end = span.get_x(), span.get_x() + span.get_width()
-        inside = np.arange(track.size) * 160 / RATE
-        assert np.isfinite(track[(inside > start + 0.01) & (inside < end - 0.01)]).all()
+        assert np.isfinite(hz[(times > start + hop) & (times < end - hop)]).all()
+
+
+def test_a_results_own_f0_track_and_regions_are_drawn() -> None:
+    result = _service_result()
+    result["features"]["f0_track"] = {"hop_s": 0.5, "hz": [None, 120.0, 130.0, None]}
+    result["features"]["voiced_regions"] = [[0.4, 1.1]]
+    axis = _axes(plot.build_figure(SPEECH, result))["f0"]
+    (line,) = [line for line in axis.get_lines() if line.get_label().startswith("f0")]
+    assert list(line.get_xdata()) == [0.0, 0.5, 1.0, 1.5]
+    assert np.array_equal(
+        np.asarray(line.get_ydata(), dtype=float), [np.nan, 120.0, 130.0, np.nan], equal_nan=True
+    )
+    (span,) = _gid(axis.patches, "voiced")
+    assert (span.get_x(), span.get_x() + span.get_width()) == pytest.approx((0.4, 1.1))
 
 
 def test_matches_are_labelled_spans_with_name_and_score() -> None:
