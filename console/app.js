@@ -340,6 +340,7 @@ function showResult(result, samples) {
 let patternClip = null;
 
 async function loadPatterns() {
+  $("pattern-rows").replaceChildren(); // no stale rows while the list loads
   const { patterns } = await api("GET", "/v1/patterns");
   const rows = patterns.map((p) => {
     const actions = el("td");
@@ -396,6 +397,7 @@ async function addPattern() {
 let historyToken = null;
 
 async function loadHistory(more = false) {
+  if (!more) $("history-rows").replaceChildren(); // no stale rows while the page loads
   const query = more && historyToken ? `?next_token=${encodeURIComponent(historyToken)}` : "";
   const page = await api("GET", `/v1/invocations${query}`);
   historyToken = page.next_token || null;

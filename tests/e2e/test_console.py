@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -102,6 +102,21 @@ def _row(driver: webdriver.Chrome, table: str, attribute: str, value: str) -> An
     """The row of `table` (a tbody id) whose data-`attribute` is `value`, once it is there."""
     selector = f'#{table} tr[data-{attribute}="{value}"]'
     return _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, selector))[0]
+
+
+def _press(driver: webdriver.Chrome, table: str, attribute: str, value: str, button: str) -> None:
+    """Click `button` in that row of `table`; the table is re-rendered while it loads, so a row that went
+    stale under the click is looked up again."""
+
+    def pressed(d: webdriver.Chrome) -> bool:
+        try:
+            row = _row(d, table, attribute, value)
+            row.find_element(By.XPATH, f".//button[text()='{button}']").click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    _wait(driver, pressed)
 
 
 def _shown(driver: webdriver.Chrome, element_id: str) -> Any:
@@ -215,25 +230,19 @@ def test_a_pattern_registered_from_a_file_is_found_and_drawn_at_its_time(
 
     invocation_id = console.find_element(By.ID, "progress").text.split()[1]
     _tab(console, "history")
-    row = _wait(
-        console,
-        lambda d: d.find_elements(By.CSS_SELECTOR, f'#history-rows tr[data-invocation-id="{invocation_id}"]'),
-    )[0]
+    row = _row(console, "history-rows", "invocation-id", invocation_id)
     assert row.get_attribute("data-status") == "SUCCEEDED"
-    row.find_element(By.XPATH, ".//button[text()='Open']").click()
+    _press(console, "history-rows", "invocation-id", invocation_id, "Open")
     _shown(console, "timeline-box")
     _wait(console, lambda d: invocation_id in d.find_element(By.ID, "progress").text)
 
     _tab(console, "patterns")
-    row = _wait(console, lambda d: d.find_elements(By.CSS_SELECTOR, f'#pattern-rows tr[data-name="{name}"]'))[
-        0
-    ]
-    row.find_element(By.XPATH, ".//button[text()='Play']").click()
+    _press(console, "pattern-rows", "name", name, "Play")
     player = console.find_element(By.ID, "player")
     _wait(console, lambda d: d.execute_script("return arguments[0].duration > 0", player), timeout=30)
     played = console.execute_script("return arguments[0].duration", player)
     assert abs(played - sf.info(KEYWORD).duration) < 0.05
-    row.find_element(By.XPATH, ".//button[text()='Delete']").click()
+    _press(console, "pattern-rows", "name", name, "Delete")
     _wait(console, lambda d: not d.find_elements(By.CSS_SELECTOR, f'#pattern-rows tr[data-name="{name}"]'))
 
 
@@ -293,7 +302,7 @@ def test_a_failed_invocation_is_marked_and_resumed_from_the_history(
     _tab(console, "history")
     row = _row(console, "history-rows", "invocation-id", invocation_id)
     assert row.get_attribute("data-status") == "FAILED"
-    row.find_element(By.XPATH, ".//button[text()='Open']").click()
+    _press(console, "history-rows", "invocation-id", invocation_id, "Open")
     _wait(
         console, lambda d: f"{invocation_id} (statemachine): FAILED" in d.find_element(By.ID, "progress").text
     )
@@ -304,8 +313,7 @@ def test_a_failed_invocation_is_marked_and_resumed_from_the_history(
     _full_page_screenshot(console, "failed-invocation.png")
 
     _tab(console, "history")
-    row = _row(console, "history-rows", "invocation-id", invocation_id)
-    row.find_element(By.XPATH, ".//button[text()='Resume']").click()
+    _press(console, "history-rows", "invocation-id", invocation_id, "Resume")
     _wait(
         console,
         lambda d: f"{invocation_id} (statemachine): SUCCEEDED" in d.find_element(By.ID, "progress").text,
