@@ -168,8 +168,8 @@ def key_refused(keys: tuple[str, ...], headers: dict[str, str]) -> bool:
 
 def _identity(headers: dict[str, str], source_ip: str) -> dict[str, Any]:
     """The request context's identity. An ``X-Api-Key`` header becomes an ``apiKeyId``, as API Gateway
-    sets it when a method requires a key: here any key is accepted and its id is derived from it, so two
-    keys are two callers (tenancy.py); without one the caller is anonymous."""
+    sets it when a method requires a key: here any key (with api_keys set, any of those) is accepted and its
+    id is derived from it, so two keys are two callers (tenancy.py); without one the caller is anonymous."""
     identity: dict[str, Any] = {"sourceIp": source_ip, "userAgent": _header(headers, "User-Agent")}
     key = _header(headers, "X-Api-Key")
     if key:
