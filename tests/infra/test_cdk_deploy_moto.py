@@ -169,7 +169,7 @@ def run(moto_assembly: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 "deploy",
                 STACK_NAME,
                 "--method=direct",
-                "-vvv",  # the SDK calls with their parameters, on stderr
+                "-vvv",  # the SDK calls with their parameters, on stderr (stdout under CI=true)
                 "--require-approval=never",
                 "--outputs-file",
                 str(work / "outputs.json"),
@@ -216,9 +216,11 @@ def _ok(run: Run, step: str) -> subprocess.CompletedProcess[str]:
 
 def _sdk_call(completed: subprocess.CompletedProcess[str], operation: str) -> tuple[dict[str, Any], str]:
     """(parameters, outcome) of the SDK call `operation` (e.g. "CloudFormation.CreateStack") as the CLI logs
-    it with -vvv: `[hh:mm:ss] [SDK info] CloudFormation.CreateStack({...}) -> OK`."""
+    it with -vvv: `[hh:mm:ss] [SDK info] CloudFormation.CreateStack({...}) -> OK`. The log goes to stderr,
+    or to stdout when CI is set in the environment (as on the project's CI machine), so both are read."""
     pattern = re.compile(rf"\[SDK \w+\] {re.escape(operation)}\((\{{.*\}})\) -> (.*)$")
-    (found,) = [m for line in completed.stderr.splitlines() if (m := pattern.search(line))]
+    lines = (completed.stderr + "\n" + completed.stdout).splitlines()
+    (found,) = [m for line in lines if (m := pattern.search(line))]
     return json.loads(found.group(1)), found.group(2)
 
 
