@@ -150,9 +150,10 @@ bench: install
 	$(PY) bench/operating.py
 	$(PY) scripts/export_choice_figures.py
 
-## layer: build (or reuse from build/layers/) both Lambda layers for the default target, and print their sizes
+## layer: build (or reuse from build/layers/) the Lambda layers for the default target (harmonic, deps, and
+## speech, which exists for RUNTIME=3.13 only), and print their sizes
 ARCH ?= arm64
-RUNTIME ?= 3.12
+RUNTIME ?= 3.13
 layer: $(VENV)/.installed
 	$(PY) -m infra.layer_build --layer all --architecture $(ARCH) --runtime $(RUNTIME)
 

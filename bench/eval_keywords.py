@@ -148,6 +148,42 @@ class CombinedMethod(SpellingMethod):
         return {word: spelled[word] + decoded[word] for word in examples}
 
 
+class FusedMethod:
+    """The service's matcher as a user gets it by registering both: under each keyword's name, a ``keyword``
+    pattern by its spelling and a ``template`` per example, matched by the service's own PatternSet, which
+    reports per name the detection furthest above its kind's threshold (0.575 template, 0.5 keyword).
+    Ranked here by that margin (score − its kind's threshold + 0.5, so its threshold is 0.5); only what
+    the service returns is ranked."""
+
+    name = "fused"
+    threshold = 0.5
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(ROOT / "functions"))
+        from harmonic.phonetic import DEFAULT_MIN_SCORE
+
+        self.thresholds = {"template": DEFAULT_THRESHOLD, "keyword": DEFAULT_MIN_SCORE}
+
+    def enrol(self, examples: dict[str, list[np.ndarray]]) -> Any:
+        from harmonic_service.logic.patterns import Pattern, PatternSet, build_keyword
+
+        patterns = []
+        for word, ys in examples.items():
+            patterns.append(Pattern(f"{word}/k", word, "keyword", build_keyword(word.split("#")[0], None)[0]))
+            patterns += [
+                Pattern(f"{word}/t{i}", word, "template", make_template(y, SR).to_bytes())
+                for i, y in enumerate(ys)
+            ]
+        return PatternSet.from_patterns(patterns)
+
+    def search(self, registry: Any, y: np.ndarray) -> list[Match]:
+        found = [
+            Match(m["name"], m["score"] - self.thresholds[m["kind"]] + 0.5, m["start_s"], m["end_s"])
+            for m in registry.match(y, SR)
+        ]
+        return sorted(found, key=lambda match: match.score, reverse=True)
+
+
 METHODS = [
     "template",
     "ps-spelling-untuned",
@@ -156,6 +192,7 @@ METHODS = [
     "ps-spelling-adaptive",
     "ps-example",
     "ps-combined",
+    "fused",
 ]
 
 
@@ -178,6 +215,7 @@ def methods() -> dict[str, Any]:
             "ps-spelling-denoised", denoised=True, denoise_stationary=False
         ),
         "ps-spelling-adaptive": SpellingMethod("ps-spelling-adaptive", denoise_stationary=True),
+        "fused": FusedMethod(),
     }
 
 

@@ -344,17 +344,20 @@ async function loadPatterns() {
   const { patterns } = await api("GET", "/v1/patterns");
   const rows = patterns.map((p) => {
     const actions = el("td");
-    const play = el("button", { type: "button", textContent: "Play" });
-    play.setAttribute("aria-label", `Play the example of ${p.name}`);
-    play.addEventListener("click", () =>
-      guarded(async () => {
-        const example = await api("GET", `/v1/patterns/${encodeURIComponent(p.pattern_id)}/example`);
-        $("player").hidden = false;
-        $("player").src = example.url;
-        await $("player").play().catch(() => {});
-      }),
-    );
-    actions.append(play);
+    if (p.kind !== "keyword" || p.duration_s > 0) {
+      // a keyword registered by its spelling alone has no example to play
+      const play = el("button", { type: "button", textContent: "Play" });
+      play.setAttribute("aria-label", `Play the example of ${p.name}`);
+      play.addEventListener("click", () =>
+        guarded(async () => {
+          const example = await api("GET", `/v1/patterns/${encodeURIComponent(p.pattern_id)}/example`);
+          $("player").hidden = false;
+          $("player").src = example.url;
+          await $("player").play().catch(() => {});
+        }),
+      );
+      actions.append(play);
+    }
     if (!p.shared) {
       const remove = el("button", { type: "button", textContent: "Delete" });
       remove.setAttribute("aria-label", `Delete ${p.name}`);
@@ -370,9 +373,10 @@ async function loadPatterns() {
       "tr",
       {},
       el("td", { textContent: p.shared ? `${p.name} (shared)` : p.name }),
+      el("td", { className: "text", textContent: p.text || "" }),
       el("td", { textContent: p.kind }),
-      el("td", { textContent: fixed(p.duration_s, 2, "") }),
-      el("td", { textContent: p.created_at ? new Date(p.created_at).toLocaleString() : "" }),
+      el("td", { textContent: fixed(p.duration_s || null, 2, "") }),
+      el("td", { className: "created", textContent: p.created_at ? new Date(p.created_at).toLocaleString() : "" }),
       actions,
     );
     row.dataset.patternId = p.pattern_id;
@@ -385,8 +389,13 @@ async function loadPatterns() {
 async function addPattern() {
   const file = $("pattern-file").files[0];
   const bytes = file ? await file.arrayBuffer() : patternClip;
-  if (!bytes) throw new Error("choose or record an example first");
-  await api("POST", "/v1/patterns", { name: $("pattern-name").value.trim(), kind: $("pattern-kind").value, audio: base64(bytes) });
+  const kind = $("pattern-kind").value;
+  const text = kind === "keyword" ? $("pattern-text").value.trim() : ""; // text is for keywords only
+  if (!bytes && !text) throw new Error(kind === "keyword" ? "type the keyword's text, or choose or record an example" : "choose or record an example first");
+  const body = { name: $("pattern-name").value.trim(), kind };
+  if (text) body.text = text;
+  if (bytes) body.audio = base64(bytes);
+  await api("POST", "/v1/patterns", body);
   $("pattern-form").reset();
   patternClip = null;
   await loadPatterns();
@@ -418,7 +427,7 @@ async function loadHistory(more = false) {
       el("td", { textContent: item.invocation_id }),
       el("td", { textContent: item.mode }),
       el("td", { textContent: item.status }),
-      el("td", { textContent: item.created_at ? new Date(item.created_at).toLocaleString() : "" }),
+      el("td", { className: "created", textContent: item.created_at ? new Date(item.created_at).toLocaleString() : "" }),
       actions,
     );
     row.dataset.invocationId = item.invocation_id;
@@ -494,6 +503,9 @@ async function start() {
     guarded(submit);
   });
   $("resume").addEventListener("click", () => guarded(() => resumeInvocation(state.invocation.invocation_id)));
+  $("pattern-text").addEventListener("input", () => {
+    if ($("pattern-text").value.trim()) $("pattern-kind").value = "keyword"; // typed text means a keyword
+  });
   $("pattern-form").addEventListener("submit", (event) => {
     event.preventDefault();
     guarded(addPattern);

@@ -1,4 +1,4 @@
-"""One Harmonic Lambda function: its own role, its own log group, both layers, X-Ray tracing.
+"""One Harmonic Lambda function: its own role, its own log group, all the layers, X-Ray tracing.
 
 The role is built here rather than by the Function construct so that it holds no AWS-managed policy: the only
 log permissions are CreateLogStream/PutLogEvents on this function's own log group. Everything else is granted

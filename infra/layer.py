@@ -1,7 +1,14 @@
-"""The two Lambda layers, built locally (no Docker) through CDK's ILocalBundling.
+"""The Lambda layers, built locally (no Docker) through CDK's ILocalBundling.
 
-- ``Harmonic``: numpy + scipy + the ``harmonic`` package, nothing else.
+- ``Harmonic``: numpy + scipy + soundfile + the ``harmonic`` package, nothing else.
 - ``Deps``: Powertools (with the X-Ray tracer) and pydantic; boto3 comes with the runtime.
+- ``Speech``: pocketsphinx and its en-us model, for ``harmonic.phonetic`` (keyword spotting by spelling or
+  by example). Only with ``python_runtime`` 3.13 (pocketsphinx has no 3.12 wheel); with 3.12 there is no such
+  layer, ``harmonic.phonetic.available()`` is False in the functions and keyword registrations are refused.
+
+Every function gets every layer (``Layers.all``). The speech layer costs no cold start: pocketsphinx is
+imported lazily, on the first keyword request. Together with the function code they stay under Lambda's
+250 MB unzipped (``layer_build.LAMBDA_UNZIPPED_LIMIT_BYTES``; tests/infra/test_layer.py checks it).
 
 The asset hash is the build's cache key (``infra.layer_build.layer_key``), so CDK and the build cache agree on
 when a layer changed. The Docker image CDK insists on is a placeholder: local bundling always succeeds or
@@ -45,7 +52,8 @@ class LocalLayerBundling:
 
 
 class Layers(Construct):
-    """The numpy/scipy/harmonic layer and the handlers' dependency layer for one architecture and runtime."""
+    """The numpy/scipy/harmonic layer, the handlers' dependency layer and (Python 3.13) the speech layer, for
+    one architecture and runtime."""
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: Settings) -> None:
         super().__init__(scope, construct_id)
@@ -53,10 +61,17 @@ class Layers(Construct):
         self.runtime = RUNTIMES[settings.python_runtime]
         self.harmonic = self._layer("Harmonic", "harmonic", settings)
         self.deps = self._layer("Deps", "deps", settings)
+        # None where pocketsphinx has no wheel (python_runtime 3.12).
+        self.speech: lambda_.LayerVersion | None = (
+            self._layer("Speech", "speech", settings)
+            if layer_build.available("speech", settings.python_runtime)
+            else None
+        )
 
     @property
     def all(self) -> list[lambda_.ILayerVersion]:
-        return [self.harmonic, self.deps]
+        """Every layer, in the order the functions list them (all functions get all of them)."""
+        return [self.harmonic, self.deps] + ([self.speech] if self.speech is not None else [])
 
     def _layer(self, construct_id: str, name: str, settings: Settings) -> lambda_.LayerVersion:
         source = layer_build.LAYERS[name]

@@ -1,28 +1,33 @@
 """Build the Lambda layers locally, without Docker, and cache them under build/layers/.
 
-Two layers:
+Three layers:
 
-- ``harmonic``: numpy + scipy (``layers/harmonic/requirements.txt``) and the ``harmonic`` DSP package
-  (``layers/harmonic/python/harmonic``), nothing else;
+- ``harmonic``: numpy + scipy + soundfile (``layers/harmonic/requirements.txt``) and the ``harmonic`` DSP
+  package (``layers/harmonic/python/harmonic``), nothing else;
 - ``deps``: the handlers' other runtime dependencies (``layers/deps/requirements.txt``: Powertools with the
-  X-Ray tracer, pydantic) without what the Lambda Python runtime already ships (boto3, botocore and theirs).
+  X-Ray tracer, pydantic) without what the Lambda Python runtime already ships (boto3, botocore and theirs);
+- ``speech``: PocketSphinx (``layers/speech/requirements.txt``) for ``harmonic.phonetic``'s keyword spotting,
+  without its dependency ``sounddevice`` (microphone input, never imported) and without the word language
+  model ``en-us.lm.bin`` (never loaded). pocketsphinx has wheels for CPython 3.13 but none for 3.12, so this
+  layer exists for runtime 3.13 only (``LayerSource.runtimes``; ``available``).
 
 Wheels are fetched for the *Lambda* platform (``pip install --platform manylinux_2_28_<arch>
---platform manylinux2014_<arch> --implementation cp --python-version 3.12 --only-binary=:all:``), so the build
+--platform manylinux2014_<arch> --implementation cp --python-version 3.13 --only-binary=:all:``), so the build
 runs on any machine with pip and network access to the package index. Lambda's Python 3.12 and 3.13
 runtimes run on Amazon Linux 2023 (glibc 2.34), so ``manylinux_2_28`` wheels (numpy >= 2.3 ships only those)
 load there.
 
 The result is trimmed (``tests`` packages, ``__pycache__``, stubs, C/Cython sources and headers, console
-scripts), measured (unzipped and zipped size, printed) and rejected when it exceeds ``MAX_LAYER_BYTES``
-unzipped. A build is cached under a key that hashes everything it depends on (requirements, constraints,
-the harmonic sources, the architecture, the runtime and ``BUILD_FORMAT``), so repeated synths and tests reuse
-it; the key is also the source of the asset hash CDK uses for the layer. The pip-installed part is cached
-on its own, so editing the harmonic package only re-copies the package.
+scripts, and the layer's own ``remove_paths``), measured (unzipped and zipped size, printed) and rejected
+when it exceeds ``MAX_LAYER_BYTES`` unzipped. A build is cached under a key that hashes everything it depends
+on (requirements, constraints, the harmonic sources, the layer's recipe: ``no_deps``, ``remove_paths``,
+``remove_distributions``; the architecture, the runtime and ``BUILD_FORMAT``), so repeated synths and tests
+reuse it; the key is also the source of the asset hash CDK uses for the layer. The pip-installed part is
+cached on its own, so editing the harmonic package only re-copies the package.
 
-Command line (``make layer``)::
+Command line (``make layer``; ``--layer all`` builds the layers the runtime has)::
 
-    python -m infra.layer_build --layer all --architecture arm64 --runtime 3.12
+    python -m infra.layer_build --layer all --architecture arm64 --runtime 3.13
 """
 
 from __future__ import annotations
@@ -50,6 +55,9 @@ MAX_LAYER_BYTES = 150 * 1024 * 1024
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 
 PIP_ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
+# The Lambda Python runtimes a layer can be built for (infra/settings.py PYTHON_RUNTIMES: python_runtime).
+RUNTIMES = ("3.12", "3.13")
+DEFAULT_RUNTIME = "3.13"
 
 # Distributions the Lambda Python runtime provides (boto3 and its dependency closure): never in a layer.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
@@ -73,6 +81,21 @@ class LayerSource:
     packages: tuple[tuple[str, Path], ...] = ()
     constraints: Path | None = None
     remove_distributions: tuple[str, ...] = ()
+    # pip install --no-deps: only what the requirements file names (their dependencies are not wanted).
+    no_deps: bool = False
+    # Files or directories (relative to python/) deleted after the install; each must exist, so that a wheel
+    # which moved one is noticed instead of silently shipping it.
+    remove_paths: tuple[str, ...] = ()
+    # The runtimes the layer can be built for (its wheels exist); build_layer refuses the others.
+    runtimes: tuple[str, ...] = RUNTIMES
+
+    def recipe(self) -> dict[str, object]:
+        """How the layer is built besides its files: part of its cache key."""
+        return {
+            "no_deps": self.no_deps,
+            "remove_paths": list(self.remove_paths),
+            "remove_distributions": list(self.remove_distributions),
+        }
 
 
 LAYERS: dict[str, LayerSource] = {
@@ -89,11 +112,26 @@ LAYERS: dict[str, LayerSource] = {
         constraints=REPO_ROOT / "requirements-lock.txt",
         remove_distributions=RUNTIME_PROVIDED,
     ),
+    "speech": LayerSource(
+        name="speech",
+        description="pocketsphinx with its en-us acoustic model, cmudict and phone LM (keyword spotting)",
+        requirements=REPO_ROOT / "layers" / "speech" / "requirements.txt",
+        # sounddevice (microphone input, pocketsphinx.LiveSpeech) is never imported by harmonic.phonetic.
+        no_deps=True,
+        # The 26 MB word language model: harmonic.phonetic passes lm=None and never loads it.
+        remove_paths=("pocketsphinx/model/en-us/en-us.lm.bin",),
+        # pocketsphinx 5.1.1 has CPython 3.11 and 3.13 wheels, none for 3.12.
+        runtimes=("3.13",),
+    ),
 }
 
 
 class LayerTooLargeError(RuntimeError):
     """The built layer exceeds MAX_LAYER_BYTES unzipped."""
+
+
+class LayerUnavailableError(ValueError):
+    """The layer cannot be built for the runtime asked for (its wheels do not exist there)."""
 
 
 @dataclass(frozen=True)
@@ -136,9 +174,13 @@ def _package_files(source: LayerSource) -> list[Path]:
     return files
 
 
-def _hash(name: str, architecture: str, runtime: str, files: list[Path]) -> str:
+def _hash(source: LayerSource, architecture: str, runtime: str, files: list[Path]) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([BUILD_FORMAT, name, architecture, runtime]).encode())
+    digest.update(
+        json.dumps(
+            [BUILD_FORMAT, source.name, architecture, runtime, source.recipe()], sort_keys=True
+        ).encode()
+    )
     for path in files:
         digest.update(os.path.relpath(path, REPO_ROOT).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -149,7 +191,20 @@ def layer_key(name: str, architecture: str, runtime: str) -> str:
     """The cache key (and CDK asset hash) of a layer: a hash of everything the build depends on."""
     source = _layer(name)
     _check_target(architecture, runtime)
-    return _hash(name, architecture, runtime, _dependency_files(source) + _package_files(source))
+    if runtime not in source.runtimes:
+        raise LayerUnavailableError(
+            f"layer {name!r} cannot be built for Python {runtime}: of the Lambda runtimes, its wheels "
+            f"({os.path.relpath(source.requirements, REPO_ROOT)}) exist for Python "
+            f"{' and '.join(source.runtimes)} only. Set the setting python_runtime to {source.runtimes[-1]} "
+            f"(cdk.json context, or -c python_runtime={source.runtimes[-1]}); with python_runtime {runtime} "
+            "the stack has no such layer (infra/layer.py)"
+        )
+    return _hash(source, architecture, runtime, _dependency_files(source) + _package_files(source))
+
+
+def available(name: str, runtime: str) -> bool:
+    """Whether layer `name` exists for Python `runtime` (the speech layer: 3.13 only)."""
+    return runtime in _layer(name).runtimes
 
 
 @dataclass(frozen=True)
@@ -162,7 +217,7 @@ class _Dependencies:
 
 
 def _install_dependencies(source: LayerSource, architecture: str, runtime: str) -> _Dependencies:
-    key = _hash(source.name, architecture, runtime, _dependency_files(source))
+    key = _hash(source, architecture, runtime, _dependency_files(source))
     prefix = f"{source.name}-{architecture}-py{runtime}-"
     directory = BUILD_ROOT / "pip" / f"{prefix}{key[:16]}"
     manifest = directory / "sizes.json"
@@ -174,6 +229,7 @@ def _install_dependencies(source: LayerSource, architecture: str, runtime: str) 
         _pip_install(source, architecture, runtime, content)
         for distribution in source.remove_distributions:
             _remove_distribution(content, distribution)
+        _remove_paths(source, content)
         _trim(content)
         sizes = {"unzipped_bytes": _tree_bytes(content), "zipped_bytes": _zipped_bytes(content)}
         (staging / "sizes.json").write_text(json.dumps(sizes))
@@ -197,7 +253,7 @@ def _publish(staging: Path, directory: Path, prefix: str) -> None:
 
 
 def build_layer(
-    name: str, architecture: str = "arm64", runtime: str = "3.12", *, quiet: bool = False
+    name: str, architecture: str = "arm64", runtime: str = DEFAULT_RUNTIME, *, quiet: bool = False
 ) -> LayerBuild:
     """Build (or reuse the cached build of) layer `name` for Lambda `architecture` and Python `runtime`."""
     source = _layer(name)
@@ -280,8 +336,8 @@ def _layer(name: str) -> LayerSource:
 def _check_target(architecture: str, runtime: str) -> None:
     if architecture not in PIP_ARCHITECTURES:
         raise ValueError(f"architecture must be one of {', '.join(PIP_ARCHITECTURES)}, got {architecture!r}")
-    if runtime not in ("3.12", "3.13"):
-        raise ValueError(f"runtime must be 3.12 or 3.13, got {runtime!r}")
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
 
 
 def _load(directory: Path) -> LayerBuild | None:
@@ -327,6 +383,8 @@ def _pip_install(source: LayerSource, architecture: str, runtime: str, target: P
     ]
     if source.constraints is not None:
         command += ["-c", str(source.constraints)]
+    if source.no_deps:
+        command.append("--no-deps")
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(
@@ -361,6 +419,24 @@ def _remove_distribution(content: Path, distribution: str) -> None:
             if directory.is_dir() and not any(directory.iterdir()):
                 directory.rmdir()
         shutil.rmtree(dist_info, ignore_errors=True)
+
+
+def _remove_paths(source: LayerSource, content: Path) -> None:
+    """Delete the layer's ``remove_paths`` from the installed tree; a path that is not there is an error."""
+    root = content.resolve()
+    for relative in source.remove_paths:
+        path = (content / relative).resolve()
+        if root not in path.parents:
+            raise ValueError(f"layer {source.name}: remove_paths entry {relative!r} is outside the layer")
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.is_file():
+            path.unlink()
+        else:
+            raise RuntimeError(
+                f"layer {source.name}: {relative} is not in the installed tree (did the wheel change?); "
+                "update remove_paths in infra/layer_build.py"
+            )
 
 
 def _trimmed(relative: Path) -> bool:
@@ -410,18 +486,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--layer", choices=[*LAYERS, "all"], default="all")
     parser.add_argument("--architecture", choices=list(PIP_ARCHITECTURES), default="arm64")
-    parser.add_argument("--runtime", choices=["3.12", "3.13"], default="3.12")
+    parser.add_argument("--runtime", choices=list(RUNTIMES), default=DEFAULT_RUNTIME)
     args = parser.parse_args(argv)
-    names = list(LAYERS) if args.layer == "all" else [args.layer]
+    if args.layer == "all":
+        names = [name for name in LAYERS if available(name, args.runtime)]
+        for name in LAYERS:
+            if name not in names:
+                runtimes = ", ".join(LAYERS[name].runtimes)
+                print(f"layer {name}: none for python{args.runtime} (its wheels exist for {runtimes})")
+    else:
+        names = [args.layer]
     total = 0
     for name in names:
-        build = build_layer(name, args.architecture, args.runtime, quiet=True)
+        try:
+            build = build_layer(name, args.architecture, args.runtime, quiet=True)
+        except LayerUnavailableError as error:
+            parser.error(str(error))
         total += build.unzipped_bytes
         print(build.summary())
         print(f"  -> {build.content.relative_to(REPO_ROOT)}")
     if len(names) > 1:
         print(
-            f"layers together: {total / 2**20:.1f} MiB unzipped "
+            f"layers together: {total / 2**20:.1f} MiB unzipped, every function has them all "
             f"(a function and its layers may hold {LAMBDA_UNZIPPED_LIMIT_BYTES / 2**20:.0f} MiB)"
         )
     return 0

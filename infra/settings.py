@@ -43,7 +43,8 @@ class Settings:
     orchestration: str = "all"
     auth: str = "iam"
     architecture: str = "arm64"
-    python_runtime: str = "3.12"
+    # Lambda's Python: 3.13 (the speech layer, pocketsphinx, exists only there) or 3.12 (without it).
+    python_runtime: str = "3.13"
     # Per-stage memory (MB) overrides of the stage declarations; `stage_memory(name)` is the effective value.
     stage_memory_mb: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     api_memory_mb: int = 1536

@@ -38,16 +38,13 @@ def _matches(result: dict) -> str:
 
 def run_demo(client: Client) -> None:
     print(f"Harmonic at {client.endpoint}: {client.health()}")
-    created = []
-    for k in range(3):
-        created.append(
-            client.add_pattern("weather", DATA / "keywords" / f"enrol_weather_{k}.wav", kind="template")
-        )
-    print(f"registered keyword 'weather' from 3 examples: {[p['pattern_id'][:8] for p in created]}")
+    # A keyword by its spelling: no recording, so no voice to overfit; the query is another engine's voice.
+    created = [client.add_pattern("weather", text="weather")]
+    print(f"registered keyword 'weather' by its spelling: {created[0]['pattern_id'][:8]}")
     song = client.add_pattern("espeak fox", DATA / "speech" / "en_us_m.wav", kind="fingerprint")
     created.append(song)
     print(f"registered recording 'espeak fox' as a fingerprint: {song['pattern_id'][:8]}")
-    query = DATA / "keywords" / "query_weather_0.wav"
+    query = DATA / "keywords" / "sentence_weather_flite_slt.wav"  # flite slt: "... the weather ... tomorrow"
     try:
         started = time.perf_counter()
         result = client.analyze(query)

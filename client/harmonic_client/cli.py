@@ -10,7 +10,8 @@
     harmonic status ID | resume ID
     harmonic history [--limit N] [--next-token T]   your recent invocations, newest first
     harmonic choose [--steps N --parallel yes|no ...]   which architecture fits: ten questions, ranked
-    harmonic patterns add NAME FILE [--kind template|fingerprint] | list | get ID | example ID | rm ID
+    harmonic patterns add NAME [FILE] [--kind template|fingerprint|keyword] [--text [TEXT]] | list | get ID |
+        example ID | rm ID
     harmonic plot FILE [--result saved.json] [-o out.png]   the clip with what was measured: waveform,
                                               spectrogram, f0, loudness in/out, matches, summary (no
                                               service: without --result, measured locally)
@@ -133,8 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add = patterns.add_parser("add", help="register a pattern", parents=[common])
     add.add_argument("name")
-    add.add_argument("file", help="the example clip, or - for standard input")
-    add.add_argument("--kind", choices=["template", "fingerprint"], default="template")
+    add.add_argument("file", nargs="?", help="the example clip, or - for standard input")
+    add.add_argument(
+        "--kind",
+        choices=["template", "fingerprint", "keyword"],
+        help="template (the default with a clip), fingerprint, or keyword (the default with --text)",
+    )
+    add.add_argument(
+        "--text",
+        nargs="?",
+        const="",
+        help="a keyword by its spelling (default: NAME), searched in any voice; with FILE as well, by both",
+    )
     patterns.add_parser("list", help="the patterns you see (yours and the shared ones)", parents=[common])
     patterns.add_parser("get", help="one pattern", parents=[common]).add_argument("pattern_id")
     patterns.add_parser(
@@ -175,7 +186,7 @@ def render(value: Any, output: str) -> str:
         return _columns(value["invocations"], columns)
     if isinstance(value, dict) and isinstance(value.get("patterns"), list):
         return _columns(
-            value["patterns"], ("pattern_id", "name", "kind", "shared", "duration_s", "created_at")
+            value["patterns"], ("pattern_id", "name", "kind", "text", "shared", "duration_s", "created_at")
         )
     if isinstance(value, list):
         return _columns(value, tuple(value[0]) if value and isinstance(value[0], dict) else ("value",))
@@ -282,7 +293,11 @@ def run(args: argparse.Namespace, client: Client, output: str = "json") -> int:
         show(client.resume(args.invocation_id))
     elif args.command == "patterns":
         if args.action == "add":
-            show(client.add_pattern(args.name, _audio(args.file), kind=args.kind))
+            if args.file is None and args.text is None:
+                raise UsageError("patterns add: give FILE, --text, or both")
+            text = (args.text or args.name) if args.text is not None else None
+            audio = _audio(args.file) if args.file is not None else None
+            show(client.add_pattern(args.name, audio, kind=args.kind, text=text))
         elif args.action == "list":
             show({"patterns": client.list_patterns()})
         elif args.action == "get":

@@ -268,14 +268,25 @@ class Client:
     def add_pattern(
         self,
         name: str,
-        audio: str | Path | bytes,
-        kind: str = "template",
+        audio: str | Path | bytes | None = None,
+        kind: str | None = None,
         *,
+        text: str | None = None,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """``POST /v1/patterns`` → the registered pattern. ``idempotency_key``: default a fresh uuid4."""
-        body = self._audio_body(audio, None, None)
+        """``POST /v1/patterns`` → the registered pattern. ``idempotency_key``: default a fresh uuid4.
+
+        ``kind``: ``template`` (the default with a clip alone), ``fingerprint``, or ``keyword`` (the default
+        with ``text``: the keyword by its spelling; with a clip as well, by both).
+        """
+        if kind is None:
+            kind = "keyword" if text is not None else "template"
+        if audio is None and text is None:
+            raise ValueError("give the example clip, the keyword's text, or both")
+        body = self._audio_body(audio, None, None) if audio is not None else {}
         body.update(name=name, kind=kind)
+        if text is not None:
+            body["text"] = text
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         return self.request("POST", "/v1/patterns", body, headers=headers).body
 

@@ -149,17 +149,66 @@ class AnalyzeRequest(_AudioRequest):
     """POST /v1/analyze: the whole chain in the API function, for small clips."""
 
 
+# A pattern's sources: a clip (exactly one of audio and audio_key), and for kind keyword its text instead of
+# or beside a clip. Text belongs to keywords only.
+PATTERN_SOURCES = {
+    "oneOf": [
+        *EXACTLY_ONE_SOURCE["oneOf"],
+        {
+            "required": ["kind", "text"],
+            "properties": {
+                "kind": {"const": "keyword"},
+                "text": {"type": "string"},
+                "audio": {"type": "null"},
+                "audio_key": {"type": "null"},
+            },
+        },
+    ],
+    "if": {"required": ["text"], "properties": {"text": {"type": "string"}}},
+    "then": {"properties": {"kind": {"const": "keyword"}}},
+}
+PatternKind = Literal["template", "fingerprint", "keyword"]
+
+
 class PatternRequest(_AudioSource):
-    """POST /v1/patterns: a keyword example (``template``) or a reference recording (``fingerprint``)."""
+    """POST /v1/patterns: a keyword example (``template``), a keyword by its spelling and/or an example
+    (``keyword``), or a reference recording (``fingerprint``)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=PATTERN_SOURCES)
 
     name: str = Field(min_length=1, max_length=64, description="the keyword or the recording's title")
-    kind: Literal["template", "fingerprint"]
+    kind: PatternKind = Field(
+        description="template: matched by its sound (mel cepstra, DTW; best for the voice that registered "
+        "it). keyword: searched by its pronunciations with PocketSphinx's en-us acoustic model (any "
+        "speaker): from text, from an example, or both. fingerprint: a recording found again (music, jingles)"
+    )
+    text: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="kind keyword only: its spelling, one to eight English words the pronouncing dictionary "
+        "(CMUdict) knows; a word it lacks is a 400 naming it (register such a keyword from an example)",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> PatternRequest:
+        if self.text is not None and self.kind != "keyword":
+            raise ValueError("text is for kind keyword only")
+        if self.kind == "keyword" and self.text is not None:
+            if self.audio is not None and self.audio_key is not None:
+                check_one_source(self.audio, self.audio_key)
+            return self
+        check_one_source(self.audio, self.audio_key)
+        return self
 
 
 class PatternBody(BaseModel):
     pattern_id: str
     name: str
-    kind: Literal["template", "fingerprint"]
+    kind: PatternKind
+    text: str | None = Field(
+        default=None, description="a keyword's spelling, when it was registered with one"
+    )
     created_at: str | None = None
     duration_s: float | None = None
     artifact_bytes: int | None = None

@@ -460,7 +460,7 @@ def create_upload(content_length: int | None, owner: str = ANONYMOUS) -> dict[st
 
 
 def _pattern_body(item: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
-    keys = ("pattern_id", "name", "kind", "created_at", "duration_s", "artifact_bytes")
+    keys = ("pattern_id", "name", "kind", "text", "created_at", "duration_s", "artifact_bytes")
     return {**{key: item.get(key) for key in keys}, "shared": viewer.shared(item.get("owner"))}
 
 
@@ -472,16 +472,22 @@ def _visible_pattern(pattern_id: str, viewer: Viewer) -> dict[str, Any]:
 
 
 def create_pattern(
-    name: str, kind: str, audio: bytes | None, audio_key: str | None, owner: str = ANONYMOUS
+    name: str,
+    kind: str,
+    audio: bytes | None,
+    audio_key: str | None,
+    owner: str = ANONYMOUS,
+    text: str | None = None,
 ) -> dict[str, Any]:
-    """Register a keyword template or a fingerprinted recording of `owner` → 201 body with `pattern_id`.
+    """Register a pattern of `owner` → 201 body with `pattern_id`.
 
-    The clip is validated like an invocation's (BadRequest `invalid_audio` for unusable audio); the
-    template/fingerprint is computed here, stored in S3 with the clip itself (its example, to play back:
-    `pattern_example`), and the registry's version is bumped.
+    ``template`` and ``fingerprint`` need a clip (`audio` or `audio_key`). ``keyword`` needs its `text` (a
+    spelling the dictionary knows), a clip of it spoken, or both. The clip is validated like an invocation's
+    (BadRequest `invalid_audio` for unusable audio or an example without speech); the artifact is computed
+    here, stored in S3 with the clip itself (its example, to play back: `pattern_example`), and the
+    registry's version is bumped.
     """
     settings = get_settings()
-    _one_source(audio, audio_key)
     name = (name or "").strip()
     from harmonic import InvalidAudio, WavLimits  # the DSP, for this route only (see analyze)
     from harmonic_service.logic import patterns as pattern_logic
@@ -490,23 +496,62 @@ def create_pattern(
         raise BadRequest(f"name must be 1 to {pattern_logic.MAX_NAME_LENGTH} characters")
     if kind not in pattern_logic.KINDS:
         raise BadRequest(f"kind must be one of {', '.join(pattern_logic.KINDS)}")
-    if audio is None:
-        assert audio_key is not None
+    if kind != "keyword" and text is not None:
+        raise BadRequest("text is for kind keyword only (a template or fingerprint is registered from audio)")
+    if kind == "keyword":
+        _check_keywords_available()
+        if audio is not None and audio_key is not None:
+            _one_source(audio, audio_key)
+        if not (text or "").strip() and audio is None and audio_key is None:
+            raise BadRequest("a keyword needs text, an example (audio or audio_key), or both")
+    else:
+        _one_source(audio, audio_key)
+    audio_format: str | None = None
+    if audio is None and audio_key is not None:
         audio_format = _check_upload(audio_key, settings.max_upload_bytes, owner)
         audio = payloads.get_bytes(audio_key)
-    else:
+    elif audio is not None:
         audio_format = _check_inline(audio, settings.max_inline_bytes)
     limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
     try:
-        artifact, duration_s = pattern_logic.build_artifact(kind, audio, limits)
+        if kind == "keyword":
+            from harmonic.phonetic import UnknownWords
+
+            try:
+                artifact, duration_s = pattern_logic.build_keyword(text, audio, limits)
+            except UnknownWords as error:
+                raise BadRequest(str(error), code="unknown_word") from None
+        else:
+            assert audio is not None
+            artifact, duration_s = pattern_logic.build_artifact(kind, audio, limits)
     except InvalidAudio as error:
         raise BadRequest(str(error), code="invalid_audio") from None
     pattern_id = str(uuid.uuid4())
     item = registry.put(
-        pattern_id, name, kind, artifact, duration_s, owner, example=audio, example_format=audio_format
+        pattern_id,
+        name,
+        kind,
+        artifact,
+        duration_s,
+        owner,
+        example=audio,
+        example_format=audio_format,
+        text=text.strip() if text else None,
     )
     logger.info("pattern registered", extra={"pattern_id": pattern_id, "kind": kind})
     return {**_pattern_body(item, _viewer(owner)), "index_version": item["index_version"]}
+
+
+def _check_keywords_available() -> None:
+    """Keywords need PocketSphinx, in the speech layer that only the python3.13 runtime has."""
+    from harmonic import phonetic
+
+    if not phonetic.available():
+        raise BadRequest(
+            "keyword patterns need PocketSphinx, which this deployment lacks: deploy with python_runtime "
+            "3.13 (cdk.json), or register a template",
+            code="keywords_unavailable",
+        )
 
 
 def list_patterns(owner: str = ANONYMOUS) -> dict[str, Any]:
@@ -526,6 +571,8 @@ def pattern_example(pattern_id: str, owner: str = ANONYMOUS) -> dict[str, Any]:
     "expires_in"}`. NotFound for a pattern it does not see, and for one registered before examples were
     kept (it has none)."""
     item = _visible_pattern(pattern_id, _viewer(owner))
+    if not item.get("example_key") and item.get("kind") == "keyword":
+        raise NotFound(f"pattern {pattern_id!r} is a keyword registered by its spelling: it has no example")
     if not item.get("example_key"):
         raise NotFound(
             f"pattern {pattern_id!r} was registered before examples were kept: it has no example to play "

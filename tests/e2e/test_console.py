@@ -35,6 +35,8 @@ DATA = ROOT / "tests" / "data"
 KEYWORD = DATA / "keywords" / "enrol_weather_0.wav"
 SPEECH = DATA / "speech" / "en_us_m.wav"
 KEYWORD_AT_S = 1.5  # where the test clip has the keyword's example
+SENTENCE = DATA / "keywords" / "sentence_weather_flite_slt.wav"  # "Tell me what the weather will be like…"
+SENTENCE_WEATHER_S = (0.96, 1.22)  # where the service finds "weather" in it
 FAKE_MICROPHONE = DATA / "speech" / "en_gb_f.wav"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -141,6 +143,17 @@ def _clip_with_keyword(directory: Path) -> tuple[Path, float]:
     return path, samples.size / rate
 
 
+def _drawn_span_s(driver: webdriver.Chrome, name: str, duration: float) -> tuple[Any, float, float]:
+    """The one match span drawn for `name` over the spectrogram, and where it starts and ends (seconds),
+    measured from its position on the page."""
+    (span,) = driver.find_elements(By.CSS_SELECTOR, f'#spans .span[data-name="{name}"]')
+    canvas = driver.find_element(By.ID, "spec")
+    x, width = canvas.rect["x"], canvas.rect["width"]
+    start_s = (span.rect["x"] - x) / width * duration
+    end_s = (span.rect["x"] + span.rect["width"] - x) / width * duration
+    return span, start_s, end_s
+
+
 def _submit(driver: webdriver.Chrome, clip: Path, mode: str, patterns: str = "") -> None:
     _tab(driver, "analyze")
     driver.find_element(By.ID, "clip-file").send_keys(str(clip))
@@ -216,10 +229,9 @@ def test_a_pattern_registered_from_a_file_is_found_and_drawn_at_its_time(
     }
     assert console.find_element(By.ID, "total").text.startswith("total ")
 
-    (span,) = console.find_elements(By.CSS_SELECTOR, f'#spans .span[data-name="{name}"]')
-    canvas = console.find_element(By.ID, "spec")
-    drawn_start_s = (span.rect["x"] - canvas.rect["x"]) / canvas.rect["width"] * duration
+    span, drawn_start_s, _ = _drawn_span_s(console, name, duration)
     assert abs(drawn_start_s - KEYWORD_AT_S) <= 0.25, drawn_start_s
+    canvas = console.find_element(By.ID, "spec")
     label = span.find_element(By.CLASS_NAME, "span-label").text
     assert label == f"{name} {float(span.get_attribute('data-score')):.2f}"
     assert int(canvas.get_attribute("data-f0-points") or 0) > 0  # the f0 track is drawn
@@ -244,6 +256,50 @@ def test_a_pattern_registered_from_a_file_is_found_and_drawn_at_its_time(
     assert abs(played - sf.info(KEYWORD).duration) < 0.05
     _press(console, "pattern-rows", "name", name, "Delete")
     _wait(console, lambda d: not d.find_elements(By.CSS_SELECTOR, f'#pattern-rows tr[data-name="{name}"]'))
+
+
+def test_a_keyword_registered_by_its_text_is_found_and_drawn(
+    console: webdriver.Chrome, local_stack: StackProcess
+) -> None:
+    """A keyword by its spelling alone (no example, so no Play), found in another voice's sentence; a word
+    the pronouncing dictionary lacks shows the API's message naming it."""
+    name = f"weather-text-{uuid.uuid4().hex[:6]}"
+    _tab(console, "patterns")
+    console.find_element(By.ID, "pattern-name").send_keys(name)
+    console.find_element(By.ID, "pattern-text").send_keys("weather")
+    kind = Select(console.find_element(By.ID, "pattern-kind"))
+    assert kind.first_selected_option.get_attribute("value") == "keyword"  # typed text means a keyword
+    console.find_element(By.CSS_SELECTOR, "#pattern-form button[type=submit]").click()
+    row = _row(console, "pattern-rows", "name", name)
+    assert row.find_element(By.CLASS_NAME, "text").text == "weather"
+    assert "keyword" in row.text
+    assert not row.find_elements(By.XPATH, ".//button[text()='Play']")
+    assert row.find_elements(By.XPATH, ".//button[text()='Delete']")
+
+    _submit(console, SENTENCE, "pipeline", patterns=name)
+    _wait(console, lambda d: "SUCCEEDED" in d.find_element(By.ID, "progress").text)
+    _shown(console, "results")
+    span, start_s, end_s = _drawn_span_s(console, name, sf.info(SENTENCE).duration)
+    assert abs(start_s - SENTENCE_WEATHER_S[0]) <= 0.25, start_s
+    assert abs(end_s - SENTENCE_WEATHER_S[1]) <= 0.25, end_s
+    assert span.find_element(By.CLASS_NAME, "span-label").text.startswith(f"{name} ")
+
+    _tab(console, "patterns")
+    unknown = f"unknown-{uuid.uuid4().hex[:6]}"
+    console.find_element(By.ID, "pattern-name").send_keys(unknown)
+    console.find_element(By.ID, "pattern-text").send_keys("zqxwv")
+    console.find_element(By.CSS_SELECTOR, "#pattern-form button[type=submit]").click()
+    alert = _shown(console, "alert")
+    assert alert.text.startswith("unknown_word: "), alert.text
+    assert "'zqxwv'" in alert.text, alert.text
+    _row(console, "pattern-rows", "name", name)
+    _full_page_screenshot(console, "keyword-by-text.png")
+
+    _press(console, "pattern-rows", "name", name, "Delete")
+    _wait(console, lambda d: not d.find_elements(By.CSS_SELECTOR, f'#pattern-rows tr[data-name="{name}"]'))
+    names = [p["name"] for p in local_stack.client().list_patterns()]
+    assert name not in names, names
+    assert unknown not in names, names
 
 
 def test_a_bad_file_shows_the_apis_error(

@@ -263,6 +263,30 @@ def test_patterns_registry_and_matching_in_every_mode(client: Client, local_stac
     assert {s["name"]: s for s in final["stages"]}["match"]["status"] == "SKIPPED"
 
 
+def test_the_readme_keyword_example_matches(local_stack, capsys) -> None:
+    """README "Quickstart": a keyword registered by its spelling is found in a sentence spoken by a voice of
+    another engine (flite slt), in every mode, where it is spoken (0.96-1.22 s)."""
+    endpoint = ["--endpoint", local_stack.base_url]
+    assert cli_main([*endpoint, "patterns", "add", "weather", "--text"]) == 0
+    keyword = json.loads(capsys.readouterr().out)
+    assert (keyword["kind"], keyword["text"]) == ("keyword", "weather")
+    query = str(KEYWORDS / "sentence_weather_flite_slt.wav")
+    try:
+        assert cli_main([*endpoint, "analyze", query, "--patterns", "weather"]) == 0
+        (found,) = json.loads(capsys.readouterr().out)["matches"]
+        assert (found["name"], found["kind"]) == ("weather", "keyword")
+        assert abs(found["start_s"] - 0.96) <= 0.25
+        assert abs(found["end_s"] - 1.22) <= 0.25
+        client = Client(local_stack.base_url)
+        for mode in ASYNC_MODES:
+            final = client.invoke(query, mode=mode, wait=True, options={"patterns": ["weather"]})
+            assert [m["pattern_id"] for m in final["result"]["matches"]] == [keyword["pattern_id"]], mode
+        assert cli_main([*endpoint, "patterns", "add", "k", "--text", "zqxwv"]) == 3  # the API refused
+        assert "zqxwv" in capsys.readouterr().err
+    finally:
+        assert cli_main([*endpoint, "patterns", "rm", keyword["pattern_id"]]) == 0
+
+
 def _clip(seconds: float) -> bytes:
     """`seconds` of the committed speech clip, tiled: long enough that features and match take a while."""
     sr, samples = wavfile.read(SPEECH)

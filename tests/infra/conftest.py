@@ -1,7 +1,7 @@
 """Fixtures of the infra tier: synthesized templates, built once per session.
 
 - ``cli_assembly``: the default app synthesized by the pinned CDK CLI exactly as ``make synth`` does
-  (cdk.json's ``app`` command, cdk-nag as a validation plugin, both layers bundled locally), into a
+  (cdk.json's ``app`` command, cdk-nag as a validation plugin, the three layers bundled locally), into a
   temporary directory.
 - ``synth``: in-process synthesis of a variant (context overrides on top of cdk.json), cached per variant.
 
@@ -41,9 +41,10 @@ API_KEY_VARIANT = {
     **SKIP_BUNDLING,
 }
 STATEMACHINE_VARIANT = {"orchestration": "statemachine", "state_machine_type": "EXPRESS", **SKIP_BUNDLING}
+# The non-default runtime: 3.12, which has no speech layer (pocketsphinx has no 3.12 wheel).
 X86_VARIANT = {
     "architecture": "x86_64",
-    "python_runtime": "3.13",
+    "python_runtime": "3.12",
     "stage_memory_mb": {"features": 2048},
     "orchestration": "pipeline",
     **SKIP_BUNDLING,

@@ -327,7 +327,7 @@ def test_deploy_creates_the_functions(run: Run) -> None:
     declared = [r for r in _template(run)["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
     assert len(functions) == len(declared)
     (api,) = [f for f in functions if f["Handler"] == API_HANDLER]
-    assert api["Runtime"] == "python3.12"
+    assert api["Runtime"] == "python3.13"
 
 
 def test_destroy_deletes_the_stack(run: Run) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import struct
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +19,49 @@ from infra.layer_build import (
     RUNTIME_PROVIDED,
     LayerBuild,
     LayerTooLargeError,
+    LayerUnavailableError,
     build_layer,
     layer_key,
 )
-from tests.infra.conftest import resources
+from infra.settings import PYTHON_RUNTIMES, Settings
+from tests.infra.conftest import X86_VARIANT, ref_id, resources
 
 ELF_MACHINE_AARCH64 = 183
 HARMONIC_SOURCE = REPO_ROOT / "layers" / "harmonic" / "python" / "harmonic"
+# The default target (cdk.json): arm64, Python 3.13.
+RUNTIME = "3.13"
+# What harmonic.phonetic loads from pocketsphinx's bundled model (pocketsphinx.get_model_path(...)).
+SPEECH_MODEL_FILES = (
+    "en-us/en-us/mdef",
+    "en-us/en-us/means",
+    "en-us/en-us/variances",
+    "en-us/en-us/sendump",
+    "en-us/en-us/transition_matrices",
+    "en-us/en-us/feat.params",
+    "en-us/en-us/noisedict",
+    "en-us/cmudict-en-us.dict",
+    "en-us/en-us-phone.lm.bin",
+)
 
 
 @pytest.fixture(scope="module")
 def harmonic_layer() -> LayerBuild:
-    return build_layer("harmonic", "arm64", "3.12")
+    return build_layer("harmonic", "arm64", RUNTIME)
 
 
 @pytest.fixture(scope="module")
 def deps_layer() -> LayerBuild:
-    return build_layer("deps", "arm64", "3.12")
+    return build_layer("deps", "arm64", RUNTIME)
+
+
+@pytest.fixture(scope="module")
+def speech_layer() -> LayerBuild:
+    return build_layer("speech", "arm64", RUNTIME)
+
+
+def test_the_default_target_is_python_3_13() -> None:
+    assert Settings().python_runtime == layer_build.DEFAULT_RUNTIME == RUNTIME
+    assert layer_build.RUNTIMES == PYTHON_RUNTIMES
 
 
 def _elf_machine(path: Path) -> int:
@@ -60,7 +88,7 @@ def test_harmonic_layer_holds_numpy_scipy_soundfile_and_harmonic_only(harmonic_l
         "_soundfile.py",
         "_soundfile_data",
         "cffi",
-        "_cffi_backend.cpython-312-aarch64-linux-gnu.so",
+        "_cffi_backend.cpython-313-aarch64-linux-gnu.so",
         "pycparser",
         "typing_extensions.py",
         "licensing",
@@ -97,13 +125,46 @@ def test_harmonic_package_is_the_source_tree(harmonic_layer: LayerBuild) -> None
 
 
 def test_binaries_are_built_for_the_lambda_platform(
-    harmonic_layer: LayerBuild, deps_layer: LayerBuild
+    harmonic_layer: LayerBuild, deps_layer: LayerBuild, speech_layer: LayerBuild
 ) -> None:
     (numpy_core,) = (harmonic_layer.content / "numpy" / "_core").glob("_multiarray_umath.cpython-*.so")
     (pydantic_core,) = (deps_layer.content / "pydantic_core").glob("_pydantic_core.cpython-*.so")
-    for extension in (numpy_core, pydantic_core):
-        assert "cpython-312-aarch64-linux-gnu" in extension.name
+    (pocketsphinx,) = (speech_layer.content / "pocketsphinx").glob("_pocketsphinx.cpython-*.so")
+    for extension in (numpy_core, pydantic_core, pocketsphinx):
+        assert "cpython-313-aarch64-linux-gnu" in extension.name
         assert _elf_machine(extension) == ELF_MACHINE_AARCH64
+
+
+def test_speech_layer_holds_pocketsphinx_and_its_model_only(speech_layer: LayerBuild) -> None:
+    top = {path.name for path in speech_layer.content.iterdir()}
+    assert top == {"pocketsphinx", "pocketsphinx-5.1.1.dist-info"}  # no sounddevice (--no-deps), nor cffi
+    assert speech_layer.distributions == ("pocketsphinx-5.1.1",)
+    assert _pins(REPO_ROOT / "layers" / "speech" / "requirements.txt") == {"pocketsphinx==5.1.1"}
+    assert "pocketsphinx==5.1.1" in _pins(REPO_ROOT / "requirements-lock.txt")
+    package = speech_layer.content / "pocketsphinx"
+    for module in ("__init__.py", "segmenter.py"):  # what `import pocketsphinx` runs
+        assert (package / module).is_file()
+    model = package / "model"
+    assert (model / "en-us" / "en-us").is_dir()  # the acoustic model directory (hmm)
+    for relative in SPEECH_MODEL_FILES:
+        assert (model / relative).is_file(), relative
+        assert (model / relative).stat().st_size > 0, relative
+    # The 26 MB word language model is removed (harmonic.phonetic passes lm=None); the BSD licence stays.
+    assert not (model / "en-us" / "en-us.lm.bin").exists()
+    assert (speech_layer.content / "pocketsphinx-5.1.1.dist-info" / "licenses" / "LICENSE").is_file()
+    assert not list(speech_layer.content.rglob("*sounddevice*"))
+
+
+def test_speech_layer_exists_for_python_3_13_only() -> None:
+    assert layer_build.available("speech", "3.13")
+    assert not layer_build.available("speech", "3.12")
+    assert all(layer_build.available(name, "3.12") for name in ("harmonic", "deps"))
+    for call in (
+        lambda: build_layer("speech", "arm64", "3.12"),
+        lambda: layer_key("speech", "x86_64", "3.12"),
+    ):
+        with pytest.raises(LayerUnavailableError, match=r"Python 3\.12.*python_runtime to 3\.13"):
+            call()
 
 
 def test_deps_layer_holds_powertools_and_pydantic_without_the_runtime_sdk(deps_layer: LayerBuild) -> None:
@@ -121,8 +182,10 @@ def test_deps_layer_holds_powertools_and_pydantic_without_the_runtime_sdk(deps_l
         assert re.sub(r"\[.*\]", "", pin).replace("_", "-") in shipped
 
 
-def test_layers_are_trimmed(harmonic_layer: LayerBuild, deps_layer: LayerBuild) -> None:
-    for build in (harmonic_layer, deps_layer):
+def test_layers_are_trimmed(
+    harmonic_layer: LayerBuild, deps_layer: LayerBuild, speech_layer: LayerBuild
+) -> None:
+    for build in (harmonic_layer, deps_layer, speech_layer):
         assert not (build.content / "bin").exists()
         offenders = [
             path
@@ -132,26 +195,30 @@ def test_layers_are_trimmed(harmonic_layer: LayerBuild, deps_layer: LayerBuild) 
         assert not offenders, offenders[:5]
 
 
-def test_layer_sizes_fit_lambda(harmonic_layer: LayerBuild, deps_layer: LayerBuild) -> None:
+def test_layer_sizes_fit_lambda(
+    harmonic_layer: LayerBuild, deps_layer: LayerBuild, speech_layer: LayerBuild
+) -> None:
+    """Each layer under MAX_LAYER_BYTES; every function carries all three layers (Layers.all), so the code
+    and the three together must stay under Lambda's 250 MB unzipped."""
     functions_bytes = sum(
         p.stat().st_size
         for p in (REPO_ROOT / "functions").rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     )
-    for build in (harmonic_layer, deps_layer):
+    layers = (harmonic_layer, deps_layer, speech_layer)
+    for build in layers:
         actual = sum(p.stat().st_size for p in build.content.rglob("*") if p.is_file())
         assert build.unzipped_bytes == actual
         assert 0 < build.zipped_bytes < build.unzipped_bytes <= MAX_LAYER_BYTES
-    assert (
-        harmonic_layer.unzipped_bytes + deps_layer.unzipped_bytes + functions_bytes
-        <= LAMBDA_UNZIPPED_LIMIT_BYTES
-    )
+    # The speech layer is small once the word language model is gone (~11.5 MiB; 37 MiB with it).
+    assert speech_layer.unzipped_bytes < 16 * 2**20
+    assert sum(build.unzipped_bytes for build in layers) + functions_bytes <= LAMBDA_UNZIPPED_LIMIT_BYTES
 
 
 def test_a_cached_build_is_reused(harmonic_layer: LayerBuild) -> None:
     marker = harmonic_layer.directory / "manifest.json"
     before = marker.stat().st_mtime_ns
-    again = build_layer("harmonic", "arm64", "3.12")
+    again = build_layer("harmonic", "arm64", RUNTIME)
     assert again == harmonic_layer
     assert marker.stat().st_mtime_ns == before
 
@@ -175,7 +242,13 @@ def test_cache_key_follows_every_input(tmp_path: Path, monkeypatch: pytest.Monke
     (package / "__init__.py").write_text("VALUE = 2\n")
     second = layer_key("probe", "arm64", "3.12")
     requirements.write_text("numpy==2.4.5\n")
-    assert len({first, second, layer_key("probe", "arm64", "3.12")}) == 3
+    third = layer_key("probe", "arm64", "3.12")
+    # The recipe: how pip installs and what is removed after it.
+    recipes = []
+    for change in ({"no_deps": True}, {"remove_paths": ("numpy/x",)}, {"remove_distributions": ("six",)}):
+        monkeypatch.setitem(layer_build.LAYERS, "probe", dataclasses.replace(source, **change))
+        recipes.append(layer_key("probe", "arm64", "3.12"))
+    assert len({first, second, third, *recipes}) == 6
 
 
 def test_a_layer_over_the_limit_fails_the_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,6 +264,67 @@ def test_a_layer_over_the_limit_fails_the_build(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(LayerTooLargeError, match=r"over the limit"):
         build_layer("harmonic", "arm64", "3.12", quiet=True)
     assert not list((tmp_path / "build").glob("harmonic-*")), "a rejected build must not be cached"
+
+
+def test_make_layer_builds_what_the_runtime_has(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built: list[tuple[str, str]] = []
+
+    def fake_build(name: str, architecture: str, runtime: str, *, quiet: bool = False) -> LayerBuild:
+        built.append((name, runtime))
+        directory = REPO_ROOT / "build" / "fake" / name  # only printed
+        return LayerBuild(name, architecture, runtime, "k", directory, 2**20, 2**19, ())
+
+    monkeypatch.setattr(layer_build, "build_layer", fake_build)
+    assert layer_build.main(["--layer", "all"]) == 0
+    assert built == [("harmonic", "3.13"), ("deps", "3.13"), ("speech", "3.13")]
+    built.clear()
+    assert layer_build.main(["--layer", "all", "--runtime", "3.12"]) == 0
+    assert built == [("harmonic", "3.12"), ("deps", "3.12")]
+    assert "layer speech: none for python3.12" in capsys.readouterr().out
+    monkeypatch.undo()
+    with pytest.raises(SystemExit):
+        layer_build.main(["--layer", "speech", "--runtime", "3.12"])
+    assert "python_runtime to 3.13" in capsys.readouterr().err
+
+
+def test_pip_install_without_dependencies_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands: list[list[str]] = []
+
+    def fake_run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(layer_build.subprocess, "run", fake_run)
+    for name in ("speech", "harmonic", "deps"):
+        layer_build._pip_install(layer_build.LAYERS[name], "arm64", RUNTIME, tmp_path)
+    speech, harmonic, deps = commands
+    assert "--no-deps" in speech
+    assert "--no-deps" not in harmonic
+    assert "--no-deps" not in deps
+    for command in commands:
+        assert command[command.index("--python-version") + 1] == RUNTIME
+
+
+def test_remove_paths_deletes_what_is_named_and_insists_it_is_there(tmp_path: Path) -> None:
+    content = tmp_path / "python"
+    for relative in ("pkg/model/big.bin", "pkg/model/small.bin", "pkg/data/a", "pkg/data/b"):
+        (content / relative).parent.mkdir(parents=True, exist_ok=True)
+        (content / relative).write_text("x")
+    requirements = tmp_path / "requirements.txt"
+    source = layer_build.LayerSource(
+        "probe", "probe", requirements, remove_paths=("pkg/model/big.bin", "pkg/data")
+    )
+    layer_build._remove_paths(source, content)
+    kept = sorted(str(p.relative_to(content)) for p in content.rglob("*") if p.is_file())
+    assert kept == ["pkg/model/small.bin"]
+    with pytest.raises(RuntimeError, match=r"pkg/model/big\.bin is not in the installed tree"):
+        layer_build._remove_paths(dataclasses.replace(source, remove_paths=("pkg/model/big.bin",)), content)
+    with pytest.raises(ValueError, match="outside the layer"):
+        layer_build._remove_paths(dataclasses.replace(source, remove_paths=("../requirements.txt",)), content)
 
 
 def test_remove_distribution_follows_its_record(tmp_path: Path) -> None:
@@ -231,7 +365,7 @@ def test_trim_removes_tests_stubs_and_scripts(tmp_path: Path) -> None:
 
 
 def test_local_bundling_stages_the_cached_layer(harmonic_layer: LayerBuild, tmp_path: Path) -> None:
-    bundler = LocalLayerBundling("harmonic", "arm64", "3.12")
+    bundler = LocalLayerBundling("harmonic", "arm64", RUNTIME)
     assert bundler.try_bundle(str(tmp_path), None) is True
     assert (tmp_path / "python" / "harmonic" / "__init__.py").read_bytes() == (
         harmonic_layer.content / "harmonic" / "__init__.py"
@@ -241,21 +375,49 @@ def test_local_bundling_stages_the_cached_layer(harmonic_layer: LayerBuild, tmp_
     }
 
 
+def _layer_names(template: dict[str, Any]) -> dict[str, str]:
+    """{layer name (harmonic, deps, speech): logical id} of the template's layers."""
+    return {
+        re.match(r"Harmonic (\w+) layer", props["Description"]).group(1): logical_id
+        for logical_id, props in resources(template, "AWS::Lambda::LayerVersion").items()
+    }
+
+
 def test_synthesized_layers_are_the_cached_builds(template: dict[str, Any], cli_assembly: Path) -> None:
     layers = resources(template, "AWS::Lambda::LayerVersion")
-    assert len(layers) == 2
-    names = set()
-    for props in layers.values():
-        name = re.match(r"Harmonic (\w+) layer", props["Description"]).group(1)
-        names.add(name)
+    assert len(layers) == 3
+    for name, logical_id in _layer_names(template).items():
+        props = layers[logical_id]
         # The description names the build, whose key is also the asset's (custom) hash source.
-        assert f"(build {layer_key(name, 'arm64', '3.12')[:12]})" in props["Description"]
+        assert f"(build {layer_key(name, 'arm64', RUNTIME)[:12]})" in props["Description"]
         assert props["CompatibleArchitectures"] == ["arm64"]
-        assert props["CompatibleRuntimes"] == ["python3.12"]
+        assert props["CompatibleRuntimes"] == ["python3.13"]
         staged = cli_assembly / f"asset.{props['Content']['S3Key'].removesuffix('.zip')}" / "python"
-        expected = build_layer(name, "arm64", "3.12").content
+        expected = build_layer(name, "arm64", RUNTIME).content
         assert sorted(p.name for p in staged.iterdir()) == sorted(p.name for p in expected.iterdir())
-    assert names == {"harmonic", "deps"}
+    assert set(_layer_names(template)) == {"harmonic", "deps", "speech"}
+
+
+def test_every_function_runs_python_3_13_with_every_layer(template: dict[str, Any]) -> None:
+    names = _layer_names(template)
+    functions = resources(template, "AWS::Lambda::Function")
+    assert functions
+    for logical_id, props in functions.items():
+        assert props["Runtime"] == "python3.13", logical_id
+        # speech included: pocketsphinx is imported lazily, so carrying it costs no cold start
+        assert sorted(ref_id(layer) for layer in props["Layers"]) == sorted(names.values()), logical_id
+
+
+def test_python_3_12_has_no_speech_layer(synth) -> None:
+    assert X86_VARIANT["python_runtime"] == "3.12"
+    _, template = synth(**X86_VARIANT)
+    names = _layer_names(template)
+    assert set(names) == {"harmonic", "deps"}
+    for props in resources(template, "AWS::Lambda::LayerVersion").values():
+        assert props["CompatibleRuntimes"] == ["python3.12"]
+    for props in resources(template, "AWS::Lambda::Function").values():
+        assert props["Runtime"] == "python3.12"
+        assert sorted(ref_id(layer) for layer in props["Layers"]) == sorted(names.values())
 
 
 def test_deps_layer_pins_agree_with_requirements_txt() -> None:

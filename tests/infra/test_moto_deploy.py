@@ -219,7 +219,7 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
     subscribers = {}
     for function in functions:
         variables = function["Environment"]["Variables"]
-        assert function["Runtime"] == "python3.12"
+        assert function["Runtime"] == "python3.13"
         # Every token resolved to a deployed resource.
         assert set(json.loads(variables["STAGE_QUEUE_URLS"])) == set(STAGE_NAMES)
         assert set(json.loads(variables["STAGE_QUEUE_URLS"]).values()) <= queue_urls
@@ -248,9 +248,9 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
             assert function["Timeout"] == spec.timeout_s
 
     layers = awslambda.list_layers()["Layers"]
-    assert len(layers) == 2
+    assert len(layers) == 3  # harmonic, deps, speech (python3.13)
     for layer in layers:
-        assert layer["LatestMatchingVersion"]["CompatibleRuntimes"] == ["python3.12"]
+        assert layer["LatestMatchingVersion"]["CompatibleRuntimes"] == ["python3.13"]
 
     mappings = awslambda.list_event_source_mappings()["EventSourceMappings"]
     # the pipeline's and the events mode's stage queues, and the audit and notification queues

@@ -117,7 +117,7 @@ def test_stage_functions_run_as_the_stage_spec_says(template: dict[str, Any]) ->
         _, props = stage_functions(template)[spec.name]
         assert props["MemorySize"] == spec.memory_mb
         assert props["Timeout"] == spec.timeout_s
-        assert props["Runtime"] == "python3.12"
+        assert props["Runtime"] == "python3.13"
         assert props["Architectures"] == ["arm64"]
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert {ref_id(layer) for layer in props["Layers"]} == layer_ids
@@ -206,10 +206,10 @@ def test_architecture_runtime_and_memory_come_from_the_context(synth) -> None:
     _, template = synth(**X86_VARIANT)
     for props in resources(template, "AWS::Lambda::LayerVersion").values():
         assert props["CompatibleArchitectures"] == ["x86_64"]
-        assert props["CompatibleRuntimes"] == ["python3.13"]
+        assert props["CompatibleRuntimes"] == ["python3.12"]
     functions = stage_functions(template)
     for spec in STAGES:
         _, props = functions[spec.name]
         assert props["Architectures"] == ["x86_64"]
-        assert props["Runtime"] == "python3.13"
+        assert props["Runtime"] == "python3.12"
         assert props["MemorySize"] == (2048 if spec.name == "features" else spec.memory_mb)

@@ -19,7 +19,7 @@ def test_cdk_json_holds_every_setting_with_the_dataclass_default() -> None:
         "all",
         "iam",
         "arm64",
-        "3.12",
+        "3.13",
     )
 
 
@@ -28,7 +28,7 @@ def test_command_line_strings_are_parsed() -> None:
         {
             "auth": "api_key",
             "architecture": "x86_64",
-            "python_runtime": "3.13",
+            "python_runtime": "3.12",
             "stage_memory_mb": '{"features": 2048}',
             "retention_days": "3",
             "api_throttle_rate": "12.5",
@@ -40,7 +40,7 @@ def test_command_line_strings_are_parsed() -> None:
     )
     assert settings.auth == "api_key"
     assert settings.architecture == "x86_64"
-    assert settings.python_runtime == "3.13"
+    assert settings.python_runtime == "3.12"
     assert settings.retention_days == 3
     assert settings.api_throttle_rate == 12.5
     assert settings.api_throttle_burst == 40
@@ -60,6 +60,7 @@ def test_stage_memory_defaults_to_stages_py_and_takes_overrides() -> None:
 
 
 def test_python_runtime_given_as_a_number_in_cdk_json() -> None:
+    assert Settings.from_mapping({"python_runtime": 3.12}).python_runtime == "3.12"
     assert Settings.from_mapping({"python_runtime": 3.13}).python_runtime == "3.13"
 
 

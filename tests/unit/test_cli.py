@@ -196,3 +196,23 @@ def test_plot_reads_the_clip_from_standard_input(server, tmp_path: Path, monkeyp
     png = tmp_path / "p.png"
     assert main(["--endpoint", url, "plot", "i-1", "--audio", "-", "-o", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_patterns_add_a_keyword_by_its_text(server, tmp_path: Path) -> None:
+    url, script = server
+    script.responses += [_json(201, {"pattern_id": f"p-{n}"}) for n in range(3)]
+    assert main(["--endpoint", url, "patterns", "add", "weather", "--text"]) == 0  # the name is the text
+    assert main(["--endpoint", url, "patterns", "add", "greeting", "--text", "good morning"]) == 0
+    clip = tmp_path / "k.wav"
+    clip.write_bytes(WAV)
+    assert main(["--endpoint", url, "patterns", "add", "weather", str(clip), "--text"]) == 0  # both
+    bodies = [json.loads(request["body"]) for request in script.requests]
+    assert bodies[0] == {"name": "weather", "kind": "keyword", "text": "weather"}
+    assert bodies[1] == {"name": "greeting", "kind": "keyword", "text": "good morning"}
+    assert (bodies[2]["kind"], bodies[2]["text"], base64.b64decode(bodies[2]["audio"])) == (
+        "keyword",
+        "weather",
+        WAV,
+    )
+    assert main(["--endpoint", url, "patterns", "add", "weather"]) == 2  # neither a clip nor --text
+    assert len(script.requests) == 3

@@ -170,3 +170,49 @@ def test_human_spans_split_two_words_at_the_pause(generator) -> None:
     assert a1 == pytest.approx(0.5, abs=0.02)
     assert b0 == pytest.approx(0.75, abs=0.02)
     assert b1 == pytest.approx(1.15, abs=0.02)
+
+
+def test_pronounce_text_names_every_word_it_cannot_pronounce() -> None:
+    assert phonetic.pronounce_text("Weather, report!") == "W EH DH ER R IY P AO R T"
+    with pytest.raises(phonetic.UnknownWords) as missing:
+        phonetic.pronounce_text("weather zqxwv qqqz")
+    assert missing.value.words == ["zqxwv", "qqqz"]
+    assert "'zqxwv'" in str(missing.value)
+    assert "example" in str(missing.value)
+    with pytest.raises(phonetic.UnknownWords) as foreign:
+        phonetic.pronounce_text("météo demain")
+    assert foreign.value.words == ["météo"]
+    assert "en-us" in str(foreign.value)
+    with pytest.raises(phonetic.UnknownWords):
+        phonetic.pronounce_text(" ,; ")
+    with pytest.raises(phonetic.UnknownWords, match="at most 8"):
+        phonetic.pronounce_text("the " * 9)
+
+
+def test_a_keyword_artifact_round_trips_and_a_bad_one_is_refused() -> None:
+    keyword = phonetic.Keyword("weather", ("W EH DH ER", "W AE DH ER"))
+    assert phonetic.Keyword.from_bytes(keyword.to_bytes()) == keyword
+    from harmonic.serialization import pack
+
+    for meta in (
+        {"text": "x", "pronunciations": []},  # nothing to search
+        {"text": "x", "pronunciations": ["W EH XX ER"]},  # not a phone of the model
+        {"text": "x", "pronunciations": [" ".join(["AH"] * 65)]},  # longer than 64 phones
+        {"text": "x", "pronunciations": ["AH"] * 17},  # more than 16 pronunciations
+        {"text": 5, "pronunciations": ["AH"]},
+        {"text": "x", "pronunciations": "AH"},
+    ):
+        with pytest.raises(ValueError, match=r"keyword|pronunciation"):
+            phonetic.Keyword.from_bytes(pack(b"HKWD", meta, {}))
+    with pytest.raises(ValueError, match="wrong tag"):
+        phonetic.Keyword.from_bytes(b"TMPL" + keyword.to_bytes()[4:])  # another artifact's tag
+
+
+def test_check_speech_refuses_silence_and_noise_and_accepts_a_spoken_word() -> None:
+    rng = np.random.default_rng(3)
+    for samples in (np.zeros(SR), 0.3 * rng.standard_normal(SR), np.cumsum(rng.standard_normal(SR)) / 300):
+        with pytest.raises(InvalidAudio, match="speech"):
+            phonetic.check_speech(samples, SR)
+    for entry in json.loads((DATA / "manifest.json").read_text())["enrol"]:  # every engine's examples
+        phonetic.check_speech(_read(entry["file"]), SR)
+        assert phonetic.voiced_seconds(_read(entry["file"]), SR) >= 0.1

@@ -524,3 +524,44 @@ def test_audio_key_for_follows_the_last_completed_audio_stage() -> None:
     assert done.next_stage_to_run("features") == "match"
     assert item(match="SKIPPED").next_stage_to_run("features") == "respond"
     assert item(ingest="SUCCEEDED", denoise="SKIPPED").first_pending_stage() == "normalize"
+
+
+def test_a_template_and_a_keyword_of_one_name_report_the_one_furthest_above_its_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Template scores are returned from 0.575, keyword scores from 0.5: a keyword at 0.55 (0.05 above)
+    speaks for the name before a template at 0.60 (0.025 above); another name is reported on its own."""
+    import harmonic
+    from harmonic import Match, phonetic
+
+    pattern_set = PatternSet()
+    keyword = phonetic.Keyword("weather", ("W EH DH ER",)).to_bytes()
+    template = harmonic.make_template(np.sin(np.arange(8000) * 0.05) * np.hanning(8000), 16_000).to_bytes()
+    for pattern in (
+        Pattern("t-weather", "weather", "template", template),
+        Pattern("k-weather", "weather", "keyword", keyword),
+        Pattern("t-music", "music", "template", template),
+    ):
+        pattern_set.add(pattern)
+
+    class Spotter:
+        min_score = 0.5
+
+        def match(self, audio: np.ndarray, sr: int) -> list[Match]:
+            return [Match("k-weather", 0.55, 1.0, 1.3)]
+
+    template_scores = {"t-weather": 0.60, "t-music": 0.58}
+    monkeypatch.setattr(pattern_set, "spotter", Spotter)
+    monkeypatch.setattr(
+        harmonic,
+        "match_templates",
+        lambda audio, sr, templates: [Match(i, template_scores[i], 0.2, 0.5) for i in templates],
+    )
+    found = pattern_set.match(np.zeros(16_000), 16_000)
+    assert [(m["pattern_id"], m["kind"], m["score"]) for m in found] == [
+        ("t-music", "template", 0.58),
+        ("k-weather", "keyword", 0.55),
+    ]
+    template_scores["t-weather"] = 0.70  # now 0.125 above its threshold: the template speaks for "weather"
+    found = pattern_set.match(np.zeros(16_000), 16_000)
+    assert [m["pattern_id"] for m in found] == ["t-weather", "t-music"]

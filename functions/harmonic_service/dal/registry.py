@@ -1,12 +1,18 @@
-"""The pattern registry (the store): metadata in the patterns table, serialized templates/fingerprints in S3.
+"""The pattern registry (the store): metadata in the patterns table, serialized artifacts in S3.
 
 Items: ``{pattern_id, name, kind, owner, created_at, artifact_key, duration_s, artifact_bytes, example_key,
-example_content_type}`` (``owner``: the caller that registered it, tenancy.py; an item from before owners
-were kept has none and belongs to the anonymous caller); the artifact is ``patterns/<pattern_id>.bin``, the
-example it was computed from, as registered, ``patterns/<pattern_id>/example.<format>`` (items from before
-examples were kept have no ``example_key``). One more item, ``pattern_id = "__index__"``, holds
-``version``: a counter bumped by every registration and deletion. A warm match function reads only that
-item per invocation and reloads its parsed patterns when the number changed (``pattern_cache.current()``).
+example_content_type, text}``:
+
+- ``text``: a keyword's spelling, when it was registered with one (a keyword registered by its spelling alone
+  has no example);
+- ``owner``: the caller that registered it (tenancy.py); an item from before owners were kept has none and
+  belongs to the anonymous caller.
+
+The artifact is ``patterns/<pattern_id>.bin``; the example it was computed from, as registered,
+``patterns/<pattern_id>/example.<format>`` (items from before examples were kept have no ``example_key``).
+One more item, ``pattern_id = "__index__"``, holds ``version``: a counter bumped by every registration and
+deletion. A warm match function reads only that item per invocation and reloads its parsed patterns when the
+number changed (``pattern_cache.current()``).
 """
 
 from __future__ import annotations
@@ -64,17 +70,16 @@ def put(
     duration_s: float,
     owner: str = ANONYMOUS,
     *,
-    example: bytes,
-    example_format: str,
+    example: bytes | None,
+    example_format: str | None,
+    text: str | None = None,
 ) -> dict[str, Any]:
     """Store a pattern of `owner` (artifact and example first, then metadata, then the version); the stored
-    metadata. `example` is the registered clip, of `example_format` (audio_formats.sniff's name)."""
+    metadata. `example` is the registered clip, of `example_format` (audio_formats.sniff's name); a keyword
+    registered by its spelling alone has none, and keeps its `text`."""
     key = artifact_key(pattern_id)
     payloads.put_bytes(key, artifact)
-    content_type = audio_formats.CONTENT_TYPES[example_format]
-    example_at = example_key(pattern_id, example_format)
-    payloads.put_bytes(example_at, example, content_type=content_type)
-    item = {
+    item: dict[str, Any] = {
         "pattern_id": pattern_id,
         "name": name,
         "kind": kind,
@@ -83,9 +88,14 @@ def put(
         "artifact_key": key,
         "artifact_bytes": len(artifact),
         "duration_s": round(float(duration_s), 3),
-        "example_key": example_at,
-        "example_content_type": content_type,
     }
+    if example is not None and example_format is not None:
+        content_type = audio_formats.CONTENT_TYPES[example_format]
+        example_at = example_key(pattern_id, example_format)
+        payloads.put_bytes(example_at, example, content_type=content_type)
+        item.update(example_key=example_at, example_content_type=content_type)
+    if text is not None:
+        item["text"] = text
     clients.dynamodb().put_item(TableName=_table(), Item=to_item(item))
     item["index_version"] = _bump_version()
     return item

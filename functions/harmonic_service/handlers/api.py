@@ -133,7 +133,12 @@ def _submit(submission: dict[str, Any]) -> dict[str, Any]:
 def _register(submission: dict[str, Any]) -> dict[str, Any]:
     request = PatternRequest.model_validate(submission["request"])
     return service.create_pattern(
-        request.name, request.kind, request.audio_bytes(), request.audio_key, owner=submission["owner"]
+        request.name,
+        request.kind,
+        request.audio_bytes(),
+        request.audio_key,
+        owner=submission["owner"],
+        text=request.text,
     )
 
 
@@ -314,7 +319,7 @@ def create_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Re
 
 @router.post(
     "/v1/patterns",
-    summary="Register a keyword template or a fingerprinted recording",
+    summary="Register a keyword (by spelling or example), a keyword template or a fingerprinted recording",
     responses={201: {"description": "registered", "content": {"application/json": {"model": PatternBody}}}},
 )
 def create_pattern(

@@ -1,8 +1,16 @@
 """Patterns as the service uses them: building a registered artifact, and matching a clip against a set.
 
-Pure (no AWS): the registry (dal/registry.py) stores what `build_artifact` returns, and the match
-stage calls `PatternSet.match`. Templates that share a name are examples of one keyword: a clip's match
-for that keyword is the best of them, reported once.
+Pure (no AWS): the registry (dal/registry.py) stores what `build_artifact` / `build_keyword` return, and
+the match stage calls `PatternSet.match`. Three kinds:
+
+- ``template``: a keyword example matched by mel cepstra and DTW (harmonic.templates; no model, fast,
+  speaker-dependent);
+- ``keyword``: a keyword searched by its pronunciations with PocketSphinx's acoustic model
+  (harmonic.phonetic): from its spelling (cmudict), from an example decoded into phones, or both;
+- ``fingerprint``: a recording found by landmark hashes (harmonic.fingerprint).
+
+Templates and keywords that share a name are one keyword: a clip's match for it is the best of them (by the
+margin over each kind's threshold), reported once.
 """
 
 from __future__ import annotations
@@ -15,20 +23,21 @@ import numpy as np
 
 import harmonic
 from harmonic import FingerprintIndex, Template, WavLimits
+from harmonic.phonetic import Keyword
 from harmonic_service.tenancy import ANONYMOUS, Viewer
 
-KINDS = ("template", "fingerprint")
+KINDS = ("template", "fingerprint", "keyword")
 SAMPLE_RATE = 16_000
 MAX_NAME_LENGTH = 64
 
 
 @dataclass(frozen=True)
 class Pattern:
-    """A registered pattern with its serialized artifact (a Template or a Fingerprint)."""
+    """A registered pattern with its serialized artifact (a Template, a Fingerprint or a Keyword)."""
 
     pattern_id: str
     name: str
-    kind: str  # "template" or "fingerprint"
+    kind: str  # one of KINDS
     data: bytes
     owner: str = ANONYMOUS  # who registered it (tenancy.py)
 
@@ -38,11 +47,14 @@ def build_artifact(kind: str, wav: bytes, limits: WavLimits | None = None) -> tu
 
     Raises InvalidAudio for unusable audio and ValueError for an unknown kind.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if kind not in ("template", "fingerprint"):
+        raise ValueError(f"kind must be template or fingerprint (keyword: build_keyword); got {kind!r}")
     clip = harmonic.decode_audio(wav, limits)
     samples = harmonic.resample(clip.samples, clip.sample_rate, SAMPLE_RATE)
     if kind == "template":
+        from harmonic.phonetic import check_speech
+
+        check_speech(samples, SAMPLE_RATE)
         template = harmonic.make_template(samples, SAMPLE_RATE)
         return template.to_bytes(), template.duration_s
     fingerprint = harmonic.fingerprint(samples, SAMPLE_RATE)
@@ -51,15 +63,49 @@ def build_artifact(kind: str, wav: bytes, limits: WavLimits | None = None) -> tu
     return fingerprint.to_bytes(), clip.duration_s
 
 
+def build_keyword(
+    text: str | None, wav: bytes | None, limits: WavLimits | None = None
+) -> tuple[bytes, float]:
+    """The serialized Keyword of a spelling, an example, or both, and the seconds of audio of the example (0
+    without one).
+
+    The spelling is pronounced by cmudict (phonetic.UnknownWords naming a word it lacks); the example is
+    checked for speech and decoded into phones by PocketSphinx's phone loop (InvalidAudio when it holds no
+    speech). Both together search the keyword by every pronunciation. ValueError when neither is given.
+    """
+    from harmonic import phonetic
+
+    if not text and wav is None:
+        raise ValueError("a keyword needs its text, an example, or both")
+    pronunciations: list[str] = []
+    if text:
+        pronunciations.append(phonetic.pronounce_text(text))
+    duration_s = 0.0
+    if wav is not None:
+        clip = harmonic.decode_audio(wav, limits)
+        samples = harmonic.resample(clip.samples, clip.sample_rate, SAMPLE_RATE)
+        phonetic.check_speech(samples, SAMPLE_RATE)
+        pronunciations.append(phonetic.phones_of_example(samples, SAMPLE_RATE))
+        duration_s = clip.duration_s
+    keyword = Keyword(text.strip() if text else None, tuple(dict.fromkeys(pronunciations)))
+    return keyword.to_bytes(), duration_s
+
+
 @dataclass
 class PatternSet:
-    """Parsed patterns ready to match: templates by id and one fingerprint index."""
+    """Parsed patterns ready to match: templates and keywords by id, and one fingerprint index.
+
+    The keywords' PocketSphinx search (phonetic.KeywordSpotter, ~0.2 s to build) is built on the first
+    match that needs it and kept until a keyword is added or removed.
+    """
 
     names: dict[str, str] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
     templates: dict[str, Template] = field(default_factory=dict)
+    keywords: dict[str, Keyword] = field(default_factory=dict)
     index: FingerprintIndex = field(default_factory=FingerprintIndex)
+    _spotter: Any = field(default=None, repr=False)
 
     @classmethod
     def from_patterns(cls, patterns: Sequence[Pattern]) -> PatternSet:
@@ -72,8 +118,17 @@ class PatternSet:
         """Parse and add one pattern; ValueError (and the set unchanged) when its artifact is unreadable."""
         if pattern.kind == "template":
             self.templates[pattern.pattern_id] = Template.from_bytes(pattern.data)
-        else:
+        elif pattern.kind == "keyword":
+            from harmonic.phonetic import available
+
+            if not available():
+                raise ValueError("keyword patterns need PocketSphinx, which this runtime lacks (python 3.13)")
+            self.keywords[pattern.pattern_id] = Keyword.from_bytes(pattern.data)
+            self._spotter = None
+        elif pattern.kind == "fingerprint":
             self.index.add(pattern.pattern_id, harmonic.Fingerprint.from_bytes(pattern.data))
+        else:
+            raise ValueError(f"unknown pattern kind {pattern.kind!r}")
         self.names[pattern.pattern_id] = pattern.name
         self.kinds[pattern.pattern_id] = pattern.kind
         self.owners[pattern.pattern_id] = pattern.owner
@@ -83,6 +138,8 @@ class PatternSet:
         self.kinds.pop(pattern_id, None)
         self.owners.pop(pattern_id, None)
         self.templates.pop(pattern_id, None)
+        if self.keywords.pop(pattern_id, None) is not None:
+            self._spotter = None
         self.index.remove(pattern_id)
 
     def __len__(self) -> int:
@@ -101,6 +158,31 @@ class PatternSet:
         wanted = set(selectors)
         return {pattern_id for pattern_id, name in visible.items() if pattern_id in wanted or name in wanted}
 
+    def spotter(self) -> Any:
+        """The PocketSphinx search over every keyword of the set (built once per set of keywords)."""
+        if self._spotter is None:
+            from harmonic.phonetic import KeywordSpotter
+
+            self._spotter = KeywordSpotter(
+                {pattern_id: keyword.pronunciations for pattern_id, keyword in self.keywords.items()}
+            )
+        return self._spotter
+
+    def _best_by_name(self, candidates: Iterable[tuple[float, harmonic.Match]]) -> list[harmonic.Match]:
+        """One match per name: the one furthest above its kind's threshold.
+
+        Templates and keywords that share a name are one keyword heard two ways (by sound, by phones); their
+        scores are on different scales, so the detection that clears its own threshold by the widest margin
+        speaks for the name (measured in docs/matching.md, "fused": it keeps the template matcher's strength
+        on voices like the examples and PocketSphinx's on every other voice).
+        """
+        best: dict[str, tuple[float, harmonic.Match]] = {}
+        for margin, match in candidates:
+            name = self.names[match.pattern_id]
+            if name not in best or margin > best[name][0]:
+                best[name] = (margin, match)
+        return [match for _, match in best.values()]
+
     def match(
         self,
         audio: np.ndarray,
@@ -117,13 +199,19 @@ class PatternSet:
         found: list[harmonic.Match] = []
         templates = {pattern_id: t for pattern_id, t in self.templates.items() if pattern_id in chosen}
         fingerprints_chosen = any(self.kinds[pattern_id] == "fingerprint" for pattern_id in chosen)
+        spoken: list[tuple[float, harmonic.Match]] = []  # (margin over its kind's threshold, match)
         if templates:
-            best_by_name: dict[str, harmonic.Match] = {}
-            for match in harmonic.match_templates(audio, sr, templates):
-                name = self.names[match.pattern_id]
-                if name not in best_by_name or match.score > best_by_name[name].score:
-                    best_by_name[name] = match
-            found.extend(best_by_name.values())
+            from harmonic.templates import DEFAULT_THRESHOLD
+
+            spoken += [
+                (m.score - DEFAULT_THRESHOLD, m) for m in harmonic.match_templates(audio, sr, templates)
+            ]
+        if any(pattern_id in self.keywords for pattern_id in chosen):
+            spotter = self.spotter()
+            spoken += [
+                (m.score - spotter.min_score, m) for m in spotter.match(audio, sr) if m.pattern_id in chosen
+            ]
+        found.extend(self._best_by_name(spoken))
         # a clip shorter than one fingerprint frame cannot hold a registered recording: no query
         if fingerprints_chosen and harmonic.can_fingerprint(audio.size, sr):
             # one query of the whole index, so that its significance test counts every registered recording

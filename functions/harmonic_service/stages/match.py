@@ -1,4 +1,4 @@
-"""Stage match (optional): where the registered patterns (keyword templates, fingerprints) occur."""
+"""Stage match (optional): where the registered patterns (keywords, keyword templates, fingerprints) occur."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from harmonic_service.stages.base import ANALYSIS_SAMPLE_RATE, Stage, StageConte
 def match(
     audio: Any, sr: int, patterns: Any = (), selectors: Sequence[str] | None = None, viewer: Any = None
 ) -> StageOutput:
-    """Matches of the registered patterns in the clip, best first: keyword templates (where in the clip)
-    and fingerprints (where in the registered recording).
+    """Matches of the registered patterns in the clip, best first: keywords and keyword templates (where in
+    the clip) and fingerprints (where in the registered recording).
 
     `patterns`: a PatternSet or a sequence of Pattern; `selectors` (ids or names) narrows them; `viewer`
     (tenancy.Viewer) keeps the caller's own and the publishers' (None: every one).
@@ -49,7 +49,7 @@ def best_first(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 STAGE = Stage(
     name="match",
-    description="registered patterns (templates, fingerprints) found in the clip.",
+    description="registered patterns (keywords, templates, fingerprints) found in the clip.",
     run=run,
     reads=("normalize",),
     reads_audio=True,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -47,7 +48,22 @@ DEFAULT_MIN_SCORE = 0.5
 #: PocketSphinx's own default keyphrase threshold (the "untuned" anchor).
 UNTUNED_THRESHOLD = 1e-30
 _NOISE_PHONES = {"SIL", "+NSN+", "+SPN+", "+BREATH+", "+COUGH+", "+NOISE+", "+UM+", "+UH+", "+SMACK+"}
+#: The en-us acoustic model's phones (cmudict's ARPAbet without stress marks): what a pronunciation may hold.
+PHONES = frozenset(
+    {
+        *("AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH"),
+        *("IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW", "V"),
+        *("W", "Y", "Z", "ZH"),
+    }
+)
 _WORD = re.compile(r"[a-z0-9']+")
+_ENGLISH_WORD = re.compile(r"^[a-z]+(?:'[a-z]+)*$")
+#: Bounds of a keyword (an artifact or a request beyond them is refused, never searched).
+MAX_WORDS = 8
+MAX_PRONUNCIATIONS = 16
+MAX_PHONES = 64
+#: Least voiced audio (seconds, by harmonic.f0) an example must hold to count as speech.
+MIN_VOICED_S = 0.08
 
 
 def available() -> bool:
@@ -91,6 +107,116 @@ def pronounce(text: str) -> str | None:
     return None if any(p is None for p in phones) else " ".join(phones)  # type: ignore[misc]
 
 
+class UnknownWords(ValueError):
+    """Text that cannot be pronounced: ``words`` are the words the dictionary lacks (or that are not English
+    words at all), in order."""
+
+    def __init__(self, words: Sequence[str], message: str) -> None:
+        super().__init__(message)
+        self.words = list(words)
+
+
+def pronounce_text(text: str) -> str:
+    """The pronunciation of a keyword given by its spelling (one to ``MAX_WORDS`` English words).
+
+    Raises :class:`UnknownWords` naming every word the bundled cmudict lacks, and every word that is not
+    written in English letters (the only model bundled is en-us): such a keyword has to be registered from
+    an example instead.
+    """
+    tokens = [token.strip('.,;:!?"()[]{}').lower() for token in text.split()]
+    tokens = [token for token in tokens if token]
+    if not tokens:
+        raise UnknownWords([], "text holds no word")
+    if len(tokens) > MAX_WORDS:
+        raise UnknownWords([], f"text has {len(tokens)} words; a keyword has at most {MAX_WORDS}")
+    foreign = [token for token in tokens if not _ENGLISH_WORD.match(token)]
+    if foreign:
+        raise UnknownWords(
+            foreign,
+            f"{', '.join(repr(word) for word in foreign)} "
+            f"{'is not an English word' if len(foreign) == 1 else 'are not English words'} (the only model "
+            "here is en-us): register the keyword from an example (audio) instead",
+        )
+    missing = [token for token in tokens if token not in _dictionary()]
+    if missing:
+        raise UnknownWords(
+            missing,
+            f"the pronouncing dictionary (CMUdict) has no {', '.join(repr(word) for word in missing)}: "
+            "register the keyword from an example (audio) instead",
+        )
+    return " ".join(_dictionary()[token] for token in tokens)
+
+
+def voiced_seconds(samples: np.ndarray, sr: int) -> float:
+    """How many seconds of ``samples`` carry a pitch (harmonic.f0, 60-500 Hz): speech has some, silence
+    and noise none."""
+    from harmonic.pitch import f0
+
+    hop = max(1, round(sr * FRAME_S))
+    frame = 1 << int(np.ceil(np.log2(sr * 0.064)))  # 64 ms or more: two periods of 60 Hz and then some
+    track = f0(
+        as_mono_float64(samples, name="voiced_seconds"),
+        sr,
+        fmin=60.0,
+        fmax=500.0,
+        frame_length=frame,
+        hop_length=hop,
+    )
+    return float(np.count_nonzero(~np.isnan(track)) * hop / sr)
+
+
+def check_speech(samples: np.ndarray, sr: int) -> None:
+    """Raise :class:`InvalidAudio` unless an example holds speech: at least ``MIN_VOICED_S`` of voiced
+    audio. Digital silence and noise (white, pink, hiss) have none. Music is voiced and is not told apart
+    from speech here."""
+    y = as_mono_float64(samples, name="check_speech")
+    if not np.any(y):
+        raise InvalidAudio("the example is digital silence: no speech was heard in it")
+    voiced = voiced_seconds(y, sr)
+    if voiced < MIN_VOICED_S:
+        raise InvalidAudio(
+            f"no speech was heard in the example ({voiced:.2f} s voiced; at least {MIN_VOICED_S} s is "
+            "needed): is it silence or noise?"
+        )
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A registered keyword: its spelling (if given) and every pronunciation it is searched by.
+
+    Serialized with :mod:`harmonic.serialization` (tag ``HKWD``, no arrays); :meth:`from_bytes` checks
+    every bound and phone, so an artifact that is not one raises ValueError.
+    """
+
+    text: str | None
+    pronunciations: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.pronunciations) <= MAX_PRONUNCIATIONS:
+            raise ValueError(f"a keyword has 1 to {MAX_PRONUNCIATIONS} pronunciations")
+        for phones in self.pronunciations:
+            units = phones.split()
+            if not 1 <= len(units) <= MAX_PHONES or not set(units) <= PHONES:
+                raise ValueError(f"not a pronunciation of at most {MAX_PHONES} en-us phones: {phones!r}")
+
+    def to_bytes(self) -> bytes:
+        from harmonic.serialization import pack
+
+        return pack(b"HKWD", {"text": self.text, "pronunciations": list(self.pronunciations)}, {})
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Keyword:
+        from harmonic.serialization import unpack
+
+        meta, _ = unpack(data, b"HKWD")
+        text, pronunciations = meta.get("text"), meta.get("pronunciations")
+        if text is not None and not isinstance(text, str):
+            raise ValueError("keyword text is not a string")
+        if not isinstance(pronunciations, list) or not all(isinstance(p, str) for p in pronunciations):
+            raise ValueError("keyword pronunciations are not a list of strings")
+        return cls(text, tuple(pronunciations))
+
+
 def _int16(samples: np.ndarray, sr: int, name: str) -> bytes:
     y = as_mono_float64(samples, name=name)
     if sr != SR:
@@ -103,6 +229,23 @@ def _int16(samples: np.ndarray, sr: int, name: str) -> bytes:
     if peak > 1.0:
         y = y / peak
     return np.round(y * 32767).astype("<i2").tobytes()
+
+
+_PHONE_DECODER_LOCK = threading.Lock()
+
+
+def _decode(decoder: Any, raw: bytes) -> None:
+    """One utterance through ``decoder``, independent of the ones before it.
+
+    PocketSphinx carries its feature state (the live cepstral-mean estimate among it) from one utterance to
+    the next, so a query's detections depended on the queries before it (6 of 20 queries of the held-out
+    subset scored differently in reverse order). ``reinit_feat`` (≈0.1 ms) starts every utterance from the
+    model's initial state, as a fresh decoder would.
+    """
+    decoder.reinit_feat()
+    decoder.start_utt()
+    decoder.process_raw(raw, full_utt=True)
+    decoder.end_utt()
 
 
 @cache
@@ -133,10 +276,10 @@ def phones_of_example(samples: np.ndarray, sr: int) -> str:
     if not np.any(np.frombuffer(raw, dtype="<i2")):
         raise InvalidAudio("the keyword example is silent")
     decoder = _phone_decoder()
-    decoder.start_utt()
-    decoder.process_raw(raw, full_utt=True)
-    decoder.end_utt()
-    phones = [segment.word for segment in decoder.seg() or [] if segment.word not in _NOISE_PHONES]
+    with _PHONE_DECODER_LOCK:
+        _decode(decoder, raw)
+        segments = list(decoder.seg() or [])
+    phones = [segment.word for segment in segments if segment.word not in _NOISE_PHONES]
     if not phones:
         raise InvalidAudio("no speech was heard in the keyword example")
     return " ".join(phones)
@@ -222,6 +365,7 @@ class KeywordSpotter:
         finally:
             os.unlink(handle.name)
         self._decoder.activate_search("keywords")
+        self._lock = threading.Lock()  # one utterance at a time: a decoder is not thread-safe
 
     def detections(self, samples: np.ndarray, sr: int) -> list[tuple[str, float, float, float]]:
         """Every detection ``(pattern_id, score, start_s, end_s)`` of the search, in time order, whatever
@@ -234,12 +378,12 @@ class KeywordSpotter:
                 from harmonic.denoise import denoise
 
                 raw = _int16(denoise(y, SR), SR, "KeywordSpotter.match")
-        decoder.start_utt()
-        decoder.process_raw(raw, full_utt=True)
-        decoder.end_utt()
-        logmath = decoder.logmath
+        with self._lock:
+            _decode(decoder, raw)
+            logmath = decoder.logmath
+            segments = list(decoder.seg() or [])
         found = []
-        for segment in decoder.seg() or []:
+        for segment in segments:
             phrase = self._phrases.get(segment.word.strip())
             if phrase is None:
                 continue
