@@ -151,9 +151,10 @@ class CombinedMethod(SpellingMethod):
 class FusedMethod:
     """The service's matcher as a user gets it by registering both: under each keyword's name, a ``keyword``
     pattern by its spelling and a ``template`` per example, matched by the service's own PatternSet, which
-    reports per name the detection furthest above its kind's threshold (0.575 template, 0.5 keyword).
-    Ranked here by that margin (score − its kind's threshold + 0.5, so its threshold is 0.5); only what
-    the service returns is ranked."""
+    speaks per name for the detection furthest above its kind's threshold (0.575 template, 0.5 keyword).
+    Like the template row, every keyword is scored (``min_margin=-1``: evidence below the thresholds too) and
+    ranked by that margin (reported as margin + 0.5, so the operating threshold is 0.5: a hit is what the
+    service returns)."""
 
     name = "fused"
     threshold = 0.5
@@ -179,7 +180,7 @@ class FusedMethod:
     def search(self, registry: Any, y: np.ndarray) -> list[Match]:
         found = [
             Match(m["name"], m["score"] - self.thresholds[m["kind"]] + 0.5, m["start_s"], m["end_s"])
-            for m in registry.match(y, SR)
+            for m in registry.match(y, SR, min_margin=-1.0)
         ]
         return sorted(found, key=lambda match: match.score, reverse=True)
 

@@ -15,7 +15,7 @@ SUMMARY = re.compile(
     r"(?P<killed>\d+) workers killed, (?P<stuck>\d+) stuck$"
 )
 ARGS = ["--invocations", "30", "--clients", "6", "--bad", "3", "--fail-rate", "0.15"]
-ARGS += ["--kill-rate", "0.02", "--min-kills", "1", "--timeout", "400"]
+ARGS += ["--kill-rate", "0.04", "--min-kills", "1", "--timeout", "400"]
 
 
 def test_chaos_loses_nothing_and_duplicates_nothing(capsys: pytest.CaptureFixture[str]) -> None:

@@ -142,3 +142,48 @@ def test_a_query_is_decoded_the_same_whatever_was_decoded_before() -> None:
     forward = [spotter.detections(y, SR) for y in queries]
     backward = [spotter.detections(y, SR) for y in reversed(queries)][::-1]
     assert forward == backward
+
+
+# (examples, SNR) -> the same, for the service's fused matcher: under each keyword's name a keyword pattern by
+# its spelling and a template per example, matched by PatternSet (per name, the detection furthest above its
+# kind's threshold), ranked by that margin; only what the service returns counts. Measured 2026-11-30: 1
+# example clean 0.60 / 0.60 / 0.60 / 0.0; 3 examples clean 0.70 / 0.70 / 0.70 / 0.0; 3 examples at 10 dB
+# 0.40 / 0.40 / 0.35 / 0.3.
+FUSED_FLOORS = {
+    (1, None): (0.55, 0.55, 0.55, 0.1),
+    (3, None): (0.65, 0.65, 0.65, 0.1),
+    (3, 10.0): (0.35, 0.35, 0.30, 0.4),
+}
+
+
+@pytest.mark.parametrize(("examples", "snr_db"), list(FUSED_FLOORS))
+def test_the_services_fused_matcher_on_held_out_speakers(examples: int, snr_db: float | None) -> None:
+    from harmonic import Match
+    from harmonic.phonetic import DEFAULT_MIN_SCORE
+    from harmonic_service.logic.patterns import Pattern, PatternSet, build_keyword
+
+    patterns = []
+    for word, ys in _examples(examples).items():
+        patterns.append(Pattern(f"{word}/k", word, "keyword", build_keyword(word, None)[0]))
+        patterns += [
+            Pattern(f"{word}/t{i}", word, "template", make_template(y, SR).to_bytes())
+            for i, y in enumerate(ys)
+        ]
+    pattern_set = PatternSet.from_patterns(patterns)
+    thresholds = {"template": DEFAULT_THRESHOLD, "keyword": DEFAULT_MIN_SCORE}
+
+    def search(y: np.ndarray) -> list[Match]:
+        found = pattern_set.match(y, SR)
+        assert len({m["name"] for m in found}) == len(found)  # one match per name
+        ranked = [
+            Match(m["name"], m["score"] - thresholds[m["kind"]] + 0.5, m["start_s"], m["end_s"])
+            for m in found
+        ]
+        return sorted(ranked, key=lambda match: match.score, reverse=True)
+
+    measured = _measure(search, 0.5, snr_db)
+    top1, hit, located, fa = FUSED_FLOORS[(examples, snr_db)]
+    assert measured["top1"] >= top1, measured
+    assert measured["hit"] >= hit, measured
+    assert measured["located"] >= located, measured
+    assert measured["fa"] <= fa, measured

@@ -547,21 +547,29 @@ def test_a_template_and_a_keyword_of_one_name_report_the_one_furthest_above_its_
     class Spotter:
         min_score = 0.5
 
-        def match(self, audio: np.ndarray, sr: int) -> list[Match]:
-            return [Match("k-weather", 0.55, 1.0, 1.3)]
+        def match(self, audio: np.ndarray, sr: int, min_score: float) -> list[Match]:
+            return [m for m in [Match("k-weather", scores["k-weather"], 1.0, 1.3)] if m.score >= min_score]
 
-    template_scores = {"t-weather": 0.60, "t-music": 0.58}
+    scores = {"t-weather": 0.60, "t-music": 0.58, "k-weather": 0.55}
     monkeypatch.setattr(pattern_set, "spotter", Spotter)
     monkeypatch.setattr(
         harmonic,
         "match_templates",
-        lambda audio, sr, templates: [Match(i, template_scores[i], 0.2, 0.5) for i in templates],
+        lambda audio, sr, templates, threshold: [
+            Match(i, scores[i], 0.2, 0.5) for i in templates if scores[i] >= threshold
+        ],
     )
     found = pattern_set.match(np.zeros(16_000), 16_000)
     assert [(m["pattern_id"], m["kind"], m["score"]) for m in found] == [
         ("t-music", "template", 0.58),
         ("k-weather", "keyword", 0.55),
     ]
-    template_scores["t-weather"] = 0.70  # now 0.125 above its threshold: the template speaks for "weather"
+    scores["t-weather"] = 0.70  # now 0.125 above its threshold: the template speaks for "weather"
     found = pattern_set.match(np.zeros(16_000), 16_000)
     assert [m["pattern_id"] for m in found] == ["t-weather", "t-music"]
+    # both below their thresholds: nothing for "weather", unless weaker evidence is asked for (as the eval
+    # does to rank every keyword); then the keyword (0.05 under) speaks before the template (0.075 under)
+    scores.update({"k-weather": 0.45, "t-weather": 0.50})
+    assert [m["pattern_id"] for m in pattern_set.match(np.zeros(16_000), 16_000)] == ["t-music"]
+    weaker = pattern_set.match(np.zeros(16_000), 16_000, min_margin=-0.1)
+    assert [m["pattern_id"] for m in weaker] == ["t-music", "k-weather"]

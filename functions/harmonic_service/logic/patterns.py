@@ -189,11 +189,14 @@ class PatternSet:
         sr: int,
         selectors: Iterable[str] | None = None,
         viewer: Viewer | None = None,
+        min_margin: float = 0.0,
     ) -> list[dict[str, Any]]:
         """Matches best first: `{"pattern_id", "name", "kind", "score", "start_s", "end_s"}`.
 
         `selectors` (pattern ids or names) restricts the patterns considered; None considers all that
-        `viewer` sees (None: every one).
+        `viewer` sees (None: every one). `min_margin`: how far above its kind's threshold a template or
+        keyword match must score (0, the service's; a negative margin admits weaker evidence, which the eval
+        uses to rank every keyword).
         """
         chosen = self.selected(selectors, viewer)
         found: list[harmonic.Match] = []
@@ -203,13 +206,18 @@ class PatternSet:
         if templates:
             from harmonic.templates import DEFAULT_THRESHOLD
 
+            least = max(0.0, DEFAULT_THRESHOLD + min_margin)
             spoken += [
-                (m.score - DEFAULT_THRESHOLD, m) for m in harmonic.match_templates(audio, sr, templates)
+                (m.score - DEFAULT_THRESHOLD, m)
+                for m in harmonic.match_templates(audio, sr, templates, threshold=least)
             ]
         if any(pattern_id in self.keywords for pattern_id in chosen):
             spotter = self.spotter()
+            least = max(0.0, spotter.min_score + min_margin)
             spoken += [
-                (m.score - spotter.min_score, m) for m in spotter.match(audio, sr) if m.pattern_id in chosen
+                (m.score - spotter.min_score, m)
+                for m in spotter.match(audio, sr, min_score=least)
+                if m.pattern_id in chosen
             ]
         found.extend(self._best_by_name(spoken))
         # a clip shorter than one fingerprint frame cannot hold a registered recording: no query

@@ -397,9 +397,10 @@ class KeywordSpotter:
             )
         return found
 
-    def match(self, samples: np.ndarray, sr: int) -> list[Match]:
-        """The keywords detected in the query with a score of at least ``min_score``, best first (one match
-        per pattern id: its best detection)."""
+    def match(self, samples: np.ndarray, sr: int, min_score: float | None = None) -> list[Match]:
+        """The keywords detected in the query with a score of at least ``min_score`` (default: the
+        spotter's), best first (one match per pattern id: its best detection)."""
+        least = self.min_score if min_score is None else min_score
         best: dict[str, tuple[float, float, float]] = {}
         for pattern_id, score, start, end in self.detections(samples, sr):
             if pattern_id not in best or score > best[pattern_id][0]:
@@ -407,6 +408,6 @@ class KeywordSpotter:
         matches = [
             Match(pattern_id, round(score, 4), round(start, 3), round(end, 3))
             for pattern_id, (score, start, end) in best.items()
-            if score >= self.min_score
+            if score >= least
         ]
         return sorted(matches, key=lambda match: match.score, reverse=True)
