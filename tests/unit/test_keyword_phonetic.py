@@ -174,6 +174,7 @@ def test_human_spans_split_two_words_at_the_pause(generator) -> None:
 
 def test_pronounce_text_names_every_word_it_cannot_pronounce() -> None:
     assert phonetic.pronounce_text("Weather, report!") == "W EH DH ER R IY P AO R T"
+    assert phonetic.pronounce_text("check-in") == "CH EH K IH N"  # a hyphen joins two words
     with pytest.raises(phonetic.UnknownWords) as missing:
         phonetic.pronounce_text("weather zqxwv qqqz")
     assert missing.value.words == ["zqxwv", "qqqz"]

@@ -123,7 +123,7 @@ def pronounce_text(text: str) -> str:
     written in English letters (the only model bundled is en-us): such a keyword has to be registered from
     an example instead.
     """
-    tokens = [token.strip('.,;:!?"()[]{}').lower() for token in text.split()]
+    tokens = [token.strip('.,;:!?"()[]{}').lower() for token in re.split(r"[\s-]+", text)]  # "check-in": 2
     tokens = [token for token in tokens if token]
     if not tokens:
         raise UnknownWords([], "text holds no word")
