@@ -519,8 +519,8 @@ def create_pattern(
 
             try:
                 artifact, duration_s = pattern_logic.build_keyword(text, audio, limits)
-            except UnknownWords as error:
-                raise BadRequest(str(error), code="unknown_word") from None
+            except UnknownWords as error:  # a word it cannot pronounce, or no word, or too long
+                raise BadRequest(str(error), code="unknown_word" if error.words else "bad_request") from None
         else:
             assert audio is not None
             artifact, duration_s = pattern_logic.build_artifact(kind, audio, limits)

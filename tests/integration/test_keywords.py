@@ -124,6 +124,31 @@ def test_keyword_requests_that_cannot_be_registered(aws: AwsStack) -> None:
     assert call("GET", "/v1/patterns").body["count"] == 0
 
 
+def test_a_keyword_too_long_to_be_one_is_a_400_not_a_500(aws: AwsStack) -> None:
+    """At most 8 words and 64 phones by text; an example decoded into more than 64 phones is not a keyword
+    (here 11 s of speech: a sentence said three times)."""
+    long_text = call(
+        "POST",
+        "/v1/patterns",
+        {"name": "k", "kind": "keyword", "text": "understanding " * 7 + "international"},
+    )
+    assert (long_text.status, long_text.body["error"]["code"]) == (400, "bad_request"), long_text.body
+    assert "at most 64 phones" in long_text.body["error"]["message"]
+    many_words = call("POST", "/v1/patterns", {"name": "k", "kind": "keyword", "text": "a b c d e f g h i"})
+    assert (many_words.status, many_words.body["error"]["code"]) == (400, "bad_request")
+    import harmonic
+
+    clip = harmonic.decode_audio((DATA / "speech" / "en_us_m.wav").read_bytes())
+    speech = harmonic.resample(clip.samples, clip.sample_rate, 16_000)
+    sentence = _encoded(np.concatenate([speech, speech, speech]))
+    long_example = call("POST", "/v1/patterns", {"name": "k", "kind": "keyword", "audio": sentence})
+    assert (long_example.status, long_example.body["error"]["code"]) == (400, "invalid_audio"), (
+        long_example.body
+    )
+    assert "phones long" in long_example.body["error"]["message"]
+    assert call("GET", "/v1/patterns").body["count"] == 0
+
+
 @pytest.mark.parametrize("kind", ["keyword", "template"])
 def test_an_example_without_speech_is_a_400_that_says_so(aws: AwsStack, kind: str) -> None:
     rng = np.random.default_rng(14)

@@ -85,7 +85,13 @@ def build_keyword(
         clip = harmonic.decode_audio(wav, limits)
         samples = harmonic.resample(clip.samples, clip.sample_rate, SAMPLE_RATE)
         phonetic.check_speech(samples, SAMPLE_RATE)
-        pronunciations.append(phonetic.phones_of_example(samples, SAMPLE_RATE))
+        phones = phonetic.phones_of_example(samples, SAMPLE_RATE)
+        if len(phones.split()) > phonetic.MAX_PHONES:
+            raise harmonic.InvalidAudio(
+                f"the example is {len(phones.split())} phones long; a keyword example is a word or a short "
+                f"phrase of at most {phonetic.MAX_PHONES} phones"
+            )
+        pronunciations.append(phones)
         duration_s = clip.duration_s
     keyword = Keyword(text.strip() if text else None, tuple(dict.fromkeys(pronunciations)))
     return keyword.to_bytes(), duration_s

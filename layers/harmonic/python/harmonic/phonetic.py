@@ -144,7 +144,12 @@ def pronounce_text(text: str) -> str:
             f"the pronouncing dictionary (CMUdict) has no {', '.join(repr(word) for word in missing)}: "
             "register the keyword from an example (audio) instead",
         )
-    return " ".join(_dictionary()[token] for token in tokens)
+    phones = " ".join(_dictionary()[token] for token in tokens)
+    if len(phones.split()) > MAX_PHONES:
+        raise UnknownWords(
+            [], f"text is {len(phones.split())} phones long; a keyword is at most {MAX_PHONES} phones"
+        )
+    return phones
 
 
 def voiced_seconds(samples: np.ndarray, sr: int) -> float:
