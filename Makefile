@@ -61,10 +61,12 @@ test-e2e: install browser-tools
 
 ## eval: keyword-template and fingerprint accuracy per SNR, and query latency vs registry size; then the
 ## cross-speaker keyword table (bench/eval_keywords.py: template matcher beside PocketSphinx, material
-## synthesized into build/xspeaker with the Debian engines that xspeaker-tools installs)
+## synthesized into build/xspeaker with the Debian engines that xspeaker-tools installs); then whether
+## keyword examples are told from music (bench/eval_speech_check.py; sox makes two of its music generators)
 eval: $(VENV)/.installed xspeaker-tools
 	$(PY) bench/eval_matching.py
 	$(PY) bench/eval_keywords.py
+	$(PY) bench/eval_speech_check.py
 
 ## xspeaker-tools: the Debian speech synthesizers (and ALSA's recorded voice) that generate the cross-speaker
 ## material (scripts/make_xspeaker_testdata.py); tests use the committed subset and need none of them
@@ -78,7 +80,7 @@ define apt_install
 	fi
 endef
 
-XSPEAKER_DEBS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts alsa-utils
+XSPEAKER_DEBS := espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts alsa-utils sox
 xspeaker-tools:
 	$(call apt_install,$(XSPEAKER_DEBS))
 

@@ -17,6 +17,7 @@ from harmonic import InvalidAudio, Match, phonetic
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "xspeaker"
+KEYWORDS = ROOT / "tests" / "data" / "keywords"
 SR = 16_000
 
 
@@ -217,3 +218,77 @@ def test_check_speech_refuses_silence_and_noise_and_accepts_a_spoken_word() -> N
     for entry in json.loads((DATA / "manifest.json").read_text())["enrol"]:  # every engine's examples
         phonetic.check_speech(_read(entry["file"]), SR)
         assert phonetic.voiced_seconds(_read(entry["file"]), SR) >= 0.1
+
+
+def _synth_music():
+    """bench/eval_matching.py's synthetic music (melody of harmonic notes, chord bed, drum hits)."""
+    spec = importlib.util.spec_from_file_location("eval_matching", ROOT / "bench" / "eval_matching.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.synth_music
+
+
+def _melody(semitones: list[int], note_s: float = 0.25) -> np.ndarray:
+    """A piano-like melody: each note struck (8 harmonic partials at 1/k) and decaying."""
+    t = np.arange(int(note_s * SR)) / SR
+    envelope = np.minimum(1.0, t / 0.005) * np.exp(-4.0 * t)
+    notes = []
+    for step in semitones:
+        f = 440.0 * 2 ** (step / 12)
+        notes.append(envelope * sum(np.sin(2 * np.pi * k * f * t) / k for k in range(1, 9)))
+    y = np.concatenate(notes)
+    return 0.5 * y / np.max(np.abs(y))
+
+
+def test_check_speech_refuses_music_and_says_so() -> None:
+    synth_music = _synth_music()
+    # seeds >= 1000 were not used to choose the constants (bench/eval_speech_check.py tunes on 0-49)
+    music = [synth_music(seed, 5.0, SR) for seed in range(1000, 1005)]
+    music += [_melody([-9, -7, -5, -4, -2, 0]), _melody([3, 7, 10, 7, 3, 0, 3, 7], note_s=0.15)]
+    for samples in music:
+        with pytest.raises(InvalidAudio, match="music, not speech"):
+            phonetic.check_speech(samples, SR)
+        assert phonetic.longest_note_seconds(samples, SR) >= phonetic.NOTE_MIN_S
+
+
+def _plucked_string(note_hz: float, seconds: float, seed: int) -> np.ndarray:
+    """A plucked string by Karplus & Strong (1983): a noise burst circulating in a delay line of one
+    period, averaged and damped on every pass (what sox's ``synth pluck`` does; no sox in CI)."""
+    period = round(SR / note_hz)
+    line = np.random.default_rng(seed).uniform(-1.0, 1.0, period)
+    out = np.empty(int(seconds * SR))
+    for start in range(0, out.size, period):
+        chunk = out[start : start + period]
+        chunk[:] = line[: chunk.size]
+        line = 0.996 * 0.5 * (line + np.roll(line, -1))
+    return out
+
+
+def test_check_speech_refuses_a_plucked_string_melody() -> None:
+    """A generator the constants were not chosen on (bench/eval_speech_check.py tunes on synth_music and
+    its instrument generator)."""
+    notes = [_plucked_string(f, 0.3, k) for k, f in enumerate([130.8, 164.8, 196.0, 261.6, 196.0])]
+    with pytest.raises(InvalidAudio, match="music, not speech"):
+        phonetic.check_speech(0.5 * np.concatenate(notes), SR)
+
+
+# Refused by the voicing test, not as music, since before the music test existed: the vowel glides from
+# 99 to 71 Hz within 0.1 s, too fast for the 64 ms frames of voiced_seconds (0.02 s voiced).
+_VOICING_MISSES = {"keywords/enrol_stop_2.wav"}
+
+
+def _committed_examples() -> list[Path]:
+    return sorted(DATA.glob("enrol_*.wav")) + sorted(KEYWORDS.glob("*.wav"))
+
+
+def test_check_speech_accepts_every_committed_spoken_example() -> None:
+    refused = {}
+    for path in _committed_examples():
+        name = f"{path.parent.name}/{path.name}"
+        sr, data = wavfile.read(path)
+        try:
+            phonetic.check_speech(data.astype(np.float64) / 32768.0, sr)
+        except InvalidAudio as error:
+            refused[name] = str(error)
+    assert not [message for message in refused.values() if "music" in message]
+    assert set(refused) == _VOICING_MISSES, refused

@@ -56,7 +56,6 @@ PHONES = frozenset(
         *("W", "Y", "Z", "ZH"),
     }
 )
-_WORD = re.compile(r"[a-z0-9']+")
 _ENGLISH_WORD = re.compile(r"^[a-z]+(?:'[a-z]+)*$")
 #: Bounds of a keyword (an artifact or a request beyond them is refused, never searched).
 MAX_WORDS = 8
@@ -64,6 +63,20 @@ MAX_PRONUNCIATIONS = 16
 MAX_PHONES = 64
 #: Least voiced audio (seconds, by harmonic.f0) an example must hold to count as speech.
 MIN_VOICED_S = 0.08
+#: A held note (:func:`longest_note_seconds`): the pitch moves by less than this many cents from one 10 ms
+#: frame to the next. Chosen with NOTE_MIN_S on the "tuned" material of bench/eval_speech_check.py (tuned
+#: speech, also under mains hum and white noise; synth_music and the bench's instrument generator, seeds
+#: 0-49): 2 refused the most music at no speech refused (1.5: 4 points less of synth_music; 3: a tuned
+#: word under -20 dB hum held a 0.11 s "note").
+NOTE_MAX_CENTS_PER_FRAME = 2.0
+#: Frames of a held note are within this many dB of the example's loudest frame: a mains hum under the
+#: pauses of a spoken word is steady but faint (60 Hz hum at -20 dB held 0.11 s "notes" without this gate,
+#: 0.07 s with it; the music refused on "tuned" did not change).
+NOTE_MAX_DB_BELOW_PEAK = 15.0
+#: An example whose pitch holds one note this long (seconds) is music. The longest in tuned speech was
+#: 0.05 s (0.07 s under -20 dB hum): twice that. 0.12 s would refuse about 4 points less of tuned
+#: synth_music.
+NOTE_MIN_S = 0.10
 
 
 def available() -> bool:
@@ -99,12 +112,12 @@ def _dictionary() -> dict[str, str]:
 
 
 def pronounce(text: str) -> str | None:
-    """The cmudict pronunciation of a word or phrase (phones joined by spaces); None if a word is missing."""
-    words = _WORD.findall(text.lower())
-    if not words:
+    """The cmudict pronunciation of a word or phrase (phones joined by spaces), as :func:`pronounce_text`
+    gives it; None where that refuses the text (a word missing or not English, no word, too long)."""
+    try:
+        return pronounce_text(text)
+    except UnknownWords:
         return None
-    phones = [_dictionary().get(word) for word in words]
-    return None if any(p is None for p in phones) else " ".join(phones)  # type: ignore[misc]
 
 
 class UnknownWords(ValueError):
@@ -152,36 +165,84 @@ def pronounce_text(text: str) -> str:
     return phones
 
 
-def voiced_seconds(samples: np.ndarray, sr: int) -> float:
-    """How many seconds of ``samples`` carry a pitch (harmonic.f0, 60-500 Hz): speech has some, silence
-    and noise none."""
+def _pitch_track(y: np.ndarray, sr: int) -> tuple[np.ndarray, int, int]:
+    """harmonic.f0 at 60-500 Hz on 10 ms hops; the track, the hop and the frame length (samples)."""
     from harmonic.pitch import f0
 
     hop = max(1, round(sr * FRAME_S))
     frame = 1 << int(np.ceil(np.log2(sr * 0.064)))  # 64 ms or more: two periods of 60 Hz and then some
-    track = f0(
-        as_mono_float64(samples, name="voiced_seconds"),
-        sr,
-        fmin=60.0,
-        fmax=500.0,
-        frame_length=frame,
-        hop_length=hop,
-    )
+    return f0(y, sr, fmin=60.0, fmax=500.0, frame_length=frame, hop_length=hop), hop, frame
+
+
+def voiced_seconds(samples: np.ndarray, sr: int) -> float:
+    """How many seconds of ``samples`` carry a pitch (harmonic.f0, 60-500 Hz): speech has some, silence
+    and noise none."""
+    track, hop, _ = _pitch_track(as_mono_float64(samples, name="voiced_seconds"), sr)
     return float(np.count_nonzero(~np.isnan(track)) * hop / sr)
+
+
+def longest_note_seconds(samples: np.ndarray, sr: int) -> float:
+    """The longest stretch (seconds) over which the pitch of ``samples`` holds one note: music has notes,
+    speech glides.
+
+    Speech/music discrimination by pitch stability, after Zhang & Kuo (2001, "Audio content analysis for
+    online audiovisual data segmentation and classification", IEEE Trans. Speech Audio Process. 9(4)):
+    an instrument holds each note at a fixed frequency, so its fundamental (and its spectral peak tracks)
+    stay level for the length of the note, whereas the pitch of speech moves continuously within every
+    syllable. Here: the f0 track of :func:`voiced_seconds` (harmonic.f0, 10 ms hops); a frame continues a
+    note when it and the previous frame are voiced, within ``NOTE_MAX_DB_BELOW_PEAK`` of the loudest frame
+    (energy over the f0 analysis frame), and the pitch moved by less than ``NOTE_MAX_CENTS_PER_FRAME``;
+    the result is the longest run of such frames.
+
+    Deviations from Zhang & Kuo: one feature instead of their rule set (energy, zero-crossing rate, f0,
+    spectral peak tracks), because an example is a single short clip, not a stream to segment; only the
+    f0 track, not the peak tracks of every partial (on the tuned material, spectral peaks of speech above
+    400 Hz stayed in one 16 Hz bin for up to 0.45 s, so peak tracks did not separate short clips); no
+    semitone grid and no vibrato model, so a note with vibrato (its pitch moving by more than 2 cents per
+    10 ms) is not held, and a chord whose f0 is not found is unvoiced.
+    """
+    y = as_mono_float64(samples, name="longest_note_seconds")
+    return _longest_note(y, sr, *_pitch_track(y, sr))
+
+
+def _longest_note(y: np.ndarray, sr: int, track: np.ndarray, hop: int, frame: int) -> float:
+    pad = frame // 2
+    cumulative = np.concatenate([[0.0], np.cumsum(np.square(np.pad(y, pad)))])
+    starts = np.arange(track.size) * hop  # frame t covers padded samples [t·hop, t·hop + frame), as f0
+    energy = cumulative[np.minimum(starts + frame, cumulative.size - 1)] - cumulative[starts]
+    loud = energy >= energy.max() * 10.0 ** (-NOTE_MAX_DB_BELOW_PEAK / 10.0)
+    cents = 1200.0 * np.log2(track)  # NaN where unvoiced, and NaN compares False below
+    held = (np.abs(np.diff(cents)) < NOTE_MAX_CENTS_PER_FRAME) & loud[1:] & loud[:-1]
+    edges = np.diff(held.astype(np.int8), prepend=0, append=0)
+    lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    return float(lengths.max(initial=0) * hop / sr)
 
 
 def check_speech(samples: np.ndarray, sr: int) -> None:
     """Raise :class:`InvalidAudio` unless an example holds speech: at least ``MIN_VOICED_S`` of voiced
-    audio. Digital silence and noise (white, pink, hiss) have none. Music is voiced and is not told apart
-    from speech here."""
+    audio, and no held note of ``NOTE_MIN_S`` or more (:func:`longest_note_seconds`). Digital silence and
+    noise (white, pink, hiss) have no voiced audio; music holds notes, speech does not.
+
+    Measured by bench/eval_speech_check.py on held-out material: no spoken example refused as music
+    (synthetic voices of three engines, also under hum and noise; the ALSA human recordings); music refused:
+    90 % of synth_music clips (0.5-10 s), every sox pluck and tremolo melody, 74 % of the bench's
+    instrument clips. Missed: fast passages of notes shorter than 0.1 s and notes with vibrato. The voicing
+    test misses a word whose pitch glides fast and low (tests/data/keywords/enrol_stop_2.wav)."""
     y = as_mono_float64(samples, name="check_speech")
     if not np.any(y):
         raise InvalidAudio("the example is digital silence: no speech was heard in it")
-    voiced = voiced_seconds(y, sr)
+    track, hop, frame = _pitch_track(y, sr)
+    voiced = float(np.count_nonzero(~np.isnan(track)) * hop / sr)
     if voiced < MIN_VOICED_S:
         raise InvalidAudio(
             f"no speech was heard in the example ({voiced:.2f} s voiced; at least {MIN_VOICED_S} s is "
             "needed): is it silence or noise?"
+        )
+    note = _longest_note(y, sr, track, hop, frame)
+    if note >= NOTE_MIN_S:
+        raise InvalidAudio(
+            f"the example sounds like music, not speech: its pitch holds one note for {note:.2f} s "
+            f"(spoken pitch glides; {NOTE_MIN_S} s on one pitch is taken for a note)"
         )
 
 
