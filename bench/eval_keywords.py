@@ -161,9 +161,6 @@ class FusedMethod:
 
     def __init__(self) -> None:
         sys.path.insert(0, str(ROOT / "functions"))
-        from harmonic.phonetic import DEFAULT_MIN_SCORE
-
-        self.thresholds = {"template": DEFAULT_THRESHOLD, "keyword": DEFAULT_MIN_SCORE}
 
     def enrol(self, examples: dict[str, list[np.ndarray]]) -> Any:
         from harmonic_service.logic.patterns import Pattern, PatternSet, build_keyword
@@ -178,11 +175,13 @@ class FusedMethod:
         return PatternSet.from_patterns(patterns)
 
     def search(self, registry: Any, y: np.ndarray) -> list[Match]:
-        found = [
-            Match(m["name"], m["score"] - self.thresholds[m["kind"]] + 0.5, m["start_s"], m["end_s"])
+        from harmonic_service.logic.patterns import margin
+
+        # the service's order (best margin first), every keyword's evidence included (min_margin=-1)
+        return [
+            Match(m["name"], margin(m) + 0.5, m["start_s"], m["end_s"])
             for m in registry.match(y, SR, min_margin=-1.0)
         ]
-        return sorted(found, key=lambda match: match.score, reverse=True)
 
 
 METHODS = [

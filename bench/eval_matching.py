@@ -12,10 +12,21 @@ White noise is added over the whole utterance at each SNR (seeded). At the defau
 Split "tuned" is the material the matcher's constants and threshold were chosen on; "held_out" (2 voices,
 10 negatives) was generated after that choice. The targets apply to "all".
 
-**Fingerprints** — synthetic music generated here from seeds (melodies of harmonic notes with decaying
-envelopes in a per-piece key and mode, a chord bed, percussive noise bursts): 60 registered recordings of
+**Fingerprints** — three materials generated here from seeds, each its own registry of 60 recordings of
 30 s; two 5 s excerpts of each at random offsets, white noise at each SNR; 100 excerpts of unregistered
-pieces. Top-1 = the best match is the excerpt's recording; located = its start within 0.1 s of the offset.
+pieces of the same material. Top-1 = the best match is the excerpt's recording; located = its start within
+0.1 s of the offset.
+
+- **music**: melodies of harmonic notes with decaying envelopes in a per-piece key and mode, a chord bed,
+  percussive noise bursts (:func:`synth_music`);
+- **sparse tonal**: a melody of single tones (a fundamental and a weak octave), notes of irregular length
+  with rests, nothing else: 3–4 spectral peaks per second (:func:`synth_sparse_tonal`);
+- **grid**: a tune on a strict 0.25 s grid (a struck note of random pitch on every beat, clicks), whose
+  chance coincidences pile onto multiples of the beat (:func:`synth_grid_tune`).
+
+The fingerprint constants of format 3 (the 2 s target zone, the Δt neighbours, the cohort ratio) were chosen
+on registries seeded 100–159 of these generators; the registries here are seeded 0–59 (music), 5000–5059
+(sparse tonal) and 6000–6059 (grid), with unregistered pieces from seed 10,000 up, none of them seen then.
 
 **Speed** — fingerprint query latency against 1, 10, 100 and 1,000 registered recordings (the 1,000 are
 10 s pieces, to keep the evaluation to minutes; the index holds their ~1.1 M hashes), with the 5 s excerpt's
@@ -175,12 +186,68 @@ def synth_music(seed: int, seconds: float, sr: int = SR) -> np.ndarray:
     return y / (np.max(np.abs(y)) + 1e-9) * 0.8
 
 
+def synth_sparse_tonal(seed: int, seconds: float, sr: int = SR) -> np.ndarray:
+    """A reproducible sparse melody: one tone at a time (fundamental and an octave at -12 dB), 0.2-1.2 s
+    notes with a decaying envelope and rests between some, on a major scale over a random tonic."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    y = np.zeros(n)
+    steps = np.array([0, 2, 4, 5, 7, 9, 11, 12, 14, 16])
+    tonic = rng.uniform(180.0, 330.0)
+    t0 = 0.0
+    while t0 < seconds:
+        length = rng.choice([0.25, 0.5, 0.5, 0.75, 1.0]) * rng.uniform(0.8, 1.2)
+        f = tonic * 2 ** (steps[rng.integers(steps.size)] / 12)
+        start, stop = int(t0 * sr), min(n, int((t0 + length) * sr))
+        t = np.arange(stop - start) / sr
+        envelope = np.exp(-3.0 * t) * np.minimum(1, t * 100) * np.minimum(1, (length - t) * 50)
+        y[start:stop] += envelope * (np.sin(2 * np.pi * f * t) + 0.25 * np.sin(4 * np.pi * f * t))
+        t0 += length + rng.choice([0.0, 0.0, 0.1, 0.25])
+    return y / (np.max(np.abs(y)) + 1e-9) * 0.8
+
+
+def synth_grid_tune(seed: int, seconds: float, sr: int = SR) -> np.ndarray:
+    """A reproducible tune on a strict grid: every 0.25 s a struck note of random pitch (150-900 Hz, four
+    partials, decaying), and a click on about a third of the beats."""
+    rng = np.random.default_rng(seed)
+    beat = sr // 4
+    y = np.zeros(int(seconds * sr))
+    t = np.arange(beat) / sr
+    for start in range(0, y.size - beat, beat):
+        f = rng.uniform(150, 900)
+        y[start : start + beat] += np.exp(-t * 6) * sum(
+            np.sin(2 * np.pi * k * f * t) / k for k in range(1, 5)
+        )
+        if rng.random() < 0.3:
+            y[start : start + 400] += 0.5 * rng.standard_normal(400) * np.exp(-np.arange(400) / 80)
+    return y / (np.max(np.abs(y)) + 1e-9) * 0.8
+
+
+#: material -> (generator, first seed of the registered recordings)
+FINGERPRINT_MATERIALS = {
+    "music": (synth_music, 0),
+    "sparse tonal": (synth_sparse_tonal, 5000),
+    "grid": (synth_grid_tune, 6000),
+}
+
+
 def evaluate_fingerprints() -> tuple[list[dict[str, Any]], bool]:
+    rows, ok = [], True
+    for material, (generate, first_seed) in FINGERPRINT_MATERIALS.items():
+        material_rows, material_ok = _evaluate_fingerprints(material, generate, first_seed)
+        rows += material_rows
+        ok &= material_ok
+    return rows, ok
+
+
+def _evaluate_fingerprints(
+    material: str, generate: Any, first_seed: int
+) -> tuple[list[dict[str, Any]], bool]:
     index = FingerprintIndex()
-    recordings = {f"track-{k:03d}": synth_music(k, RECORDING_S) for k in range(REGISTERED)}
+    recordings = {f"track-{k:03d}": generate(first_seed + k, RECORDING_S) for k in range(REGISTERED)}
     for pattern_id, y in recordings.items():
         index.add(pattern_id, fingerprint(y, SR))
-    unregistered = [synth_music(10_000 + k, EXCERPT_S) for k in range(UNREGISTERED)]
+    unregistered = [generate(10_000 + first_seed + k, EXCERPT_S) for k in range(UNREGISTERED)]
     rows, ok = [], True
     for snr in FINGERPRINT_SNRS:
         rng = np.random.default_rng(77)
@@ -197,6 +264,7 @@ def evaluate_fingerprints() -> tuple[list[dict[str, Any]], bool]:
                     located += abs(matches[0].start_s - start / SR) <= 0.1
         false_matches = sum(bool(index.query(fingerprint(add_noise(y, snr, rng), SR))) for y in unregistered)
         row: dict[str, Any] = {
+            "material": material,
             "snr": snr_label(snr),
             "registered": REGISTERED,
             "excerpts": tested,
@@ -306,13 +374,14 @@ def main() -> int:
     )
     fp_rows, fp_ok = evaluate_fingerprints()
     print(
-        f"\nfingerprints: {REGISTERED} registered recordings of {RECORDING_S:g} s; {EXCERPTS_EACH} excerpts "
-        f"of {EXCERPT_S:g} s each per SNR; {UNREGISTERED} unregistered excerpts"
+        f"\nfingerprints: {REGISTERED} registered recordings of {RECORDING_S:g} s per material; "
+        f"{EXCERPTS_EACH} excerpts of {EXCERPT_S:g} s each per SNR; {UNREGISTERED} unregistered excerpts"
     )
     print(
         table(
             fp_rows,
             [
+                "material",
                 "snr",
                 "registered",
                 "excerpts",

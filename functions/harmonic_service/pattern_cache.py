@@ -2,9 +2,11 @@
 
 `current()` costs one consistent DynamoDB read per call while nothing changes (the registry's version);
 after a registration or deletion it reloads the metadata and fetches only the artifacts it has not parsed
-yet, so a warm match function answers from memory. An artifact this code cannot read (corrupt, or written
-in an older format by an earlier deployment) is logged and left out, so one bad pattern never fails every
-match; re-register it to use it again.
+yet, so a warm match function answers from memory. An artifact this code cannot read (written in an older
+format by an earlier deployment, or corrupt) is computed again from the pattern's stored example (and a
+keyword's text), in memory, and logged; when that fails too (no example was kept, or the example is no longer
+accepted) the pattern is logged and left out, so one bad pattern never fails every match. Re-registering it
+stores an artifact of the current format.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from aws_lambda_powertools import Logger
 
 from harmonic_service import config
 from harmonic_service.dal import registry
-from harmonic_service.logic.patterns import Pattern, PatternSet
+from harmonic_service.logic.patterns import Pattern, PatternSet, rebuild_artifact
 from harmonic_service.tenancy import ANONYMOUS, Viewer
 
 _lock = threading.Lock()
 _state: dict[str, object] = {"version": None, "set": PatternSet(), "table": None}
-stats = {"reloads": 0, "artifacts_fetched": 0, "unreadable": 0}
+stats = {"reloads": 0, "artifacts_fetched": 0, "unreadable": 0, "rebuilt": 0}
 logger = Logger(service="harmonic", child=True)
 
 
@@ -43,18 +45,45 @@ def current() -> PatternSet:
                 except KeyError:  # deleted between the scan and now: the next version drops it
                     continue
                 stats["artifacts_fetched"] += 1
+                owner = item.get("owner") or ANONYMOUS
                 try:
-                    owner = item.get("owner") or ANONYMOUS
                     pattern_set.add(Pattern(pattern_id, item["name"], item["kind"], data, owner))
                 except ValueError as error:
-                    stats["unreadable"] += 1
-                    logger.warning(
-                        "pattern left out: its artifact cannot be read; register it again",
-                        extra={"pattern_id": pattern_id, "pattern_name": item["name"], "reason": str(error)},
-                    )
+                    _add_rebuilt(pattern_set, item, owner, str(error))
         stats["reloads"] += 1
         _state.update(version=version, set=pattern_set, table=table)
         return pattern_set
+
+
+def _add_rebuilt(pattern_set: PatternSet, item: dict, owner: str, unreadable: str) -> None:
+    """Add a pattern whose stored artifact cannot be read, computed again from its stored example (and
+    text); log why, and leave it out when that fails too."""
+    from harmonic import InvalidAudio, WavLimits, phonetic
+
+    pattern_id, name, kind = item["pattern_id"], item["name"], item["kind"]
+    context = {"pattern_id": pattern_id, "pattern_name": name, "reason": unreadable}
+    settings = config.get_settings()
+    limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
+    try:
+        if kind == "keyword" and not phonetic.available():
+            raise ValueError("this runtime has no PocketSphinx to compute a keyword with")
+        example = registry.example(item)
+        data = rebuild_artifact(kind, item.get("text"), example, limits)
+        pattern_set.add(Pattern(pattern_id, name, kind, data, owner))
+    except (KeyError, ValueError, InvalidAudio) as error:  # UnknownWords is a ValueError
+        stats["unreadable"] += 1
+        logger.warning(
+            "pattern left out: its artifact cannot be read, nor computed again from its example; register it "
+            "again",
+            extra={**context, "rebuild_error": str(error)},
+        )
+        return
+    stats["rebuilt"] += 1
+    logger.warning(
+        "pattern artifact computed again from its stored example (it cannot be read: older format?); "
+        "register the pattern again to store the current format",
+        extra=context,
+    )
 
 
 def selected_count(selectors: Iterable[str] | None, viewer: Viewer | None = None) -> int:

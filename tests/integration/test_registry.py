@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harmonic import decode_wav
+from harmonic.serialization import pack
 from harmonic_service import pattern_cache, service
 from harmonic_service.errors import BadRequest, NotFound
 
@@ -70,21 +72,32 @@ def test_warm_cache_reloads_only_what_changed(aws) -> None:
     assert pattern_cache.stats["artifacts_fetched"] == fetched + 3  # only the new artifact
 
 
-def test_an_unreadable_artifact_is_left_out_not_fatal(aws) -> None:
-    """An artifact from an older format (or corrupted in S3) must not fail every match."""
-    stale = service.create_pattern("music", "template", _wav("enrol_music_0.wav"), None)
-    service.create_pattern("fox", "fingerprint", SPEECH.read_bytes(), None)
-    key = f"patterns/{stale['pattern_id']}.bin"
-    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=b"HTPL an older format")
+def test_an_unreadable_artifact_is_computed_again_from_its_example(aws) -> None:
+    """An artifact of an older format (a format-2 fingerprint, from before the 2 s target zone) or a corrupt
+    one is computed again from the stored example and still matches; one whose example is gone too is left
+    out. Neither fails the match."""
+    older = service.create_pattern("fox", "fingerprint", SPEECH.read_bytes(), None)
+    corrupt = service.create_pattern("music", "template", _wav("enrol_music_0.wav"), None)
+    lost = service.create_pattern("banana", "template", _wav("enrol_banana_0.wav"), None)
+    format_2 = pack(
+        b"HFPT",
+        {"format": 2, "frame_rate": 62.5, "duration_s": 1.0},
+        {"hashes": np.arange(3, dtype=np.uint32), "times": np.zeros(3, np.int32)},
+    )
+    aws.s3.put_object(Bucket=aws.bucket, Key=f"patterns/{older['pattern_id']}.bin", Body=format_2)
+    aws.s3.put_object(Bucket=aws.bucket, Key=f"patterns/{corrupt['pattern_id']}.bin", Body=b"HTPL corrupt")
+    aws.s3.put_object(Bucket=aws.bucket, Key=f"patterns/{lost['pattern_id']}.bin", Body=b"HTPL corrupt")
+    aws.s3.delete_object(Bucket=aws.bucket, Key=f"patterns/{lost['pattern_id']}/example.wav")
     pattern_cache.clear()
-    unreadable = pattern_cache.stats["unreadable"]
+    rebuilt, unreadable = pattern_cache.stats["rebuilt"], pattern_cache.stats["unreadable"]
     patterns = pattern_cache.current()
+    assert pattern_cache.stats["rebuilt"] == rebuilt + 2
     assert pattern_cache.stats["unreadable"] == unreadable + 1
-    assert len(patterns) == 1
-    assert stale["pattern_id"] not in patterns.names
+    assert set(patterns.names) == {older["pattern_id"], corrupt["pattern_id"]}
     clip = decode_wav(SPEECH.read_bytes())
     found = patterns.match(clip.samples, clip.sample_rate)
     assert [match["name"] for match in found] == ["fox"]
+    assert found[0]["score"] > 0.5
 
 
 def test_pipeline_matches_a_registered_keyword(aws) -> None:

@@ -3,6 +3,7 @@ density, edge cases, and the safe binary formats. (Accuracy and speed figures: `
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 
 import numpy as np
@@ -91,10 +92,59 @@ def test_density_is_controlled_per_second() -> None:
     assert np.all(np.diff(dense.times) >= 0)
     assert dense.hashes.dtype == np.uint32
     assert dense.times.dtype == np.int32
-    assert np.all(dense.hashes < 1 << 26)
+    assert np.all(dense.hashes < 1 << 27)  # anchor bin 10 bits, target bin 10 bits, Δt 7 bits
     assert dense.duration_s == pytest.approx(10.0)
     with pytest.raises(ValueError, match="peaks_per_second"):
         fingerprint(y, SR, peaks_per_second=0)
+
+
+def _sparse_melody(seed: int, seconds: float) -> np.ndarray:
+    """One tone at a time (and a weak octave), 0.3-0.9 s notes, rests: three or four peaks per second."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(int(seconds * SR))
+    t0 = 0.0
+    while t0 < seconds - 0.3:
+        length = rng.uniform(0.3, 0.9)
+        f = 220.0 * 2 ** (rng.integers(0, 15) / 12)
+        t = np.arange(min(int(length * SR), y.size - int(t0 * SR))) / SR
+        start = int(t0 * SR)
+        y[start : start + t.size] += np.exp(-3 * t) * (
+            np.sin(2 * np.pi * f * t) + 0.25 * np.sin(4 * np.pi * f * t)
+        )
+        t0 += length + rng.choice([0.0, 0.15])
+    return y
+
+
+def test_a_sparse_melody_is_found_at_0_db() -> None:
+    """Few peaks: pairs up to 2 s apart and Δt ± 1 frame at the lookup are what find it (make eval: sparse
+    tonal 0.74 → 0.98 at 0 dB)."""
+    registry = FingerprintIndex()
+    for k in range(20):
+        registry.add(f"m{k}", fingerprint(_sparse_melody(k, 30.0), SR))
+    fp = fingerprint(_sparse_melody(3, 30.0), SR)
+    assert np.any((fp.hashes & 127) > 63)  # pairs more than 1 s apart (the 2 s target zone)
+    found = 0
+    for k, offset_s in [(3, 2.0), (7, 11.3), (11, 20.7), (15, 5.55), (19, 17.1)]:
+        y = _sparse_melody(k, 30.0)[int(offset_s * SR) : int((offset_s + 5) * SR)]
+        matches = registry.query(fingerprint(_noisy(y, 0.0, k), SR))
+        found += bool(matches) and matches[0].pattern_id == f"m{k}"
+    assert found == 5
+
+
+def test_a_recording_registered_twice_matches_under_both_ids(index) -> None:
+    """The cohort test counts other recordings against a match, but not a copy at the same offset."""
+    registry = FingerprintIndex.from_bytes(index.to_bytes())
+    registry.add("r5-again", fingerprint(_music(5, 20.0), SR))
+    excerpt = _noisy(_music(5, 20.0)[6 * SR : 11 * SR], 0.0)
+    assert {m.pattern_id for m in registry.query(fingerprint(excerpt, SR))} == {"r5", "r5-again"}
+
+
+def test_a_landmark_packs_anchor_bin_target_bin_and_a_dt_of_up_to_2_s() -> None:
+    """27 bits: anchor bin (10) | target bin (10) | Δt in frames (7, up to 127 = 2 s at 62.5 frames/s)."""
+    landmarks = sys.modules["harmonic.fingerprint"]._landmarks
+    hashes, times = landmarks(np.array([3, 130, 131]), np.array([10, 100, 20]), 12)
+    assert hashes.tolist() == [(10 << 17) | (100 << 7) | 127, (100 << 17) | (20 << 7) | 1]
+    assert times.tolist() == [3, 130]  # 3 → 131 is 128 frames: beyond the zone
 
 
 def test_other_sample_rates_find_the_same_recording(index) -> None:
@@ -153,10 +203,18 @@ def test_fingerprints_of_the_first_format_ask_to_fingerprint_again() -> None:
         Fingerprint.from_bytes(old)
 
 
+def test_fingerprints_of_format_2_ask_to_fingerprint_again() -> None:
+    """Format 2 packed Δt in 6 bits (pairs up to 63 frames): its hashes mean something else now."""
+    meta = {"format": 2, "frame_rate": 62.5, "duration_s": 1.0}
+    arrays = {"hashes": np.zeros(3, np.uint32), "times": np.zeros(3, np.int32)}
+    with pytest.raises(ValueError, match=r"format 2 .*fingerprint the recording again"):
+        Fingerprint.from_bytes(pack(b"HFPT", meta, arrays))
+
+
 def test_index_with_inconsistent_lengths_is_refused() -> None:
     data = pack(
         b"HFPI",
-        {"format": 2, "patterns": ["a"], "frame_rates": [62.5], "durations": [1.0]},
+        {"format": 3, "patterns": ["a"], "frame_rates": [62.5], "durations": [1.0]},
         {"lengths": np.array([5]), "hashes": np.zeros(3, np.uint32), "times": np.zeros(3, np.int32)},
     )
     with pytest.raises(ValueError, match="lengths"):

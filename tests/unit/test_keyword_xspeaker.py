@@ -159,8 +159,7 @@ FUSED_FLOORS = {
 @pytest.mark.parametrize(("examples", "snr_db"), list(FUSED_FLOORS))
 def test_the_services_fused_matcher_on_held_out_speakers(examples: int, snr_db: float | None) -> None:
     from harmonic import Match
-    from harmonic.phonetic import DEFAULT_MIN_SCORE
-    from harmonic_service.logic.patterns import Pattern, PatternSet, build_keyword
+    from harmonic_service.logic.patterns import Pattern, PatternSet, build_keyword, margin
 
     patterns = []
     for word, ys in _examples(examples).items():
@@ -170,16 +169,13 @@ def test_the_services_fused_matcher_on_held_out_speakers(examples: int, snr_db: 
             for i, y in enumerate(ys)
         ]
     pattern_set = PatternSet.from_patterns(patterns)
-    thresholds = {"template": DEFAULT_THRESHOLD, "keyword": DEFAULT_MIN_SCORE}
 
     def search(y: np.ndarray) -> list[Match]:
-        found = pattern_set.match(y, SR)
+        found = pattern_set.match(y, SR)  # what the service returns, in its order
         assert len({m["name"] for m in found}) == len(found)  # one match per name
-        ranked = [
-            Match(m["name"], m["score"] - thresholds[m["kind"]] + 0.5, m["start_s"], m["end_s"])
-            for m in found
-        ]
-        return sorted(ranked, key=lambda match: match.score, reverse=True)
+        ranked = [Match(m["name"], margin(m) + 0.5, m["start_s"], m["end_s"]) for m in found]
+        assert ranked == sorted(ranked, key=lambda match: match.score, reverse=True)  # best margin first
+        return ranked
 
     measured = _measure(search, 0.5, snr_db)
     top1, hit, located, fa = FUSED_FLOORS[(examples, snr_db)]

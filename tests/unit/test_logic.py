@@ -7,10 +7,12 @@ import io
 import json
 import math
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
 
+import harmonic
 from harmonic import InvalidAudio, json_safe
 from harmonic_service import config
 from harmonic_service.dal.attributes import from_av, to_av
@@ -329,6 +331,43 @@ def test_match_finds_registered_keywords_and_recordings() -> None:
         build_artifact("melody", speech_wav)
 
 
+def test_matches_of_different_kinds_are_ordered_by_their_margin_over_each_kinds_threshold() -> None:
+    """Scores of different kinds have different scales: the service returns a template from 0.575, a keyword
+    from 0.5 and a fingerprint from 0.5 (docs/design.md), and orders matches by how far above that they
+    are."""
+    from harmonic_service.logic.patterns import margin, threshold_of
+
+    assert (threshold_of("template"), threshold_of("keyword"), threshold_of("fingerprint")) == (
+        0.575,
+        0.5,
+        0.5,
+    )
+    with pytest.raises(ValueError, match="kind"):
+        threshold_of("melody")
+    assert margin({"kind": "template", "score": 0.6}) == pytest.approx(0.025)
+    assert margin({"kind": "keyword", "score": 0.6}) == pytest.approx(0.1)
+    pattern_set = PatternSet(names={"t": "t", "f": "f"}, kinds={"t": "template", "f": "fingerprint"})
+    pattern_set.index = _FixedIndex([harmonic.Match("f", 0.56, 0.0, 1.0)])  # margin 0.06
+    templates = [harmonic.Match("t", 0.6, 0.0, 1.0)]  # a higher score, but a margin of 0.025
+    with patch.object(harmonic, "match_templates", return_value=templates):
+        pattern_set.templates = {"t": object()}
+        found = pattern_set.match(np.ones(SR), SR)
+    assert [entry["pattern_id"] for entry in found] == ["f", "t"]
+
+
+class _FixedIndex:
+    """A fingerprint index that answers every query with the same hits."""
+
+    def __init__(self, hits: list) -> None:
+        self.hits = hits
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def query(self, fp, max_results: int = 5) -> list:
+        return self.hits
+
+
 def test_match_considers_only_the_selected_patterns() -> None:
     from harmonic_service.logic.patterns import PatternSet, build_artifact
 
@@ -561,8 +600,8 @@ def test_a_template_and_a_keyword_of_one_name_report_the_one_furthest_above_its_
     )
     found = pattern_set.match(np.zeros(16_000), 16_000)
     assert [(m["pattern_id"], m["kind"], m["score"]) for m in found] == [
-        ("t-music", "template", 0.58),
-        ("k-weather", "keyword", 0.55),
+        ("k-weather", "keyword", 0.55),  # 0.05 above its threshold: first, before a higher raw score
+        ("t-music", "template", 0.58),  # 0.005 above
     ]
     scores["t-weather"] = 0.70  # now 0.125 above its threshold: the template speaks for "weather"
     found = pattern_set.match(np.zeros(16_000), 16_000)

@@ -34,7 +34,11 @@ def test_keyword_targets_clean_20_db_and_10_db(evaluation) -> None:
 
 def test_fingerprint_targets_at_0_db_among_60_recordings(evaluation) -> None:
     rows, ok = evaluation.evaluate_fingerprints()
-    at_0_db = next(row for row in rows if row["snr"] == "0 dB")
-    assert at_0_db["registered"] >= 50
-    assert at_0_db["unregistered"] >= 20
+    at_0_db = {row["material"]: row for row in rows if row["snr"] == "0 dB"}
+    assert set(at_0_db) == {"music", "sparse tonal", "grid"}
+    for row in at_0_db.values():
+        assert row["registered"] >= 50
+        assert row["unregistered"] >= 20
+        assert row["top1"] >= 0.95  # the goal for sparse tonal material at 0 dB, kept for the others
+        assert row["false_match"] <= 0.05
     assert ok, _failed(rows)

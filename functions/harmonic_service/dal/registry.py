@@ -156,3 +156,10 @@ def delete(pattern_id: str, owner: str) -> bool:
 
 def artifact(pattern_id: str) -> bytes:
     return payloads.get_bytes(artifact_key(pattern_id))
+
+
+def example(item: dict[str, Any]) -> bytes | None:
+    """The clip a pattern was registered from (None for one without: a keyword registered by its spelling,
+    or a pattern from before examples were kept). KeyError when its object is gone."""
+    key = item.get("example_key")
+    return payloads.get_bytes(key) if key else None

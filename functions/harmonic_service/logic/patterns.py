@@ -97,6 +97,49 @@ def build_keyword(
     return keyword.to_bytes(), duration_s
 
 
+#: Where a fingerprint's score stands at its significance threshold (harmonic.fingerprint: s / (s + 4)).
+FINGERPRINT_THRESHOLD = 0.5
+
+
+def threshold_of(kind: str) -> float:
+    """The least score at which the service returns a match of ``kind``: each kind's score has its own
+    scale (docs/design.md, "Pattern registry"), so matches of different kinds compare by their margin over
+    it (:func:`margin`)."""
+    if kind == "template":
+        from harmonic.templates import DEFAULT_THRESHOLD
+
+        return DEFAULT_THRESHOLD
+    if kind == "keyword":
+        from harmonic.phonetic import DEFAULT_MIN_SCORE
+
+        return DEFAULT_MIN_SCORE
+    if kind == "fingerprint":
+        return FINGERPRINT_THRESHOLD
+    raise ValueError(f"unknown pattern kind {kind!r}")
+
+
+def margin(match: dict[str, Any]) -> float:
+    """How far a match entry (``PatternSet.match``) scores above its kind's threshold: what orders them."""
+    return float(match["score"]) - threshold_of(match["kind"])
+
+
+def rebuild_artifact(
+    kind: str, text: str | None, example: bytes | None, limits: WavLimits | None = None
+) -> bytes:
+    """A registered pattern's artifact computed again from what was registered (its stored example, and a
+    keyword's text): what an artifact of an older format, or one this code cannot read, is replaced by.
+
+    Raises ValueError when nothing to rebuild from was kept (a template or fingerprint without its
+    example, from before examples were kept), and whatever registering it would raise now (InvalidAudio,
+    phonetic.UnknownWords).
+    """
+    if kind == "keyword":
+        return build_keyword(text, example, limits)[0]
+    if example is None:
+        raise ValueError(f"no example of this {kind} was kept to compute it again from")
+    return build_artifact(kind, example, limits)[0]
+
+
 @dataclass
 class PatternSet:
     """Parsed patterns ready to match: templates and keywords by id, and one fingerprint index.
@@ -197,7 +240,8 @@ class PatternSet:
         viewer: Viewer | None = None,
         min_margin: float = 0.0,
     ) -> list[dict[str, Any]]:
-        """Matches best first: `{"pattern_id", "name", "kind", "score", "start_s", "end_s"}`.
+        """Matches best first (by :func:`margin`: the score's margin over its kind's threshold, since each
+        kind's score has its own scale): `{"pattern_id", "name", "kind", "score", "start_s", "end_s"}`.
 
         `selectors` (pattern ids or names) restricts the patterns considered; None considers all that
         `viewer` sees (None: every one). `min_margin`: how far above its kind's threshold a template or
@@ -210,19 +254,18 @@ class PatternSet:
         fingerprints_chosen = any(self.kinds[pattern_id] == "fingerprint" for pattern_id in chosen)
         spoken: list[tuple[float, harmonic.Match]] = []  # (margin over its kind's threshold, match)
         if templates:
-            from harmonic.templates import DEFAULT_THRESHOLD
-
-            least = max(0.0, DEFAULT_THRESHOLD + min_margin)
+            threshold = threshold_of("template")
+            least = max(0.0, threshold + min_margin)
             spoken += [
-                (m.score - DEFAULT_THRESHOLD, m)
+                (m.score - threshold, m)
                 for m in harmonic.match_templates(audio, sr, templates, threshold=least)
             ]
         if any(pattern_id in self.keywords for pattern_id in chosen):
-            spotter = self.spotter()
-            least = max(0.0, spotter.min_score + min_margin)
+            threshold = threshold_of("keyword")
+            least = max(0.0, threshold + min_margin)
             spoken += [
-                (m.score - spotter.min_score, m)
-                for m in spotter.match(audio, sr, min_score=least)
+                (m.score - threshold, m)
+                for m in self.spotter().match(audio, sr, min_score=least)
                 if m.pattern_id in chosen
             ]
         found.extend(self._best_by_name(spoken))
@@ -231,7 +274,7 @@ class PatternSet:
             # one query of the whole index, so that its significance test counts every registered recording
             hits = self.index.query(harmonic.fingerprint(audio, sr), max_results=len(self.index))
             found.extend(match for match in hits if match.pattern_id in chosen)
-        found.sort(key=lambda match: match.score, reverse=True)
+        found.sort(key=lambda match: match.score - threshold_of(self.kinds[match.pattern_id]), reverse=True)
         return [
             {
                 "pattern_id": match.pattern_id,
