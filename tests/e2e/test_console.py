@@ -196,6 +196,17 @@ def test_every_control_is_labelled_and_the_tabs_work_from_the_keyboard(console: 
     active.send_keys("\n")  # Enter on a focused button
     _shown(console, "patterns")
     assert patterns_tab.get_attribute("aria-pressed") == "true"
+    apart = console.execute_script(  # a label whose control is on another line than itself
+        "return [...document.querySelectorAll('#pattern-form label')].filter(l => {"
+        " const a = l.getBoundingClientRect(), b = l.control.getBoundingClientRect();"
+        " return Math.abs(a.top + a.bottom - b.top - b.bottom) / 2 > a.height; }).map(l => l.textContent)"
+    )
+    assert apart == [], "at 1280 px every label shares its control's line"
+    console.set_window_size(390, 844)
+    overflow = console.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"the patterns tab is {overflow} px wider than a phone"
 
 
 def test_a_pattern_registered_from_a_file_is_found_and_drawn_at_its_time(
