@@ -25,11 +25,12 @@ pieces of the same material. Top-1 = the best match is the excerpt's recording; 
   chance coincidences pile onto multiples of the beat (:func:`synth_grid_tune`).
 
 The fingerprint constants of format 3 (the 2 s target zone, the Δt neighbours, the cohort ratio) were chosen
-on registries seeded 100–159 of these generators; the registries here are seeded 0–59 (music), 5000–5059
-(sparse tonal) and 6000–6059 (grid), with unregistered pieces from seed 10,000 up, none of them seen then.
+on registries seeded 100–159 of these generators (the sparse one drawing its notes in another order) with
+unregistered pieces seeded 20,000 up; the registries here are seeded 0–59 (music), 5000–5059 (sparse
+tonal) and 6000–6059 (grid), with unregistered pieces from seed 10,000 up, none of them seen then.
 
 **Speed** — fingerprint query latency against 1, 10, 100 and 1,000 registered recordings (the 1,000 are
-10 s pieces, to keep the evaluation to minutes; the index holds their ~1.1 M hashes), with the 5 s excerpt's
+10 s pieces, to keep the evaluation to minutes; the index holds their ~1.7 M hashes), with the 5 s excerpt's
 fingerprinting timed apart; keyword matching time per template per second of query for 1 … 1,000
 templates. BLAS runs single-threaded, like a 1-vCPU Lambda.
 
