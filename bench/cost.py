@@ -22,6 +22,8 @@ What one invocation does, per mode (runner.py, service.py, docs/design.md; every
   writes to the idempotency table) and ``--polls`` status requests (one consistent read each). Per stage: one
   Lambda invocation, two conditional checkpoint updates, its S3 GETs and PUTs (`stage_io()`), a registry read
   where match is decided; per message three SQS requests (send, receive, delete), each billed per 64 KB chunk.
+  The invocations table's indexes: the sweeper's entry and its removal, and the history's projection changing
+  three times (acceptance, RUNNING, the end), a write unit each.
 - statemachine Standard: the same without SQS, plus the state transitions of the happy path of
   statemachines/harmonic.asl.json; Express: one request plus the execution's duration, rounded up to 100 ms,
   at its memory rounded up to 64 MB steps.
@@ -79,6 +81,7 @@ DEFAULT_ENVELOPE_BYTES = 600
 CHECKPOINT_WRITES_PER_STAGE = 2  # start_stage and complete_stage/succeed: conditional updates
 IDEMPOTENCY_WRITES = 2  # Powertools idempotency: the in-progress record, then the completed one
 SWEEP_INDEX_WRITES = 2  # the sweeper's keys-only index: the entry at acceptance, its removal at the end
+HISTORY_INDEX_WRITES = 3  # the history's by-owner index: its projection changes at acceptance, RUNNING, the end
 SWEEPS_PER_MONTH = 30 * 24 * 60  # the sweeper's schedule: every minute, whatever the volume
 SQS_REQUESTS_PER_MESSAGE = 3  # send, receive, delete
 SQS_IDLE_POLLERS_PER_QUEUE = 5  # Lambda's event-source mapping starts with five pollers
@@ -369,7 +372,8 @@ def usage(mode: str, workload: Workload, prices: dict) -> Usage:
     )
     # a refused conditional write is billed too (fan-in events that arrive early)
     refused = sum(count - 1 for count in triggers.values()) * write_units(final)
-    u.ddb_write_units = writes + refused + workload.idempotency_keys * IDEMPOTENCY_WRITES + SWEEP_INDEX_WRITES
+    indexes = SWEEP_INDEX_WRITES + HISTORY_INDEX_WRITES  # projected items under 1 KB: one unit each
+    u.ddb_write_units = writes + refused + workload.idempotency_keys * IDEMPOTENCY_WRITES + indexes
     registry_reads = sum(STAGE_IO[s].registry_reads for s in stages)
     u.ddb_read_units = workload.status_polls * read_units(final) + registry_reads
 

@@ -135,14 +135,15 @@ def test_pipeline_mode_by_hand() -> None:
     # messages: API → ingest, then five stages send on = 6; × (send, receive, delete) = 18 × $0.40
     assert items["sqs"] == pytest.approx(7.20)
     # writes: create + 6 × (start, complete) = 13 × 3 WRU = 39, plus the sweeper's index entry and its
-    # removal (2 × 1 WRU) = 41 → $25.625; reads: 3 polls + 2 registry = 5 RRU
-    assert items["dynamodb"] == pytest.approx(25.625 + 0.625)
+    # removal (2 × 1 WRU) and the history index's three changes (acceptance, RUNNING, the end: 3 × 1 WRU)
+    # = 44 → $27.50; reads: 3 polls + 2 registry = 5 RRU
+    assert items["dynamodb"] == pytest.approx(27.50 + 0.625)
     # 10 PUTs (clip; npz + json × 3; features, match, result) → $50; 5 GETs (the clip; ingest's and
     # denoise's .npz; normalize's twice, for features and match; respond reads the checkpoint) → $2
     assert items["s3_requests"] == pytest.approx(52.00)
     assert items["s3_storage"] == pytest.approx(STORAGE)
     assert items["step_functions"] == 0.0
-    assert sum(items.values()) == pytest.approx(14 + 2 + 10.66672 + 7.2 + 26.25 + 52 + STORAGE)
+    assert sum(items.values()) == pytest.approx(14 + 2 + 10.66672 + 7.2 + 28.125 + 52 + STORAGE)
 
 
 def test_events_mode_by_hand() -> None:
@@ -158,8 +159,9 @@ def test_events_mode_by_hand() -> None:
     # audit function once per event (8)
     assert items["lambda_requests"] == pytest.approx(22 * 0.20)
     # writes: create + 6 × (start, complete) = 13 × 3 WRU, plus 4 refused starts × 3 WRU, plus 8 audit items
-    # × 1 WRU, plus the sweeper's index (2 WRU) = 61 WRU → $38.125; reads: 3 polls + 2 registry = 5 RRU
-    assert items["dynamodb"] == pytest.approx(38.125 + 0.625)
+    # × 1 WRU, plus the sweeper's index (2 WRU) and the history index (3 WRU) = 64 WRU → $40.00; reads:
+    # 3 polls + 2 registry = 5 RRU
+    assert items["dynamodb"] == pytest.approx(40.00 + 0.625)
     assert items["step_functions"] == 0.0
     assert items["s3_requests"] == pytest.approx(52.00)  # the same stage I/O as the pipeline
 
@@ -184,7 +186,7 @@ def test_state_machine_modes_by_hand() -> None:
     standard = cost.monthly_cost("statemachine_standard", _workload(), PRICES)
     assert standard["step_functions"] == pytest.approx(10 * M * 0.025 / 1000)  # $250
     assert standard["sqs"] == 0.0
-    assert standard["dynamodb"] == pytest.approx(26.25)  # the same checkpoints and index as the pipeline
+    assert standard["dynamodb"] == pytest.approx(28.125)  # the same checkpoints and indexes as the pipeline
     express = cost.monthly_cost("statemachine_express", _workload(), PRICES)
     # 6 × (100 ms + 50 ms task overhead) = 900 ms → 900 ms billed; 64 MB: 1M × 0.9 s × 0.0625 GB
     assert express["step_functions"] == pytest.approx(1.00 + M * 0.9 * 0.0625 * 0.00001667)  # 1.9376875
@@ -220,13 +222,13 @@ def test_cpu_scaling_below_one_vcpu() -> None:
 
 def test_item_growth_and_idempotency_writes() -> None:
     # the item grows 1 KB → 7 KB over 6 stages: 1, 2, …, 7 KB after each; create 1 WRU, stage k's start
-    # (k+1) and completion (k+2) for k = 0..5: 1 + Σ(2k + 3) = 1 + 48 = 49 WRU, and the sweeper's index 2;
-    # polls read 7 KB: 2 RRU each
+    # (k+1) and completion (k+2) for k = 0..5: 1 + Σ(2k + 3) = 1 + 48 = 49 WRU, the sweeper's index 2 and
+    # the history index 3; polls read 7 KB: 2 RRU each
     u = cost.usage("pipeline", _workload(item_bytes=(1024, 7168)), PRICES)
-    assert u.ddb_write_units == 49 + 2
+    assert u.ddb_write_units == 49 + 2 + 3
     assert u.ddb_read_units == 3 * 2 + 2
     keyed = cost.usage("pipeline", _workload(idempotency_keys=1.0), PRICES)
-    assert keyed.ddb_write_units == 41 + 2  # Powertools: in-progress record, then completed
+    assert keyed.ddb_write_units == 44 + 2  # Powertools: in-progress record, then completed
 
 
 def test_large_envelopes_take_more_sqs_requests() -> None:
