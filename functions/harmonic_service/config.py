@@ -13,6 +13,10 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harmonic import WavLimits
 
 # The asynchronous orchestrations (a request's `mode`): SQS-linked stages, Step Functions, an EventBridge bus.
 MODES: tuple[str, ...] = ("pipeline", "statemachine", "events")
@@ -96,6 +100,14 @@ class Settings:
     @property
     def retention_s(self) -> int:
         return self.retention_days * 86_400
+
+    @property
+    def wav_limits(self) -> WavLimits:
+        """The audio bounds every decode applies (MAX_DURATION_S, MAX_SAMPLE_RATE). harmonic is imported
+        here, not at module level: functions that never decode audio never import the DSP."""
+        from harmonic import WavLimits
+
+        return WavLimits(max_duration_s=self.max_duration_s, max_sample_rate=self.max_sample_rate)
 
 
 def _int(name: str, default: int) -> int:

@@ -58,12 +58,11 @@ def current() -> PatternSet:
 def _add_rebuilt(pattern_set: PatternSet, item: dict, owner: str, unreadable: str) -> None:
     """Add a pattern whose stored artifact cannot be read, computed again from its stored example (and
     text); log why, and leave it out when that fails too."""
-    from harmonic import InvalidAudio, WavLimits, phonetic
+    from harmonic import InvalidAudio, phonetic
 
     pattern_id, name, kind = item["pattern_id"], item["name"], item["kind"]
     context = {"pattern_id": pattern_id, "pattern_name": name, "reason": unreadable}
-    settings = config.get_settings()
-    limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
+    limits = config.get_settings().wav_limits
     try:
         if kind == "keyword" and not phonetic.available():
             raise ValueError("this runtime has no PocketSphinx to compute a keyword with")

@@ -103,8 +103,7 @@ class StoredContext:
 
     @cached_property
     def limits(self) -> WavLimits:
-        settings = get_settings()
-        return WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
+        return get_settings().wav_limits
 
     def clip(self) -> bytes:
         key = self._envelope.input_key or payloads.input_key(self.invocation.invocation_id)

@@ -416,14 +416,18 @@ def analyze(
     _check_inline(audio, settings.max_inline_bytes)
     # The DSP (numpy, SciPy, the harmonic library) is imported by the routes that run it, never at cold
     # start: status polls, pattern listings and uploads share this function and need none of it.
-    from harmonic import InvalidAudio, WavLimits
+    from harmonic import InvalidAudio
     from harmonic_service import pattern_cache
     from harmonic_service.logic.chain import run_chain
 
-    limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
     try:
         return run_chain(
-            audio, run_steps, opts, limits=limits, patterns=pattern_cache.current(), viewer=viewer
+            audio,
+            run_steps,
+            opts,
+            limits=settings.wav_limits,
+            patterns=pattern_cache.current(),
+            viewer=viewer,
         )
     except InvalidAudio as error:
         raise BadRequest(str(error), code="invalid_audio") from None
@@ -489,7 +493,7 @@ def create_pattern(
     """
     settings = get_settings()
     name = (name or "").strip()
-    from harmonic import InvalidAudio, WavLimits  # the DSP, for this route only (see analyze)
+    from harmonic import InvalidAudio  # the DSP, for this route only (see analyze)
     from harmonic_service.logic import patterns as pattern_logic
 
     if not 1 <= len(name) <= pattern_logic.MAX_NAME_LENGTH:
@@ -512,7 +516,7 @@ def create_pattern(
         audio = payloads.get_bytes(audio_key)
     elif audio is not None:
         audio_format = _check_inline(audio, settings.max_inline_bytes)
-    limits = WavLimits(max_duration_s=settings.max_duration_s, max_sample_rate=settings.max_sample_rate)
+    limits = settings.wav_limits
     try:
         if kind == "keyword":
             from harmonic.phonetic import UnknownWords
