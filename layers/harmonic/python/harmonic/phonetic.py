@@ -178,6 +178,10 @@ def voiced_seconds(samples: np.ndarray, sr: int) -> float:
     """How many seconds of ``samples`` carry a pitch (harmonic.f0, 60-500 Hz): speech has some, silence
     and noise none."""
     track, hop, _ = _pitch_track(as_mono_float64(samples, name="voiced_seconds"), sr)
+    return _voiced(track, hop, sr)
+
+
+def _voiced(track: np.ndarray, hop: int, sr: int) -> float:
     return float(np.count_nonzero(~np.isnan(track)) * hop / sr)
 
 
@@ -231,8 +235,8 @@ def check_speech(samples: np.ndarray, sr: int) -> None:
     y = as_mono_float64(samples, name="check_speech")
     if not np.any(y):
         raise InvalidAudio("the example is digital silence: no speech was heard in it")
-    track, hop, frame = _pitch_track(y, sr)
-    voiced = float(np.count_nonzero(~np.isnan(track)) * hop / sr)
+    track, hop, frame = _pitch_track(y, sr)  # once, for both tests
+    voiced = _voiced(track, hop, sr)
     if voiced < MIN_VOICED_S:
         raise InvalidAudio(
             f"no speech was heard in the example ({voiced:.2f} s voiced; at least {MIN_VOICED_S} s is "
