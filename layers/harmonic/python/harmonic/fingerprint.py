@@ -234,10 +234,11 @@ def _with_dt_neighbours(hashes: np.ndarray, times: np.ndarray) -> tuple[np.ndarr
     )
 
 
-def _cohort_votes(best_votes: np.ndarray, best_offsets: np.ndarray) -> np.ndarray:
-    """For each recording, the most votes any *other* recording has in its best offset bin, among those
-    whose best bin lies elsewhere (two or more bins away: a recording registered twice, or twice under two
-    names, agrees on the offset and is not counted against its copy). 0 with no such recording.
+def _cohort_votes(best_votes: np.ndarray, best_offsets: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each ``wanted`` recording (the others get 0: only those past the significance test need it),
+    the most votes any *other* recording has in its best offset bin, among those whose best bin lies
+    elsewhere (two or more bins away: a recording registered twice, or twice under two names, agrees on
+    the offset and is not counted against its copy). 0 with no such recording.
 
     It is the query's own measure of chance: an excerpt unrelated to every recording still gives each its
     best bin, and how full those bins are shows what coincidence reaches on this material. Music on a tempo
@@ -246,7 +247,7 @@ def _cohort_votes(best_votes: np.ndarray, best_offsets: np.ndarray) -> np.ndarra
     order = np.argsort(-best_votes, kind="stable")
     cohort = np.zeros(best_votes.size, dtype=np.float64)
     candidates = order[:COHORT_CANDIDATES]
-    for index in np.flatnonzero(best_votes >= MIN_VOTES):
+    for index in np.flatnonzero(wanted):
         for other in candidates:
             if other != index and abs(int(best_offsets[other]) - int(best_offsets[index])) >= 2:
                 cohort[index] = best_votes[other]
@@ -356,7 +357,7 @@ class FingerprintIndex:
         log_p_corrected = np.minimum(0.0, log_p + math.log(float(possible_bins.sum())))
         significant = (log_p_corrected < math.log(SIGNIFICANCE)) & (best_votes >= MIN_VOTES)
         best_offsets = keys[best] % span
-        significant &= best_votes >= COHORT_RATIO * _cohort_votes(best_votes, best_offsets)
+        significant &= best_votes >= COHORT_RATIO * _cohort_votes(best_votes, best_offsets, significant)
         matches = []
         for index in np.flatnonzero(significant):
             offset_s = float((best_offsets[index] + shift) * OFFSET_BIN / fp.frame_rate)
