@@ -151,7 +151,8 @@ class CombinedMethod(SpellingMethod):
 class FusedMethod:
     """The service's matcher as a user gets it by registering both: under each keyword's name, a ``keyword``
     pattern by its spelling and a ``template`` per example, matched by the service's own PatternSet, which
-    speaks per name for the detection furthest above its kind's threshold (0.575 template, 0.5 keyword).
+    speaks per name for the detection furthest above its kind's threshold (0.575 template, 0.5 keyword),
+    that margin moved by the templates' speech-embedding evidence (logic.patterns.EMBEDDING_WEIGHT).
     Like the template row, every keyword is scored (``min_margin=-1``: evidence below the thresholds too) and
     ranked by that margin (reported as margin + 0.5, so the operating threshold is 0.5: a hit is what the
     service returns)."""
@@ -184,8 +185,37 @@ class FusedMethod:
         ]
 
 
+class EmbeddingMethod:
+    """The speech embeddings alone (harmonic.speech_embedding): each example's embeddings, as its template
+    keeps them, found in the query's by subsequence DTW; every keyword scored by its best example. Returned
+    at ``EMBEDDING_NEUTRAL``, where in the fused matcher they neither raise nor lower a margin. They place a
+    word only to within a window (0.775 s), so no location is reported (located is 0 by construction)."""
+
+    name = "embedding"
+
+    def __init__(self) -> None:
+        sys.path.insert(0, str(ROOT / "functions"))
+        from harmonic_service.logic.patterns import EMBEDDING_NEUTRAL
+
+        self.threshold = EMBEDDING_NEUTRAL
+
+    def enrol(self, examples: dict[str, list[np.ndarray]]) -> Any:
+        return {word: [make_template(y, SR).embedding for y in ys] for word, ys in examples.items()}
+
+    def search(self, registry: Any, y: np.ndarray) -> list[Match]:
+        from harmonic.speech_embedding import best_scores, embed
+
+        query = embed(y, SR)
+        found = [
+            Match(word, float(best_scores(query, examples).max()), float("nan"), float("nan"))
+            for word, examples in registry.items()
+        ]
+        return sorted(found, key=lambda match: match.score, reverse=True)
+
+
 METHODS = [
     "template",
+    "embedding",
     "ps-spelling-untuned",
     "ps-spelling",
     "ps-spelling-denoised",
@@ -202,9 +232,10 @@ def methods() -> dict[str, Any]:
 
     if not phonetic.available():
         print("pocketsphinx is not installed: only the template matcher is measured", flush=True)
-        return {"template": TemplateMethod()}
+        return {"template": TemplateMethod(), "embedding": EmbeddingMethod()}
     return {
         "template": TemplateMethod(),
+        "embedding": EmbeddingMethod(),
         "ps-spelling-untuned": SpellingMethod(
             "ps-spelling-untuned", normalized=False, denoise_stationary=False
         ),

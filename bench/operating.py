@@ -18,7 +18,8 @@ Prints, and writes to bench/results/operating.json (read by bench/cost.py):
     `parallel_branch`); and what a CPU per function could save at most (`dsp_bound_speedup`);
 (f) keywords (PocketSphinx, issue 14): the match stage function on a 5 s speech clip with 100 registered
     keywords (p50/p95 of 20 runs, one thread; goal p95 <= 300 ms), the cost per keyword and per audio second
-    (a fit over 10/50/100 keywords and 2.5/5/10 s), the same 5 s clip against 100 templates beside it, and
+    (a fit over 10/50/100 keywords and 2.5/5/10 s), the same 5 s clip against 100 templates beside it and
+    against 100 keywords registered both ways (spelling and one example: the speech embeddings too), and
     the cold cost: importing harmonic.phonetic + pocketsphinx in a fresh interpreter, and building the first
     search.
 
@@ -533,7 +534,31 @@ def keyword_figures(runs: int = 20) -> dict[str, Any]:
         match(y, 16_000, templates)
         times.append((time.perf_counter() - t) * 1000)
     out["templates_100_5s"] = _stats(times)
+    # the fused registry: each keyword by its spelling and by one example (a template, with its embeddings)
+    fused = PatternSet.from_patterns(
+        keywords + [Pattern(f"t{i}", word, "template", template) for i, word in enumerate(words)]
+    )
+    match(y, 16_000, fused)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        match(y, 16_000, fused)
+        times.append((time.perf_counter() - t) * 1000)
+    out["fused_100_5s"] = _stats(times)
+    from harmonic.speech_embedding import embed
+
+    embed(y, 16_000)
+    times = []
+    for _ in range(7):
+        t = time.perf_counter()
+        embed(y, 16_000)
+        times.append((time.perf_counter() - t) * 1000)
+    out["embed_5s"] = _stats(times)
     bare = fresh("import numpy")
+    out["embedding_load_ms"] = (
+        fresh("import numpy as np; from harmonic import speech_embedding as e; e.embed(np.ones(1600), 16000)")
+        - bare
+    )
     out["import_ms"] = fresh("import numpy, harmonic.phonetic, pocketsphinx") - bare
     out["first_search_ms"] = (
         fresh(
@@ -554,6 +579,12 @@ def _print_keyword_figures(figures: dict[str, Any]) -> None:
         f"(goal p95 <= {KEYWORD_GOAL_P95_MS:.0f}: {'PASS' if goal['pass'] else 'FAIL'}); "
         f"100 templates, same clip: p50 {figures['templates_100_5s']['median_ms']:.0f}, "
         f"p95 {figures['templates_100_5s']['p95_ms']:.0f}"
+    )
+    print(
+        f"    100 keywords by spelling and one example each (fused, speech embeddings): "
+        f"p50 {figures['fused_100_5s']['median_ms']:.0f}, p95 {figures['fused_100_5s']['p95_ms']:.0f}; "
+        f"embedding the 5 s clip p50 {figures['embed_5s']['median_ms']:.0f}; first embedding in a process "
+        f"(import, weights, one clip) {figures['embedding_load_ms']:.0f}"
     )
     for row in figures["grid"]:
         print(f"      {row['keywords']:>3} keywords, {row['seconds']:>4} s: p50 {row['median_ms']:>6.1f}")

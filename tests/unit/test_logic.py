@@ -350,7 +350,7 @@ def test_matches_of_different_kinds_are_ordered_by_their_margin_over_each_kinds_
     pattern_set.index = _FixedIndex([harmonic.Match("f", 0.56, 0.0, 1.0)])  # margin 0.06
     templates = [harmonic.Match("t", 0.6, 0.0, 1.0)]  # a higher score, but a margin of 0.025
     with patch.object(harmonic, "match_templates", return_value=templates):
-        pattern_set.templates = {"t": object()}
+        pattern_set.templates = {"t": harmonic.Template.from_bytes(_template_without_embedding())}
         found = pattern_set.match(np.ones(SR), SR)
     assert [entry["pattern_id"] for entry in found] == ["f", "t"]
 
@@ -575,7 +575,8 @@ def test_a_template_and_a_keyword_of_one_name_report_the_one_furthest_above_its_
 
     pattern_set = PatternSet()
     keyword = phonetic.Keyword("weather", ("W EH DH ER",)).to_bytes()
-    template = harmonic.make_template(np.sin(np.arange(8000) * 0.05) * np.hanning(8000), 16_000).to_bytes()
+    # without speech embeddings: only the detections' margins speak (the next test adds the embeddings)
+    template = _template_without_embedding()
     for pattern in (
         Pattern("t-weather", "weather", "template", template),
         Pattern("k-weather", "weather", "keyword", keyword),
@@ -612,3 +613,53 @@ def test_a_template_and_a_keyword_of_one_name_report_the_one_furthest_above_its_
     assert [m["pattern_id"] for m in pattern_set.match(np.zeros(16_000), 16_000)] == ["t-music"]
     weaker = pattern_set.match(np.zeros(16_000), 16_000, min_margin=-0.1)
     assert [m["pattern_id"] for m in weaker] == ["t-music", "k-weather"]
+
+
+def _template_without_embedding() -> bytes:
+    import dataclasses
+
+    import harmonic
+
+    template = harmonic.make_template(np.sin(np.arange(8000) * 0.05) * np.hanning(8000), 16_000)
+    return dataclasses.replace(template, embedding=None).to_bytes()
+
+
+def test_speech_embeddings_move_a_names_margin_by_twice_their_score_past_the_neutral_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/matching.md, "Speech embeddings": a name whose templates carry speech embeddings has its best
+    detection's margin moved by 2 × (e − 0.8125), e the templates' best embedding score against the clip; the
+    reported score is the kind's threshold plus that margin, so it is returned exactly when that is ≥ 0."""
+    import dataclasses
+
+    import harmonic
+    from harmonic import Match, speech_embedding
+
+    clip = np.random.default_rng(3).standard_normal(32_000) * 0.1
+    query = speech_embedding.embed(clip, 16_000)
+    template = harmonic.Template.from_bytes(_template_without_embedding())
+    exact = dataclasses.replace(template, embedding=query[5:12])  # found in the clip: e = 1
+    unrelated = dataclasses.replace(template, embedding=-query[5:12])  # pointing away: e = 0 (clipped)
+    pattern_set = PatternSet.from_patterns(
+        [
+            Pattern("t-found", "found", "template", exact.to_bytes()),
+            Pattern("t-absent", "absent", "template", unrelated.to_bytes()),
+            Pattern("t-plain", "plain", "template", _template_without_embedding()),
+        ]
+    )
+    scores = {"t-found": 0.55, "t-absent": 0.90, "t-plain": 0.60}
+    monkeypatch.setattr(
+        harmonic,
+        "match_templates",
+        lambda audio, sr, templates, threshold: [
+            Match(i, scores[i], 0.2, 0.5) for i in templates if scores[i] >= threshold
+        ],
+    )
+    found = {m["pattern_id"]: m for m in pattern_set.match(clip, 16_000, min_margin=-1.0)}
+    # 0.55 is 0.025 under the template threshold 0.575; the embedding adds 2 × (1 − 0.8125) = 0.375
+    assert found["t-found"]["score"] == pytest.approx(0.575 - 0.025 + 0.375, abs=1e-3)
+    # 0.90 is 0.325 over; the embedding takes 2 × 0.8125 = 1.625 off: clipped at 0
+    assert found["t-absent"]["score"] == 0.0
+    assert found["t-plain"]["score"] == 0.60  # no embeddings: the detection's own score
+    returned = [m["pattern_id"] for m in pattern_set.match(clip, 16_000)]
+    assert returned == ["t-found", "t-plain"]  # margins 0.35 and 0.025; "absent" is not returned

@@ -113,7 +113,7 @@ def test_template_round_trips_and_rejects_other_bytes(manifest) -> None:
     assert restored == template
     assert restored.duration_s == template.duration_s
     assert restored.warps == template.warps
-    assert len(data) < 60_000  # a one-second word: a few tens of kB
+    assert len(data) < 70_000  # a one-second word: a few tens of kB (6 kB of it the speech embeddings)
     with pytest.raises(ValueError, match=r"truncated|corrupt|trailing"):
         Template.from_bytes(data[:-10])
     with pytest.raises(ValueError, match="tag"):
@@ -126,6 +126,32 @@ def test_templates_of_the_first_format_ask_to_register_again() -> None:
     old = pack(b"HTPL", {"duration_s": 0.5}, {"features": np.zeros((50, 16), dtype=np.float32)})
     with pytest.raises(ValueError, match="register the keyword again"):
         Template.from_bytes(old)
+    # format 2 (mel power without the speech embeddings): the match stage rebuilds it from the stored example
+    mel_only = {"format": 2, "duration_s": 0.5, "warps": [1.0]}
+    second = pack(b"HTPL", mel_only, {"mel_db": np.zeros((1, 40, 50), dtype=np.float32)})
+    with pytest.raises(ValueError, match=r"format 2 is not supported.*register the keyword again"):
+        Template.from_bytes(second)
+
+
+def test_a_template_keeps_its_examples_speech_embeddings_and_rejects_bad_ones(manifest) -> None:
+    import dataclasses
+
+    from harmonic.speech_embedding import embed
+
+    y = _read(manifest["enrol"][3]["file"])
+    template = make_template(y, SR)
+    assert template.embedding is not None
+    assert template.embedding.shape[1] == 96
+    # of the speech only: no longer than the whole example's, one row per 80 ms of it
+    assert template.embedding.shape[0] <= embed(y, SR).shape[0]
+    assert abs(template.embedding.shape[0] - round(template.duration_s / 0.08)) <= 2
+    without = dataclasses.replace(template, embedding=None)
+    assert Template.from_bytes(without.to_bytes()).embedding is None
+    assert without != template
+    bad_embeddings = (np.zeros((3, 95)), np.full((3, 96), np.nan), np.zeros(96))
+    for bad in (array.astype(np.float32) for array in bad_embeddings):
+        with pytest.raises(ValueError, match="corrupt template: embedding"):
+            Template.from_bytes(dataclasses.replace(template, embedding=bad).to_bytes())
 
 
 @pytest.mark.parametrize(

