@@ -213,6 +213,29 @@ class EmbeddingMethod:
         return sorted(found, key=lambda match: match.score, reverse=True)
 
 
+class KeywordExampleMethod(FusedMethod):
+    """The service's ``keyword`` kind registered from the spelling and an example (``POST /v1/patterns``
+    with ``text`` and a clip; one pattern per example under the keyword's name): PocketSphinx searches the
+    spelling and the example's decoded phones, and the example's speech embeddings move the margin."""
+
+    name = "keyword+example"
+
+    def enrol(self, examples: dict[str, list[np.ndarray]]) -> Any:
+        from harmonic import encode_wav
+        from harmonic_service.logic.patterns import Pattern, PatternSet, build_keyword
+
+        def artifact(word: str, y: np.ndarray) -> bytes:
+            return build_keyword(word.split("#")[0], encode_wav(y, SR))[0]
+
+        return PatternSet.from_patterns(
+            [
+                Pattern(f"{word}/k{i}", word, "keyword", artifact(word, y))
+                for word, ys in examples.items()
+                for i, y in enumerate(ys)
+            ]
+        )
+
+
 METHODS = [
     "template",
     "embedding",
@@ -223,6 +246,7 @@ METHODS = [
     "ps-example",
     "ps-combined",
     "fused",
+    "keyword+example",
 ]
 
 
@@ -247,6 +271,7 @@ def methods() -> dict[str, Any]:
         ),
         "ps-spelling-adaptive": SpellingMethod("ps-spelling-adaptive", denoise_stationary=True),
         "fused": FusedMethod(),
+        "keyword+example": KeywordExampleMethod(),
     }
 
 

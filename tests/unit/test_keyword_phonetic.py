@@ -210,6 +210,33 @@ def test_a_keyword_artifact_round_trips_and_a_bad_one_is_refused() -> None:
         phonetic.Keyword.from_bytes(b"TMPL" + keyword.to_bytes()[4:])  # another artifact's tag
 
 
+def test_a_keyword_keeps_its_examples_speech_embeddings() -> None:
+    """A keyword registered from an example keeps the example's speech embeddings (the match stage joins
+    them to its margin); one by spelling, or stored before they were kept, has none and still reads."""
+    import sys
+    from pathlib import Path
+
+    from harmonic.serialization import pack
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
+    from harmonic_service.logic.patterns import build_keyword
+
+    example = (Path(__file__).resolve().parents[1] / "data" / "keywords" / "enrol_weather_0.wav").read_bytes()
+    spelled = phonetic.Keyword.from_bytes(build_keyword("weather", None)[0])
+    assert spelled.embedding is None
+    heard = phonetic.Keyword.from_bytes(build_keyword("weather", example)[0])
+    assert heard.embedding is not None
+    assert heard.embedding.shape[1] == 96
+    assert np.allclose(np.linalg.norm(heard.embedding, axis=1), 1.0, atol=1e-5)
+    assert 3 <= heard.embedding.shape[0] <= 20  # a word of about half a second: one row per 80 ms
+    older = pack(b"HKWD", {"text": "weather", "pronunciations": ["W EH DH ER"]}, {})
+    assert phonetic.Keyword.from_bytes(older).embedding is None
+    meta = {"text": "weather", "pronunciations": ["W EH DH ER"]}
+    for bad in (np.zeros((3, 95)), np.full((3, 96), np.nan), np.zeros((257, 96)), np.zeros(96)):
+        with pytest.raises(ValueError, match="keyword embedding"):
+            phonetic.Keyword.from_bytes(pack(b"HKWD", meta, {"embedding": bad.astype("<f4")}))
+
+
 def test_check_speech_refuses_silence_and_noise_and_accepts_a_spoken_word() -> None:
     rng = np.random.default_rng(3)
     for samples in (np.zeros(SR), 0.3 * rng.standard_normal(SR), np.cumsum(rng.standard_normal(SR)) / 300):

@@ -663,3 +663,30 @@ def test_speech_embeddings_move_a_names_margin_by_twice_their_score_past_the_neu
     assert found["t-plain"]["score"] == 0.60  # no embeddings: the detection's own score
     returned = [m["pattern_id"] for m in pattern_set.match(clip, 16_000)]
     assert returned == ["t-found", "t-plain"]  # margins 0.35 and 0.025; "absent" is not returned
+
+
+def test_a_keyword_registered_from_an_example_is_moved_by_its_embeddings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same rule for the keyword kind: its example's embeddings move its margin by 2 × (e − 0.8125)."""
+    from harmonic import Match, phonetic, speech_embedding
+
+    clip = np.random.default_rng(4).standard_normal(32_000) * 0.1
+    query = speech_embedding.embed(clip, 16_000)
+    heard = phonetic.Keyword("weather", ("W EH DH ER",), query[3:9])  # e = 1
+    spelled = phonetic.Keyword("music", ("M Y UW Z IH K",))
+    pattern_set = PatternSet.from_patterns(
+        [
+            Pattern("k-heard", "weather", "keyword", heard.to_bytes()),
+            Pattern("k-spelled", "music", "keyword", spelled.to_bytes()),
+        ]
+    )
+
+    class Spotter:
+        def match(self, audio: np.ndarray, sr: int, min_score: float) -> list[Match]:
+            return [Match("k-heard", 0.45, 1.0, 1.3), Match("k-spelled", 0.55, 0.2, 0.6)]
+
+    monkeypatch.setattr(pattern_set, "spotter", Spotter)
+    found = {m["pattern_id"]: m["score"] for m in pattern_set.match(clip, 16_000)}
+    # 0.45 is 0.05 under the keyword threshold 0.5; + 2 × (1 − 0.8125) = 0.375 -> 0.825; the spelled one as is
+    assert found == {"k-heard": pytest.approx(0.825, abs=1e-3), "k-spelled": 0.55}

@@ -10,8 +10,8 @@ the match stage calls `PatternSet.match`. Three kinds:
 - ``fingerprint``: a recording found by landmark hashes (harmonic.fingerprint).
 
 Templates and keywords that share a name are one keyword: a clip's match for it is the best of them (by the
-margin over each kind's threshold), that margin moved by the speech embeddings its templates keep
-(harmonic.speech_embedding), reported once.
+margin over each kind's threshold), that margin moved by the speech embeddings its examples keep
+(harmonic.speech_embedding: templates, and keywords registered from an example), reported once.
 """
 
 from __future__ import annotations
@@ -73,9 +73,11 @@ def build_keyword(
 
     The spelling is pronounced by cmudict (phonetic.UnknownWords naming a word it lacks); the example is
     checked for speech and decoded into phones by PocketSphinx's phone loop (InvalidAudio when it holds no
-    speech). Both together search the keyword by every pronunciation. ValueError when neither is given.
+    speech), and its speech embeddings are kept (joined to the keyword's margin as a template's are). Both
+    together search the keyword by every pronunciation. ValueError when neither is given.
     """
     from harmonic import phonetic
+    from harmonic.templates import example_embedding
 
     if not text and wav is None:
         raise ValueError("a keyword needs its text, an example, or both")
@@ -83,6 +85,7 @@ def build_keyword(
     if text:
         pronunciations.append(phonetic.pronounce_text(text))
     duration_s = 0.0
+    embedding = None
     if wav is not None:
         clip = harmonic.decode_audio(wav, limits)
         samples = harmonic.resample(clip.samples, clip.sample_rate, SAMPLE_RATE)
@@ -95,14 +98,15 @@ def build_keyword(
             )
         pronunciations.append(phones)
         duration_s = clip.duration_s
-    keyword = Keyword(text.strip() if text else None, tuple(dict.fromkeys(pronunciations)))
+        embedding = example_embedding(samples, SAMPLE_RATE)
+    keyword = Keyword(text.strip() if text else None, tuple(dict.fromkeys(pronunciations)), embedding)
     return keyword.to_bytes(), duration_s
 
 
 #: Where a fingerprint's score stands at its significance threshold (harmonic.fingerprint: s / (s + 4)).
 FINGERPRINT_THRESHOLD = 0.5
 
-#: How a keyword's speech-embedding evidence (harmonic.speech_embedding: its templates' best score ``e``
+#: How a keyword's speech-embedding evidence (harmonic.speech_embedding: its examples' best score ``e``
 #: against the clip, 0..1) joins its best detection's margin: ``margin + EMBEDDING_WEIGHT · (e −
 #: EMBEDDING_NEUTRAL)``. Chosen on the tuned split of ``make eval`` (bench/eval_keywords.py) alone: of the
 #: weights 0.5–3, 2 returned the most keywords clean, under music and under white noise together; the neutral
@@ -232,13 +236,13 @@ class PatternSet:
         self, candidates: Iterable[tuple[float, harmonic.Match]], audio: np.ndarray, sr: int, chosen: set[str]
     ) -> list[tuple[float, harmonic.Match]]:
         """One (margin, match) per name: the detection furthest above its kind's threshold, its margin joined
-        by the speech-embedding evidence of the name's templates.
+        by the speech-embedding evidence of the name's examples (templates, and keywords registered from one).
 
         Templates and keywords that share a name are one keyword heard two ways (by sound, by phones); their
         scores are on different scales, so the detection that clears its own threshold by the widest margin
         speaks for the name and says where it is (measured in docs/matching.md, "fused": it keeps the
         template matcher's strength on voices like the examples and PocketSphinx's on every other voice).
-        When the name's templates carry speech embeddings, their best score ``e`` against the clip's moves
+        When the name's examples carry speech embeddings, their best score ``e`` against the clip's moves
         that margin by ``EMBEDDING_WEIGHT · (e − EMBEDDING_NEUTRAL)`` (docs/matching.md, "Speech
         embeddings"); the match's score is then its kind's threshold plus the joined margin (within 0..1),
         so that it is returned exactly when that margin is at least 0.
@@ -249,10 +253,10 @@ class PatternSet:
             if name not in best or margin > best[name][0]:
                 best[name] = (margin, match)
         examples: dict[str, list[np.ndarray]] = {}
-        for pattern_id, template in self.templates.items():
+        for pattern_id, artifact in (*self.templates.items(), *self.keywords.items()):
             name = self.names[pattern_id]
-            if pattern_id in chosen and name in best and template.embedding is not None:
-                examples.setdefault(name, []).append(template.embedding)
+            if pattern_id in chosen and name in best and artifact.embedding is not None:
+                examples.setdefault(name, []).append(artifact.embedding)
         if not examples:
             return list(best.values())
         from harmonic.speech_embedding import best_scores, embed

@@ -28,7 +28,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -61,6 +61,7 @@ _ENGLISH_WORD = re.compile(r"^[a-z]+(?:'[a-z]+)*$")
 MAX_WORDS = 8
 MAX_PRONUNCIATIONS = 16
 MAX_PHONES = 64
+MAX_EMBEDDING_ROWS = 256  # an example's speech embeddings: one row per 80 ms, 20 s at most
 #: Least voiced audio (seconds, by harmonic.f0) an example must hold to count as speech.
 MIN_VOICED_S = 0.08
 #: A held note (:func:`longest_note_seconds`): the pitch moves by less than this many cents from one 10 ms
@@ -252,14 +253,18 @@ def check_speech(samples: np.ndarray, sr: int) -> None:
 
 @dataclass(frozen=True)
 class Keyword:
-    """A registered keyword: its spelling (if given) and every pronunciation it is searched by.
+    """A registered keyword: its spelling (if given), every pronunciation it is searched by, and the speech
+    embeddings of the example it was registered from (if one was).
 
-    Serialized with :mod:`harmonic.serialization` (tag ``HKWD``, no arrays); :meth:`from_bytes` checks
-    every bound and phone, so an artifact that is not one raises ValueError.
+    Serialized with :mod:`harmonic.serialization` (tag ``HKWD``; the one array is the embedding, absent in a
+    keyword by spelling and in those registered before examples' embeddings were kept); :meth:`from_bytes`
+    checks every bound and phone, so an artifact that is not one raises ValueError.
     """
 
     text: str | None
     pronunciations: tuple[str, ...]
+    #: ``(n, 96)`` unit rows (harmonic.templates.example_embedding); not compared by ``==``
+    embedding: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.pronunciations) <= MAX_PRONUNCIATIONS:
@@ -272,19 +277,30 @@ class Keyword:
     def to_bytes(self) -> bytes:
         from harmonic.serialization import pack
 
-        return pack(b"HKWD", {"text": self.text, "pronunciations": list(self.pronunciations)}, {})
+        meta = {"text": self.text, "pronunciations": list(self.pronunciations)}
+        arrays = {} if self.embedding is None else {"embedding": self.embedding.astype("<f4")}
+        return pack(b"HKWD", meta, arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Keyword:
         from harmonic.serialization import unpack
+        from harmonic.speech_embedding import DIMENSIONS
 
-        meta, _ = unpack(data, b"HKWD")
+        meta, arrays = unpack(data, b"HKWD")
         text, pronunciations = meta.get("text"), meta.get("pronunciations")
         if text is not None and not isinstance(text, str):
             raise ValueError("keyword text is not a string")
         if not isinstance(pronunciations, list) or not all(isinstance(p, str) for p in pronunciations):
             raise ValueError("keyword pronunciations are not a list of strings")
-        return cls(text, tuple(pronunciations))
+        embedding = arrays.get("embedding")
+        if embedding is not None and (
+            embedding.ndim != 2
+            or not 1 <= embedding.shape[0] <= MAX_EMBEDDING_ROWS
+            or embedding.shape[1] != DIMENSIONS
+            or not np.all(np.isfinite(embedding))
+        ):
+            raise ValueError(f"keyword embedding has shape {embedding.shape} or is non-finite")
+        return cls(text, tuple(pronunciations), None if embedding is None else embedding.astype(np.float32))
 
 
 def _int16(samples: np.ndarray, sr: int, name: str) -> bytes:

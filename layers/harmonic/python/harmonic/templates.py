@@ -236,6 +236,34 @@ def _speech_level(total: np.ndarray) -> np.ndarray:
     return ordered[..., ordered.shape[-1] // 2 :].mean(axis=-1)
 
 
+def _speech_span(power: np.ndarray) -> tuple[int, int]:
+    """The first and last frame of an example's speech: leading and trailing frames more than
+    SPEECH_RANGE_DB below the loudest are silence (enrol in a quiet room). InvalidAudio when silent."""
+    energy = power.sum(axis=0)
+    if not np.any(energy > 0):
+        raise InvalidAudio("the keyword example is silent")
+    energy_db = 10.0 * np.log10(energy + 1e-30)
+    speech = energy_db > energy_db.max() - SPEECH_RANGE_DB  # holds the loudest frame at least
+    first, last = np.flatnonzero(speech)[[0, -1]]
+    return int(first), int(last)
+
+
+def _speech_embedding(y: np.ndarray, first: int, last: int) -> np.ndarray:
+    """The speech embeddings (harmonic.speech_embedding) of frames ``first..last`` of 16 kHz samples."""
+    from harmonic.speech_embedding import embed
+
+    # centred frames: frame k covers samples k·HOP ± N_FFT/2
+    return embed(y[max(0, first * HOP - N_FFT // 2) : last * HOP + N_FFT // 2], SR)
+
+
+def example_embedding(samples: np.ndarray, sr: int) -> np.ndarray:
+    """The speech embeddings ``(n, 96)`` of a keyword example's speech, trimmed as :func:`make_template`
+    trims it: what a keyword registered from an example keeps beside its phones. InvalidAudio as
+    :func:`make_template`, but for no least length of speech."""
+    y = _at_16k(samples, sr, "example_embedding", "keyword example")
+    return _speech_embedding(y, *_speech_span(_power(y)))
+
+
 def make_template(samples: np.ndarray, sr: int) -> Template:
     """A template from one spoken example of a keyword (mono, any rate; silence around it is trimmed).
 
@@ -244,13 +272,7 @@ def make_template(samples: np.ndarray, sr: int) -> Template:
     """
     y = _at_16k(samples, sr, "make_template", "keyword example")
     power = _power(y)
-    energy = power.sum(axis=0)
-    if not np.any(energy > 0):
-        raise InvalidAudio("the keyword example is silent")
-    energy_db = 10.0 * np.log10(energy + 1e-30)
-    # leading and trailing frames more than 35 dB below the loudest are silence (enrol in a quiet room)
-    speech = energy_db > energy_db.max() - SPEECH_RANGE_DB  # holds the loudest frame at least
-    first, last = np.flatnonzero(speech)[[0, -1]]
+    first, last = _speech_span(power)
     if last - first + 1 < MIN_TEMPLATE_FRAMES:
         raise InvalidAudio(
             f"the keyword example holds {(last - first + 1) * FRAME_S:.2f} s of speech; "
@@ -259,16 +281,11 @@ def make_template(samples: np.ndarray, sr: int) -> Template:
     trimmed = power[:, first : last + 1]
     mel = _moving_average(np.stack([_warped_filterbank(alpha) @ trimmed for alpha in WARPS]), SMOOTH_FRAMES)
     mel_db = 10.0 * np.log10(np.maximum(mel, 1e-20))
-    # the speech-embedding network's view of the same trimmed speech (harmonic.speech_embedding)
-    from harmonic.speech_embedding import embed
-
-    # centred frames: frame k covers samples k·HOP ± N_FFT/2
-    embedding = embed(y[max(0, first * HOP - N_FFT // 2) : last * HOP + N_FFT // 2], SR)
     return Template(
         mel_db=mel_db.astype(np.float32),
         warps=WARPS,
         duration_s=(last - first + 1) * FRAME_S,
-        embedding=embedding,
+        embedding=_speech_embedding(y, first, last),  # the network's view of the same trimmed speech
     )
 
 
