@@ -90,3 +90,22 @@ def test_the_same_word_by_another_engine_is_closer_than_other_words_by_the_same_
             total += 1
     assert total == 30
     assert wins >= 21, wins
+
+
+def test_long_clips_are_computed_in_bounded_blocks_with_the_same_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clips may be 600 s long: the STFT, the network and the DTW run in blocks (a few MB each, not hundreds),
+    and the blocks' seams change nothing."""
+    y, sr = _read(DATA / "keywords" / "query_weather_0.wav")
+    whole = speech_embedding.embed(y, sr)
+    examples = [whole[2:9], whole[10:14], whole[5:20]]
+    scores = speech_embedding.best_scores(whole, examples)
+    monkeypatch.setattr(speech_embedding, "_MEL_BLOCK", 37)
+    monkeypatch.setattr(speech_embedding, "_WINDOWS_PER_PASS", 4)
+    monkeypatch.setattr(speech_embedding, "_COST_BUDGET", 1)  # one example per pass
+    blocked = speech_embedding.embed(y, sr)
+    assert blocked.shape == whole.shape
+    assert np.abs(blocked - whole).max() < 1e-5
+    assert np.allclose(speech_embedding.best_scores(blocked, examples), scores, atol=1e-5)
+    assert speech_embedding.best_scores(whole[:0], examples).tolist() == [0.0, 0.0, 0.0]

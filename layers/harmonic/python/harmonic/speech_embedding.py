@@ -58,6 +58,12 @@ _CONVOLUTIONS = 20
 _POOL_AFTER = {2: (2, 2), 6: (1, 2), 10: (2, 2), 14: (1, 2), 18: (2, 2)}  # after convolution i (0-based)
 _LEAK, _FLOOR = 0.2, -0.4
 _WEIGHTS = Path(__file__).with_name("speech_embedding.npz")
+#: Memory bounds for long clips (up to MAX_DURATION_S, 600 s): mel frames per STFT block, embeddings per
+#: network pass (128: 10 s of audio, ~4 MB per layer instead of ~200 MB for 600 s at once), and cost-matrix
+#: elements per DTW pass (32 MB of float64, as harmonic.templates).
+_MEL_BLOCK = 4096
+_WINDOWS_PER_PASS = 128
+_COST_BUDGET = 1 << 22
 
 
 @lru_cache(maxsize=1)
@@ -93,9 +99,12 @@ def prepare(samples: np.ndarray, sr: int) -> np.ndarray:
 def log_mel(y: np.ndarray) -> np.ndarray:
     """The front end's log-mel frames ``(frames, 32)`` in dB of prepared samples (before ``x / 10 + 2``)."""
     window, mel_filters, _ = _weights()
-    frames = np.lib.stride_tricks.sliding_window_view(y, _N_FFT)[::_HOP] * window
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    mel_db = 10.0 * np.log10(np.maximum(power @ mel_filters, 1e-10))
+    frames = np.lib.stride_tricks.sliding_window_view(y, _N_FFT)[::_HOP]  # a view: no copy
+    blocks = []
+    for start in range(0, frames.shape[0], _MEL_BLOCK):
+        power = np.abs(np.fft.rfft(frames[start : start + _MEL_BLOCK] * window, axis=1)) ** 2
+        blocks.append(power @ mel_filters)
+    mel_db = 10.0 * np.log10(np.maximum(np.concatenate(blocks), 1e-10))
     return np.maximum(mel_db, mel_db.max() - _TOP_DB)
 
 
@@ -122,8 +131,21 @@ def _max_pool(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def network(scaled_mel: np.ndarray) -> np.ndarray:
     """The embeddings ``(windows, 96)`` of scaled log-mel frames ``(frames, 32)``: one per 76 frames, every 8
     (none when there are fewer than 76 frames)."""
-    if scaled_mel.shape[0] < _WINDOW_FRAMES:
+    count = (scaled_mel.shape[0] - _WINDOW_FRAMES) // _FRAMES_PER_EMBEDDING + 1
+    if count < 1:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    passes = []
+    for first in range(0, count, _WINDOWS_PER_PASS):
+        # the frames of windows first .. first + n - 1: each pass starts on a window, so it computes them
+        # exactly (the time strides are 8 frames in all)
+        n = min(_WINDOWS_PER_PASS, count - first)
+        start = first * _FRAMES_PER_EMBEDDING
+        passes.append(_run(scaled_mel[start : start + (n - 1) * _FRAMES_PER_EMBEDDING + _WINDOW_FRAMES]))
+    return np.concatenate(passes)
+
+
+def _run(scaled_mel: np.ndarray) -> np.ndarray:
+    """The network over consecutive windows' frames (at least one window): ``(windows, 96)``."""
     _, _, convolutions = _weights()
     x = scaled_mel.astype(np.float32)[None]
     for index, (weight, bias) in enumerate(convolutions):
@@ -151,9 +173,16 @@ def best_scores(query: np.ndarray, examples: list[np.ndarray]) -> np.ndarray:
     if not examples:
         return np.zeros(0)
     lengths = np.array([example.shape[0] for example in examples])
-    rows = np.zeros((len(examples), int(lengths.max()), DIMENSIONS), dtype=np.float32)
-    for slot, example in enumerate(examples):
-        rows[slot, : example.shape[0]] = example
-    mean_cost, _ = subsequence_dtw((1.0 - rows @ query.T).astype(np.float64), lengths)
-    best = mean_cost.min(axis=1) if mean_cost.shape[1] else np.full(len(examples), np.inf)
+    best = np.full(len(examples), np.inf)
+    if query.shape[0] == 0:
+        return np.zeros(len(examples))
+    # as many examples per pass as fit the cost-matrix budget
+    size = max(1, _COST_BUDGET // max(1, int(lengths.max()) * query.shape[0]))
+    for first in range(0, len(examples), size):
+        members = lengths[first : first + size]
+        rows = np.zeros((members.size, int(members.max()), DIMENSIONS), dtype=np.float32)
+        for slot, example in enumerate(examples[first : first + size]):
+            rows[slot, : example.shape[0]] = example
+        mean_cost, _ = subsequence_dtw((1.0 - rows @ query.T).astype(np.float64), members)
+        best[first : first + size] = mean_cost.min(axis=1)
     return np.clip(np.where(np.isfinite(best), 1.0 - best, 0.0), 0.0, 1.0)
