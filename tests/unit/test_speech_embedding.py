@@ -51,6 +51,11 @@ def test_one_unit_embedding_every_80_ms_whatever_the_level_and_rate() -> None:
     assert speech_embedding.embed(y[:800], sr).shape == (1, 96)
     # digital silence gives a finite embedding, not a division by zero
     assert np.all(np.isfinite(speech_embedding.embed(np.zeros(16_000), 16_000)))
+    from harmonic import InvalidAudio
+
+    for bad in (np.array([]), np.full(1600, np.nan), np.zeros((1600, 2)), np.array(["a"] * 1600)):
+        with pytest.raises(InvalidAudio, match=r"speech_embedding\.embed"):
+            speech_embedding.embed(bad, 16_000)
 
 
 def test_an_example_scores_highest_where_it_is_said_and_zero_in_a_clip_too_short() -> None:

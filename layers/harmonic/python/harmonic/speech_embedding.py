@@ -83,13 +83,16 @@ def _weights() -> tuple[np.ndarray, np.ndarray, tuple[tuple[np.ndarray, np.ndarr
 
 def prepare(samples: np.ndarray, sr: int) -> np.ndarray:
     """Mono samples as the network reads them: 16 kHz, peak scaled to :data:`PEAK`, :data:`PAD_S` of
-    silence on both sides."""
-    y = np.asarray(samples, dtype=np.float64)
+    silence on both sides. InvalidAudio for samples that are not mono ``(n,)``, empty, non-finite or not
+    numbers."""
+    from harmonic._samples import as_mono_float64
+
+    y = as_mono_float64(samples, name="speech_embedding.embed")
     if sr != SR:
         from harmonic.resample import resample
 
         y = resample(y, sr, SR)
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    peak = float(np.max(np.abs(y)))
     if peak > 0:
         y = y * (PEAK / peak)
     pad = np.zeros(round(PAD_S * SR))
@@ -159,7 +162,8 @@ def _run(scaled_mel: np.ndarray) -> np.ndarray:
 
 def embed(samples: np.ndarray, sr: int) -> np.ndarray:
     """The unit-length embeddings ``(n, 96)`` float32 of a mono clip, one every :data:`HOP_S`: row ``k``
-    describes the clip's ``[k·HOP_S − PAD_S, k·HOP_S − PAD_S + WINDOW_S]`` seconds. At least one row."""
+    describes the clip's ``[k·HOP_S − PAD_S, k·HOP_S − PAD_S + WINDOW_S]`` seconds. At least one row.
+    InvalidAudio as :func:`prepare`."""
     vectors = network(log_mel(prepare(samples, sr)) / 10.0 + 2.0)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-9)).astype(np.float32)
@@ -172,10 +176,10 @@ def best_scores(query: np.ndarray, examples: list[np.ndarray]) -> np.ndarray:
 
     if not examples:
         return np.zeros(0)
-    lengths = np.array([example.shape[0] for example in examples])
-    best = np.full(len(examples), np.inf)
     if query.shape[0] == 0:
         return np.zeros(len(examples))
+    lengths = np.array([example.shape[0] for example in examples])
+    best = np.full(len(examples), np.inf)
     # as many examples per pass as fit the cost-matrix budget
     size = max(1, _COST_BUDGET // max(1, int(lengths.max()) * query.shape[0]))
     for first in range(0, len(examples), size):
