@@ -291,8 +291,8 @@ class PatternSet:
 
         `selectors` (pattern ids or names) restricts the patterns considered; None considers all that
         `viewer` sees (None: every one). `min_margin`: how far above its kind's threshold a template or
-        keyword match must score (0, the service's; a negative margin admits weaker evidence, which the eval
-        uses to rank every keyword).
+        keyword match must score, its speech-embedding evidence joined (0, the service's; a negative margin
+        admits weaker evidence, which the eval uses to rank every keyword).
         """
         chosen = self.selected(selectors, viewer)
         templates = {pattern_id: t for pattern_id, t in self.templates.items() if pattern_id in chosen}
