@@ -6,7 +6,8 @@ yet, so a warm match function answers from memory. An artifact this code cannot 
 format by an earlier deployment, or corrupt) is computed again from the pattern's stored example (and a
 keyword's text), in memory, and logged; when that fails too (no example was kept, or the example is no longer
 accepted) the pattern is logged and left out, so one bad pattern never fails every match. Re-registering it
-stores an artifact of the current format.
+stores an artifact of the current format. Templates of format 2 (before speech embeddings were kept) are read
+as they are and matched without embeddings (logged, counted): an upgrade recomputes nothing at cold start.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from harmonic_service.tenancy import ANONYMOUS, Viewer
 
 _lock = threading.Lock()
 _state: dict[str, object] = {"version": None, "set": PatternSet(), "table": None}
-stats = {"reloads": 0, "artifacts_fetched": 0, "unreadable": 0, "rebuilt": 0}
+stats = {"reloads": 0, "artifacts_fetched": 0, "unreadable": 0, "rebuilt": 0, "without_embeddings": 0}
 logger = Logger(service="harmonic", child=True)
 
 
@@ -50,9 +51,26 @@ def current() -> PatternSet:
                     pattern_set.add(Pattern(pattern_id, item["name"], item["kind"], data, owner))
                 except ValueError as error:
                     _add_rebuilt(pattern_set, item, owner, str(error))
+                    continue
+                _note_without_embeddings(pattern_set, item)
         stats["reloads"] += 1
         _state.update(version=version, set=pattern_set, table=table)
         return pattern_set
+
+
+def _note_without_embeddings(pattern_set: PatternSet, item: dict) -> None:
+    """Log a template or keyword example stored before speech embeddings were kept: it is matched without
+    them (docs/matching.md, "Speech embeddings") until it is registered again."""
+    pattern_id = item["pattern_id"]
+    artifact = pattern_set.templates.get(pattern_id)
+    if artifact is None or artifact.embedding is not None:
+        return
+    stats["without_embeddings"] += 1
+    logger.info(
+        "template stored before speech embeddings were kept: matched without them; register it again to "
+        "add them",
+        extra={"pattern_id": pattern_id, "pattern_name": item["name"]},
+    )
 
 
 def _add_rebuilt(pattern_set: PatternSet, item: dict, owner: str, unreadable: str) -> None:

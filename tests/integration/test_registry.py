@@ -100,6 +100,29 @@ def test_an_unreadable_artifact_is_computed_again_from_its_example(aws) -> None:
     assert found[0]["score"] > 0.5
 
 
+def test_a_template_stored_before_speech_embeddings_is_read_and_matched_without_them(aws) -> None:
+    """A deployment upgraded from template format 2 (mel power only) keeps matching its stored templates:
+    they are read as they are (logged and counted), not recomputed at the match stage's cold start."""
+    from harmonic import Template
+
+    stored = service.create_pattern("weather", "template", _wav("enrol_weather_0.wav"), None)
+    current = Template.from_bytes(
+        aws.s3.get_object(Bucket=aws.bucket, Key=f"patterns/{stored['pattern_id']}.bin")["Body"].read()
+    )
+    meta = {"format": 2, "duration_s": current.duration_s, "warps": list(current.warps)}
+    format_2 = pack(b"HTPL", meta, {"mel_db": current.mel_db})
+    aws.s3.put_object(Bucket=aws.bucket, Key=f"patterns/{stored['pattern_id']}.bin", Body=format_2)
+    pattern_cache.clear()
+    rebuilt, without = pattern_cache.stats["rebuilt"], pattern_cache.stats["without_embeddings"]
+    patterns = pattern_cache.current()
+    assert pattern_cache.stats["rebuilt"] == rebuilt
+    assert pattern_cache.stats["without_embeddings"] == without + 1
+    assert patterns.templates[stored["pattern_id"]].embedding is None
+    clip = decode_wav(_wav("query_weather_1.wav"))
+    found = patterns.match(clip.samples, clip.sample_rate)
+    assert [match["name"] for match in found] == ["weather"]
+
+
 def test_pipeline_matches_a_registered_keyword(aws) -> None:
     examples = [
         service.create_pattern("weather", "template", _wav(f"enrol_weather_{k}.wav"), None) for k in range(3)

@@ -76,7 +76,8 @@ NOISE_QUANTILE = 0.10
 MIN_TEMPLATE_FRAMES = 12
 #: Chosen on `make eval`: ≤ 10 % of utterances without a keyword match, clean or at 20/10 dB SNR.
 DEFAULT_THRESHOLD = 0.575
-_FORMAT = 3  # 3: the speech embeddings added (2: mel power only)
+_FORMAT = 3  # 3: the speech embeddings added
+_MEL_ONLY_FORMAT = 2  # mel power only: still read (embedding None), so an upgrade recomputes nothing
 _KIND = b"HTPL"
 _BATCH = 512  # template warps per DTW pass at most
 _COST_BUDGET = 1 << 22  # cost-matrix elements per DTW pass (32 MB of float64)
@@ -99,7 +100,8 @@ class Template:
         return int(self.mel_db.shape[2])
 
     def to_bytes(self) -> bytes:
-        """A compact versioned binary form (see :mod:`harmonic.serialization`; never pickle)."""
+        """A compact versioned binary form (see :mod:`harmonic.serialization`; never pickle). Format 2
+        (from before the speech embeddings) is still read, as a template without them."""
         meta = {"format": _FORMAT, "duration_s": self.duration_s, "warps": list(self.warps)}
         arrays = {"mel_db": self.mel_db.astype("<f4")}
         if self.embedding is not None:
@@ -110,7 +112,8 @@ class Template:
     def from_bytes(cls, data: bytes) -> Template:
         """The template :meth:`to_bytes` wrote; ``ValueError`` for anything else (or an older format)."""
         meta, arrays = unpack(data, _KIND)
-        check_format(meta, _FORMAT, "template", "register the keyword again")
+        if meta.get("format") != _MEL_ONLY_FORMAT:  # still read: matched without the speech embeddings
+            check_format(meta, _FORMAT, "template", "register the keyword again")
         try:
             mel_db = arrays["mel_db"]
             warps = tuple(float(w) for w in meta["warps"])
@@ -121,7 +124,7 @@ class Template:
             raise ValueError(f"corrupt template: mel_db has shape {mel_db.shape}")
         if mel_db.shape[2] < 1 or not np.all(np.isfinite(mel_db)):
             raise ValueError("corrupt template: empty or non-finite")
-        embedding = arrays.get("embedding")
+        embedding = arrays.get("embedding") if meta["format"] == _FORMAT else None
         if embedding is not None and (
             embedding.ndim != 2
             or embedding.shape[0] < 1
