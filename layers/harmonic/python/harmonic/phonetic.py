@@ -284,7 +284,7 @@ class Keyword:
     @classmethod
     def from_bytes(cls, data: bytes) -> Keyword:
         from harmonic.serialization import unpack
-        from harmonic.speech_embedding import DIMENSIONS
+        from harmonic.speech_embedding import checked
 
         meta, arrays = unpack(data, b"HKWD")
         text, pronunciations = meta.get("text"), meta.get("pronunciations")
@@ -293,14 +293,9 @@ class Keyword:
         if not isinstance(pronunciations, list) or not all(isinstance(p, str) for p in pronunciations):
             raise ValueError("keyword pronunciations are not a list of strings")
         embedding = arrays.get("embedding")
-        if embedding is not None and (
-            embedding.ndim != 2
-            or not 1 <= embedding.shape[0] <= MAX_EMBEDDING_ROWS
-            or embedding.shape[1] != DIMENSIONS
-            or not np.all(np.isfinite(embedding))
-        ):
-            raise ValueError(f"keyword embedding has shape {embedding.shape} or is non-finite")
-        return cls(text, tuple(pronunciations), None if embedding is None else embedding.astype(np.float32))
+        if embedding is not None:
+            embedding = checked(embedding, "keyword embedding", MAX_EMBEDDING_ROWS)
+        return cls(text, tuple(pronunciations), embedding)
 
 
 def _int16(samples: np.ndarray, sr: int, name: str) -> bytes:

@@ -160,6 +160,20 @@ def _run(scaled_mel: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x[:, :, 0].T)
 
 
+def checked(embedding: np.ndarray, what: str, max_rows: int | None = None) -> np.ndarray:
+    """A stored embedding ``(n, 96)`` as float32, read back from an artifact; ValueError naming ``what``
+    when its shape is not that (or it has more than ``max_rows`` rows) or a value is not finite."""
+    if (
+        embedding.ndim != 2
+        or embedding.shape[0] < 1
+        or (max_rows is not None and embedding.shape[0] > max_rows)
+        or embedding.shape[1] != DIMENSIONS
+        or not np.all(np.isfinite(embedding))
+    ):
+        raise ValueError(f"{what} has shape {embedding.shape} or is non-finite")
+    return embedding.astype(np.float32)
+
+
 def embed(samples: np.ndarray, sr: int) -> np.ndarray:
     """The unit-length embeddings ``(n, 96)`` float32 of a mono clip, one every :data:`HOP_S`: row ``k``
     describes the clip's ``[k·HOP_S − PAD_S, k·HOP_S − PAD_S + WINDOW_S]`` seconds. At least one row.

@@ -57,7 +57,7 @@ from harmonic.errors import InvalidAudio
 from harmonic.matching import Match
 from harmonic.serialization import check_format, pack, unpack
 from harmonic.spectral import hz_to_mel, mel_to_hz, stft_power
-from harmonic.speech_embedding import DIMENSIONS as EMBEDDING_DIMENSIONS
+from harmonic.speech_embedding import checked
 
 SR = 16_000
 N_FFT = 400
@@ -125,18 +125,11 @@ class Template:
         if mel_db.shape[2] < 1 or not np.all(np.isfinite(mel_db)):
             raise ValueError("corrupt template: empty or non-finite")
         embedding = arrays.get("embedding") if meta["format"] == _FORMAT else None
-        if embedding is not None and (
-            embedding.ndim != 2
-            or embedding.shape[0] < 1
-            or embedding.shape[1] != EMBEDDING_DIMENSIONS
-            or not np.all(np.isfinite(embedding))
-        ):
-            raise ValueError(f"corrupt template: embedding has shape {embedding.shape} or is non-finite")
         return cls(
             mel_db=mel_db.astype(np.float32),
             warps=warps,
             duration_s=duration_s,
-            embedding=None if embedding is None else embedding.astype(np.float32),
+            embedding=None if embedding is None else checked(embedding, "corrupt template: embedding"),
         )
 
     def __eq__(self, other: object) -> bool:
