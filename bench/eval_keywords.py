@@ -200,7 +200,9 @@ class EmbeddingMethod:
         self.threshold = EMBEDDING_NEUTRAL
 
     def enrol(self, examples: dict[str, list[np.ndarray]]) -> Any:
-        return {word: [make_template(y, SR).embedding for y in ys] for word, ys in examples.items()}
+        from harmonic.templates import example_embedding
+
+        return {word: [example_embedding(y, SR) for y in ys] for word, ys in examples.items()}
 
     def search(self, registry: Any, y: np.ndarray) -> list[Match]:
         from harmonic.speech_embedding import best_scores, embed

@@ -30,6 +30,7 @@ compare the modes' orchestration overheads on one machine; they are not AWS late
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -94,6 +95,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def _stats(values: list[float]) -> dict[str, float]:
     return {"median_ms": statistics.median(values), "p95_ms": percentile(values, 95), "n": len(values)}
+
+
+def _warm_stats(call: Callable[[], Any], runs: int) -> dict[str, float]:
+    """:func:`_stats` of ``runs`` timed calls (ms) after one untimed warm-up call."""
+    call()
+    return _stats([_timed(call)[1] for _ in range(runs)])
 
 
 # --- (a) stage times ----------------------------------------------------------------------------------------
@@ -503,13 +510,8 @@ def keyword_figures(runs: int = 20) -> dict[str, Any]:
     for n, pattern_set in pattern_sets.items():
         for seconds in (2.5, 5.0, 10.0):
             y = _speech(seconds)
-            match(y, 16_000, pattern_set)
-            times = []
-            for _ in range(runs if (n, seconds) == (100, 5.0) else 7):
-                t = time.perf_counter()
-                match(y, 16_000, pattern_set)
-                times.append((time.perf_counter() - t) * 1000)
-            grid.append((n, seconds, _stats(times)))
+            count = runs if (n, seconds) == (100, 5.0) else 7
+            grid.append((n, seconds, _warm_stats(functools.partial(match, y, 16_000, pattern_set), count)))
     out["grid"] = [{"keywords": n, "seconds": s, **stats} for n, s, stats in grid]
     # ms ≈ a + b·seconds + c·keywords·seconds (the search scores every keyphrase on every frame)
     design = np.array([[1.0, s, n * s] for n, s, _ in grid])
@@ -527,33 +529,15 @@ def keyword_figures(runs: int = 20) -> dict[str, Any]:
         [Pattern(f"t{i}", f"w{i}", "template", template) for i in range(100)]
     )
     y = _speech(5.0)
-    match(y, 16_000, templates)
-    times = []
-    for _ in range(7):
-        t = time.perf_counter()
-        match(y, 16_000, templates)
-        times.append((time.perf_counter() - t) * 1000)
-    out["templates_100_5s"] = _stats(times)
+    out["templates_100_5s"] = _warm_stats(lambda: match(y, 16_000, templates), 7)
     # the fused registry: each keyword by its spelling and by one example (a template, with its embeddings)
     fused = PatternSet.from_patterns(
         keywords + [Pattern(f"t{i}", word, "template", template) for i, word in enumerate(words)]
     )
-    match(y, 16_000, fused)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        match(y, 16_000, fused)
-        times.append((time.perf_counter() - t) * 1000)
-    out["fused_100_5s"] = _stats(times)
+    out["fused_100_5s"] = _warm_stats(lambda: match(y, 16_000, fused), runs)
     from harmonic.speech_embedding import embed
 
-    embed(y, 16_000)
-    times = []
-    for _ in range(7):
-        t = time.perf_counter()
-        embed(y, 16_000)
-        times.append((time.perf_counter() - t) * 1000)
-    out["embed_5s"] = _stats(times)
+    out["embed_5s"] = _warm_stats(lambda: embed(y, 16_000), 7)
     bare = fresh("import numpy")
     out["embedding_load_ms"] = (
         fresh("import numpy as np; from harmonic import speech_embedding as e; e.embed(np.ones(1600), 16000)")

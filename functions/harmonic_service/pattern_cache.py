@@ -59,8 +59,9 @@ def current() -> PatternSet:
 
 
 def _note_without_embeddings(pattern_set: PatternSet, item: dict) -> None:
-    """Log a template or keyword example stored before speech embeddings were kept: it is matched without
-    them (docs/matching.md, "Speech embeddings") until it is registered again."""
+    """Log a template stored before speech embeddings were kept (format 2): it is matched without them
+    (docs/matching.md, "Speech embeddings") until it is registered again. Keywords are not noted: one by
+    its spelling never has embeddings, so their absence says nothing about its age."""
     pattern_id = item["pattern_id"]
     artifact = pattern_set.templates.get(pattern_id)
     if artifact is None or artifact.embedding is not None:
