@@ -624,11 +624,26 @@ def _template_without_embedding() -> bytes:
     return dataclasses.replace(template, embedding=None).to_bytes()
 
 
+def _score_embeddings_by_cosine_times(monkeypatch: pytest.MonkeyPatch, factor: float) -> None:
+    """Make speech_embedding.best_scores return ``factor ×`` its plain-cosine score (background weight 0):
+    the examples still go through the real comparison, and the join's arithmetic stays clear of the 0..1
+    clip (an example found exactly would score 1 − 0.5·b·q with the background, which the test would have to
+    recompute)."""
+    from harmonic import speech_embedding
+
+    plain = speech_embedding.best_scores
+    monkeypatch.setattr(
+        speech_embedding,
+        "best_scores",
+        lambda query, examples: factor * plain(query, examples, background_weight=0.0),
+    )
+
+
 def test_speech_embeddings_move_a_names_margin_by_twice_their_score_past_the_neutral_point(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """docs/matching.md, "Speech embeddings": a name whose templates carry speech embeddings has its best
-    detection's margin moved by 2 × (e − 0.8125), e the templates' best embedding score against the clip; the
+    detection's margin moved by 2 × (e − 0.476), e the templates' best embedding score against the clip; the
     reported score is the kind's threshold plus that margin, so it is returned exactly when that is ≥ 0."""
     import dataclasses
 
@@ -638,8 +653,9 @@ def test_speech_embeddings_move_a_names_margin_by_twice_their_score_past_the_neu
     clip = np.random.default_rng(3).standard_normal(32_000) * 0.1
     query = speech_embedding.embed(clip, 16_000)
     template = harmonic.Template.from_bytes(_template_without_embedding())
-    exact = dataclasses.replace(template, embedding=query[5:12])  # found in the clip: e = 1
+    exact = dataclasses.replace(template, embedding=query[5:12])  # found in the clip: e = 1 (cosine)
     unrelated = dataclasses.replace(template, embedding=-query[5:12])  # pointing away: e = 0 (clipped)
+    _score_embeddings_by_cosine_times(monkeypatch, 0.6)  # e = 0.6 and 0: clear of the 0..1 clip below
     pattern_set = PatternSet.from_patterns(
         [
             Pattern("t-found", "found", "template", exact.to_bytes()),
@@ -656,24 +672,25 @@ def test_speech_embeddings_move_a_names_margin_by_twice_their_score_past_the_neu
         ],
     )
     found = {m["pattern_id"]: m for m in pattern_set.match(clip, 16_000, min_margin=-1.0)}
-    # 0.55 is 0.025 under the template threshold 0.575; the embedding adds 2 × (1 − 0.8125) = 0.375
-    assert found["t-found"]["score"] == pytest.approx(0.575 - 0.025 + 0.375, abs=1e-3)
-    # 0.90 is 0.325 over; the embedding takes 2 × 0.8125 = 1.625 off: clipped at 0
+    # 0.55 is 0.025 under the template threshold 0.575; the embedding adds 2 × (0.6 − 0.476) = 0.248
+    assert found["t-found"]["score"] == pytest.approx(0.575 - 0.025 + 0.248, abs=1e-3)
+    # 0.90 is 0.325 over; the embedding takes 2 × 0.476 = 0.952 off: clipped at 0
     assert found["t-absent"]["score"] == 0.0
     assert found["t-plain"]["score"] == 0.60  # no embeddings: the detection's own score
     returned = [m["pattern_id"] for m in pattern_set.match(clip, 16_000)]
-    assert returned == ["t-found", "t-plain"]  # margins 0.35 and 0.025; "absent" is not returned
+    assert returned == ["t-found", "t-plain"]  # margins 0.223 and 0.025; "absent" is not returned
 
 
 def test_a_keyword_registered_from_an_example_is_moved_by_its_embeddings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The same rule for the keyword kind: its example's embeddings move its margin by 2 × (e − 0.8125)."""
+    """The same rule for the keyword kind: its example's embeddings move its margin by 2 × (e − 0.476)."""
     from harmonic import Match, phonetic, speech_embedding
 
     clip = np.random.default_rng(4).standard_normal(32_000) * 0.1
     query = speech_embedding.embed(clip, 16_000)
-    heard = phonetic.Keyword("weather", ("W EH DH ER",), query[3:9])  # e = 1
+    heard = phonetic.Keyword("weather", ("W EH DH ER",), query[3:9])  # e = 1 (cosine)
+    _score_embeddings_by_cosine_times(monkeypatch, 0.7)  # e = 0.7
     spelled = phonetic.Keyword("music", ("M Y UW Z IH K",))
     pattern_set = PatternSet.from_patterns(
         [
@@ -688,5 +705,5 @@ def test_a_keyword_registered_from_an_example_is_moved_by_its_embeddings(
 
     monkeypatch.setattr(pattern_set, "spotter", Spotter)
     found = {m["pattern_id"]: m["score"] for m in pattern_set.match(clip, 16_000)}
-    # 0.45 is 0.05 under the keyword threshold 0.5; + 2 × (1 − 0.8125) = 0.375 -> 0.825; the spelled one as is
-    assert found == {"k-heard": pytest.approx(0.825, abs=1e-3), "k-spelled": 0.55}
+    # 0.45 is 0.05 under the keyword threshold 0.5; + 2 × (0.7 − 0.476) = 0.448 -> 0.898; the spelled as is
+    assert found == {"k-heard": pytest.approx(0.898, abs=1e-3), "k-spelled": 0.55}
