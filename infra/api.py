@@ -80,6 +80,7 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("v1/patterns/{id}", "GET", None),
     ("v1/patterns/{id}", "DELETE", None),
     ("v1/patterns/{id}/example", "GET", None),
+    ("v1/patterns/{id}/rebuild", "POST", None),
 )
 
 # API Gateway's own errors, in the API's error shape {"error": {"code", "message"}}.

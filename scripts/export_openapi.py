@@ -90,6 +90,7 @@ LINKS: dict[tuple[str, str], tuple[str, dict[str, tuple[str, ...]]]] = {
         {
             "GetPattern": ("/v1/patterns/{pattern_id}", "get", "pattern_id"),
             "GetPatternExample": ("/v1/patterns/{pattern_id}/example", "get", "pattern_id"),
+            "RebuildPattern": ("/v1/patterns/{pattern_id}/rebuild", "post", "pattern_id"),
             "DeletePattern": ("/v1/patterns/{pattern_id}", "delete", "pattern_id"),
         },
     ),

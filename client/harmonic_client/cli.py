@@ -11,7 +11,9 @@
     harmonic history [--limit N] [--next-token T]   your recent invocations, newest first
     harmonic choose [--steps N --parallel yes|no ...]   which architecture fits: ten questions, ranked
     harmonic patterns add NAME [FILE] [--kind template|fingerprint|keyword] [--text [TEXT]] | list | get ID |
-        example ID | rm ID
+        example ID | rm ID | rebuild ID... | rebuild --all
+                                              rebuild: computed again from what was registered, by
+                                              the service's current code (after an upgrade)
     harmonic plot FILE [--result saved.json] [-o out.png]   the clip with what was measured: waveform,
                                               spectrogram, f0, loudness in/out, matches, summary (no
                                               service: without --result, measured locally)
@@ -152,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
         "example", help="a URL of the example a pattern was registered from", parents=[common]
     ).add_argument("pattern_id")
     patterns.add_parser("rm", help="delete one of your patterns", parents=[common]).add_argument("pattern_id")
+    rebuild = patterns.add_parser(
+        "rebuild",
+        help="compute patterns again from what was registered, with the service's current code",
+        description="After an upgrade: a pattern stored by an earlier version gets the current format (a "
+        "template's speech embeddings), under the same id. --all: every one of your patterns (shared ones "
+        "are their publishers'); those with nothing to compute them from are listed as skipped.",
+        parents=[common],
+    )
+    rebuild.add_argument("pattern_ids", nargs="*", metavar="ID")
+    rebuild.add_argument("--all", action="store_true", help="every one of your patterns")
 
     plot = command(
         "plot",
@@ -188,6 +200,13 @@ def render(value: Any, output: str) -> str:
         return _columns(
             value["patterns"], ("pattern_id", "name", "kind", "text", "shared", "duration_s", "created_at")
         )
+    if isinstance(value, dict) and isinstance(value.get("rebuilt"), list):
+        body = "rebuilt:\n" + _columns(
+            value["rebuilt"], ("pattern_id", "name", "kind", "artifact_bytes", "rebuilt_at")
+        )
+        if value.get("skipped"):
+            body += "\n\nskipped:\n" + _columns(value["skipped"], ("pattern_id", "name", "reason"))
+        return body
     if isinstance(value, list):
         return _columns(value, tuple(value[0]) if value and isinstance(value[0], dict) else ("value",))
     if isinstance(value, dict) and isinstance(value.get("stages"), list):
@@ -304,6 +323,8 @@ def run(args: argparse.Namespace, client: Client, output: str = "json") -> int:
             show(client.get_pattern(args.pattern_id))
         elif args.action == "example":
             show(client.pattern_example(args.pattern_id))
+        elif args.action == "rebuild":
+            return _rebuild(client, args, show)
         else:
             client.remove_pattern(args.pattern_id)
             print(f"removed {args.pattern_id}")
@@ -323,6 +344,35 @@ def run(args: argparse.Namespace, client: Client, output: str = "json") -> int:
         else:
             return _plot_without_service(args)
         print(args.png)
+    return EXIT_OK
+
+
+def _rebuild(client: Client, args: argparse.Namespace, show: Any) -> int:
+    """``patterns rebuild ID... | --all``. Named ids: the first refusal is an error (exit 3). --all: every
+    pattern of the caller's, the refused ones (nothing to compute them from, an example no longer
+    accepted) reported as skipped with the API's reason."""
+    if bool(args.pattern_ids) == bool(args.all):
+        raise UsageError("patterns rebuild: give pattern ids or --all (not both)")
+    if not args.all:
+        show({"rebuilt": [client.rebuild_pattern(pattern_id) for pattern_id in args.pattern_ids]})
+        return EXIT_OK
+    rebuilt, skipped = [], []
+    for pattern in client.list_patterns():
+        if pattern.get("shared"):
+            continue  # a publisher's: read-only for this caller
+        try:
+            rebuilt.append(client.rebuild_pattern(pattern["pattern_id"]))
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            skipped.append(
+                {
+                    "pattern_id": pattern["pattern_id"],
+                    "name": pattern.get("name"),
+                    "reason": f"{error.code}: {error.message}",
+                }
+            )
+    show({"rebuilt": rebuilt, "skipped": skipped})
     return EXIT_OK
 
 

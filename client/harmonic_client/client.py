@@ -299,6 +299,13 @@ class Client:
         "content_type", "expires_in"}``."""
         return self.request("GET", f"/v1/patterns/{pattern_id}/example").body
 
+    def rebuild_pattern(self, pattern_id: str) -> dict[str, Any]:
+        """Have the service compute a pattern again from what was registered (its example, a keyword's
+        text) with its current code, under the same id: a pattern stored by an earlier version gets the
+        current format (a template's speech embeddings). The pattern, with ``rebuilt_at``; ApiError 409
+        ``no_example`` when nothing to compute it from was kept."""
+        return self.request("POST", f"/v1/patterns/{pattern_id}/rebuild").body
+
     def remove_pattern(self, pattern_id: str) -> None:
         self.request("DELETE", f"/v1/patterns/{pattern_id}")
 

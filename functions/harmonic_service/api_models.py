@@ -212,6 +212,11 @@ class PatternBody(BaseModel):
     created_at: str | None = None
     duration_s: float | None = None
     artifact_bytes: int | None = None
+    rebuilt_at: str | None = Field(
+        default=None,
+        description="when its artifact was last computed again from what was registered (POST "
+        "/v1/patterns/{pattern_id}/rebuild); absent until then",
+    )
     index_version: int | None = None
     # a pattern this deployment's publishers registered: matched for every caller, read-only for them
     shared: bool = False

@@ -5,9 +5,11 @@ after a registration or deletion it reloads the metadata and fetches only the ar
 yet, so a warm match function answers from memory. An artifact this code cannot read (written in an older
 format by an earlier deployment, or corrupt) is computed again from the pattern's stored example (and a
 keyword's text), in memory, and logged; when that fails too (no example was kept, or the example is no longer
-accepted) the pattern is logged and left out, so one bad pattern never fails every match. Re-registering it
-stores an artifact of the current format. Templates of format 2 (before speech embeddings were kept) are read
-as they are and matched without embeddings (logged, counted): an upgrade recomputes nothing at cold start.
+accepted) the pattern is logged and left out, so one bad pattern never fails every match. Rebuilding it
+(``POST /v1/patterns/{id}/rebuild``, ``harmonic patterns rebuild``) stores an artifact of the current format
+under the same id; the cache re-reads an artifact whose ``rebuilt_at`` changed. Templates of format 2 (before
+speech embeddings were kept) are read as they are and matched without embeddings (logged, counted): an upgrade
+recomputes nothing at cold start, and a rebuild adds the embeddings.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from harmonic_service.logic.patterns import Pattern, PatternSet, rebuild_artifac
 from harmonic_service.tenancy import ANONYMOUS, Viewer
 
 _lock = threading.Lock()
-_state: dict[str, object] = {"version": None, "set": PatternSet(), "table": None}
+#: the parsed set, the registry version and table it is of, and each parsed pattern's ``rebuilt_at``
+_state: dict[str, object] = {"version": None, "set": PatternSet(), "table": None, "stamps": {}}
 stats = {"reloads": 0, "artifacts_fetched": 0, "unreadable": 0, "rebuilt": 0, "without_embeddings": 0}
 logger = Logger(service="harmonic", child=True)
 
@@ -35,12 +38,17 @@ def current() -> PatternSet:
     with _lock:
         if _state["version"] == version and _state["table"] == table:
             return _state["set"]  # type: ignore[return-value]
-        pattern_set: PatternSet = _state["set"] if _state["table"] == table else PatternSet()  # type: ignore[assignment]
+        same_table = _state["table"] == table
+        pattern_set: PatternSet = _state["set"] if same_table else PatternSet()  # type: ignore[assignment]
+        stamps: dict[str, str | None] = _state["stamps"] if same_table else {}  # type: ignore[assignment]
         items = {item["pattern_id"]: item for item in registry.list_all()}
-        for gone in [pattern_id for pattern_id in pattern_set.names if pattern_id not in items]:
-            pattern_set.remove(gone)
+        for parsed in list(pattern_set.names):
+            if parsed not in items or stamps.get(parsed) != items[parsed].get("rebuilt_at"):
+                pattern_set.remove(parsed)  # deleted, or its artifact was rebuilt: read it again
+                stamps.pop(parsed, None)
         for pattern_id, item in items.items():
             if pattern_id not in pattern_set.names:
+                stamps[pattern_id] = item.get("rebuilt_at")
                 try:
                     data = registry.artifact(pattern_id)
                 except KeyError:  # deleted between the scan and now: the next version drops it
@@ -54,7 +62,7 @@ def current() -> PatternSet:
                     continue
                 _note_without_embeddings(pattern_set, item)
         stats["reloads"] += 1
-        _state.update(version=version, set=pattern_set, table=table)
+        _state.update(version=version, set=pattern_set, table=table, stamps=stamps)
         return pattern_set
 
 
@@ -68,8 +76,8 @@ def _note_without_embeddings(pattern_set: PatternSet, item: dict) -> None:
         return
     stats["without_embeddings"] += 1
     logger.info(
-        "template stored before speech embeddings were kept: matched without them; register it again to "
-        "add them",
+        "template stored before speech embeddings were kept: matched without them; rebuild it (POST "
+        "/v1/patterns/{id}/rebuild) to add them",
         extra={"pattern_id": pattern_id, "pattern_name": item["name"]},
     )
 
@@ -99,7 +107,7 @@ def _add_rebuilt(pattern_set: PatternSet, item: dict, owner: str, unreadable: st
     stats["rebuilt"] += 1
     logger.warning(
         "pattern artifact computed again from its stored example (it cannot be read: older format?); "
-        "register the pattern again to store the current format",
+        "rebuild it (POST /v1/patterns/{id}/rebuild) to store the current format",
         extra=context,
     )
 
@@ -126,7 +134,7 @@ def selected_count(selectors: Iterable[str] | None, viewer: Viewer | None = None
 def clear() -> None:
     """Forget the parsed patterns (tests start each case with an empty registry)."""
     with _lock:
-        _state.update(version=None, set=PatternSet(), table=None)
+        _state.update(version=None, set=PatternSet(), table=None, stamps={})
 
 
 config.on_clear(clear)

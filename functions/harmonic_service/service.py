@@ -464,7 +464,7 @@ def create_upload(content_length: int | None, owner: str = ANONYMOUS) -> dict[st
 
 
 def _pattern_body(item: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
-    keys = ("pattern_id", "name", "kind", "text", "created_at", "duration_s", "artifact_bytes")
+    keys = ("pattern_id", "name", "kind", "text", "created_at", "duration_s", "artifact_bytes", "rebuilt_at")
     return {**{key: item.get(key) for key in keys}, "shared": viewer.shared(item.get("owner"))}
 
 
@@ -588,6 +588,56 @@ def pattern_example(pattern_id: str, owner: str = ANONYMOUS) -> dict[str, Any]:
         "content_type": item.get("example_content_type") or "application/octet-stream",
         "expires_in": expires_in,
     }
+
+
+def rebuild_pattern(pattern_id: str, owner: str = ANONYMOUS) -> dict[str, Any]:
+    """Compute `owner`'s pattern again from what was registered (its stored example, and a keyword's text)
+    with this deployment's code, and store it under the same id: how a pattern stored by an earlier version
+    gets the current format (a template's speech embeddings, docs/matching.md). The pattern's body, with
+    ``rebuilt_at``; every match function re-reads it.
+
+    NotFound for a pattern `owner` does not see, Forbidden (``read_only``) for a publisher's, Conflict
+    ``no_example`` when nothing to compute it from was kept (a template or fingerprint registered before
+    examples were kept: register it again), Conflict ``example_rejected`` when its stored example (or
+    text) is no longer accepted, with the reason.
+    """
+    from harmonic import InvalidAudio  # the DSP, for this route only (see analyze)
+    from harmonic_service.logic import patterns as pattern_logic
+
+    viewer = _viewer(owner)
+    item = _visible_pattern(pattern_id, viewer)
+    if not viewer.may_change(item.get("owner")):
+        raise Forbidden(
+            f"pattern {pattern_id!r} is shared by this deployment and read-only", code="read_only"
+        )
+    kind = item["kind"]
+    if kind == "keyword":
+        _check_keywords_available()
+    if not item.get("example_key") and not (kind == "keyword" and item.get("text")):
+        raise Conflict(
+            f"pattern {pattern_id!r} was registered before examples were kept: there is nothing to compute "
+            "it again from (register it again from a clip)",
+            code="no_example",
+        )
+    try:
+        example = registry.example(item)
+    except KeyError:
+        raise Conflict(
+            f"the example of pattern {pattern_id!r} is gone from the payload bucket (register it again)",
+            code="no_example",
+        ) from None
+    try:
+        artifact = pattern_logic.rebuild_artifact(kind, item.get("text"), example, get_settings().wav_limits)
+    except (InvalidAudio, ValueError) as error:  # phonetic.UnknownWords is a ValueError
+        raise Conflict(
+            f"pattern {pattern_id!r} cannot be computed again from what was registered: {error}",
+            code="example_rejected",
+        ) from None
+    updated = registry.replace_artifact(pattern_id, owner, artifact)
+    if updated is None:  # deleted meanwhile
+        raise NotFound(f"no pattern {pattern_id!r}")
+    logger.info("pattern rebuilt", extra={"pattern_id": pattern_id, "artifact_bytes": len(artifact)})
+    return _pattern_body(updated, viewer)
 
 
 def delete_pattern(pattern_id: str, owner: str = ANONYMOUS) -> None:

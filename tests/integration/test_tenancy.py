@@ -89,7 +89,9 @@ def test_patterns_are_their_owners_and_matched_only_for_them(tenants: AwsStack) 
     assert {p["pattern_id"] for p in _as(ALICE, "GET", "/v1/patterns").body["patterns"]} == set(weather)
     assert _as(BOB, "GET", f"/v1/patterns/{weather[0]}").status == 404
     assert _as(BOB, "DELETE", f"/v1/patterns/{weather[0]}").status == 404
+    assert _as(BOB, "POST", f"/v1/patterns/{weather[0]}/rebuild").status == 404
     assert _as(ALICE, "GET", f"/v1/patterns/{weather[0]}").status == 200  # still there
+    assert _as(ALICE, "GET", f"/v1/patterns/{weather[0]}").body.get("rebuilt_at") is None  # untouched
     refused = _as(
         BOB,
         "POST",
@@ -124,10 +126,12 @@ def test_a_publishers_patterns_are_shared_and_read_only(tenants: AwsStack) -> No
         (shared,) = _as(caller, "GET", "/v1/patterns").body["patterns"]
         assert shared["pattern_id"] == music
         assert shared["shared"] is True
-        refused = _as(caller, "DELETE", f"/v1/patterns/{music}")
-        assert refused.status == 403
-        assert refused.body["error"]["code"] == "read_only"
+        for method, path in (("DELETE", f"/v1/patterns/{music}"), ("POST", f"/v1/patterns/{music}/rebuild")):
+            refused = _as(caller, method, path)
+            assert refused.status == 403
+            assert refused.body["error"]["code"] == "read_only"
     assert _as(PUBLISHER, "GET", f"/v1/patterns/{music}").body["shared"] is False  # its own
+    assert _as(PUBLISHER, "POST", f"/v1/patterns/{music}/rebuild").status == 200  # and its to rebuild
     bobs = _submit(BOB, "query_music_0.wav", options={"patterns": ["music"]})
     tenants.drain()
     matches = _as(BOB, "GET", f"/v1/invocations/{bobs}").body["result"]["matches"]

@@ -216,3 +216,38 @@ def test_patterns_add_a_keyword_by_its_text(server, tmp_path: Path) -> None:
     )
     assert main(["--endpoint", url, "patterns", "add", "weather"]) == 2  # neither a clip nor --text
     assert len(script.requests) == 3
+
+
+def test_patterns_rebuild_by_id_and_all_of_yours(server, capsys: pytest.CaptureFixture[str]) -> None:
+    """`patterns rebuild ID...` posts each id's rebuild (a refusal is exit code 3); `--all` rebuilds every
+    pattern of the caller's, leaves the shared ones alone and reports the 409s as skipped, with the
+    reason."""
+    url, script = server
+    mine = {"pattern_id": "p-1", "name": "weather", "kind": "template", "shared": False}
+    older = {"pattern_id": "p-2", "name": "music", "kind": "template", "shared": False}
+    shared = {"pattern_id": "p-3", "name": "fox", "kind": "fingerprint", "shared": True}
+    rebuilt = {**mine, "artifact_bytes": 9000, "rebuilt_at": "2026-12-01T05:00:00Z"}
+    no_example = {"error": {"code": "no_example", "message": "registered before examples were kept"}}
+    script.responses += [
+        _json(200, rebuilt),
+        _json(200, {"patterns": [mine, older, shared], "count": 3}),
+        _json(200, rebuilt),
+        _json(409, no_example),
+        _json(409, no_example),
+    ]
+    assert main(["--endpoint", url, "patterns", "rebuild", "p-1"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"rebuilt": [rebuilt]}
+    assert main(["--endpoint", url, "--output", "table", "patterns", "rebuild", "--all"]) == 0
+    table = capsys.readouterr().out
+    assert "p-1" in table.split("skipped:")[0]
+    assert "no_example: registered before examples were kept" in table.split("skipped:")[1]
+    assert main(["--endpoint", url, "patterns", "rebuild", "p-2"]) == 3
+    posted = [r["path"] for r in script.requests if r["method"] == "POST"]
+    assert posted == [
+        "/v1/patterns/p-1/rebuild",
+        "/v1/patterns/p-1/rebuild",
+        "/v1/patterns/p-2/rebuild",  # p-3 is a publisher's: not tried
+        "/v1/patterns/p-2/rebuild",
+    ]
+    assert main(["--endpoint", url, "patterns", "rebuild"]) == 2  # ids or --all
+    assert main(["--endpoint", url, "patterns", "rebuild", "p-1", "--all"]) == 2

@@ -20,6 +20,7 @@ ROUTES = {
     "/v1/patterns": {"get", "post"},
     "/v1/patterns/{pattern_id}": {"get", "delete"},
     "/v1/patterns/{pattern_id}/example": {"get"},
+    "/v1/patterns/{pattern_id}/rebuild": {"post"},
 }
 # (path, method) → (request body model or None, success status, response model or None)
 OPERATIONS = {
@@ -36,6 +37,7 @@ OPERATIONS = {
     ("/v1/patterns/{pattern_id}", "get"): (None, "200", "PatternBody"),
     ("/v1/patterns/{pattern_id}", "delete"): (None, "204", None),
     ("/v1/patterns/{pattern_id}/example", "get"): (None, "200", "PatternExample"),
+    ("/v1/patterns/{pattern_id}/rebuild", "post"): (None, "200", "PatternBody"),
 }
 
 
@@ -242,6 +244,7 @@ def test_the_posts_link_to_the_operations_that_use_their_ids(document: dict[str,
         ("/v1/invocations/{invocation_id}/resume", "post"),
         ("/v1/patterns/{pattern_id}", "get"),
         ("/v1/patterns/{pattern_id}/example", "get"),
+        ("/v1/patterns/{pattern_id}/rebuild", "post"),
         ("/v1/patterns/{pattern_id}", "delete"),
     }
 

@@ -1,12 +1,14 @@
 """The pattern registry (the store): metadata in the patterns table, serialized artifacts in S3.
 
 Items: ``{pattern_id, name, kind, owner, created_at, artifact_key, duration_s, artifact_bytes, example_key,
-example_content_type, text}``:
+example_content_type, text, rebuilt_at}``:
 
 - ``text``: a keyword's spelling, when it was registered with one (a keyword registered by its spelling alone
   has no example);
 - ``owner``: the caller that registered it (tenancy.py); an item from before owners were kept has none and
-  belongs to the anonymous caller.
+  belongs to the anonymous caller;
+- ``rebuilt_at``: when its artifact was last computed again from its example (:func:`replace_artifact`);
+  absent until then. The pattern cache re-reads an artifact whose ``rebuilt_at`` changed.
 
 The artifact is ``patterns/<pattern_id>.bin``; the example it was computed from, as registered,
 ``patterns/<pattern_id>/example.<format>`` (items from before examples were kept have no ``example_key``).
@@ -133,15 +135,12 @@ def delete(pattern_id: str, owner: str) -> bool:
     not exist or is another owner's."""
     if pattern_id == INDEX_ID:
         return False
-    condition = "attribute_exists(pattern_id) AND #owner = :owner"
-    if owner == ANONYMOUS:  # items from before owners were kept are the anonymous caller's
-        condition = "attribute_exists(pattern_id) AND (#owner = :owner OR attribute_not_exists(#owner))"
     dynamodb = clients.dynamodb()
     try:
         deleted = dynamodb.delete_item(
             TableName=_table(),
             Key={"pattern_id": {"S": pattern_id}},
-            ConditionExpression=condition,
+            ConditionExpression=_owned_by(owner),
             ExpressionAttributeNames={"#owner": "owner"},
             ExpressionAttributeValues={":owner": {"S": owner}},
             ReturnValues="ALL_OLD",
@@ -152,6 +151,48 @@ def delete(pattern_id: str, owner: str) -> bool:
     payloads.delete(artifact_key(pattern_id), *([example] if example else []))
     _bump_version()
     return True
+
+
+def _owned_by(owner: str) -> str:
+    """The condition that an item exists and is `owner`'s (one from before owners were kept is the
+    anonymous caller's)."""
+    if owner == ANONYMOUS:
+        return "attribute_exists(pattern_id) AND (#owner = :owner OR attribute_not_exists(#owner))"
+    return "attribute_exists(pattern_id) AND #owner = :owner"
+
+
+def replace_artifact(pattern_id: str, owner: str, artifact: bytes) -> dict[str, Any] | None:
+    """Store a new artifact for `owner`'s pattern (computed again from its example): the object, then the
+    item's ``artifact_bytes`` and ``rebuilt_at`` (one conditional update), then the version, so that every
+    match function re-reads it. The updated metadata; None when the pattern does not exist (deleted
+    meanwhile: the object just written is removed again) or is another owner's (nothing is written)."""
+    if pattern_id == INDEX_ID or (current := get(pattern_id)) is None:
+        return None
+    if (current.get("owner") or ANONYMOUS) != owner:
+        return None
+    key = artifact_key(pattern_id)
+    payloads.put_bytes(key, artifact)
+    dynamodb = clients.dynamodb()
+    try:
+        response = dynamodb.update_item(
+            TableName=_table(),
+            Key={"pattern_id": {"S": pattern_id}},
+            UpdateExpression="SET artifact_bytes = :bytes, rebuilt_at = :at",
+            ConditionExpression=_owned_by(owner),
+            ExpressionAttributeNames={"#owner": "owner"},
+            ExpressionAttributeValues={
+                ":bytes": {"N": str(len(artifact))},
+                ":at": {"S": timestamps.now()},
+                ":owner": {"S": owner},
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        payloads.delete(key)  # deleted between the read and the update (the owner never changes)
+        return None
+    item = from_item(response["Attributes"])
+    item["index_version"] = _bump_version()
+    return item
 
 
 def artifact(pattern_id: str) -> bytes:

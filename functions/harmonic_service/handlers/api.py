@@ -349,6 +349,17 @@ def get_pattern_example(pattern_id: str) -> PatternExample:
     return PatternExample.model_validate(service.pattern_example(pattern_id, owner=_caller()))
 
 
+@router.post(
+    "/v1/patterns/<pattern_id>/rebuild",
+    summary="Compute a pattern again from its stored example (and text) with this deployment's code",
+    description="How a pattern registered by an earlier version gets the current format (a template's speech "
+    "embeddings), under the same id. 409 no_example when nothing to compute it from was kept; 409 "
+    "example_rejected when what was registered is no longer accepted.",
+)
+def rebuild_pattern(pattern_id: str) -> PatternBody:
+    return PatternBody.model_validate(service.rebuild_pattern(pattern_id, owner=_caller()))
+
+
 @router.delete(
     "/v1/patterns/<pattern_id>",
     summary="Remove a pattern from the registry",
