@@ -236,9 +236,9 @@ def test_functions_layers_and_event_source_mappings(deployed: dict[str, Any]) ->
             by_stage[variables["STAGE_NAME"]] = function
         else:
             assert function["Handler"] == API_HANDLER
-            # API Gateway may invoke it: one permission per route (the 13 of docs/design.md "HTTP API").
+            # API Gateway may invoke it: one permission per route (the 14 of docs/design.md "HTTP API").
             policy = json.loads(awslambda.get_policy(FunctionName=function["FunctionName"])["Policy"])
-            assert len(policy["Statement"]) == 13
+            assert len(policy["Statement"]) == 14
             assert {s["Principal"]["Service"] for s in policy["Statement"]} == {"apigateway.amazonaws.com"}
     assert set(tasks) == {*STAGE_NAMES, ""}
     assert set(subscribers) == set(STAGE_NAMES)
@@ -279,7 +279,8 @@ def test_api_routes_with_iam_auth(deployed: dict[str, Any]) -> None:
     assert ("/v1/invocations", "GET") in routes
     assert ("/v1/patterns/{id}/example", "GET") in routes
     assert ("/v1/health", "GET") in routes
-    assert len(routes) == 13
+    assert ("/v1/patterns/{id}/rebuild", "POST") in routes
+    assert len(routes) == 14
     for path, method in routes:
         resource_id = next(
             r["id"] for r in apigateway.get_resources(restApiId=api["id"])["items"] if r["path"] == path
