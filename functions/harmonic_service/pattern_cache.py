@@ -68,8 +68,9 @@ def current() -> PatternSet:
 
 def _note_without_embeddings(pattern_set: PatternSet, item: dict) -> None:
     """Log a template stored before speech embeddings were kept (format 2): it is matched without them
-    (docs/matching.md, "Speech embeddings") until it is registered again. Keywords are not noted: one by
-    its spelling never has embeddings, so their absence says nothing about its age."""
+    (docs/matching.md, "Speech embeddings") until it is rebuilt (``POST /v1/patterns/{id}/rebuild``).
+    Keywords are not noted: one by its spelling never has embeddings, so their absence says nothing about
+    its age."""
     pattern_id = item["pattern_id"]
     artifact = pattern_set.templates.get(pattern_id)
     if artifact is None or artifact.embedding is not None:
