@@ -15,7 +15,7 @@ from scipy.io import wavfile
 
 import harmonic
 from harmonic import InvalidAudio, Match, Template, make_template, match_templates, resample
-from harmonic.templates import DEFAULT_THRESHOLD, subsequence_dtw
+from harmonic.templates import DEFAULT_THRESHOLD, path_start, subsequence_dtw
 
 KEYWORDS = Path(__file__).resolve().parents[1] / "data" / "keywords"
 SR = 16_000
@@ -229,13 +229,26 @@ def test_subsequence_dtw_equals_the_cell_by_cell_recursion(lengths: list[int], m
     rng = np.random.default_rng(seed)
     n_max = max(lengths)
     cost = rng.uniform(0, 2, size=(len(lengths), n_max, m)).round(1)  # rounded: ties happen
-    mean_cost, start = subsequence_dtw(cost, np.array(lengths))
+    mean_cost, accumulated = subsequence_dtw(cost, np.array(lengths))
+    # the start of every template's path ending at each query frame, traced back from the accumulated cost
+    ends = [np.full(len(lengths), end) for end in range(m)]
+    start = np.stack([path_start(accumulated, cost, np.array(lengths), at) for at in ends], axis=1)
     for b, n in enumerate(lengths):
         expected_cost, expected_start = _reference_dtw(cost[b, :n])
         np.testing.assert_array_equal(mean_cost[b], expected_cost)
         finite = np.isfinite(expected_cost)
         # ties go the same way: diagonal first, then the skipped query frame, then the two template rows
         np.testing.assert_array_equal(start[b][finite], expected_start[finite])
+
+
+def test_subsequence_dtw_keeps_float32() -> None:
+    rng = np.random.default_rng(3)
+    cost = rng.uniform(0, 2, size=(3, 6, 20))
+    mean64, _ = subsequence_dtw(cost, np.array([6, 4, 2]))
+    mean32, accumulated = subsequence_dtw(cost.astype(np.float32), np.array([6, 4, 2]))
+    assert mean32.dtype == np.float32
+    assert accumulated.dtype == np.float32
+    np.testing.assert_allclose(mean32, mean64, rtol=1e-5)
 
 
 def test_match_is_a_frozen_record() -> None:

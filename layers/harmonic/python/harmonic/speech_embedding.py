@@ -73,7 +73,7 @@ _BACKGROUND = Path(__file__).with_name("speech_embedding_background.npy")
 BACKGROUND_WEIGHT = 0.5
 #: Memory bounds for long clips (up to MAX_DURATION_S, 600 s): mel frames per STFT block, embeddings per
 #: network pass (128: 10 s of audio, ~4 MB per layer instead of ~200 MB for 600 s at once), and cost-matrix
-#: elements per DTW pass (32 MB of float64, as harmonic.templates).
+#: elements per DTW pass (16 MB of float32, and as much again of accumulated cost, as harmonic.templates).
 _MEL_BLOCK = 4096
 _WINDOWS_PER_PASS = 128
 _COST_BUDGET = 1 << 22
@@ -229,6 +229,6 @@ def best_scores(
         rows = np.zeros((members.size, int(members.max()), DIMENSIONS), dtype=np.float32)
         for slot, example in enumerate(examples[first : first + size]):
             rows[slot, : example.shape[0]] = example - shift
-        mean_cost, _ = subsequence_dtw((1.0 - rows @ query.T).astype(np.float64), members)
+        mean_cost, _ = subsequence_dtw(np.float32(1.0) - rows @ query.T.astype(np.float32), members)
         best[first : first + size] = mean_cost.min(axis=1)
     return np.clip(np.where(np.isfinite(best), 1.0 - best, 0.0), 0.0, 1.0)

@@ -36,7 +36,7 @@ speech): :func:`match_templates` does not use them; the service joins their evid
    warp and the best template of a pattern id count.
 
 Cost: per template and warp, ``frames × query frames`` cosine distances (one matmul) and as many DTW cell
-updates; about 0.5 ms per template per second of query on one core (``make eval`` prints it).
+updates, in float32; about 0.35 ms per template per second of query on one core (``make eval`` prints it).
 
 :data:`DEFAULT_THRESHOLD` was chosen with ``make eval`` (bench/eval_matching.py) so that utterances without
 any keyword rarely match, at every noise level tested.
@@ -80,7 +80,7 @@ _FORMAT = 3  # 3: the speech embeddings added
 _MEL_ONLY_FORMAT = 2  # mel power only: still read (embedding None), so an upgrade recomputes nothing
 _KIND = b"HTPL"
 _BATCH = 512  # template warps per DTW pass at most
-_COST_BUDGET = 1 << 22  # cost-matrix elements per DTW pass (32 MB of float64)
+_COST_BUDGET = 1 << 22  # cost-matrix elements per DTW pass (16 MB of float32, as many again accumulated)
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,11 +186,20 @@ def _deltas(features: np.ndarray, width: int = 2) -> np.ndarray:
     return numerator / (2 * sum(w * w for w in range(1, width + 1)))
 
 
+@lru_cache(maxsize=1)
+def _dct_rows() -> np.ndarray:
+    """The first N_CEPSTRA rows ``(N_CEPSTRA, N_MELS)`` of the orthonormal DCT-II matrix: one matmul computes
+    only the coefficients kept (scipy.fft.dct would compute all N_MELS and drop most)."""
+    rows = scipy.fft.dct(np.eye(N_MELS), type=2, axis=0, norm="ortho")[:N_CEPSTRA]
+    rows.flags.writeable = False
+    return rows
+
+
 def _features(mel: np.ndarray, floor: np.ndarray | float) -> np.ndarray:
     """Normalized feature frames ``(..., frames, 27)`` of mel power spectrograms ``(..., N_MELS, frames)``
     (``floor``: the power floor, per leading index)."""
     log_mel = 10.0 * np.log10(np.maximum(mel, np.asarray(floor)[..., None, None]))
-    cepstra = scipy.fft.dct(log_mel, type=2, axis=-2, norm="ortho")[..., :N_CEPSTRA, :]
+    cepstra = _dct_rows() @ log_mel  # c0..c8 of the orthonormal DCT-II over the bands
     delta = _deltas(cepstra)
     stacked = np.concatenate([cepstra, delta, _deltas(delta)], axis=-2)  # (..., 27, frames)
     mean = _moving_average(stacked, CMVN_FRAMES)
@@ -289,40 +298,58 @@ def subsequence_dtw(cost: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, 
     """Subsequence DTW of many templates against one query, vectorized over templates and query frames.
 
     ``cost`` is ``(B, N, M)``: the local cost of template ``b``'s row ``i`` against query frame ``j``
-    (template ``b`` uses its first ``lengths[b]`` rows). Steps (1, 1), (1, 2) and (2, 1), the last charging
-    both template rows, so that each template row is charged exactly once and the accumulated cost divided
-    by the template's length is a mean. Returns ``(mean_cost, start)`` of shape ``(B, M)``: for the best
-    path ending at each query frame, its mean cost (``inf`` if no path ends there) and its first frame.
+    (template ``b`` uses its first ``lengths[b]`` rows), float32 or float64 (the arithmetic keeps it). Steps
+    (1, 1), (1, 2) and (2, 1), the last charging both template rows, so that each template row is charged
+    exactly once and the accumulated cost divided by the template's length is a mean. Returns ``(mean_cost,
+    accumulated)``: ``mean_cost`` ``(B, M)`` is, for the best path ending at each query frame, its mean cost
+    (``inf`` if no path ends there); ``accumulated`` ``(B, N, M + 2)`` holds every cell's accumulated cost
+    (two columns of ``+inf`` on the left), from which :func:`path_start` recovers where a path began.
     """
     batch, n_max, m = cost.shape
-    # accumulated cost and start frame of rows i-1 and i-2, with two columns of +inf padding on the left
-    # so that the predecessors j-1 and j-2 are plain slices
-    prev = np.full((batch, m + 2), np.inf)
-    prev2 = np.full((batch, m + 2), np.inf)
-    start = np.zeros((batch, m + 2), dtype=np.int64)
-    start2 = np.zeros((batch, m + 2), dtype=np.int64)
-    prev[:, 2:] = cost[:, 0]
-    start[:, 2:] = np.arange(m)
-    mean_cost = np.full((batch, m), np.inf)
-    first = np.zeros((batch, m), dtype=np.int64)
+    accumulated = np.empty((batch, n_max, m + 2), dtype=cost.dtype)
+    accumulated[:, :, :2] = np.inf  # so that the predecessors j-1 and j-2 are plain slices
+    accumulated[:, 0, 2:] = cost[:, 0]
+    mean_cost = np.full((batch, m), np.inf, dtype=cost.dtype)
     done = lengths == 1
-    mean_cost[done], first[done] = prev[done, 2:], start[done, 2:]
+    mean_cost[done] = cost[done, 0]
+    skip_template = np.full((batch, m), np.inf, dtype=cost.dtype)  # (2, 1): no row -1 to come from
     for i in range(1, n_max):
-        diagonal, skip_query = prev[:, 1:-1], prev[:, :-2]  # (1, 1) and (1, 2)
-        skip_template = prev2[:, 1:-1] + cost[:, i - 1]  # (2, 1): both template rows charged
-        best = np.minimum(diagonal, skip_query)
-        best_start = np.where(diagonal <= skip_query, start[:, 1:-1], start[:, :-2])
-        use_skip = skip_template < best
-        best = np.where(use_skip, skip_template, best) + cost[:, i]
-        best_start = np.where(use_skip, start2[:, 1:-1], best_start)
-        prev2, start2, prev, start = prev, start, prev2, start2  # recycle the buffers of row i-2
-        prev[:, 2:] = best
-        start[:, 2:] = best_start
+        previous = accumulated[:, i - 1]
+        if i >= 2:
+            np.add(accumulated[:, i - 2, 1:-1], cost[:, i - 1], out=skip_template)  # both rows charged
+        row = accumulated[:, i, 2:]
+        np.minimum(previous[:, 1:-1], previous[:, :-2], out=row)  # (1, 1) and (1, 2)
+        np.minimum(row, skip_template, out=row)
+        row += cost[:, i]
         ending = np.flatnonzero(lengths == i + 1)
         if ending.size:
-            mean_cost[ending] = best[ending] / (i + 1)
-            first[ending] = best_start[ending]
-    return mean_cost, first
+            mean_cost[ending] = row[ending] / (i + 1)
+    return mean_cost, accumulated
+
+
+def path_start(
+    accumulated: np.ndarray, cost: np.ndarray, lengths: np.ndarray, ends: np.ndarray
+) -> np.ndarray:
+    """The first query frame of each template's best path ending at frame ``ends[b]``, traced back through
+    :func:`subsequence_dtw`'s ``accumulated`` cost (vectorized over templates; one step per template row).
+    Ties go as the recursion's minimum would take them: the diagonal, then the skipped query frame, then the
+    two template rows. An end where no path ends gives a meaningless frame (never below 0)."""
+    rows = np.asarray(lengths, dtype=np.int64) - 1
+    columns = np.asarray(ends, dtype=np.int64) + 2  # in the padded columns
+    while True:
+        active = np.flatnonzero((rows > 0) & (columns >= 2))
+        if not active.size:
+            return np.maximum(columns - 2, 0)
+        i, j = rows[active], columns[active]
+        diagonal = accumulated[active, i - 1, j - 1]
+        skip_query = accumulated[active, i - 1, j - 2]
+        skip_template = np.where(
+            i >= 2, accumulated[active, np.maximum(i - 2, 0), j - 1] + cost[active, i - 1, j - 2], np.inf
+        )
+        take_template = skip_template < np.minimum(diagonal, skip_query)
+        take_query = skip_query < diagonal
+        rows[active] = i - np.where(take_template, 2, 1)
+        columns[active] = j - np.where(take_template | ~take_query, 1, 2)
 
 
 def _query_analysis(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float, float] | None:
@@ -340,7 +367,8 @@ def _query_analysis(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarra
 def _template_features(template: Template, noise: np.ndarray, level: float, peak: float) -> np.ndarray:
     """The template's normalized frames ``(warps, frames, 27)``, compensated for the query's noise and
     speech level (``T' = g·T + N``)."""
-    mel = 10.0 ** (template.mel_db.astype(np.float64) / 10.0)  # (warps, bands, frames)
+    # (warps, bands, frames); the power in float32, as stored, costs a fifth of float64's
+    mel = (np.float32(10.0) ** (template.mel_db / np.float32(10.0))).astype(np.float64)
     speech = _speech_level(mel.sum(axis=1))  # per warp
     gain = level / np.maximum(speech, 1e-30)
     compensated = gain[:, None, None] * mel + noise[None, :, None]
@@ -356,7 +384,7 @@ def _scores(query: np.ndarray, features: list[np.ndarray]) -> tuple[np.ndarray, 
     ends = np.zeros(count, dtype=np.int64)
     lengths = np.array([f.shape[0] for f in features])
     order = np.argsort(lengths, kind="stable")  # similar lengths together: less padding
-    query_t = np.ascontiguousarray(query.T)
+    query_t = np.ascontiguousarray(query.T, dtype=np.float32)
     chunk = 0
     while chunk < count:
         # as many template warps as fit the cost-array budget (one matmul per chunk, not per row)
@@ -365,19 +393,19 @@ def _scores(query: np.ndarray, features: list[np.ndarray]) -> tuple[np.ndarray, 
         members = order[chunk : chunk + size]
         chunk += size
         n_max = int(lengths[members].max())
-        rows = np.zeros((members.size, n_max, query.shape[1]))
+        rows = np.zeros((members.size, n_max, query.shape[1]), dtype=np.float32)
         for slot, member in enumerate(members):
             rows[slot, : lengths[member]] = features[member]
-        mean_cost, first = subsequence_dtw(1.0 - rows @ query_t, lengths[members])
+        cost = 1.0 - rows @ query_t
+        mean_cost, accumulated = subsequence_dtw(cost, lengths[members])
         finite = np.isfinite(mean_cost)
-        masked = np.where(finite, mean_cost, np.inf)
-        end = np.argmin(masked, axis=1)
-        best = masked[np.arange(members.size), end]
+        end = np.argmin(mean_cost, axis=1)  # inf where no path ends
+        best = mean_cost[np.arange(members.size), end].astype(np.float64)
         with np.errstate(all="ignore"):
-            median = np.nanmedian(np.where(finite, mean_cost, np.nan), axis=1)
+            median = np.nanmedian(np.where(finite, mean_cost, np.nan), axis=1).astype(np.float64)
             score = np.where(np.isfinite(best) & (median > 0), 1.0 - best / median, 0.0)
         scores[members] = np.clip(np.nan_to_num(score), 0.0, 1.0)
-        starts[members] = first[np.arange(members.size), end]
+        starts[members] = path_start(accumulated, cost, lengths[members], end)
         ends[members] = end
     return scores, starts, ends
 
