@@ -202,6 +202,21 @@ BABBLE_TEXTS = [
     "she spent the afternoon reading in the garden shed",
 ]
 BABBLE_BEDS = 6
+# Babble that no constant was chosen with (the eval's "unseen noise" rows): other voices, other texts.
+UNSEEN_BABBLE_VOICES: list[Voice] = [  # espeak-ng variants that no split and no babble bed uses
+    ("espeak", "en-us+m3", 160, 50),
+    ("espeak", "en-gb+m6", 150, 40),
+    ("espeak", "en-gb-x-gbclan+m1", 170, 65),
+    ("espeak", "en-029+klatt", 145, 55),
+]
+UNSEEN_BABBLE_TEXTS = [
+    "the ferry leaves the harbour at half past six every morning",
+    "a group of tourists asked the guard for directions to the castle",
+    "the baker sold out of bread before noon on saturday",
+    "heavy snow closed the mountain pass for most of the week",
+    "the orchestra rehearsed the second movement three times",
+    "my uncle keeps bees at the bottom of his orchard",
+]
 SUBSET_QUERY_VOICES = (0, 3)  # held-out query voices whose queries are committed: espeak nyc+f4, festival slt
 
 
@@ -329,11 +344,7 @@ def generate(out: Path) -> dict:
             name = _write(out, f"negative_{split}_{index}.wav", synthesize(text, voice))
             manifest["negatives"].append({"file": name, "text": text, "split": split, **_voice_dict(voice)})
     for bed in range(BABBLE_BEDS):
-        voices = [
-            synthesize(BABBLE_TEXTS[(bed + k) % len(BABBLE_TEXTS)], v) for k, v in enumerate(BABBLE_VOICES)
-        ]
-        length = max(v.size for v in voices)
-        y = sum(np.pad(v / np.sqrt(np.mean(v**2)), (0, length - v.size), mode="wrap") for v in voices)
+        y = _babble_bed(bed, BABBLE_VOICES, BABBLE_TEXTS)
         manifest["babble"].append({"file": _write(out, f"babble_{bed}.wav", y)})
     if ALSA.is_dir():
         for clip in HUMAN_CLIPS:
@@ -353,6 +364,24 @@ def generate(out: Path) -> dict:
                 )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def unseen_babble(out: Path) -> list[Path]:
+    """Babble beds for the eval's "unseen noise" rows, written once into ``out``: sums of four sentences by
+    UNSEEN_BABBLE_VOICES (none of them an eval speaker or a babble voice) saying UNSEEN_BABBLE_TEXTS."""
+    paths = [out / f"babble_unseen_{bed}.wav" for bed in range(BABBLE_BEDS)]
+    for bed, path in enumerate(paths):
+        if not path.exists():
+            _write(out, path.name, _babble_bed(bed, UNSEEN_BABBLE_VOICES, UNSEEN_BABBLE_TEXTS))
+    return paths
+
+
+def _babble_bed(bed: int, voices: list[Voice], texts: list[str]) -> np.ndarray:
+    """Babble bed number ``bed``: each voice says a sentence (the bed-th onwards), each at the same power,
+    the shorter ones looped to the longest."""
+    said = [synthesize(texts[(bed + k) % len(texts)], voice) for k, voice in enumerate(voices)]
+    length = max(y.size for y in said)
+    return sum(np.pad(y / np.sqrt(np.mean(y**2)), (0, length - y.size), mode="wrap") for y in said)
 
 
 def copy_subset(full: Path, out: Path) -> dict:
