@@ -153,6 +153,20 @@ def test_splits_keep_enrolment_and_query_speakers_apart(generator) -> None:
     assert non_espeak.isdisjoint(seen["tuned"])  # held-out flite/festival speakers never tuned on
 
 
+def test_unseen_babble_uses_no_voice_or_sentence_of_the_eval(generator) -> None:
+    used = {v[1] for spec in generator.SPLITS.values() for v in spec["enrol"] + spec["query"]}
+    used |= {v[1] for v in generator.BABBLE_VOICES}
+    variants = {name.split("+")[1] for name in used if "+" in name}
+    for _, name, _, _ in generator.UNSEEN_BABBLE_VOICES:
+        assert name not in used
+        assert name.split("+")[1] not in variants  # no voice variant of an eval speaker or babble bed
+    sentences = set(generator.BABBLE_TEXTS)
+    for spec in generator.SPLITS.values():
+        sentences |= set(spec["negatives"])
+    assert sentences.isdisjoint(generator.UNSEEN_BABBLE_TEXTS)
+    assert len(generator.UNSEEN_BABBLE_VOICES) == len(generator.BABBLE_VOICES)  # four talkers, as the beds
+
+
 def test_negatives_hold_no_keyword(generator) -> None:
     generator._check_negatives()
     every = {w for spec in generator.SPLITS.values() for w in spec["keywords"]}
