@@ -71,11 +71,16 @@ UNSEEN = ", unseen noise"  # appended to a split's name in the rows measured und
 TOLERANCE_S = 0.25
 
 
-def _synth_music() -> Callable[[int, float], np.ndarray]:
-    spec = importlib.util.spec_from_file_location("eval_matching", ROOT / "bench" / "eval_matching.py")
+def _script(name: str, path: Path) -> Any:
+    """The module of a script that is not on the import path (bench/, scripts/), loaded from its file."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.synth_music
+    return module
+
+
+def _synth_music() -> Callable[[int, float], np.ndarray]:
+    return _script("eval_matching", ROOT / "bench" / "eval_matching.py").synth_music
 
 
 def read(path: Path) -> np.ndarray:
@@ -331,11 +336,8 @@ class Conditions:
 
 def unseen_conditions() -> Conditions:
     """Conditions(unseen=True), its babble beds synthesized into build/xspeaker on first use."""
-    script = ROOT / "scripts" / "make_xspeaker_testdata.py"
-    spec = importlib.util.spec_from_file_location("xspeaker_data", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return Conditions([read(path) for path in module.unseen_babble(DATA)], unseen=True)
+    data_script = _script("xspeaker_data", ROOT / "scripts" / "make_xspeaker_testdata.py")
+    return Conditions([read(path) for path in data_script.unseen_babble(DATA)], unseen=True)
 
 
 def split_material(manifest: dict[str, Any], split: str) -> list[dict[str, Any]]:

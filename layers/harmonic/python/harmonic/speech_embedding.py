@@ -222,6 +222,7 @@ def best_scores(
     lengths = np.array([example.shape[0] for example in examples])
     shift = np.float32(background_weight) * background()
     best = np.full(len(examples), np.inf)
+    query_t = np.ascontiguousarray(query.T, dtype=np.float32)  # once, for every pass
     # as many examples per pass as fit the cost-matrix budget
     size = max(1, _COST_BUDGET // max(1, int(lengths.max()) * query.shape[0]))
     for first in range(0, len(examples), size):
@@ -229,6 +230,6 @@ def best_scores(
         rows = np.zeros((members.size, int(members.max()), DIMENSIONS), dtype=np.float32)
         for slot, example in enumerate(examples[first : first + size]):
             rows[slot, : example.shape[0]] = example - shift
-        mean_cost, _ = subsequence_dtw(np.float32(1.0) - rows @ query.T.astype(np.float32), members)
+        mean_cost, _ = subsequence_dtw(np.float32(1.0) - rows @ query_t, members)
         best[first : first + size] = mean_cost.min(axis=1)
     return np.clip(np.where(np.isfinite(best), 1.0 - best, 0.0), 0.0, 1.0)
