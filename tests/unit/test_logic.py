@@ -69,6 +69,10 @@ def test_parse_options_defaults_and_overrides() -> None:
     assert isinstance(parsed.target_lufs, float)
     assert parse_options(parsed) is parsed
     assert parsed.to_dict() == {"target_lufs": -16.0, "peak_dbfs": -2.5, "clean_snr_db": 45.0}
+    assert parsed.denoiser == "deepfilternet3"
+    gated = parse_options({"denoiser": "spectral_gating"})
+    assert gated.to_dict()["denoiser"] == "spectral_gating"
+    assert parse_options(gated.to_dict()) == gated
 
 
 @pytest.mark.parametrize(
@@ -78,6 +82,8 @@ def test_parse_options_defaults_and_overrides() -> None:
         ({"target_lufs": 0}, "target_lufs must be between -70 and -5"),
         ({"peak_dbfs": 1.0}, "peak_dbfs must be between"),
         ({"clean_snr_db": -1}, "clean_snr_db must be between"),
+        ({"denoiser": "rnnoise"}, "denoiser must be one of deepfilternet3, spectral_gating, got 'rnnoise'"),
+        ({"denoiser": None}, "denoiser must be one of"),
         ({"target_lufs": "-16"}, "must be a number"),
         ({"target_lufs": True}, "must be a number"),
         ({"target_lufs": math.nan}, "must be a number"),

@@ -9,23 +9,36 @@ from harmonic_service.stages.base import ANALYSIS_SAMPLE_RATE, Stage, StageConte
 
 
 def match(
-    audio: Any, sr: int, patterns: Any = (), selectors: Sequence[str] | None = None, viewer: Any = None
+    audio: Any,
+    sr: int,
+    patterns: Any = (),
+    selectors: Sequence[str] | None = None,
+    viewer: Any = None,
+    enhanced: bool = False,
 ) -> StageOutput:
     """Matches of the registered patterns in the clip, best first: keywords and keyword templates (where in
     the clip) and fingerprints (where in the registered recording).
 
     `patterns`: a PatternSet or a sequence of Pattern; `selectors` (ids or names) narrows them; `viewer`
-    (tenancy.Viewer) keeps the caller's own and the publishers' (None: every one).
+    (tenancy.Viewer) keeps the caller's own and the publishers' (None: every one); `enhanced`: the audio is
+    DeepFilterNet3's output (PatternSet.match, ENHANCED_MARGIN).
     """
     from harmonic_service.logic.patterns import PatternSet
 
     pattern_set = patterns if isinstance(patterns, PatternSet) else PatternSet.from_patterns(patterns)
-    return StageOutput(None, {"matches": pattern_set.match(audio, sr, selectors, viewer)})
+    return StageOutput(None, {"matches": pattern_set.match(audio, sr, selectors, viewer, enhanced=enhanced)})
 
 
 def run(context: StageContext) -> StageOutput:
+    # normalize read denoise's audio, so its summary is there whenever this stage runs (skipped or not)
+    enhanced = context.summary("denoise").get("method") == "deepfilternet3"
     return match(
-        context.audio(), ANALYSIS_SAMPLE_RATE, context.patterns(), context.options.patterns, context.viewer()
+        context.audio(),
+        ANALYSIS_SAMPLE_RATE,
+        context.patterns(),
+        context.options.patterns,
+        context.viewer(),
+        enhanced=enhanced,
     )
 
 
