@@ -229,7 +229,7 @@ def test_layer_sizes_fit_lambda(
         assert build.unzipped_bytes == actual
         assert 0 < build.zipped_bytes < build.unzipped_bytes <= MAX_LAYER_BYTES
     # The speech layer is small once the word language model is gone: ~11.5 MiB of pocketsphinx (37 MiB with
-    # it) and ~24 MiB of DeepFilterNet3 (runtime and model).
+    # it) and ~20 MiB of DeepFilterNet3 (runtime and model).
     assert speech_layer.unzipped_bytes < 40 * 2**20
     assert sum(build.unzipped_bytes for build in layers) + functions_bytes <= LAMBDA_UNZIPPED_LIMIT_BYTES
 

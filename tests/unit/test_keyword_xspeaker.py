@@ -144,6 +144,21 @@ def test_a_query_is_decoded_the_same_whatever_was_decoded_before() -> None:
     assert forward == backward
 
 
+def _fused_registry(examples: int):
+    """The service's PatternSet when a user registers each keyword both ways: by its spelling (a ``keyword``
+    pattern) and one ``template`` per example, all under the keyword's name."""
+    from harmonic_service.logic.patterns import Pattern, PatternSet, build_keyword
+
+    patterns = []
+    for word, ys in _examples(examples).items():
+        patterns.append(Pattern(f"{word}/k", word, "keyword", build_keyword(word, None)[0]))
+        patterns += [
+            Pattern(f"{word}/t{i}", word, "template", make_template(y, SR).to_bytes())
+            for i, y in enumerate(ys)
+        ]
+    return PatternSet.from_patterns(patterns)
+
+
 # (examples, SNR) -> the same, for the service's fused matcher: under each keyword's name a keyword pattern by
 # its spelling and a template per example, matched by PatternSet (per name, the detection furthest above its
 # kind's threshold, moved by the templates' speech-embedding evidence), ranked by that margin; only what the
@@ -162,16 +177,9 @@ FUSED_FLOORS = {
 @pytest.mark.parametrize(("examples", "snr_db"), list(FUSED_FLOORS))
 def test_the_services_fused_matcher_on_held_out_speakers(examples: int, snr_db: float | None) -> None:
     from harmonic import Match
-    from harmonic_service.logic.patterns import Pattern, PatternSet, build_keyword, margin
+    from harmonic_service.logic.patterns import margin
 
-    patterns = []
-    for word, ys in _examples(examples).items():
-        patterns.append(Pattern(f"{word}/k", word, "keyword", build_keyword(word, None)[0]))
-        patterns += [
-            Pattern(f"{word}/t{i}", word, "template", make_template(y, SR).to_bytes())
-            for i, y in enumerate(ys)
-        ]
-    pattern_set = PatternSet.from_patterns(patterns)
+    pattern_set = _fused_registry(examples)
 
     def search(y: np.ndarray) -> list[Match]:
         found = pattern_set.match(y, SR)  # what the service returns, in its order
@@ -235,18 +243,11 @@ def test_the_services_chain_before_the_fused_matcher() -> None:
     import harmonic
     from harmonic import Match
     from harmonic_service.logic.options import Options
-    from harmonic_service.logic.patterns import Pattern, PatternSet, build_keyword, margin
+    from harmonic_service.logic.patterns import margin
     from harmonic_service.stages.denoise import denoise
     from harmonic_service.stages.normalize import normalize
 
-    patterns = []
-    for word, ys in _examples(3).items():
-        patterns.append(Pattern(f"{word}/k", word, "keyword", build_keyword(word, None)[0]))
-        patterns += [
-            Pattern(f"{word}/t{i}", word, "template", make_template(y, SR).to_bytes())
-            for i, y in enumerate(ys)
-        ]
-    pattern_set = PatternSet.from_patterns(patterns)
+    pattern_set = _fused_registry(3)
     options = Options()
 
     def search(y: np.ndarray) -> list[Match]:
