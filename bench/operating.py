@@ -29,15 +29,19 @@ compare the modes' orchestration overheads on one machine; they are not AWS late
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import functools
 import io
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -65,9 +69,13 @@ HANDLERS = ("api", "pipeline", "statemachine", "events", "sweeper", "notify", "a
 # function serves status polls, pattern listings and uploads). Goal for their net import time.
 LIGHT_HANDLERS = ("api", "sweeper", "notify", "audit")
 LIGHT_IMPORT_GOAL_MS = 350.0
+# `import boto3` (net) on the host where that goal was set (2026-11-30: API 0.82 s then, boto3 0.19 s). Hosts
+# here differ by up to 1.5x in speed between sessions, the same code measuring 0.32 or 0.40 s; the bench
+# prints the goal as set and scaled to this host's speed (the same ratio to `import boto3`).
+GOAL_HOST_BOTO3_MS = 190.0
 MODES = ("sync", "pipeline", "statemachine", "events")
 # Lambda's limit for a function's code and all its layers, unzipped (250 MB: 262,144,000 bytes); each layer
-# is also held under 150 MiB by infra/layer_build.py, which refuses to build a larger one.
+# is also held under MAX_LAYER_BYTES (180 MiB) by infra/layer_build.py, which refuses to build a larger one.
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 KEYWORD_GOAL_P95_MS = 300.0  # issue 14: the match stage, 5 s clip, 100 keywords, one core
 FORCE_DENOISE = {"clean_snr_db": 200.0}  # denoise runs whatever the estimated SNR
@@ -159,33 +167,67 @@ def cold_starts(repeats: int = 7) -> dict[str, dict[str, float]]:
 
     The environment is a Lambda function's as far as imports care: AWS_LAMBDA_FUNCTION_NAME and
     LAMBDA_TASK_ROOT set, tracing on (the X-Ray SDK loads as it does deployed; outside Lambda it probes for
-    a host environment and takes three times as long)."""
-    env = {
-        "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT / 'layers' / 'harmonic' / 'python'}",
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_LAMBDA_FUNCTION_NAME": "harmonic-bench",
-        "LAMBDA_TASK_ROOT": str(ROOT / "functions"),
-        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    a host environment and takes three times as long). Measured twice:
 
-    def timed(code: str) -> float:
-        subprocess.run([sys.executable, "-c", code], check=True, env=env)  # warm the page cache
-        values = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], check=True, env=env)
-            values.append((time.perf_counter() - started) * 1000)
-        return statistics.median(values)
+    - ``net_ms``: as deployed, with bytecode for every module (the layers and the code asset are compiled
+      for the runtime at build, infra/layer_build.py); here the venv's pycs and a compiled copy of our code.
+    - ``no_bytecode_net_ms``: as deployed before that, or built where no interpreter of the runtime's
+      version was found: every module outside the standard library compiled at import (a pycache prefix
+      that holds only the standard library's bytecode). boto3 and botocore compile here too, which the
+      Lambda runtime ships with its own bytecode: for a handler that imports them at init, an upper bound.
+    """
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    with tempfile.TemporaryDirectory(prefix="harmonic-cold-") as scratch:
+        compiled_code = Path(scratch) / "code"
+        for source in (ROOT / "functions", ROOT / "layers" / "harmonic" / "python"):
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(source, compiled_code, dirs_exist_ok=True, ignore=ignore)
+        compileall.compile_dir(str(compiled_code), quiet=1)
+        stdlib_only = Path(scratch) / "stdlib-pycache"
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", "-x", "site-packages", str(stdlib)],
+            env={**os.environ, "PYTHONPYCACHEPREFIX": str(stdlib_only)},
+            check=False,  # a few test files of the standard library do not compile; they are never imported
+            capture_output=True,
+        )
+        base = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_LAMBDA_FUNCTION_NAME": "harmonic-bench",
+            "LAMBDA_TASK_ROOT": str(ROOT / "functions"),
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        compiled = {**base, "PYTHONPATH": str(compiled_code)}
+        uncompiled = {
+            **base,
+            "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT / 'layers' / 'harmonic' / 'python'}",
+            "PYTHONPYCACHEPREFIX": str(stdlib_only),
+        }
 
-    interpreter = timed("pass")
-    results = {"python -c pass": {"wall_ms": interpreter, "net_ms": 0.0}}
-    modules = {"import boto3": "import boto3"}
-    modules.update({f"handlers.{h}": f"import harmonic_service.handlers.{h}" for h in HANDLERS})
-    for name, code in modules.items():
-        wall = timed(code)
-        results[name] = {"wall_ms": wall, "net_ms": wall - interpreter}
+        def timed(code: str, env: dict[str, str]) -> float:
+            subprocess.run([sys.executable, "-c", code], check=True, env=env)  # warm the page cache
+            values = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-c", code], check=True, env=env)
+                values.append((time.perf_counter() - started) * 1000)
+            return statistics.median(values)
+
+        interpreter = timed("pass", compiled)
+        interpreter_uncompiled = timed("pass", uncompiled)
+        results = {
+            "python -c pass": {"wall_ms": interpreter, "net_ms": 0.0, "no_bytecode_net_ms": 0.0},
+        }
+        modules = {"import boto3": "import boto3"}
+        modules.update({f"handlers.{h}": f"import harmonic_service.handlers.{h}" for h in HANDLERS})
+        for name, code in modules.items():
+            wall = timed(code, compiled)
+            results[name] = {
+                "wall_ms": wall,
+                "net_ms": wall - interpreter,
+                "no_bytecode_net_ms": timed(code, uncompiled) - interpreter_uncompiled,
+            }
     return results
 
 
@@ -436,9 +478,14 @@ def layer_sizes(architecture: str = "arm64", runtime: str | None = None) -> dict
         sizes[name] = {
             "unzipped_bytes": build.unzipped_bytes,
             "zipped_bytes": build.zipped_bytes,
+            "bytecode": build.bytecode,
             "pass": True,
         }
-    code = sum(p.stat().st_size for p in (ROOT / "functions").rglob("*.py") if "__pycache__" not in p.parts)
+    from infra.code_asset import stage_code
+
+    with tempfile.TemporaryDirectory(prefix="harmonic-code-") as staged:  # the code asset, as synthesized
+        stage_code(Path(staged), runtime)
+        code = sum(p.stat().st_size for p in Path(staged).rglob("*") if p.is_file())
     built = [layer["unzipped_bytes"] for layer in sizes.values() if "unzipped_bytes" in layer]
     total = sum(built) + code
     sizes["total"] = {
@@ -647,15 +694,32 @@ def main() -> int:
 
     report["cold_start_ms"] = cold_starts()
     boto3_net = report["cold_start_ms"]["import boto3"]["net_ms"]
-    print("\n(b) cold start: fresh-process import (median ms; net = minus a bare `python -c pass`)")
+    print(
+        "\n(b) cold start: fresh-process import (median ms; net = minus a bare `python -c pass`; "
+        "with bytecode as the layers and code are built, and without any)"
+    )
     for name, value in report["cold_start_ms"].items():
         ratio = f"{value['net_ms'] / boto3_net:>5.1f}x boto3" if value["net_ms"] else ""
-        print(f"    {name:<26}{value['wall_ms']:>7.0f} wall {value['net_ms']:>7.0f} net   {ratio}")
+        print(
+            f"    {name:<26}{value['wall_ms']:>7.0f} wall {value['net_ms']:>7.0f} net   {ratio:<13}"
+            f"without bytecode {value['no_bytecode_net_ms']:>6.0f} net"
+        )
     light = {h: report["cold_start_ms"][f"handlers.{h}"]["net_ms"] for h in LIGHT_HANDLERS}
-    verdict = "met" if max(light.values()) <= LIGHT_IMPORT_GOAL_MS else "NOT met"
+    slowest = max(light.values())
+    scaled_goal = LIGHT_IMPORT_GOAL_MS * boto3_net / GOAL_HOST_BOTO3_MS
+    report["cold_start_goal"] = {
+        "slowest_light_net_ms": slowest,
+        "goal_ms": LIGHT_IMPORT_GOAL_MS,
+        "met": slowest <= LIGHT_IMPORT_GOAL_MS,
+        "goal_scaled_to_this_host_ms": scaled_goal,
+        "met_scaled": slowest <= scaled_goal,
+    }
     print(
-        f"    functions without DSP ({', '.join(LIGHT_HANDLERS)}): at most {max(light.values()):.0f} ms net, "
-        f"goal {LIGHT_IMPORT_GOAL_MS:.0f} ms: {verdict}"
+        f"    functions without DSP ({', '.join(LIGHT_HANDLERS)}): at most {slowest:.0f} ms net "
+        f"({slowest / boto3_net:.2f}x boto3); goal {LIGHT_IMPORT_GOAL_MS:.0f} ms: "
+        f"{'met' if slowest <= LIGHT_IMPORT_GOAL_MS else 'NOT met'}; scaled to this host "
+        f"(boto3 {boto3_net:.0f} ms here, {GOAL_HOST_BOTO3_MS:.0f} where it was set) {scaled_goal:.0f} ms: "
+        f"{'met' if slowest <= scaled_goal else 'NOT met'}"
     )
 
     stack = local_stack()
@@ -711,7 +775,7 @@ def main() -> int:
     _print_keyword_figures(report["keywords"])
 
     report["layers"] = layer_sizes()
-    print("\n(d) layers (arm64, Python 3.13; each under 150 MiB; with the code under Lambda's 250 MB)")
+    print("\n(d) layers (arm64, Python 3.13; each under 180 MiB; with the code under Lambda's 250 MB)")
     total = report["layers"].pop("total")
     for name, layer in report["layers"].items():
         if "unzipped_bytes" not in layer:
@@ -721,7 +785,7 @@ def main() -> int:
         unzipped, zipped = layer["unzipped_bytes"], layer["zipped_bytes"]
         print(
             f"    {name:<9} {unzipped / 1e6:>6.1f} MB ({unzipped / 2**20:.1f} MiB) unzipped, "
-            f"{zipped / 1e6:>5.1f} MB zipped"
+            f"{zipped / 1e6:>5.1f} MB zipped, bytecode {layer['bytecode'] or 'none'}"
         )
     print(
         f"    layers and code {total['unzipped_bytes'] / 1e6:.1f} MB unzipped: "

@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
-from infra import FUNCTIONS_DIR, REPO_ROOT
+from infra import REPO_ROOT
 from infra.api import Api
+from infra.code_asset import code_asset
 from infra.console import Console
 from infra.events import EventBus, EventDriven
 from infra.layer import Layers
@@ -35,9 +35,6 @@ from infra.sweeper import Sweeper
 
 STACK_NAME = "Harmonic"
 
-# Never part of the functions/ code asset.
-CODE_EXCLUDES = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/tests", "**/.DS_Store"]
-
 
 class HarmonicStack(cdk.Stack):
     """Everything Harmonic runs on."""
@@ -49,7 +46,7 @@ class HarmonicStack(cdk.Stack):
 
         self.storage = Storage(self, "Storage", settings=settings)
         self.layers = Layers(self, "Layers", settings=settings)
-        self.code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=CODE_EXCLUDES)
+        self.code = code_asset(settings.python_runtime)
         self.queues = StageQueues(self, "Queues") if settings.deploys_pipeline else None
         self.state_machine_arn = ""  # set once the state machine exists (the API's STATE_MACHINE_ARN)
         self.bus = EventBus(self, "Events", settings=settings) if settings.deploys_events else None

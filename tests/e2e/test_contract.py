@@ -112,6 +112,7 @@ def test_schemathesis_finds_nothing(keyed_stack: StackProcess, tmp_path: Path) -
     assert tested == operations | {"Stateful tests"}, tested ^ (operations | {"Stateful tests"})
     assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("0", "0", "0")
     summary = run.stdout[run.stdout.rfind("SUMMARY") :]
+    print(summary)  # shown by pytest -rP: the figures a closing note or a CI log reads
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):  # every phase ran and passed
         assert f"✅ {phase}" in summary, summary
 

@@ -177,3 +177,20 @@ def ref_id(value: Any) -> str:
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         return value["Fn::GetAtt"][0]
     raise AssertionError(f"not a reference: {value!r}")
+
+
+def assert_bytecode_for_the_runtime(tree: Path, tag: str | None) -> None:
+    """Every module under `tree` has its pyc for cache tag `tag` ("cpython-313"), hash-based and never checked
+    against its source (PEP 552 flags 0b01: the zip's file times do not matter); no other bytecode. With `tag`
+    None (no interpreter of the runtime's version on this machine), no bytecode at all."""
+    modules = sorted(tree.rglob("*.py"))
+    pycs = sorted(tree.rglob("*.pyc"))
+    assert modules
+    if tag is None:
+        assert not pycs, pycs[:5]
+        return
+    expected = {module.parent / "__pycache__" / f"{module.stem}.{tag}.pyc" for module in modules}
+    assert set(pycs) == expected, sorted(set(pycs) ^ expected)[:5]
+    for pyc in pycs[:: max(1, len(pycs) // 50)]:  # a sample of 50: the header is all that is checked
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b01, f"{pyc}: flags {flags:#b}, expected unchecked-hash (0b01)"

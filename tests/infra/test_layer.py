@@ -24,7 +24,7 @@ from infra.layer_build import (
     layer_key,
 )
 from infra.settings import PYTHON_RUNTIMES, Settings
-from tests.infra.conftest import X86_VARIANT, ref_id, resources
+from tests.infra.conftest import X86_VARIANT, assert_bytecode_for_the_runtime, ref_id, resources
 
 ELF_MACHINE_AARCH64 = 183
 HARMONIC_SOURCE = REPO_ROOT / "layers" / "harmonic" / "python" / "harmonic"
@@ -76,7 +76,7 @@ def _pins(path: Path) -> set[str]:
 
 
 def test_harmonic_layer_holds_numpy_scipy_soundfile_and_harmonic_only(harmonic_layer: LayerBuild) -> None:
-    top = {path.name for path in harmonic_layer.content.iterdir()}
+    top = {path.name for path in harmonic_layer.content.iterdir()} - {"__pycache__"}  # bytecode: its own test
     assert {name for name in top if not name.endswith(".dist-info")} == {
         "harmonic",
         "numpy",
@@ -142,7 +142,7 @@ def test_binaries_are_built_for_the_lambda_platform(
 def test_speech_layer_holds_pocketsphinx_deepfilternet_and_their_models_only(
     speech_layer: LayerBuild,
 ) -> None:
-    top = {path.name for path in speech_layer.content.iterdir()}
+    top = {path.name for path in speech_layer.content.iterdir()} - {"__pycache__"}  # bytecode: its own test
     # no sounddevice (--no-deps), nor cffi
     assert top == {
         "pocketsphinx",
@@ -186,7 +186,7 @@ def test_speech_layer_exists_for_python_3_13_only() -> None:
 
 
 def test_deps_layer_holds_powertools_and_pydantic_without_the_runtime_sdk(deps_layer: LayerBuild) -> None:
-    top = {path.name for path in deps_layer.content.iterdir()}
+    top = {path.name for path in deps_layer.content.iterdir()} - {"__pycache__"}  # bytecode: its own test
     for package in ("aws_lambda_powertools", "aws_xray_sdk", "pydantic", "pydantic_core", "wrapt"):
         assert package in top
     provided = {name.replace("-", "_") for name in RUNTIME_PROVIDED} | {"dateutil"}
@@ -208,9 +208,37 @@ def test_layers_are_trimmed(
         offenders = [
             path
             for path in build.content.rglob("*")
-            if path.name in ("tests", "__pycache__") or path.suffix in (".pyi", ".pxd", ".pyx", ".pyc")
+            if path.name == "tests" or path.suffix in (".pyi", ".pxd", ".pyx")
         ]
         assert not offenders, offenders[:5]
+
+
+def test_layers_carry_bytecode_for_their_runtime(
+    harmonic_layer: LayerBuild, deps_layer: LayerBuild, speech_layer: LayerBuild
+) -> None:
+    """A read-only layer without pycs is compiled at every cold start. Where this machine has a Python 3.13
+    (PATH or pyenv), every module has its cpython-313 pyc and nothing else is bytecode (the build machine's
+    own is trimmed); where it has none, the build says so and ships none."""
+    tag = "cpython-313" if layer_build.bytecode_interpreter(RUNTIME) else None
+    for build in (harmonic_layer, deps_layer, speech_layer):
+        assert build.bytecode == tag
+        assert_bytecode_for_the_runtime(build.content, tag)
+
+
+def test_the_bytecode_interpreter_is_of_the_runtimes_version() -> None:
+    """Bytecode is specific to a minor version: the interpreter found for 3.13 reports cpython-313, and this
+    machine's own Python (3.11) is never taken for a runtime of another version."""
+    for runtime in layer_build.RUNTIMES:
+        interpreter = layer_build.bytecode_interpreter(runtime)
+        if interpreter is not None:
+            probe = subprocess.run(
+                [interpreter, "-c", "import sys; print(sys.implementation.cache_tag)"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert probe.stdout.strip() == f"cpython-{runtime.replace('.', '')}"
+    assert layer_build.bytecode_interpreter("3.11") is not None  # this machine's: the search works at all
 
 
 def test_layer_sizes_fit_lambda(
@@ -267,6 +295,13 @@ def test_cache_key_follows_every_input(tmp_path: Path, monkeypatch: pytest.Monke
     for change in ({"no_deps": True}, {"remove_paths": ("numpy/x",)}, {"remove_distributions": ("six",)}):
         monkeypatch.setitem(layer_build.LAYERS, "probe", dataclasses.replace(source, **change))
         recipes.append(layer_key("probe", "arm64", "3.12"))
+    # Bytecode or none (whether this machine has the runtime's interpreter) is a different layer.
+    monkeypatch.setitem(layer_build.LAYERS, "probe", source)
+    monkeypatch.setattr(layer_build, "bytecode_tag", lambda runtime: None)
+    without_bytecode = layer_key("probe", "arm64", "3.12")
+    monkeypatch.setattr(layer_build, "bytecode_tag", lambda runtime: "cpython-312")
+    with_bytecode = layer_key("probe", "arm64", "3.12")
+    assert without_bytecode != with_bytecode
     assert len({first, second, third, *recipes}) == 6
 
 

@@ -10,7 +10,14 @@ from aws_cdk.assertions import Annotations, Match
 from harmonic_service.events import NOTIFY
 from harmonic_service.stages import API_HANDLER, AUDIT_HANDLER, EVENTS_HANDLER, PIPELINE_HANDLER, TASK_HANDLER
 from infra import FUNCTIONS_DIR
-from tests.infra.conftest import API_KEY_VARIANT, STATEMACHINE_VARIANT, X86_VARIANT, resources
+from infra.layer_build import bytecode_interpreter
+from tests.infra.conftest import (
+    API_KEY_VARIANT,
+    STATEMACHINE_VARIANT,
+    X86_VARIANT,
+    assert_bytecode_for_the_runtime,
+    resources,
+)
 
 
 @pytest.mark.parametrize(
@@ -35,7 +42,9 @@ def test_one_code_asset_for_every_function(template: dict[str, Any]) -> None:
     assert len({props["Code"]["S3Key"] for props in functions.values()}) == 1
 
 
-def test_code_asset_is_the_functions_directory_without_caches(template: dict[str, Any], cli_assembly) -> None:
+def test_code_asset_is_the_functions_directory_compiled_for_the_runtime(
+    template: dict[str, Any], cli_assembly
+) -> None:
     (key,) = {props["Code"]["S3Key"] for props in resources(template, "AWS::Lambda::Function").values()}
     asset = cli_assembly / f"asset.{key.removesuffix('.zip')}"
     shipped = {p.relative_to(asset) for p in asset.rglob("*.py")}
@@ -44,7 +53,8 @@ def test_code_asset_is_the_functions_directory_without_caches(template: dict[str
         p.relative_to(FUNCTIONS_DIR) for p in FUNCTIONS_DIR.rglob("*.py") if "__pycache__" not in p.parts
     }
     assert shipped == expected
-    assert not list(asset.rglob("__pycache__"))
+    tag = "cpython-313" if bytecode_interpreter("3.13") else None
+    assert_bytecode_for_the_runtime(asset, tag)
 
 
 def test_outputs(template: dict[str, Any]) -> None:

@@ -68,3 +68,15 @@ def test_tracing_loads_the_aws_sdk_only_when_a_route_calls_aws() -> None:
         "print(json.dumps([before, sorted(patcher._PATCHED_MODULES)]))"
     )
     assert patched == [[], ["botocore"]]
+
+
+HANDLERS = ("api", "sweeper", "notify", "audit", "pipeline", "events", "statemachine")
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_handlers_do_not_build_powertools_parser_models(handler: str) -> None:
+    """Powertools' batch types import every parser model when pydantic is loaded before them; the handlers
+    package imports the batch utility first, so none of those models is built at a cold start."""
+    loaded = _modules_after_import(f"harmonic_service.handlers.{handler}")
+    assert "aws_lambda_powertools.utilities.batch.types" in loaded
+    assert "aws_lambda_powertools.utilities.parser.models" not in loaded
