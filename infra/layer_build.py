@@ -27,12 +27,13 @@ reuse it; the key is also the source of the asset hash CDK uses for the layer. T
 cached on its own, so editing the harmonic package only re-copies the package.
 
 **Bytecode.** A layer is read-only in Lambda, so a module without its ``.pyc`` is compiled again at every
-cold start: without bytecode, importing the notification handler's modules took 1.37 s here instead of 0.41 s
-(`make bench`, "cold start"). The build therefore compiles the layer with an interpreter of the *runtime's*
-version (bytecode is specific to a minor version: ``cpython-313``), found on PATH (``python3.13``) or under
-pyenv (``$PYENV_ROOT/versions/3.13.*``), as ``unchecked-hash`` pycs (valid whatever the files' times in the
-zip) whose tracebacks name ``/opt/python/...``. Where no such interpreter is found the layer is built without
-bytecode, as before, and the build says so; the cache key records which of the two a build is.
+cold start: without bytecode, importing the API handler's modules took 0.92 s here instead of 0.40 s, a stage
+handler's up to 2.0 s instead of 0.8 s (`make bench` (b), 2026-12-01; docs/infra.md "Bytecode"). The build
+therefore compiles the layer with an interpreter of the *runtime's* version (bytecode is specific to a minor
+version: ``cpython-313``), found on PATH (``python3.13``) or under pyenv (``$PYENV_ROOT/versions/3.13.*``), as
+``unchecked-hash`` pycs (valid whatever the files' times in the zip) whose tracebacks name
+``/opt/python/...``. Where no such interpreter is found the layer is built without bytecode, as before, and
+the build says so; the cache key records which of the two a build is.
 
 Command line (``make layer``; ``--layer all`` builds the layers the runtime has)::
 
