@@ -320,6 +320,44 @@ def test_a_layer_over_the_limit_fails_the_build(tmp_path: Path, monkeypatch: pyt
     assert not list((tmp_path / "build").glob("harmonic-*")), "a rejected build must not be cached"
 
 
+@pytest.mark.parametrize("interpreter_found", [True, False])
+def test_a_layer_is_compiled_only_by_an_interpreter_of_its_runtime(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    interpreter_found: bool,
+) -> None:
+    """With an interpreter of the runtime's version the built layer has its pycs, counted in its size; without
+    one it has none, and its summary and the build's message say so (the key: test_cache_key_follows_...)."""
+    fake = tmp_path / "fake-deps" / "python"
+    (fake / "numpy").mkdir(parents=True)
+    (fake / "numpy" / "__init__.py").write_text("VALUE = 1\n" * 200)
+
+    def fake_install(source: Any, architecture: str, runtime: str) -> Any:
+        size = (fake / "numpy" / "__init__.py").stat().st_size
+        return layer_build._Dependencies(fake, unzipped_bytes=size, zipped_bytes=1)
+
+    monkeypatch.setattr(layer_build, "BUILD_ROOT", tmp_path / "build")
+    monkeypatch.setattr(layer_build, "_install_dependencies", fake_install)
+    real = layer_build.bytecode_interpreter("3.11")  # this machine's Python stands in for the runtime's
+    assert real is not None
+    found = real if interpreter_found else None
+    monkeypatch.setattr(layer_build, "bytecode_interpreter", lambda runtime: found)
+    build = build_layer("harmonic", "arm64", "3.12", quiet=False)
+    pycs = sorted(build.content.rglob("*.pyc"))
+    sources = sum(p.stat().st_size for p in build.content.rglob("*") if p.is_file() and p.suffix != ".pyc")
+    assert build.unzipped_bytes == sources + sum(p.stat().st_size for p in pycs)
+    if interpreter_found:
+        assert build.bytecode == "cpython-312"  # the tag of the runtime asked for
+        assert pycs
+        assert (build.content / "numpy" / "__pycache__").is_dir()
+    else:
+        assert build.bytecode is None
+        assert not pycs
+        assert "bytecode none" in build.summary()
+        assert "built without bytecode" in capsys.readouterr().err
+
+
 def test_make_layer_builds_what_the_runtime_has(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
