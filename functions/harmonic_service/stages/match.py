@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harmonic_service.stages.base import ANALYSIS_SAMPLE_RATE, Stage, StageContext, StageOutput
+from harmonic_service.stages.denoise import NEURAL
 
 
 def match(
@@ -31,7 +32,7 @@ def match(
 
 def run(context: StageContext) -> StageOutput:
     # normalize read denoise's audio, so its summary is there whenever this stage runs (skipped or not)
-    enhanced = context.summary("denoise").get("method") == "deepfilternet3"
+    enhanced = context.summary("denoise").get("method") == NEURAL
     return match(
         context.audio(),
         ANALYSIS_SAMPLE_RATE,
