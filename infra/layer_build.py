@@ -342,10 +342,15 @@ def build_layer(
     return build
 
 
+def _cache_tag(runtime: str) -> str:
+    """CPython's bytecode cache tag for a Lambda Python runtime ("3.13" -> "cpython-313")."""
+    return f"cpython-{runtime.replace('.', '')}"
+
+
 @cache
 def bytecode_interpreter(runtime: str) -> str | None:
     """A CPython of the runtime's minor version on this machine (PATH, then pyenv), or None."""
-    wanted = f"cpython-{runtime.replace('.', '')}"
+    wanted = _cache_tag(runtime)
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     candidates = [shutil.which(f"python{runtime}")]
     candidates += [str(path) for path in sorted(pyenv_root.glob(f"versions/{runtime}.*/bin/python{runtime}"))]
@@ -367,7 +372,7 @@ def bytecode_interpreter(runtime: str) -> str | None:
 
 def bytecode_tag(runtime: str) -> str | None:
     """The cache tag of the bytecode a layer for `runtime` gets here ("cpython-313"), or None: none."""
-    return f"cpython-{runtime.replace('.', '')}" if bytecode_interpreter(runtime) else None
+    return _cache_tag(runtime) if bytecode_interpreter(runtime) else None
 
 
 def compile_tree(content: Path, interpreter: str, *, deployed_at: str = "/opt/python") -> list[Path]:
@@ -391,7 +396,7 @@ def compile_tree(content: Path, interpreter: str, *, deployed_at: str = "/opt/py
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(
-            f"compiling the layer to bytecode failed:\n{' '.join(command)}\n{result.stdout}{result.stderr}"
+            f"compiling {content} to bytecode failed:\n{' '.join(command)}\n{result.stdout}{result.stderr}"
         )
     return sorted(content.rglob("*.pyc"))
 
