@@ -219,6 +219,23 @@ class ServiceMethod(FusedMethod):
         return super().search(registry, audio, enhanced=method == "deepfilternet3")
 
 
+class ServiceSpellingMethod(ServiceMethod):
+    """A keyword registered by its spelling alone (``POST /v1/patterns {"kind": "keyword", "text"}``) as the
+    match stage gets it: PocketSphinx searches the pronunciation, and the examples synthesized from the
+    spelling (harmonic.synthesis) raise the margin; after the chain, as ``service``. Uses no example: its
+    one- and three-example rows are the same registry."""
+
+    name = "service-spelling"
+
+    def enrol(self, examples: dict[str, list[np.ndarray]]) -> Any:
+        from harmonic_service.logic.patterns import Pattern, PatternSet, build_keyword
+
+        spelled = {word: build_keyword(word.split("#")[0], None)[0] for word in examples}
+        return PatternSet.from_patterns(
+            [Pattern(f"{word}/k", word, "keyword", artifact) for word, artifact in spelled.items()]
+        )
+
+
 class EmbeddingMethod:
     """The speech embeddings alone (harmonic.speech_embedding): each example's embeddings, as its template
     keeps them, found in the query's by subsequence DTW; every keyword scored by its best example. Returned
@@ -285,6 +302,7 @@ METHODS = [
     "ps-combined",
     "fused",
     "service",
+    "service-spelling",
     "keyword+example",
 ]
 
@@ -311,6 +329,7 @@ def methods() -> dict[str, Any]:
         "ps-spelling-adaptive": SpellingMethod("ps-spelling-adaptive", denoise_stationary=True),
         "fused": FusedMethod(),
         "service": ServiceMethod(),
+        "service-spelling": ServiceSpellingMethod(),
         "keyword+example": KeywordExampleMethod(),
     }
 

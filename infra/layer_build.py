@@ -126,12 +126,17 @@ LAYERS: dict[str, LayerSource] = {
     ),
     "speech": LayerSource(
         name="speech",
-        description="pocketsphinx with its en-us acoustic model, cmudict and phone LM (keyword spotting)",
+        description="pocketsphinx (en-us acoustic model, cmudict, phone LM), DeepFilterNet3, eSpeak NG",
         requirements=REPO_ROOT / "layers" / "speech" / "requirements.txt",
         # sounddevice (microphone input, pocketsphinx.LiveSpeech) is never imported by harmonic.phonetic.
         no_deps=True,
         # The 26 MB word language model: harmonic.phonetic passes lm=None and never loads it.
-        remove_paths=("pocketsphinx/model/en-us/en-us.lm.bin",),
+        # eSpeak NG's Russian and Mandarin dictionaries (9.9 MB): harmonic.synthesis speaks English only.
+        remove_paths=(
+            "pocketsphinx/model/en-us/en-us.lm.bin",
+            "espeakng_loader/espeak-ng-data/ru_dict",
+            "espeakng_loader/espeak-ng-data/cmn_dict",
+        ),
         # pocketsphinx 5.1.1 has CPython 3.11 and 3.13 wheels, none for 3.12.
         runtimes=("3.13",),
     ),

@@ -8,8 +8,9 @@ keyword's text), in memory, and logged; when that fails too (no example was kept
 accepted) the pattern is logged and left out, so one bad pattern never fails every match. Rebuilding it
 (``POST /v1/patterns/{id}/rebuild``, ``harmonic patterns rebuild``) stores an artifact of the current format
 under the same id; the cache re-reads an artifact whose ``rebuilt_at`` changed. Templates of format 2 (before
-speech embeddings were kept) are read as they are and matched without embeddings (logged, counted): an upgrade
-recomputes nothing at cold start, and a rebuild adds the embeddings.
+speech embeddings were kept), and keywords stored before the examples synthesized from their spelling were,
+are read as they are and matched without them (logged, counted): an upgrade recomputes nothing at cold
+start, and a rebuild adds them.
 """
 
 from __future__ import annotations
@@ -67,18 +68,22 @@ def current() -> PatternSet:
 
 
 def _note_without_embeddings(pattern_set: PatternSet, item: dict) -> None:
-    """Log a template stored before speech embeddings were kept (format 2): it is matched without them
-    (docs/matching.md, "Speech embeddings") until it is rebuilt (``POST /v1/patterns/{id}/rebuild``).
-    Keywords are not noted: one by its spelling never has embeddings, so their absence says nothing about
-    its age."""
+    """Log a template stored before speech embeddings were kept (format 2), or a keyword with a spelling
+    stored before the examples synthesized from it were (or where eSpeak NG was not installed): it is
+    matched without them (docs/matching.md, "Speech embeddings", "Synthesized examples") until it is
+    rebuilt (``POST /v1/patterns/{id}/rebuild``). A keyword registered from an example alone has no
+    spelling to synthesize, so it is not noted."""
     pattern_id = item["pattern_id"]
-    artifact = pattern_set.templates.get(pattern_id)
-    if artifact is None or artifact.embedding is not None:
+    template, keyword = pattern_set.templates.get(pattern_id), pattern_set.keywords.get(pattern_id)
+    if template is not None and template.embedding is None:
+        message = "template stored before speech embeddings were kept: matched without them"
+    elif keyword is not None and keyword.text and not keyword.synthesized:
+        message = "keyword stored without examples synthesized from its spelling: matched without them"
+    else:
         return
     stats["without_embeddings"] += 1
     logger.info(
-        "template stored before speech embeddings were kept: matched without them; rebuild it (POST "
-        "/v1/patterns/{id}/rebuild) to add them",
+        f"{message}; rebuild it (POST /v1/patterns/{{id}}/rebuild) to add them",
         extra={"pattern_id": pattern_id, "pattern_name": item["name"]},
     )
 

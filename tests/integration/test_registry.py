@@ -123,6 +123,28 @@ def test_a_template_stored_before_speech_embeddings_is_read_and_matched_without_
     assert [match["name"] for match in found] == ["weather"]
 
 
+def test_a_keyword_stored_before_synthesized_examples_is_matched_without_them_until_rebuilt(aws) -> None:
+    """A keyword by spelling stored by an earlier deployment (no examples synthesized from its spelling) is
+    read as it is (logged and counted); a rebuild stores it with one synthesized example per voice."""
+    from harmonic import phonetic, synthesis
+
+    stored = service.create_pattern("weather", "keyword", None, None, text="weather")
+    key = f"patterns/{stored['pattern_id']}.bin"
+    current = phonetic.Keyword.from_bytes(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
+    assert len(current.synthesized) == len(synthesis.VOICES)
+    older = phonetic.Keyword(current.text, current.pronunciations)
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=older.to_bytes())
+    pattern_cache.clear()
+    without = pattern_cache.stats["without_embeddings"]
+    patterns = pattern_cache.current()
+    assert pattern_cache.stats["without_embeddings"] == without + 1
+    assert patterns.keywords[stored["pattern_id"]].synthesized == ()
+    service.rebuild_pattern(stored["pattern_id"])
+    rebuilt = phonetic.Keyword.from_bytes(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
+    assert len(rebuilt.synthesized) == len(synthesis.VOICES)
+    assert pattern_cache.current().keywords[stored["pattern_id"]].synthesized != ()
+
+
 def test_pipeline_matches_a_registered_keyword(aws) -> None:
     examples = [
         service.create_pattern("weather", "template", _wav(f"enrol_weather_{k}.wav"), None) for k in range(3)

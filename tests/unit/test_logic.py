@@ -713,3 +713,46 @@ def test_a_keyword_registered_from_an_example_is_moved_by_its_embeddings(
     found = {m["pattern_id"]: m["score"] for m in pattern_set.match(clip, 16_000)}
     # 0.45 is 0.05 under the keyword threshold 0.5; + 2 × (0.7 − 0.476) = 0.448 -> 0.898; the spelled as is
     assert found == {"k-heard": pytest.approx(0.898, abs=1e-3), "k-spelled": 0.55}
+
+
+def test_a_keywords_synthesized_examples_raise_its_margin_and_never_lower_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/matching.md, "Synthesized examples": the best score s of the examples synthesized from a keyword's
+    spelling raises its margin by 10 × (s − 0.515) when s is above 0.515 and leaves it alone below, so a
+    voice unlike the synthetic ones loses nothing; a recorded example's evidence stays two-sided."""
+    from harmonic import Match, phonetic, speech_embedding
+
+    clip = np.random.default_rng(5).standard_normal(32_000) * 0.1
+    query = speech_embedding.embed(clip, 16_000)
+    _score_embeddings_by_cosine_times(monkeypatch, 0.55)  # an example found in the clip scores 0.55
+    # two voices, one found in the clip (s = 0.55) and one pointing away (0): the best speaks
+    voiced = phonetic.Keyword("weather", ("W EH DH ER",), None, (-query[2:8], query[2:8]))
+    away = phonetic.Keyword("music", ("M Y UW Z IH K",), None, (-query[4:9],))
+    # both kinds of evidence: a recorded example pointing away (e = 0) and a synthesized one found
+    both = phonetic.Keyword("camera", ("K AE M ER AH",), -query[1:6], (query[1:6],))
+    pattern_set = PatternSet.from_patterns(
+        [
+            Pattern("k-voiced", "weather", "keyword", voiced.to_bytes()),
+            Pattern("k-away", "music", "keyword", away.to_bytes()),
+            Pattern("k-both", "camera", "keyword", both.to_bytes()),
+        ]
+    )
+
+    class Spotter:
+        def match(self, audio: np.ndarray, sr: int, min_score: float) -> list[Match]:
+            return [
+                Match("k-voiced", 0.45, 1.0, 1.3),
+                Match("k-away", 0.6, 0.2, 0.6),
+                Match("k-both", 0.9, 0, 1),
+            ]
+
+    monkeypatch.setattr(pattern_set, "spotter", Spotter)
+    found = {m["pattern_id"]: m["score"] for m in pattern_set.match(clip, 16_000, min_margin=-1.0)}
+    # 0.45 + 10 × (0.55 − 0.515) = 0.80; 0.6 with s = 0 < 0.515: unchanged;
+    # 0.9 + 2 × (0 − 0.476) + 10 × (0.55 − 0.515) = 0.298
+    assert found == {
+        "k-voiced": pytest.approx(0.80, abs=1e-3),
+        "k-away": 0.6,
+        "k-both": pytest.approx(0.298, abs=1e-3),
+    }

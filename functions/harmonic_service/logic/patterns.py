@@ -74,7 +74,9 @@ def build_keyword(
     The spelling is pronounced by cmudict (phonetic.UnknownWords naming a word it lacks); the example is
     checked for speech and decoded into phones by PocketSphinx's phone loop (InvalidAudio when it holds no
     speech), and its speech embeddings are kept (joined to the keyword's margin as a template's are). Both
-    together search the keyword by every pronunciation. ValueError when neither is given.
+    together search the keyword by every pronunciation. The spelling is also spoken by synthetic voices
+    (harmonic.synthesis), whose speech embeddings are kept as further examples (none where eSpeak NG is not
+    installed). ValueError when neither is given.
     """
     from harmonic import phonetic
     from harmonic.templates import example_embedding
@@ -82,8 +84,10 @@ def build_keyword(
     if not text and wav is None:
         raise ValueError("a keyword needs its text, an example, or both")
     pronunciations: list[str] = []
+    synthesized: tuple[np.ndarray, ...] = ()
     if text:
         pronunciations.append(phonetic.pronounce_text(text))
+        synthesized = _synthesized_examples(" ".join(phonetic.keyword_words(text)))
     duration_s = 0.0
     embedding = None
     if wav is not None:
@@ -99,8 +103,23 @@ def build_keyword(
         pronunciations.append(phones)
         duration_s = clip.duration_s
         embedding = example_embedding(samples, SAMPLE_RATE)
-    keyword = Keyword(text.strip() if text else None, tuple(dict.fromkeys(pronunciations)), embedding)
+    keyword = Keyword(
+        text.strip() if text else None, tuple(dict.fromkeys(pronunciations)), embedding, synthesized
+    )
     return keyword.to_bytes(), duration_s
+
+
+def _synthesized_examples(words: str) -> tuple[np.ndarray, ...]:
+    """The speech embeddings of ``words`` spoken by harmonic.synthesis.VOICES; none where the eSpeak NG
+    library is not installed (it rides in the speech layer with PocketSphinx, so a deployment that can
+    register keywords has it) or its child process failed: the keyword is registered without them, as an
+    older one, which the pattern cache notes and a rebuild completes, rather than not at all."""
+    from harmonic import synthesis
+
+    try:
+        return synthesis.example_embeddings(words)
+    except (synthesis.SynthesisUnavailable, RuntimeError):
+        return ()
 
 
 #: Where a fingerprint's score stands at its significance threshold (harmonic.fingerprint: s / (s + 4)).
@@ -115,6 +134,18 @@ FINGERPRINT_THRESHOLD = 0.5
 #: docs/matching.md, "Speech embeddings".
 EMBEDDING_WEIGHT = 2.0
 EMBEDDING_NEUTRAL = 0.476
+
+#: How the examples synthesized from a keyword's spelling (harmonic.synthesis: their best score ``s`` against
+#: the clip) join the margin: ``+ SYNTHESIZED_WEIGHT · max(0, s − SYNTHESIZED_NEUTRAL)``, evidence for the
+#: keyword only. One-sided because eight synthetic voices that do not sound like the speaker say little
+#: against the keyword (a recorded example's evidence, above, is two-sided); two-sided, they lowered every
+#: keyword said by a voice unlike eSpeak NG's (held out, flite and festival hits fell, e.g. 0.90 -> 0.60 at
+#: 20 dB). Chosen on the tuned split alone: of the weights 4, 6, 8, 10, 12 and 16, 10 returned the most
+#: keywords averaged over the five conditions with one and with three examples (0.78 and 0.85); the neutral
+#: point then puts 5 % of that split's sentences without a keyword over the threshold (pooled over the
+#: conditions and both example counts). docs/matching.md, "Synthesized examples".
+SYNTHESIZED_WEIGHT = 10.0
+SYNTHESIZED_NEUTRAL = 0.515
 
 #: How much further above its kind's threshold a template or keyword must score in a clip whose noise the
 #: denoise stage removed with DeepFilterNet3 (``PatternSet.match(enhanced=True)``): its scores are reported
@@ -246,7 +277,8 @@ class PatternSet:
         self, candidates: Iterable[tuple[float, harmonic.Match]], audio: np.ndarray, sr: int, chosen: set[str]
     ) -> list[tuple[float, harmonic.Match]]:
         """One (margin, match) per name: the detection furthest above its kind's threshold, its margin joined
-        by the speech-embedding evidence of the name's examples (templates, and keywords registered from one).
+        by the speech-embedding evidence of the name's examples (templates, keywords registered from one, and
+        the examples synthesized from a keyword's spelling).
 
         Templates and keywords that share a name are one keyword heard two ways (by sound, by phones); their
         scores are on different scales, so the detection that clears its own threshold by the widest margin
@@ -254,33 +286,44 @@ class PatternSet:
         template matcher's strength on voices like the examples and PocketSphinx's on every other voice).
         When the name's examples carry speech embeddings, their best score ``e`` against the clip's moves
         that margin by ``EMBEDDING_WEIGHT · (e − EMBEDDING_NEUTRAL)`` (docs/matching.md, "Speech
-        embeddings"); the match's score is then its kind's threshold plus the joined margin (within 0..1),
-        so that it is returned exactly when that margin is at least 0.
+        embeddings"), and the best score ``s`` of the examples synthesized from its spelling raises it by
+        ``SYNTHESIZED_WEIGHT · max(0, s − SYNTHESIZED_NEUTRAL)`` ("Synthesized examples"); the match's score
+        is then its kind's threshold plus the joined margin (within 0..1), so that it is returned exactly
+        when that margin is at least 0.
         """
         best: dict[str, tuple[float, harmonic.Match]] = {}
         for margin, match in candidates:
             name = self.names[match.pattern_id]
             if name not in best or margin > best[name][0]:
                 best[name] = (margin, match)
-        examples: dict[str, list[np.ndarray]] = {}
+        # (name, recorded or synthesized) -> the examples' embeddings
+        examples: dict[tuple[str, bool], list[np.ndarray]] = {}
         for pattern_id, artifact in (*self.templates.items(), *self.keywords.items()):
             name = self.names[pattern_id]
-            if pattern_id in chosen and name in best and artifact.embedding is not None:
-                examples.setdefault(name, []).append(artifact.embedding)
+            if pattern_id in chosen and name in best:
+                if artifact.embedding is not None:
+                    examples.setdefault((name, False), []).append(artifact.embedding)
+                if isinstance(artifact, Keyword) and artifact.synthesized:
+                    examples.setdefault((name, True), []).extend(artifact.synthesized)
         if not examples:
             return list(best.values())
         from harmonic.speech_embedding import best_scores, embed
 
-        owners = [name for name, embeddings in examples.items() for _ in embeddings]
+        owners = [owner for owner, embeddings in examples.items() for _ in embeddings]
         scores = best_scores(embed(audio, sr), [e for embeddings in examples.values() for e in embeddings])
-        evidence: dict[str, float] = {}
-        for name, score in zip(owners, scores, strict=True):
-            evidence[name] = max(evidence.get(name, 0.0), float(score))
+        evidence: dict[tuple[str, bool], float] = {}
+        for owner, score in zip(owners, scores, strict=True):
+            evidence[owner] = max(evidence.get(owner, 0.0), float(score))
         joined = []
         for name, (margin, match) in best.items():
-            if name in evidence:
+            recorded, synthesized = evidence.get((name, False)), evidence.get((name, True))
+            if recorded is not None or synthesized is not None:
                 threshold = threshold_of(self.kinds[match.pattern_id])
-                joined_margin = margin + EMBEDDING_WEIGHT * (evidence[name] - EMBEDDING_NEUTRAL)
+                joined_margin = margin
+                if recorded is not None:
+                    joined_margin += EMBEDDING_WEIGHT * (recorded - EMBEDDING_NEUTRAL)
+                if synthesized is not None:
+                    joined_margin += SYNTHESIZED_WEIGHT * max(0.0, synthesized - SYNTHESIZED_NEUTRAL)
                 match = dataclasses.replace(
                     match, score=round(min(1.0, max(0.0, threshold + joined_margin)), 4)
                 )

@@ -62,6 +62,7 @@ MAX_WORDS = 8
 MAX_PRONUNCIATIONS = 16
 MAX_PHONES = 64
 MAX_EMBEDDING_ROWS = 256  # an example's speech embeddings: one row per 80 ms, 20 s at most
+MAX_SYNTHESIZED = 16  # synthesized examples a keyword keeps (harmonic.synthesis.VOICES: 8)
 #: Least voiced audio (seconds, by harmonic.f0) an example must hold to count as speech.
 MIN_VOICED_S = 0.08
 #: A held note (:func:`longest_note_seconds`): the pitch moves by less than this many cents from one 10 ms
@@ -130,6 +131,13 @@ class UnknownWords(ValueError):
         self.words = list(words)
 
 
+def keyword_words(text: str) -> list[str]:
+    """The words of a keyword's spelling as :func:`pronounce_text` looks them up: split at spaces and
+    hyphens ("check-in" is two), stripped of punctuation, lower case."""
+    tokens = [token.strip('.,;:!?"()[]{}').lower() for token in re.split(r"[\s-]+", text)]
+    return [token for token in tokens if token]
+
+
 def pronounce_text(text: str) -> str:
     """The pronunciation of a keyword given by its spelling (one to ``MAX_WORDS`` English words).
 
@@ -137,8 +145,7 @@ def pronounce_text(text: str) -> str:
     written in English letters (the only model bundled is en-us): such a keyword has to be registered from
     an example instead.
     """
-    tokens = [token.strip('.,;:!?"()[]{}').lower() for token in re.split(r"[\s-]+", text)]  # "check-in": 2
-    tokens = [token for token in tokens if token]
+    tokens = keyword_words(text)
     if not tokens:
         raise UnknownWords([], "text holds no word")
     if len(tokens) > MAX_WORDS:
@@ -253,22 +260,29 @@ def check_speech(samples: np.ndarray, sr: int) -> None:
 
 @dataclass(frozen=True)
 class Keyword:
-    """A registered keyword: its spelling (if given), every pronunciation it is searched by, and the speech
-    embeddings of the example it was registered from (if one was).
+    """A registered keyword: its spelling (if given), every pronunciation it is searched by, the speech
+    embeddings of the example it was registered from (if one was), and those of its spelling spoken by
+    synthetic voices (harmonic.synthesis; if it has a spelling and was registered since they are kept).
 
-    Serialized with :mod:`harmonic.serialization` (tag ``HKWD``; the one array is the embedding, absent in a
-    keyword by spelling and in those registered before examples' embeddings were kept); :meth:`from_bytes`
-    checks every bound and phone, so an artifact that is not one raises ValueError.
+    Serialized with :mod:`harmonic.serialization` (tag ``HKWD``; arrays ``embedding``, absent without an
+    example and in those registered before examples' embeddings were kept, and ``synthesized`` with
+    ``synthesized_rows``, the synthesized examples' rows end to end and each one's row count, absent in
+    older artifacts); :meth:`from_bytes` checks every bound and phone, so an artifact that is not one
+    raises ValueError.
     """
 
     text: str | None
     pronunciations: tuple[str, ...]
     #: ``(n, 96)`` unit rows (harmonic.templates.example_embedding); not compared by ``==``
     embedding: np.ndarray | None = field(default=None, compare=False)
+    #: ``(n, 96)`` unit rows per synthetic voice that spoke the spelling; not compared by ``==``
+    synthesized: tuple[np.ndarray, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.pronunciations) <= MAX_PRONUNCIATIONS:
             raise ValueError(f"a keyword has 1 to {MAX_PRONUNCIATIONS} pronunciations")
+        if len(self.synthesized) > MAX_SYNTHESIZED:
+            raise ValueError(f"a keyword keeps at most {MAX_SYNTHESIZED} synthesized examples")
         for phones in self.pronunciations:
             units = phones.split()
             if not 1 <= len(units) <= MAX_PHONES or not set(units) <= PHONES:
@@ -279,6 +293,9 @@ class Keyword:
 
         meta = {"text": self.text, "pronunciations": list(self.pronunciations)}
         arrays = {} if self.embedding is None else {"embedding": self.embedding.astype("<f4")}
+        if self.synthesized:
+            arrays["synthesized"] = np.concatenate(self.synthesized).astype("<f4")
+            arrays["synthesized_rows"] = np.array([e.shape[0] for e in self.synthesized], dtype="<i4")
         return pack(b"HKWD", meta, arrays)
 
     @classmethod
@@ -295,7 +312,24 @@ class Keyword:
         embedding = arrays.get("embedding")
         if embedding is not None:
             embedding = checked(embedding, "keyword embedding", MAX_EMBEDDING_ROWS)
-        return cls(text, tuple(pronunciations), embedding)
+        return cls(text, tuple(pronunciations), embedding, _synthesized(arrays))
+
+
+def _synthesized(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+    """The synthesized examples of a ``HKWD`` artifact's arrays (none in older ones), every bound checked."""
+    from harmonic.speech_embedding import checked
+
+    rows, joined = arrays.get("synthesized_rows"), arrays.get("synthesized")
+    if rows is None and joined is None:
+        return ()
+    if rows is None or joined is None or rows.ndim != 1 or not 1 <= rows.size <= MAX_SYNTHESIZED:
+        raise ValueError(f"keyword synthesized examples: 1 to {MAX_SYNTHESIZED} row counts and their rows")
+    if rows.dtype.kind != "i" or rows.min() < 1 or rows.max() > MAX_EMBEDDING_ROWS:
+        raise ValueError(f"keyword synthesized row counts must be 1 to {MAX_EMBEDDING_ROWS}")
+    joined = checked(joined, "keyword synthesized examples", int(rows.sum()))
+    if joined.shape[0] != int(rows.sum()):
+        raise ValueError("keyword synthesized examples: the rows do not add up to their counts")
+    return tuple(np.split(joined, np.cumsum(rows)[:-1]))
 
 
 def _int16(samples: np.ndarray, sr: int, name: str) -> bytes:

@@ -1,0 +1,228 @@
+"""A keyword's spelling spoken by synthetic voices: examples a keyword registered by its text is matched by.
+
+Why: a keyword registered by its spelling alone was searched only by PocketSphinx, whose acoustic model finds
+almost no keyword said by a formant synthesizer, and a keyword registered from one example has one voice's
+speech embeddings to compare. Speaking the spelling in several voices at registration, and keeping each
+rendering's speech embeddings (harmonic.speech_embedding) as further examples of the keyword, gives every
+keyword by text the embedding evidence an example gives, from several voices. It is the data side of the
+speech embedding's own training (J. Lin et al., "Training keyword spotters with limited and synthesized
+speech data", ICASSP 2020: the same network, its keyword heads trained on synthesized speech). Measured in
+docs/matching.md, "Synthesized examples".
+
+The voices are eSpeak NG's (formant synthesis) through its C library as the ``espeakng-loader`` wheel ships
+it (libespeak-ng 1.52 and its data, manylinux x86_64 and aarch64; the speech layer), called by ctypes in
+synchronous mode, **in a child process** (this file run as a script; it imports nothing but the standard
+library there): the library's state runs on from one utterance to the next (its noise generators, echo
+buffer and glottal phase; reseeding does not reset it all), so only a fresh process gives the same samples
+for the same text, which makes a registration and a rebuild of it repeatable; and a fault in the C library
+fails one registration, not the function. About 40 ms for the process, 5 ms per voice. eSpeak NG is
+GPL-3.0-or-later; the wheel is installed from PyPI into the deployer's own layer, never copied into this
+repository.
+
+Deviations: the library speaks at 22,050 Hz and its output is resampled to 16 kHz (harmonic.resample). The
+voices (``VOICES``) are variants that no split of ``make eval`` enrols, queries or babbles with, so that the
+eval's speakers stay unheard by the patterns.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: (eSpeak NG voice, words per minute, pitch 0-99): eight variants of five accents, none of them a voice of
+#: any split or babble bed of ``make eval`` (scripts/make_xspeaker_testdata.py; a unit test checks). Eight
+#: were chosen on the eval's tuned split, among the first 2, 4, 6 or 8 of this list (docs/matching.md).
+VOICES: tuple[tuple[str, int, int], ...] = (
+    ("en-us+m1", 150, 50),
+    ("en-us+f3", 160, 60),
+    ("en+m3", 140, 40),  # "en" is British English (the CLI's "en-gb")
+    ("en+f1", 155, 55),
+    ("en-gb-x-rp+m4", 165, 45),
+    ("en-us+klatt2", 145, 50),
+    ("en-gb-scotland+m6", 150, 35),
+    ("en-029+f5", 170, 65),
+)
+#: The longest text spoken (characters): a keyword or short phrase (phonetic.pronounce_text: 8 words).
+MAX_TEXT = 400
+#: How long the child process may take before the synthesis is abandoned (seconds).
+TIMEOUT_S = 30.0
+
+_SYNCHRONOUS = 2  # espeak_AUDIO_OUTPUT: AUDIO_OUTPUT_SYNCHRONOUS
+_RATE, _PITCH = 1, 3  # espeak_PARAMETER
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_SEED = 1
+_UNKNOWN_VOICE = 3  # the child's exit status for a voice eSpeak NG lacks
+_UNAVAILABLE = 4  # ... and for a library that is not installed
+
+
+class SynthesisUnavailable(RuntimeError):
+    """The eSpeak NG library is not installed here (the speech layer is absent: python_runtime 3.12)."""
+
+
+def available() -> bool:
+    """Whether the eSpeak NG library is installed here (checked without loading it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("espeakng_loader") is not None
+
+
+def speak_all(
+    text: str, voices: tuple[tuple[str, int, int], ...] = VOICES, sr: int = 16_000
+) -> list[np.ndarray]:
+    """``text`` spoken by each of ``voices`` ((eSpeak NG voice, words per minute, pitch 0-99), e.g.
+    ``("en-us+m1", 150, 50)``), each mono float32 in -1..1 at ``sr``, in one fresh child process.
+
+    ValueError for an empty or over-long text, a rate or pitch out of range, or a voice eSpeak NG lacks
+    (named); SynthesisUnavailable where the library is not installed; RuntimeError when the child fails.
+    """
+    import numpy as np
+
+    if not text.strip() or len(text) > MAX_TEXT:
+        raise ValueError(f"text to speak must be 1 to {MAX_TEXT} characters; got {len(text)}")
+    for voice, rate, pitch in voices:
+        if not 80 <= rate <= 450 or not 0 <= pitch <= 99:
+            raise ValueError(
+                f"rate must be 80-450 words per minute and pitch 0-99; got {rate}, {pitch} ({voice})"
+            )
+    if not available():
+        raise SynthesisUnavailable("espeakng-loader is not installed (the speech layer; python_runtime 3.13)")
+    request = json.dumps({"text": text, "voices": [list(v) for v in voices]}).encode()
+    try:
+        child = subprocess.run(
+            # -P: the script's directory (this package) is not put on the child's path; the parent's path is,
+            # so the child finds espeakng_loader wherever the parent does (a Lambda layer's /opt/python)
+            [sys.executable, "-P", str(Path(__file__).resolve())],
+            input=request,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+            capture_output=True,
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as slow:
+        raise RuntimeError(f"eSpeak NG took over {TIMEOUT_S:.0f} s to speak {len(text)} characters") from slow
+    message = child.stderr.decode("utf-8", "replace").strip()[-500:]
+    if child.returncode == _UNKNOWN_VOICE:
+        raise ValueError(message)
+    if child.returncode == _UNAVAILABLE:
+        raise SynthesisUnavailable(message)
+    if child.returncode != 0:
+        raise RuntimeError(f"eSpeak NG failed (exit status {child.returncode}): {message}")
+    rate, renderings = _read_renderings(child.stdout, len(voices))
+    out = []
+    for raw in renderings:
+        samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+        if sr != rate and samples.size:
+            from harmonic.resample import resample
+
+            samples = resample(samples, rate, sr).astype(np.float32)
+        out.append(samples)
+    return out
+
+
+def speak(text: str, voice: str, rate: int = 160, pitch: int = 50, sr: int = 16_000) -> np.ndarray:
+    """``text`` spoken by one eSpeak NG ``voice`` (:func:`speak_all`)."""
+    return speak_all(text, ((voice, rate, pitch),), sr)[0]
+
+
+def example_embeddings(text: str) -> tuple[np.ndarray, ...]:
+    """The speech embeddings (harmonic.templates.example_embedding) of ``text`` spoken by every one of
+    ``VOICES``: what a keyword registered by its text keeps as its synthesized examples.
+
+    About 0.25 s for a word (the child process and synthesis ~0.08 s, the embedding network the rest). A
+    rendering without speech enough to embed (InvalidAudio) is left out.
+    """
+    from harmonic import InvalidAudio
+    from harmonic.templates import example_embedding
+
+    out = []
+    for samples in speak_all(text):
+        try:
+            out.append(example_embedding(samples, 16_000))
+        except InvalidAudio:
+            continue
+    return tuple(out)
+
+
+def _read_renderings(data: bytes, expected: int) -> tuple[int, list[bytes]]:
+    """The child's output: its sample rate, then per voice a sample count and that many int16 samples."""
+    if len(data) < 8:
+        raise RuntimeError("eSpeak NG's child process wrote no header")
+    rate, count = struct.unpack_from("<II", data, 0)
+    if count != expected or not 8_000 <= rate <= 48_000:
+        raise RuntimeError(f"eSpeak NG's child process wrote {count} renderings at {rate} Hz")
+    offset, out = 8, []
+    for _ in range(count):
+        if offset + 4 > len(data):
+            raise RuntimeError("eSpeak NG's child process output is truncated")
+        (samples,) = struct.unpack_from("<I", data, offset)
+        offset += 4
+        if offset + 2 * samples > len(data):
+            raise RuntimeError("eSpeak NG's child process output is truncated")
+        out.append(data[offset : offset + 2 * samples])
+        offset += 2 * samples
+    return rate, out
+
+
+def _child() -> int:
+    """Run as a script: read the request from stdin, speak it, write the renderings to stdout."""
+    try:
+        import espeakng_loader
+    except ImportError:
+        sys.stderr.write("espeakng-loader is not installed (the speech layer; python_runtime 3.13)")
+        return _UNAVAILABLE
+    request = json.loads(sys.stdin.buffer.read())
+    library: Any = ctypes.CDLL(espeakng_loader.get_library_path())
+    library.espeak_Initialize.restype = ctypes.c_int
+    library.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    library.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+    library.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    library.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+    library.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int]
+    library.espeak_Synth.argtypes += [ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+    rate = library.espeak_Initialize(_SYNCHRONOUS, 0, espeakng_loader.get_data_path().encode(), 0)
+    if rate <= 0:
+        sys.stderr.write(f"espeak_Initialize failed ({rate})")
+        return 1
+    chunks: list[bytes] = []
+
+    @ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+    def receive(wave: Any, count: int, _events: Any) -> int:
+        if count > 0 and wave:
+            chunks.append(ctypes.string_at(wave, 2 * count))
+        return 0  # go on
+
+    library.espeak_SetSynthCallback(receive)
+    text = request["text"].encode("utf-8")
+    out = [struct.pack("<II", rate, len(request["voices"]))]
+    for voice, words_per_minute, pitch in request["voices"]:
+        if library.espeak_SetVoiceByName(str(voice).encode()) != 0:
+            sys.stderr.write(f"eSpeak NG has no voice {voice!r}")
+            return _UNKNOWN_VOICE
+        library.espeak_SetParameter(_RATE, int(words_per_minute), 0)
+        library.espeak_SetParameter(_PITCH, int(pitch), 0)
+        library.espeak_ng_SetRandSeed(_SEED)
+        chunks.clear()
+        buffer = ctypes.create_string_buffer(text)
+        status = library.espeak_Synth(buffer, len(text) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+        if status != 0:
+            sys.stderr.write(f"espeak_Synth failed ({status}) for voice {voice!r}")
+            return 1
+        library.espeak_Synchronize()
+        raw = b"".join(chunks)
+        out += [struct.pack("<I", len(raw) // 2), raw]
+    sys.stdout.buffer.write(b"".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child())

@@ -1,0 +1,175 @@
+"""harmonic.synthesis: a keyword's spelling spoken by eSpeak NG voices (the library from espeakng-loader, by
+ctypes), and the synthesized examples a keyword by spelling keeps (docs/matching.md, "Synthesized examples").
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harmonic import phonetic, synthesis
+from harmonic.serialization import pack
+
+REPO = Path(__file__).resolve().parents[2]
+SR = 16_000
+
+
+def _xspeaker_script():
+    """scripts/make_xspeaker_testdata.py, which names every voice of the cross-speaker eval."""
+    spec = importlib.util.spec_from_file_location(
+        "make_xspeaker_testdata", REPO / "scripts" / "make_xspeaker_testdata.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _espeak_name(voice: str) -> str:
+    """One spelling for a voice: the library calls British English "en" where the CLI says "en-gb"."""
+    language, _, variant = voice.lower().partition("+")
+    language = "en" if language == "en-gb" else language
+    return f"{language}+{variant}" if variant else language
+
+
+def test_eight_voices_none_of_them_a_speaker_of_the_eval() -> None:
+    """The eval's speakers must stay unheard by the patterns: no synthesized voice enrols, queries or
+    babbles in any split of `make eval` (its unseen-noise beds included)."""
+    eval_voices = _xspeaker_script()
+    used = {
+        _espeak_name(voice[1])
+        for split in eval_voices.SPLITS.values()
+        for voice in split["enrol"] + split["query"]
+        if voice[0] == "espeak"
+    }
+    used |= {_espeak_name(v[1]) for v in eval_voices.BABBLE_VOICES + eval_voices.UNSEEN_BABBLE_VOICES}
+    ours = [_espeak_name(voice) for voice, _, _ in synthesis.VOICES]
+    assert len(ours) == 8
+    assert len(set(ours)) == 8
+    assert not set(ours) & used
+    assert len(used) >= 10  # the eval's espeak-ng voices were found at all
+
+
+def test_a_word_is_spoken_in_every_voice_each_its_own() -> None:
+    renderings = synthesis.speak_all("weather")
+    assert len(renderings) == len(synthesis.VOICES)
+    for samples in renderings:
+        assert samples.dtype == np.float32
+        assert samples.ndim == 1
+        assert 0.3 * SR <= samples.size <= 1.2 * SR  # "weather" at 140-170 words per minute
+        assert 0.05 < float(np.max(np.abs(samples))) <= 1.0
+        assert phonetic.voiced_seconds(samples, SR) >= 0.1  # speech, by the same test examples pass
+    spectra = [np.abs(np.fft.rfft(s, 16_384))[:4096] for s in renderings]
+    # no two voices the same: their long-term spectra differ
+    for i in range(len(spectra)):
+        for j in range(i + 1, len(spectra)):
+            a, b = spectra[i] / np.linalg.norm(spectra[i]), spectra[j] / np.linalg.norm(spectra[j])
+            assert float(a @ b) < 0.99, (synthesis.VOICES[i][0], synthesis.VOICES[j][0])
+    # faster speech is shorter
+    slow, fast = (
+        synthesis.speak("weather forecast", "en-us+m1", 120),
+        synthesis.speak("weather forecast", "en-us+m1", 240),
+    )
+    assert fast.size < 0.75 * slow.size
+
+
+def test_bad_requests_name_what_is_wrong() -> None:
+    with pytest.raises(ValueError, match="no voice 'xx-nowhere'"):
+        synthesis.speak("weather", "xx-nowhere")
+    with pytest.raises(ValueError, match="1 to"):
+        synthesis.speak("  ", "en-us+m1")
+    with pytest.raises(ValueError, match="1 to"):
+        synthesis.speak("a" * (synthesis.MAX_TEXT + 1), "en-us+m1")
+    with pytest.raises(ValueError, match="rate"):
+        synthesis.speak("weather", "en-us+m1", rate=20)
+    with pytest.raises(ValueError, match="pitch"):
+        synthesis.speak("weather", "en-us+m1", pitch=100)
+    # a failed request leaves the next one unharmed (each runs in its own child process)
+    assert synthesis.speak("weather", "en-us+m1").size > 0.3 * SR
+
+
+def test_the_same_text_gives_the_same_samples() -> None:
+    """eSpeak NG's state runs on from one utterance to the next within a process; every request runs in a
+    fresh one, so a registration (and a rebuild of it) is repeatable."""
+    first = synthesis.speak_all("camera window")
+    synthesis.speak_all("something else first")  # no state carried from another request
+    again = synthesis.speak_all("camera window")
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+def test_without_the_library_a_keyword_keeps_no_synthesized_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where eSpeak NG is not installed (no speech layer), speaking is SynthesisUnavailable, and a keyword by
+    spelling is registered as before, searched by its pronunciation alone."""
+    sys.path.insert(0, str(REPO / "functions"))
+    from harmonic_service.logic.patterns import build_keyword
+
+    monkeypatch.setattr(synthesis, "available", lambda: False)
+    with pytest.raises(synthesis.SynthesisUnavailable, match="espeakng-loader"):
+        synthesis.speak("weather", "en-us+m1")
+    keyword = phonetic.Keyword.from_bytes(build_keyword("weather", None)[0])
+    assert keyword.synthesized == ()
+    assert keyword.pronunciations == ("W EH DH ER",)
+
+
+def test_a_failed_synthesis_registers_the_keyword_without_its_synthesized_examples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fault in the eSpeak NG child process (a crash, a timeout) costs the keyword its synthesized
+    examples, not its registration; the pattern cache then notes it for a rebuild."""
+    sys.path.insert(0, str(REPO / "functions"))
+    from harmonic_service.logic.patterns import build_keyword
+
+    def crashed(text: str, voices=synthesis.VOICES, sr: int = SR):
+        raise RuntimeError("eSpeak NG failed (exit status -11): ")
+
+    monkeypatch.setattr(synthesis, "speak_all", crashed)
+    keyword = phonetic.Keyword.from_bytes(build_keyword("weather", None)[0])
+    assert keyword.synthesized == ()
+    assert keyword.text == "weather"
+
+
+def test_a_keyword_by_spelling_keeps_one_synthesized_example_per_voice() -> None:
+    sys.path.insert(0, str(REPO / "functions"))
+    from harmonic_service.logic.patterns import build_keyword
+
+    keyword = phonetic.Keyword.from_bytes(build_keyword("Weather,  forecast", None)[0])
+    assert keyword.embedding is None  # no recorded example
+    assert len(keyword.synthesized) == 8
+    for rows in keyword.synthesized:
+        assert rows.shape[1] == 96
+        assert 6 <= rows.shape[0] <= 40
+        assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+    # the same words, the same examples: registration is repeatable
+    again = phonetic.Keyword.from_bytes(build_keyword("weather forecast", None)[0])
+    for a, b in zip(keyword.synthesized, again.synthesized, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_synthesized_examples_round_trip_and_bad_ones_are_refused() -> None:
+    rng = np.random.default_rng(1)
+    rows = [rng.standard_normal((n, 96)).astype(np.float32) for n in (5, 7, 6)]
+    keyword = phonetic.Keyword("weather", ("W EH DH ER",), None, tuple(rows))
+    back = phonetic.Keyword.from_bytes(keyword.to_bytes())
+    assert [r.shape for r in back.synthesized] == [(5, 96), (7, 96), (6, 96)]
+    assert all(np.array_equal(a, b) for a, b in zip(rows, back.synthesized, strict=True))
+    # an artifact from before synthesized examples were kept still reads, with none
+    older = pack(b"HKWD", {"text": "weather", "pronunciations": ["W EH DH ER"]}, {})
+    assert phonetic.Keyword.from_bytes(older).synthesized == ()
+    meta = {"text": "weather", "pronunciations": ["W EH DH ER"]}
+    joined = np.concatenate(rows).astype("<f4")
+    for arrays in (
+        {"synthesized": joined},  # counts missing
+        {"synthesized_rows": np.array([5, 7, 6], dtype="<i4")},  # rows missing
+        {"synthesized": joined, "synthesized_rows": np.array([5, 7, 5], dtype="<i4")},  # do not add up
+        {"synthesized": joined, "synthesized_rows": np.array([5, 0, 13], dtype="<i4")},  # an empty one
+        {"synthesized": joined, "synthesized_rows": np.ones(17, dtype="<i4")},  # more than 16
+        {"synthesized": joined[:, :95].copy(), "synthesized_rows": np.array([5, 7, 6], dtype="<i4")},
+        {"synthesized": np.full((18, 96), np.nan, "<f4"), "synthesized_rows": np.array([5, 7, 6], "<i4")},
+    ):
+        with pytest.raises(ValueError, match="synthesized"):
+            phonetic.Keyword.from_bytes(pack(b"HKWD", meta, arrays))
+    with pytest.raises(ValueError, match="at most 16"):
+        phonetic.Keyword("weather", ("W EH DH ER",), None, tuple(rows) * 6)
