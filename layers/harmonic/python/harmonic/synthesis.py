@@ -12,10 +12,10 @@ docs/matching.md, "Synthesized examples".
 The voices are eSpeak NG's (formant synthesis) through its C library as the ``espeakng-loader`` wheel ships
 it (libespeak-ng 1.52 and its data, manylinux x86_64 and aarch64; the speech layer), called by ctypes in
 synchronous mode, **in a child process** (this file run as a script; it imports nothing but the standard
-library there): the library's state runs on from one utterance to the next (its noise generators, echo
-buffer and glottal phase; reseeding does not reset it all), so only a fresh process gives the same samples
+library there): the library keeps state from one utterance to the next (reseeding its random generator and
+libc's, even initialising it again, does not reset it all), so only a fresh process gives the same samples
 for the same text, which makes a registration and a rebuild of it repeatable; and a fault in the C library
-fails one registration, not the function. About 40 ms for the process, 5 ms per voice. eSpeak NG is
+fails one child (RuntimeError), not the function. About 40 ms for the process, 5 ms per voice. eSpeak NG is
 GPL-3.0-or-later; the wheel is installed from PyPI into the deployer's own layer, never copied into this
 repository.
 
