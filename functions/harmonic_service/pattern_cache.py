@@ -28,7 +28,14 @@ from harmonic_service.tenancy import ANONYMOUS, Viewer
 _lock = threading.Lock()
 #: the parsed set, the registry version and table it is of, and each parsed pattern's ``rebuilt_at``
 _state: dict[str, object] = {"version": None, "set": PatternSet(), "table": None, "stamps": {}}
-stats = {"reloads": 0, "artifacts_fetched": 0, "unreadable": 0, "rebuilt": 0, "without_embeddings": 0}
+stats = {
+    "reloads": 0,
+    "artifacts_fetched": 0,
+    "unreadable": 0,
+    "rebuilt": 0,
+    "without_embeddings": 0,
+    "uncalibrated": 0,
+}
 logger = Logger(service="harmonic", child=True)
 
 
@@ -71,19 +78,28 @@ def _note_without_embeddings(pattern_set: PatternSet, item: dict) -> None:
     """Log a template stored before speech embeddings were kept (format 2), or a keyword with a spelling
     stored before the examples synthesized from it were (or where eSpeak NG was not installed): it is
     matched without them (docs/matching.md, "Speech embeddings", "Synthesized examples") until it is
-    rebuilt (``POST /v1/patterns/{id}/rebuild``). A keyword registered from an example alone has no
-    spelling to synthesize, so it is not noted."""
+    rebuilt (``POST /v1/patterns/{id}/rebuild``); and one whose synthesized examples were stored before their
+    level on background speech was (matched with the fixed neutral point until rebuilt: "Calibrated
+    synthesized evidence"). A keyword registered from an example alone has no spelling to synthesize, so it
+    is not noted."""
     pattern_id = item["pattern_id"]
     template, keyword = pattern_set.templates.get(pattern_id), pattern_set.keywords.get(pattern_id)
+    counter = "without_embeddings"
     if template is not None and template.embedding is None:
         message = "template stored before speech embeddings were kept: matched without them"
     elif keyword is not None and keyword.text and not keyword.synthesized:
         message = "keyword stored without examples synthesized from its spelling: matched without them"
+    elif keyword is not None and keyword.synthesized and keyword.synthesized_level is None:
+        counter = "uncalibrated"
+        message = (
+            "keyword stored before its synthesized examples were measured on background speech: matched "
+            "with the fixed neutral point (logic.patterns.SYNTHESIZED_NEUTRAL)"
+        )
     else:
         return
-    stats["without_embeddings"] += 1
+    stats[counter] += 1
     logger.info(
-        f"{message}; rebuild it (POST /v1/patterns/{{id}}/rebuild) to add them",
+        f"{message}; rebuild it (POST /v1/patterns/{{id}}/rebuild) to bring it up to date",
         extra={"pattern_id": pattern_id, "pattern_name": item["name"]},
     )
 

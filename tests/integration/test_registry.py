@@ -142,7 +142,36 @@ def test_a_keyword_stored_before_synthesized_examples_is_matched_without_them_un
     service.rebuild_pattern(stored["pattern_id"])
     rebuilt = phonetic.Keyword.from_bytes(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
     assert len(rebuilt.synthesized) == len(synthesis.VOICES)
+    assert rebuilt.synthesized_level == current.synthesized_level
     assert pattern_cache.current().keywords[stored["pattern_id"]].synthesized != ()
+
+
+def test_a_keyword_stored_before_its_background_level_is_matched_by_the_fixed_point_until_rebuilt(
+    aws,
+) -> None:
+    """A keyword whose synthesized examples were stored without their level on background speech (the
+    previous release) is read as it is, counted as uncalibrated and matched with the fixed neutral point; a
+    rebuild measures the level."""
+    from harmonic import phonetic
+    from harmonic_service.logic.patterns import SYNTHESIZED_NEUTRAL, synthesized_neutral
+
+    stored = service.create_pattern("weather", "keyword", None, None, text="weather")
+    key = f"patterns/{stored['pattern_id']}.bin"
+    current = phonetic.Keyword.from_bytes(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
+    assert current.synthesized_level is not None
+    older = phonetic.Keyword(current.text, current.pronunciations, None, current.synthesized)
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=older.to_bytes())
+    pattern_cache.clear()
+    uncalibrated, without = pattern_cache.stats["uncalibrated"], pattern_cache.stats["without_embeddings"]
+    read = pattern_cache.current().keywords[stored["pattern_id"]]
+    assert pattern_cache.stats["uncalibrated"] == uncalibrated + 1
+    assert pattern_cache.stats["without_embeddings"] == without
+    assert read.synthesized_level is None
+    assert synthesized_neutral(read) == SYNTHESIZED_NEUTRAL
+    service.rebuild_pattern(stored["pattern_id"])
+    rebuilt = pattern_cache.current().keywords[stored["pattern_id"]]
+    assert rebuilt.synthesized_level == current.synthesized_level
+    assert synthesized_neutral(rebuilt) == pytest.approx(current.synthesized_level + 0.034)
 
 
 def test_pipeline_matches_a_registered_keyword(aws) -> None:

@@ -720,7 +720,8 @@ def test_a_keywords_synthesized_examples_raise_its_margin_and_never_lower_it(
 ) -> None:
     """docs/matching.md, "Synthesized examples": the best score s of the examples synthesized from a keyword's
     spelling raises its margin by 10 × (s − 0.515) when s is above 0.515 and leaves it alone below, so a
-    voice unlike the synthetic ones loses nothing; a recorded example's evidence stays two-sided."""
+    voice unlike the synthetic ones loses nothing; a recorded example's evidence stays two-sided. (0.515:
+    the fixed neutral point of keywords stored before their level on background speech was measured.)"""
     from harmonic import Match, phonetic, speech_embedding
 
     clip = np.random.default_rng(5).standard_normal(32_000) * 0.1
@@ -756,3 +757,87 @@ def test_a_keywords_synthesized_examples_raise_its_margin_and_never_lower_it(
         "k-away": 0.6,
         "k-both": pytest.approx(0.298, abs=1e-3),
     }
+
+
+def test_a_keywords_synthesized_evidence_is_measured_from_its_own_level_on_background_speech(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/matching.md, "Calibrated synthesized evidence": a keyword whose synthesized examples carry their
+    level on background speech L is raised by 10 × (s − (L + 0.034)) when s is above L + 0.034: the same
+    score raises a keyword that finds little like itself in ordinary speech more than one that finds much;
+    under one name with two keywords by spelling, the larger raise counts."""
+    from harmonic import Match, phonetic, speech_embedding
+
+    clip = np.random.default_rng(6).standard_normal(32_000) * 0.1
+    query = speech_embedding.embed(clip, 16_000)
+    real_scores = speech_embedding.best_scores
+    _score_embeddings_by_cosine_times(monkeypatch, 0.55)  # every example below is found: s = 0.55
+    rare = phonetic.Keyword("umbrella", ("AH M B R EH L AH",), None, (query[2:8],), 0.44)
+    common = phonetic.Keyword("stop", ("S T AA P",), None, (query[2:8],), 0.52)
+    # one name, two keywords by spelling, levels 0.53 and 0.45: the second's raise counts
+    plain = phonetic.Keyword("lights", ("L AY T S",), None, (query[3:8],), 0.53)
+    lit = phonetic.Keyword("lights on", ("L AY T S AA N",), None, (query[3:8],), 0.45)
+    pattern_set = PatternSet.from_patterns(
+        [
+            Pattern("k-rare", "umbrella", "keyword", rare.to_bytes()),
+            Pattern("k-common", "stop", "keyword", common.to_bytes()),
+            Pattern("k-plain", "lights", "keyword", plain.to_bytes()),
+            Pattern("k-lit", "lights", "keyword", lit.to_bytes()),
+        ]
+    )
+
+    class Spotter:
+        def match(self, audio: np.ndarray, sr: int, min_score: float) -> list[Match]:
+            return [
+                Match("k-rare", 0.45, 1.0, 1.3),
+                Match("k-common", 0.45, 0.2, 0.6),
+                Match("k-plain", 0.40, 0.5, 0.9),
+                Match("k-lit", 0.30, 0.5, 1.0),
+            ]
+
+    monkeypatch.setattr(pattern_set, "spotter", Spotter)
+    found = {m["pattern_id"]: m["score"] for m in pattern_set.match(clip, 16_000, min_margin=-1.0)}
+    # s = 0.55: 0.45 + 10 × (0.55 − 0.474) = 1.21 -> 1.0 (scores stay within 0..1); 0.55 < 0.554: 0.45 as
+    # it is; "lights" (its best detection, 0.40) + 10 × (0.55 − 0.484) = 1.06 -> 1.0
+    assert found == {"k-rare": 1.0, "k-common": 0.45, "k-plain": 1.0}
+    monkeypatch.setattr(speech_embedding, "best_scores", real_scores)
+    _score_embeddings_by_cosine_times(monkeypatch, 0.49)  # a weaker score, the raise below the clip
+    found = {m["pattern_id"]: m["score"] for m in pattern_set.match(clip, 16_000, min_margin=-1.0)}
+    # 0.45 + 10 × (0.49 − 0.474) = 0.61; 0.45; 0.40 + 10 × (0.49 − 0.484) = 0.46
+    assert found == {
+        "k-rare": pytest.approx(0.61, abs=1e-3),
+        "k-common": 0.45,
+        "k-plain": pytest.approx(0.46, abs=1e-3),
+    }
+
+
+def test_a_name_raised_by_its_synthesized_examples_is_placed_where_they_lie(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/matching.md, "Calibrated synthesized evidence": when the synthesized examples raise a name, its
+    span is where the best of them lies in the clip (speech_embedding.best_span), not the detection's,
+    which may be PocketSphinx's guess elsewhere; a name they do not raise keeps its detection's span."""
+    from harmonic import Match, phonetic, speech_embedding
+
+    clip = np.random.default_rng(7).standard_normal(48_000) * 0.1
+    query = speech_embedding.embed(clip, 16_000)
+    found_here = query[10:18].copy()  # rows 10-17: 0.80 s to 17 · 0.08 + 0.015 = 1.375 s
+    raised = phonetic.Keyword("weather", ("W EH DH ER",), None, (found_here,), 0.40)
+    not_raised = phonetic.Keyword("music", ("M Y UW Z IH K",), None, (query[20:26].copy(),), 0.60)
+    pattern_set = PatternSet.from_patterns(
+        [
+            Pattern("k-raised", "weather", "keyword", raised.to_bytes()),
+            Pattern("k-not", "music", "keyword", not_raised.to_bytes()),
+        ]
+    )
+
+    class Spotter:
+        def match(self, audio: np.ndarray, sr: int, min_score: float) -> list[Match]:
+            return [Match("k-raised", 0.45, 2.0, 2.4), Match("k-not", 0.55, 0.3, 0.7)]
+
+    monkeypatch.setattr(pattern_set, "spotter", Spotter)
+    # the scores say s = 0.5 for both: above 0.40 + 0.034, under 0.60 + 0.034; the span is the real DTW's
+    monkeypatch.setattr(speech_embedding, "best_scores", lambda q, examples: np.full(len(examples), 0.5))
+    spans = {m["pattern_id"]: (m["start_s"], m["end_s"]) for m in pattern_set.match(clip, 16_000)}
+    assert spans["k-raised"] == pytest.approx((0.80, 1.375))
+    assert spans["k-not"] == (0.3, 0.7)

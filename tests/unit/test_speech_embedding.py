@@ -135,3 +135,21 @@ def test_long_clips_are_computed_in_bounded_blocks_with_the_same_result(
     assert np.abs(blocked - whole).max() < 1e-5
     assert np.allclose(speech_embedding.best_scores(blocked, examples), scores, atol=1e-5)
     assert speech_embedding.best_scores(whole[:0], examples).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_an_examples_span_is_its_paths_first_and_last_window_in_seconds() -> None:
+    """best_span: the best example's path from query row j0 to j1 is the keyword from j0 · 0.08 s to
+    j1 · 0.08 + 0.775 − 0.8 + 0.04 s (module docstring: the windows' width, the padding, half a hop)."""
+    rng = np.random.default_rng(8)
+    query = rng.standard_normal((40, 96)).astype(np.float32)
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    elsewhere = rng.standard_normal((6, 96)).astype(np.float32)
+    elsewhere /= np.linalg.norm(elsewhere, axis=1, keepdims=True)
+    score, start_s, end_s = speech_embedding.best_span(query, [elsewhere, query[10:18].copy()])
+    assert start_s == pytest.approx(0.80)  # row 10
+    assert end_s == pytest.approx(1.375)  # row 17: 1.36 + 0.015
+    assert score == pytest.approx(speech_embedding.best_scores(query, [query[10:18].copy()])[0], abs=1e-5)
+    with pytest.raises(ValueError, match="under half as long"):
+        speech_embedding.best_span(query[:3], [query[10:18].copy()])
+    with pytest.raises(ValueError, match="needs examples"):
+        speech_embedding.best_span(query, [])

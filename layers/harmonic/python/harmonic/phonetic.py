@@ -267,8 +267,9 @@ class Keyword:
     Serialized with :mod:`harmonic.serialization` (tag ``HKWD``; arrays ``embedding``, absent without an
     example and in those registered before examples' embeddings were kept, and ``synthesized`` with
     ``synthesized_rows``, the synthesized examples' rows end to end and each one's row count, absent in
-    older artifacts); :meth:`from_bytes` checks every bound and phone, so an artifact that is not one
-    raises ValueError.
+    older artifacts; ``synthesized_level`` in its metadata, absent in artifacts from before it was
+    measured); :meth:`from_bytes` checks every bound and phone, so an artifact that is not one raises
+    ValueError.
     """
 
     text: str | None
@@ -277,12 +278,25 @@ class Keyword:
     embedding: np.ndarray | None = field(default=None, compare=False)
     #: ``(n, 96)`` unit rows per synthetic voice that spoke the spelling; not compared by ``==``
     synthesized: tuple[np.ndarray, ...] = field(default=(), compare=False)
+    #: where the synthesized examples stand on background speech (harmonic.synthesis.background_level,
+    #: 0..1); None without synthesized examples and in keywords registered before it was measured
+    synthesized_level: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.pronunciations) <= MAX_PRONUNCIATIONS:
             raise ValueError(f"a keyword has 1 to {MAX_PRONUNCIATIONS} pronunciations")
         if len(self.synthesized) > MAX_SYNTHESIZED:
             raise ValueError(f"a keyword keeps at most {MAX_SYNTHESIZED} synthesized examples")
+        level = self.synthesized_level
+        if level is not None and (
+            not self.synthesized
+            or isinstance(level, bool)
+            or not isinstance(level, (int, float))
+            or not 0.0 <= level <= 1.0  # also refuses NaN
+        ):
+            raise ValueError(
+                "keyword synthesized_level must be a number in 0..1, and only with synthesized examples"
+            )
         for phones in self.pronunciations:
             units = phones.split()
             if not 1 <= len(units) <= MAX_PHONES or not set(units) <= PHONES:
@@ -291,7 +305,9 @@ class Keyword:
     def to_bytes(self) -> bytes:
         from harmonic.serialization import pack
 
-        meta = {"text": self.text, "pronunciations": list(self.pronunciations)}
+        meta: dict[str, Any] = {"text": self.text, "pronunciations": list(self.pronunciations)}
+        if self.synthesized_level is not None:
+            meta["synthesized_level"] = float(self.synthesized_level)
         arrays = {} if self.embedding is None else {"embedding": self.embedding.astype("<f4")}
         if self.synthesized:
             arrays["synthesized"] = np.concatenate(self.synthesized).astype("<f4")
@@ -312,7 +328,9 @@ class Keyword:
         embedding = arrays.get("embedding")
         if embedding is not None:
             embedding = checked(embedding, "keyword embedding", MAX_EMBEDDING_ROWS)
-        return cls(text, tuple(pronunciations), embedding, _synthesized(arrays))
+        return cls(
+            text, tuple(pronunciations), embedding, _synthesized(arrays), meta.get("synthesized_level")
+        )
 
 
 def _synthesized(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:

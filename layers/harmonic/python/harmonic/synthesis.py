@@ -32,6 +32,7 @@ import os
 import struct
 import subprocess
 import sys
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,31 @@ VOICES: tuple[tuple[str, int, int], ...] = (
     ("en-us+klatt2", 145, 50),
     ("en-gb-scotland+m6", 150, 35),
     ("en-029+f5", 170, 65),
+)
+#: Background speech a keyword's synthesized examples are calibrated against (:func:`background_level`):
+#: twelve everyday sentences, each said by four more eSpeak NG variants that neither ``VOICES`` nor any split,
+#: babble bed or unseen babble bed of ``make eval`` uses (a unit test checks). Chosen with the eval's tuned
+#: split alone, as the set its constants were fitted with (docs/matching.md, "Calibrated synthesized
+#: evidence").
+BACKGROUND_TEXTS: tuple[str, ...] = (
+    "the committee will publish its findings after the summer recess",
+    "our neighbours painted their fence a bright shade of green",
+    "a small boat drifted slowly towards the rocky shore",
+    "the librarian stamped every book with the date of return",
+    "please remember to water the tomatoes while we are away",
+    "the driver slowed down when he saw the flashing signal",
+    "four ducks walked in a line across the wet grass",
+    "she found an old photograph hidden inside the piano",
+    "the price of coffee went up again last month",
+    "they built a wooden bridge over the narrow stream",
+    "nobody could explain why the clock had stopped at noon",
+    "the children played football until it grew dark",
+)
+BACKGROUND_VOICES: tuple[tuple[str, int, int], ...] = (
+    ("en-us+m7", 155, 45),
+    ("en+f4", 165, 60),
+    ("en-us+klatt4", 150, 50),
+    ("en-gb-x-rp+m8", 145, 40),
 )
 #: The longest text spoken (characters): a keyword or short phrase (phonetic.pronounce_text: 8 words).
 MAX_TEXT = 400
@@ -151,6 +177,51 @@ def example_embeddings(text: str) -> tuple[np.ndarray, ...]:
         except InvalidAudio:
             continue
     return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def background() -> tuple[tuple[str, np.ndarray], ...]:
+    """Every BACKGROUND_TEXTS sentence said by every BACKGROUND_VOICES voice: (the sentence, its
+    speech embeddings (harmonic.speech_embedding.embed)), computed once per process (about 3-5 s: 12 child
+    processes and 48 sentences through the network). SynthesisUnavailable and RuntimeError as
+    :func:`speak_all`."""
+    from harmonic.speech_embedding import embed
+
+    out = []
+    for text in BACKGROUND_TEXTS:
+        for samples in speak_all(text, BACKGROUND_VOICES):
+            out.append((text, embed(samples, 16_000)))
+    return tuple(out)
+
+
+def background_level(examples: tuple[np.ndarray, ...], words: list[str]) -> float:
+    """Where a keyword's synthesized ``examples`` stand on background speech: over the background sentences
+    (:func:`background`) that do not say the keyword (its ``words`` in a row), their best score on each
+    sentence (harmonic.speech_embedding.best_scores, the best of the examples as at match time), its mean
+    plus one standard deviation.
+
+    Why: a short word or a common sound (``stop``) finds something like itself in any sentence, a long one
+    (``activate``) seldom; one fixed neutral point lets the first through on sentences without it and holds
+    the second back. Measured from the same examples against the same background for every keyword, the
+    point means the same for all of them: a score normalization against a background, as cohort
+    normalization is in speaker verification (docs/matching.md, "Calibrated synthesized evidence").
+    ValueError without examples, or when every sentence says the keyword.
+    """
+    import numpy as np
+
+    from harmonic.speech_embedding import best_scores
+
+    if not examples:
+        raise ValueError("a background level needs at least one synthesized example")
+    keyword = f" {' '.join(words).lower()} "
+    best = [
+        float(np.max(best_scores(embeddings, list(examples))))
+        for sentence, embeddings in background()
+        if keyword not in f" {sentence} "
+    ]
+    if not best:
+        raise ValueError(f"every background sentence says {keyword.strip()!r}")
+    return float(np.mean(best) + np.std(best))
 
 
 def _read_renderings(data: bytes, expected: int) -> tuple[int, list[bytes]]:
