@@ -54,9 +54,10 @@ VOICES: tuple[tuple[str, int, int], ...] = (
 )
 #: Background speech a keyword's synthesized examples are calibrated against (:func:`background_level`):
 #: twelve everyday sentences, each said by four more eSpeak NG variants that neither ``VOICES`` nor any split,
-#: babble bed or unseen babble bed of ``make eval`` uses (a unit test checks). Chosen with the eval's tuned
-#: split alone, as the set its constants were fitted with (docs/matching.md, "Calibrated synthesized
-#: evidence").
+#: babble bed or unseen babble bed of ``make eval`` uses, none of them saying a keyword or a sentence of the
+#: eval (unit tests check). The constants that read the level (logic.patterns.SYNTHESIZED_OFFSET) were
+#: fitted with this set, on the eval's tuned split alone (docs/matching.md, "Calibrated synthesized
+#: evidence"): change it, and they must be fitted again.
 BACKGROUND_TEXTS: tuple[str, ...] = (
     "the committee will publish its findings after the summer recess",
     "our neighbours painted their fence a bright shade of green",
