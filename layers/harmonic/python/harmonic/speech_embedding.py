@@ -229,19 +229,26 @@ def best_scores(
     if query.shape[0] == 0:
         return np.zeros(len(examples))
     lengths = np.array([example.shape[0] for example in examples])
-    shift = np.float32(background_weight) * background()
     best = np.full(len(examples), np.inf)
     query_t = np.ascontiguousarray(query.T, dtype=np.float32)  # once, for every pass
     # as many examples per pass as fit the cost-matrix budget
     size = max(1, _COST_BUDGET // max(1, int(lengths.max()) * query.shape[0]))
     for first in range(0, len(examples), size):
-        members = lengths[first : first + size]
-        rows = np.zeros((members.size, int(members.max()), DIMENSIONS), dtype=np.float32)
-        for slot, example in enumerate(examples[first : first + size]):
-            rows[slot, : example.shape[0]] = example - shift
-        mean_cost, _ = subsequence_dtw(np.float32(1.0) - rows @ query_t, members)
+        cost = _costs(query_t, examples[first : first + size], background_weight)
+        mean_cost, _ = subsequence_dtw(cost, lengths[first : first + size])
         best[first : first + size] = mean_cost.min(axis=1)
     return np.clip(np.where(np.isfinite(best), 1.0 - best, 0.0), 0.0, 1.0)
+
+
+def _costs(query_t: np.ndarray, examples: list[np.ndarray], background_weight: float) -> np.ndarray:
+    """The local costs ``1 − (e − β·b)·q`` ``(examples, longest example, query rows)`` float32 of example rows
+    ``e`` against the query's (``query_t``: the query's rows transposed, ``(96, n)`` float32); rows past an
+    example's length cost 1 and are never read (harmonic.templates.subsequence_dtw's ``lengths``)."""
+    shift = np.float32(background_weight) * background()
+    rows = np.zeros((len(examples), max(e.shape[0] for e in examples), DIMENSIONS), dtype=np.float32)
+    for slot, example in enumerate(examples):
+        rows[slot, : example.shape[0]] = example - shift
+    return np.float32(1.0) - rows @ query_t
 
 
 def best_span(
@@ -263,10 +270,7 @@ def best_span(
     if not examples or query.shape[0] == 0:
         raise ValueError("a span needs examples and a query")
     lengths = np.array([example.shape[0] for example in examples])
-    rows = np.zeros((len(examples), int(lengths.max()), DIMENSIONS), dtype=np.float32)
-    for slot, example in enumerate(examples):
-        rows[slot, : example.shape[0]] = example - np.float32(background_weight) * background()
-    cost = np.float32(1.0) - rows @ np.ascontiguousarray(query.T, dtype=np.float32)
+    cost = _costs(np.ascontiguousarray(query.T, dtype=np.float32), examples, background_weight)
     mean_cost, accumulated = subsequence_dtw(cost, lengths)
     best = np.unravel_index(int(np.argmin(mean_cost)), mean_cost.shape)
     if not np.isfinite(mean_cost[best]):
