@@ -111,6 +111,82 @@ def test_a_keywords_background_level_is_the_mean_plus_one_deviation_of_its_best_
         synthesis.background_level((), ["weather"])
 
 
+def test_the_stored_background_is_what_a_fresh_synthesis_gives() -> None:
+    """synthesis_background.npz spares a cold process 48 sentences of synthesis: it must be exactly the
+    background that BACKGROUND_TEXTS and BACKGROUND_VOICES synthesize today (run
+    scripts/make_synthesis_background.py after changing either), else the levels would be measured on
+    something else than the constants name."""
+    stored = synthesis.stored_background()
+    assert stored is not None, "synthesis_background.npz is missing or stale"
+    fresh = synthesis.synthesize_background()
+    assert len(stored) == len(fresh) == 12 * 4
+    for (stored_text, stored_rows), (text, rows) in zip(stored, fresh, strict=True):
+        assert stored_text == text
+        assert stored_rows.dtype == np.float32
+        np.testing.assert_allclose(stored_rows, rows, atol=1e-5)
+
+
+def test_a_cold_process_reads_the_background_without_synthesizing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """background(): the stored file when it can be used; no child process is started for it."""
+
+    def no_synthesis(*args: object, **kwargs: object) -> list[np.ndarray]:
+        raise AssertionError("the background was synthesized although the stored one could be used")
+
+    monkeypatch.setattr(synthesis, "speak_all", no_synthesis)
+    synthesis.background.cache_clear()
+    try:
+        background = synthesis.background()
+    finally:
+        synthesis.background.cache_clear()
+    assert [text for text, _ in background] == [t for t in synthesis.BACKGROUND_TEXTS for _ in range(4)]
+    assert all(rows.ndim == 2 and rows.shape[0] >= 1 and rows.shape[1] == 96 for _, rows in background)
+
+
+def test_a_stale_or_damaged_background_file_is_never_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file made for other sentences or voices, or whose rows do not add up, is refused (None), and
+    background() then synthesizes afresh."""
+    rng = np.random.default_rng(5)
+    sentences = [text for text in synthesis.BACKGROUND_TEXTS for _ in range(4)]
+    made = tuple(
+        (text, rng.standard_normal((3 + k % 4, 96)).astype(np.float32)) for k, text in enumerate(sentences)
+    )
+    good = tmp_path / "good.npz"
+    synthesis.save_background(good, made)
+    read = synthesis.stored_background(good)
+    assert read is not None
+    assert all(np.array_equal(a, b) and s == t for (s, a), (t, b) in zip(read, made, strict=True))
+
+    assert synthesis.stored_background(tmp_path / "absent.npz") is None
+    (tmp_path / "garbage.npz").write_bytes(b"not a numpy archive")
+    assert synthesis.stored_background(tmp_path / "garbage.npz") is None
+    with np.load(good) as data:
+        arrays = dict(data)
+    for name, damaged in {
+        "other sentences": {**arrays, "texts": arrays["texts"][::-1]},
+        "other voices": {**arrays, "voices": np.array(["en-us+m1|150|50"] * 4)},
+        "rows that do not add up": {**arrays, "lengths": arrays["lengths"] + 1},
+        "a row of another width": {**arrays, "embeddings": arrays["embeddings"][:, :95]},
+        "a non-finite value": {
+            **arrays,
+            "embeddings": np.where(np.arange(96) == 7, np.nan, arrays["embeddings"]),
+        },
+    }.items():
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, **damaged)
+        assert synthesis.stored_background(path) is None, name
+
+    # with the stored file unusable, the background is synthesized
+    monkeypatch.setattr(synthesis, "BACKGROUND_FILE", tmp_path / "other voices.npz")
+    monkeypatch.setattr(synthesis, "synthesize_background", lambda: made)
+    synthesis.background.cache_clear()
+    try:
+        assert synthesis.background() is made
+    finally:
+        synthesis.background.cache_clear()
+
+
 def test_a_word_is_spoken_in_every_voice_each_its_own() -> None:
     renderings = synthesis.speak_all("weather")
     assert len(renderings) == len(synthesis.VOICES)

@@ -180,12 +180,27 @@ def example_embeddings(text: str) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
+#: The background as scripts/make_synthesis_background.py computed it (:func:`synthesize_background`, 48
+#: sentences' speech embeddings, 0.65 MB), so that the first keyword registered by its text after a cold start
+#: does not pay for twelve child processes and 48 sentences through the network (2-5 s). A unit test holds it
+#: to a fresh synthesis; :func:`background` synthesizes afresh when it is absent, unreadable, or was made for
+#: other texts or voices than ``BACKGROUND_TEXTS`` and ``BACKGROUND_VOICES``.
+BACKGROUND_FILE = Path(__file__).with_name("synthesis_background.npz")
+
+
 @lru_cache(maxsize=1)
 def background() -> tuple[tuple[str, np.ndarray], ...]:
-    """Every BACKGROUND_TEXTS sentence said by every BACKGROUND_VOICES voice: (the sentence, its
-    speech embeddings (harmonic.speech_embedding.embed)), computed once per process (about 3-5 s: 12 child
-    processes and 48 sentences through the network). SynthesisUnavailable and RuntimeError as
-    :func:`speak_all`."""
+    """Every BACKGROUND_TEXTS sentence said by every BACKGROUND_VOICES voice: (the sentence, its speech
+    embeddings (harmonic.speech_embedding.embed)), sentence by sentence, voice by voice; read from
+    :data:`BACKGROUND_FILE` (a few milliseconds) or, where that cannot be used, synthesized once per process
+    (:func:`synthesize_background`; SynthesisUnavailable and RuntimeError as :func:`speak_all`)."""
+    stored = stored_background()
+    return stored if stored is not None else synthesize_background()
+
+
+def synthesize_background() -> tuple[tuple[str, np.ndarray], ...]:
+    """The background of :func:`background`, computed: 12 child processes and 48 sentences through the
+    network (2-5 s)."""
     from harmonic.speech_embedding import embed
 
     out = []
@@ -193,6 +208,54 @@ def background() -> tuple[tuple[str, np.ndarray], ...]:
         for samples in speak_all(text, BACKGROUND_VOICES):
             out.append((text, embed(samples, 16_000)))
     return tuple(out)
+
+
+def _voice_labels() -> list[str]:
+    return [f"{voice}|{rate}|{pitch}" for voice, rate, pitch in BACKGROUND_VOICES]
+
+
+def save_background(path: Path, background: tuple[tuple[str, np.ndarray], ...]) -> None:
+    """Write ``background`` (as :func:`synthesize_background` returns it) to ``path`` (.npz; no pickle):
+    the texts and voices it was made for, each sentence's number of embedding rows, and the rows."""
+    import numpy as np
+
+    np.savez_compressed(
+        path,
+        texts=np.array(BACKGROUND_TEXTS),
+        voices=np.array(_voice_labels()),
+        lengths=np.array([embeddings.shape[0] for _, embeddings in background], dtype=np.int64),
+        embeddings=np.concatenate([embeddings for _, embeddings in background]).astype(np.float32),
+    )
+
+
+def stored_background(path: Path | None = None) -> tuple[tuple[str, np.ndarray], ...] | None:
+    """The background read from ``path`` (default :data:`BACKGROUND_FILE`); None when the file is absent or
+    unreadable, was made for other texts or voices than the constants name, or its rows do not add up (a
+    stale or damaged file is never used)."""
+    import numpy as np
+
+    from harmonic.speech_embedding import DIMENSIONS
+
+    try:
+        with np.load(path or BACKGROUND_FILE, allow_pickle=False) as data:
+            texts, voices = [str(t) for t in data["texts"]], [str(v) for v in data["voices"]]
+            lengths, embeddings = data["lengths"], data["embeddings"]
+    except (OSError, KeyError, ValueError):
+        return None
+    if texts != list(BACKGROUND_TEXTS) or voices != _voice_labels():
+        return None
+    sentences = [text for text in texts for _ in voices]
+    if (
+        lengths.shape != (len(sentences),)
+        or embeddings.ndim != 2
+        or embeddings.shape[1] != DIMENSIONS
+        or int(lengths.min(initial=1)) < 1
+        or int(lengths.sum()) != embeddings.shape[0]
+        or not np.all(np.isfinite(embeddings))
+    ):
+        return None
+    rows = np.split(embeddings.astype(np.float32), np.cumsum(lengths)[:-1])
+    return tuple(zip(sentences, rows, strict=True))
 
 
 def background_level(examples: tuple[np.ndarray, ...], words: list[str]) -> float:
