@@ -161,12 +161,15 @@ def test_a_stale_or_damaged_background_file_is_never_used(
     assert synthesis.stored_background(tmp_path / "absent.npz") is None
     (tmp_path / "garbage.npz").write_bytes(b"not a numpy archive")
     assert synthesis.stored_background(tmp_path / "garbage.npz") is None
+    (tmp_path / "truncated.npz").write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert synthesis.stored_background(tmp_path / "truncated.npz") is None
     with np.load(good) as data:
         arrays = dict(data)
     for name, damaged in {
         "other sentences": {**arrays, "texts": arrays["texts"][::-1]},
         "other voices": {**arrays, "voices": np.array(["en-us+m1|150|50"] * 4)},
         "rows that do not add up": {**arrays, "lengths": arrays["lengths"] + 1},
+        "row counts that are not whole numbers": {**arrays, "lengths": arrays["lengths"] + 0.5},
         "a row of another width": {**arrays, "embeddings": arrays["embeddings"][:, :95]},
         "a non-finite value": {
             **arrays,

@@ -232,6 +232,9 @@ def stored_background(path: Path | None = None) -> tuple[tuple[str, np.ndarray],
     """The background read from ``path`` (default :data:`BACKGROUND_FILE`); None when the file is absent or
     unreadable, was made for other texts or voices than the constants name, or its rows do not add up (a
     stale or damaged file is never used)."""
+    import zipfile
+    import zlib
+
     import numpy as np
 
     from harmonic.speech_embedding import DIMENSIONS
@@ -240,13 +243,15 @@ def stored_background(path: Path | None = None) -> tuple[tuple[str, np.ndarray],
         with np.load(path or BACKGROUND_FILE, allow_pickle=False) as data:
             texts, voices = [str(t) for t in data["texts"]], [str(v) for v in data["voices"]]
             lengths, embeddings = data["lengths"], data["embeddings"]
-    except (OSError, KeyError, ValueError):
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, zlib.error):
         return None
     if texts != list(BACKGROUND_TEXTS) or voices != _voice_labels():
         return None
     sentences = [text for text in texts for _ in voices]
     if (
-        lengths.shape != (len(sentences),)
+        lengths.dtype.kind not in "iu"
+        or embeddings.dtype.kind != "f"
+        or lengths.shape != (len(sentences),)
         or embeddings.ndim != 2
         or embeddings.shape[1] != DIMENSIONS
         or int(lengths.min(initial=1)) < 1
