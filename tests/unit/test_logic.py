@@ -630,6 +630,18 @@ def _template_without_embedding() -> bytes:
     return dataclasses.replace(template, embedding=None).to_bytes()
 
 
+def _spotter_finds(
+    monkeypatch: pytest.MonkeyPatch, pattern_set: PatternSet, *matches: harmonic.Match
+) -> None:
+    """Replace the set's PocketSphinx search by one that detects exactly ``matches`` in any clip."""
+
+    class Spotter:
+        def match(self, audio: np.ndarray, sr: int, min_score: float) -> list[harmonic.Match]:
+            return list(matches)
+
+    monkeypatch.setattr(pattern_set, "spotter", Spotter)
+
+
 def _score_embeddings_by_cosine_times(monkeypatch: pytest.MonkeyPatch, factor: float) -> None:
     """Make speech_embedding.best_scores return ``factor ×`` its plain-cosine score (background weight 0):
     the examples still go through the real comparison, and the join's arithmetic stays clear of the 0..1
@@ -705,11 +717,9 @@ def test_a_keyword_registered_from_an_example_is_moved_by_its_embeddings(
         ]
     )
 
-    class Spotter:
-        def match(self, audio: np.ndarray, sr: int, min_score: float) -> list[Match]:
-            return [Match("k-heard", 0.45, 1.0, 1.3), Match("k-spelled", 0.55, 0.2, 0.6)]
-
-    monkeypatch.setattr(pattern_set, "spotter", Spotter)
+    _spotter_finds(
+        monkeypatch, pattern_set, Match("k-heard", 0.45, 1.0, 1.3), Match("k-spelled", 0.55, 0.2, 0.6)
+    )
     found = {m["pattern_id"]: m["score"] for m in pattern_set.match(clip, 16_000)}
     # 0.45 is 0.05 under the keyword threshold 0.5; + 2 × (0.7 − 0.476) = 0.448 -> 0.898; the spelled as is
     assert found == {"k-heard": pytest.approx(0.898, abs=1e-3), "k-spelled": 0.55}
@@ -740,15 +750,13 @@ def test_a_keywords_synthesized_examples_raise_its_margin_and_never_lower_it(
         ]
     )
 
-    class Spotter:
-        def match(self, audio: np.ndarray, sr: int, min_score: float) -> list[Match]:
-            return [
-                Match("k-voiced", 0.45, 1.0, 1.3),
-                Match("k-away", 0.6, 0.2, 0.6),
-                Match("k-both", 0.9, 0, 1),
-            ]
-
-    monkeypatch.setattr(pattern_set, "spotter", Spotter)
+    _spotter_finds(
+        monkeypatch,
+        pattern_set,
+        Match("k-voiced", 0.45, 1.0, 1.3),
+        Match("k-away", 0.6, 0.2, 0.6),
+        Match("k-both", 0.9, 0, 1),
+    )
     found = {m["pattern_id"]: m["score"] for m in pattern_set.match(clip, 16_000, min_margin=-1.0)}
     # 0.45 + 10 × (0.55 − 0.515) = 0.80; 0.6 with s = 0 < 0.515: unchanged;
     # 0.9 + 2 × (0 − 0.476) + 10 × (0.55 − 0.515) = 0.298
@@ -786,16 +794,14 @@ def test_a_keywords_synthesized_evidence_is_measured_from_its_own_level_on_backg
         ]
     )
 
-    class Spotter:
-        def match(self, audio: np.ndarray, sr: int, min_score: float) -> list[Match]:
-            return [
-                Match("k-rare", 0.45, 1.0, 1.3),
-                Match("k-common", 0.45, 0.2, 0.6),
-                Match("k-plain", 0.40, 0.5, 0.9),
-                Match("k-lit", 0.30, 0.5, 1.0),
-            ]
-
-    monkeypatch.setattr(pattern_set, "spotter", Spotter)
+    _spotter_finds(
+        monkeypatch,
+        pattern_set,
+        Match("k-rare", 0.45, 1.0, 1.3),
+        Match("k-common", 0.45, 0.2, 0.6),
+        Match("k-plain", 0.40, 0.5, 0.9),
+        Match("k-lit", 0.30, 0.5, 1.0),
+    )
     found = {m["pattern_id"]: m["score"] for m in pattern_set.match(clip, 16_000, min_margin=-1.0)}
     # s = 0.55: 0.45 + 10 × (0.55 − 0.474) = 1.21 -> 1.0 (scores stay within 0..1); 0.55 < 0.554: 0.45 as
     # it is; "lights" (its best detection, 0.40) + 10 × (0.55 − 0.484) = 1.06 -> 1.0
@@ -831,11 +837,9 @@ def test_a_name_raised_by_its_synthesized_examples_is_placed_where_they_lie(
         ]
     )
 
-    class Spotter:
-        def match(self, audio: np.ndarray, sr: int, min_score: float) -> list[Match]:
-            return [Match("k-raised", 0.45, 2.0, 2.4), Match("k-not", 0.55, 0.3, 0.7)]
-
-    monkeypatch.setattr(pattern_set, "spotter", Spotter)
+    _spotter_finds(
+        monkeypatch, pattern_set, Match("k-raised", 0.45, 2.0, 2.4), Match("k-not", 0.55, 0.3, 0.7)
+    )
     # the scores say s = 0.5 for both: above 0.40 + 0.034, under 0.60 + 0.034; the span is the real DTW's
     monkeypatch.setattr(speech_embedding, "best_scores", lambda q, examples: np.full(len(examples), 0.5))
     spans = {m["pattern_id"]: (m["start_s"], m["end_s"]) for m in pattern_set.match(clip, 16_000)}
