@@ -74,6 +74,7 @@ test-e2e: install browser-tools
 ## keyword examples are told from music (bench/eval_speech_check.py; sox makes two of its music generators)
 eval: $(VENV)/.installed xspeaker-tools
 	$(PY) bench/eval_matching.py
+	$(PY) bench/eval_renditions.py
 	$(PY) bench/eval_keywords.py
 	$(PY) bench/eval_speech_check.py
 

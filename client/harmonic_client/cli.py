@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("file", help="the clip, or - for standard input")
     analyze.add_argument("--steps", help="comma-separated stages to run")
     analyze.add_argument("--patterns", help="comma-separated pattern ids or names to match (default: all)")
+    analyze.add_argument(
+        "--near-duplicates",
+        action="store_true",
+        help="fingerprints also match other renditions of a recording (a re-orchestration, a cover)",
+    )
     analyze.add_argument("--plot", metavar="PNG", help="also draw the clip and its result to this image")
 
     invoke = command("invoke", "submit an invocation")
@@ -102,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--mode", choices=["pipeline", "statemachine", "events"])
     invoke.add_argument("--steps", help="comma-separated stages to run")
     invoke.add_argument("--patterns", help="comma-separated pattern ids or names to match (default: all)")
+    invoke.add_argument(
+        "--near-duplicates",
+        action="store_true",
+        help="fingerprints also match other renditions of a recording (a re-orchestration, a cover)",
+    )
     invoke.add_argument("--wait", action="store_true", help="wait for the result, showing progress")
     invoke.add_argument("--idempotency-key")
     invoke.add_argument("--callback-url", help="URL the service POSTs the status document to at the end")
@@ -278,7 +288,10 @@ def run(args: argparse.Namespace, client: Client, output: str = "json") -> int:
 
     steps = args.steps.split(",") if getattr(args, "steps", None) else None
     patterns = getattr(args, "patterns", None)
-    options = {"patterns": patterns.split(",")} if patterns else None
+    chosen: dict[str, Any] = {"patterns": patterns.split(",")} if patterns else {}
+    if getattr(args, "near_duplicates", False):
+        chosen["near_duplicates"] = True
+    options = chosen or None
     if args.command == "health":
         show(client.health())
     elif args.command == "analyze":

@@ -128,7 +128,8 @@ class _AudioRequest(_AudioSource):
         default=None,
         description="target_lufs (default -23), peak_dbfs (-1), clean_snr_db (30), "
         "denoiser (deepfilternet3, the default, or spectral_gating: cheaper, stationary noise only), "
-        "patterns (pattern ids or names the match stage considers; default all)",
+        "patterns (pattern ids or names the match stage considers; default all), "
+        "near_duplicates (true: fingerprints also match re-orchestrations of a recording; default false)",
     )
 
 

@@ -904,3 +904,65 @@ def test_cors_headers_only_for_the_configured_origin(aws: AwsStack) -> None:
     aws.monkeypatch.delenv("CORS_ALLOW_ORIGIN")
     clear_caches()
     assert _cors_headers(call("GET", "/v1/health", headers=from_console)) == {}
+
+
+# --- fingerprints: the recording, not another rendition of its notes ----------------------------------------
+
+
+def _melody(partials: tuple[float, ...], seconds: float = 20.0, sr: int = 16_000) -> np.ndarray:
+    """A fixed melody of single decaying notes (rests between some) played with `partials`."""
+    rng = np.random.default_rng(11)
+    y = np.zeros(int(seconds * sr))
+    t0 = 0.0
+    while t0 < seconds - 1.0:
+        length = float(rng.choice([0.25, 0.5, 0.75]))
+        f = 220.0 * 2 ** (int(rng.integers(0, 15)) / 12)
+        t = np.arange(int(length * sr)) / sr
+        note = sum(a * np.sin(2 * np.pi * (k + 1) * f * t) for k, a in enumerate(partials))
+        start = int(t0 * sr)
+        y[start : start + t.size] += np.exp(-3 * t) * np.minimum(1, t * 100) * note
+        t0 += length + float(rng.choice([0.0, 0.1]))
+    return 0.5 * y / np.max(np.abs(y))
+
+
+def test_a_re_orchestration_matches_a_fingerprint_only_when_near_duplicates_are_asked_for(
+    aws: AwsStack,
+) -> None:
+    """The match stage leaves out another rendition of a registered recording's notes unless
+    options.near_duplicates (harmonic.fingerprint.is_other_rendition); the recording itself is found."""
+    recording = _melody((1.0, 0.25))
+    created = call(
+        "POST",
+        "/v1/patterns",
+        {
+            "name": "theme",
+            "kind": "fingerprint",
+            "audio": base64.b64encode(wav_bytes(recording, 16_000)).decode(),
+        },
+    )
+    assert created.status == 201, created.body
+    excerpt = slice(4 * 16_000, 9 * 16_000)  # 5 s from 4 s in
+
+    def theme_matches(clip: np.ndarray, **options: Any) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {
+            "audio": base64.b64encode(wav_bytes(clip, 16_000)).decode(),
+            "steps": ["match"],
+        }
+        if options:
+            body["options"] = options
+        response = call("POST", "/v1/analyze", body)
+        assert response.status == 200, response.body
+        return [m for m in response.body["matches"] if m["name"] == "theme"]
+
+    itself = theme_matches(recording[excerpt])
+    assert len(itself) == 1
+    assert itself[0]["start_s"] == pytest.approx(4.0, abs=0.05)
+    richer = _melody((1.0, 0.5, 0.33, 0.25, 0.2))[excerpt]  # the same notes on a sawtooth-like instrument
+    assert theme_matches(richer) == []
+    assert theme_matches(richer, near_duplicates=False) == []
+    near = theme_matches(richer, near_duplicates=True)
+    assert len(near) == 1
+    assert near[0]["start_s"] == pytest.approx(4.0, abs=0.05)
+    refused = call("POST", "/v1/analyze", {"audio": AUDIO, "options": {"near_duplicates": "yes"}})
+    assert refused.status == 400
+    assert "near_duplicates" in refused.body["error"]["message"]

@@ -102,8 +102,8 @@ def register_fake_pattern(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         stage_module("match"),
         "match",
-        lambda audio, sr, patterns=(), selectors=None, viewer=None, enhanced=False: StageOutput(
-            None, {"matches": [{**found, "end_s": 1.0}]}
+        lambda audio, sr, patterns=(), selectors=None, viewer=None, enhanced=False, near_duplicates=False: (
+            StageOutput(None, {"matches": [{**found, "end_s": 1.0}]})
         ),
     )
 

@@ -198,6 +198,19 @@ def test_plot_reads_the_clip_from_standard_input(server, tmp_path: Path, monkeyp
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_analyze_options_patterns_and_near_duplicates(server) -> None:
+    url, script = server
+    script.responses += [_json(200, {"matches": []})] * 3
+    clip = str(next((Path(__file__).resolve().parents[1] / "data" / "speech").glob("*.wav")))
+    assert main(["--endpoint", url, "analyze", clip]) == 0
+    assert main(["--endpoint", url, "analyze", clip, "--near-duplicates"]) == 0
+    assert main(["--endpoint", url, "analyze", clip, "--patterns", "theme,jingle", "--near-duplicates"]) == 0
+    bodies = [json.loads(request["body"]) for request in script.requests]
+    assert "options" not in bodies[0]
+    assert bodies[1]["options"] == {"near_duplicates": True}
+    assert bodies[2]["options"] == {"patterns": ["theme", "jingle"], "near_duplicates": True}
+
+
 def test_patterns_add_a_keyword_by_its_text(server, tmp_path: Path) -> None:
     url, script = server
     script.responses += [_json(201, {"pattern_id": f"p-{n}"}) for n in range(3)]

@@ -178,7 +178,9 @@ def test_fingerprint_and_index_round_trip(index) -> None:
     data = fp.to_bytes()
     assert data[:4] == b"HFPT"
     assert Fingerprint.from_bytes(data) == fp
-    assert len(data) < 12 * len(fp) + 300  # 8 bytes per hash and a small header
+    # 8 bytes per hash, 4 per tonal peak, a bit per energy cell (398 bins x 157 frames of 64 ms), a header
+    assert len(data) < 8 * len(fp) + 4 * fp.tonal.size + 398 * 157 // 8 + 400
+    assert fp.energy.shape == (398, 157)
     restored = FingerprintIndex.from_bytes(index.to_bytes())
     assert restored.ids() == index.ids()
     excerpt = fingerprint(_noisy(_music(7, 20.0)[2 * SR : 7 * SR], 5.0), SR)
@@ -211,14 +213,56 @@ def test_fingerprints_of_format_2_ask_to_fingerprint_again() -> None:
         Fingerprint.from_bytes(pack(b"HFPT", meta, arrays))
 
 
+def test_fingerprints_of_format_3_ask_to_fingerprint_again() -> None:
+    """Format 3 had no rendition sketch: a match against it could not be verified."""
+    meta = {"format": 3, "frame_rate": 62.5, "duration_s": 1.0}
+    arrays = {"hashes": np.zeros(3, np.uint32), "times": np.zeros(3, np.int32)}
+    with pytest.raises(ValueError, match=r"format 3 .*fingerprint the recording again"):
+        Fingerprint.from_bytes(pack(b"HFPT", meta, arrays))
+
+
+def _index_bytes(**changes) -> bytes:
+    meta = {"format": 4, "patterns": ["a"], "frame_rates": [62.5], "durations": [1.0], "energy_frames": [2]}
+    arrays = {
+        "lengths": np.array([3]),
+        "hashes": np.zeros(3, np.uint32),
+        "times": np.zeros(3, np.int32),
+        "tonal_lengths": np.array([1]),
+        "tonal": np.array([1 * 1024 + 100], np.int32),  # sketch frame 1, bin 100
+        "energy_lengths": np.array([100]),  # 398 bins x 2 frames: 796 bits in 100 bytes
+        "energy": np.zeros(100, np.uint8),
+    }
+    meta.update({k: v for k, v in changes.items() if k in meta})
+    arrays.update({k: v for k, v in changes.items() if k in arrays})
+    return pack(b"HFPI", meta, arrays)
+
+
 def test_index_with_inconsistent_lengths_is_refused() -> None:
-    data = pack(
-        b"HFPI",
-        {"format": 3, "patterns": ["a"], "frame_rates": [62.5], "durations": [1.0]},
-        {"lengths": np.array([5]), "hashes": np.zeros(3, np.uint32), "times": np.zeros(3, np.int32)},
-    )
-    with pytest.raises(ValueError, match="lengths"):
-        FingerprintIndex.from_bytes(data)
+    assert len(FingerprintIndex.from_bytes(_index_bytes())) == 1  # the well-formed blob reads
+    for changes in (
+        {"lengths": np.array([5])},
+        {"tonal_lengths": np.array([2])},
+        {"energy_lengths": np.array([101])},
+    ):
+        with pytest.raises(ValueError, match="lengths"):
+            FingerprintIndex.from_bytes(_index_bytes(**changes))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"tonal": np.array([2 * 1024 + 100], np.int32)}, "outside"),  # frame 2 of 2
+        ({"tonal": np.array([1024 + 436], np.int32)}, "outside"),  # bin 436: above 3400 Hz
+        ({"tonal": np.array([1024 + 7], np.int32)}, "outside"),  # bin 7: below 62.5 Hz
+        ({"tonal": np.array([-5], np.int32)}, "outside"),
+        ({"energy_frames": [3]}, "energy"),  # 398 x 3 bits need 150 bytes
+        ({"energy_frames": [-1]}, "energy_frames"),
+        ({"energy_frames": ["2"]}, "energy_frames"),
+    ],
+)
+def test_a_sketch_out_of_range_is_refused(changes, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        FingerprintIndex.from_bytes(_index_bytes(**changes))
 
 
 def test_pack_refuses_objects_and_checks_sizes() -> None:

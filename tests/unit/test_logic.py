@@ -73,6 +73,12 @@ def test_parse_options_defaults_and_overrides() -> None:
     gated = parse_options({"denoiser": "spectral_gating"})
     assert gated.to_dict()["denoiser"] == "spectral_gating"
     assert parse_options(gated.to_dict()) == gated
+    assert parsed.near_duplicates is False
+    assert "near_duplicates" not in parsed.to_dict()  # a default request reads the same to older stages
+    near = parse_options({"near_duplicates": True})
+    assert near.near_duplicates is True
+    assert near.to_dict()["near_duplicates"] is True
+    assert parse_options(near.to_dict()) == near
 
 
 @pytest.mark.parametrize(
@@ -84,6 +90,8 @@ def test_parse_options_defaults_and_overrides() -> None:
         ({"clean_snr_db": -1}, "clean_snr_db must be between"),
         ({"denoiser": "rnnoise"}, "denoiser must be one of deepfilternet3, spectral_gating, got 'rnnoise'"),
         ({"denoiser": None}, "denoiser must be one of"),
+        ({"near_duplicates": "yes"}, "near_duplicates must be true or false, got 'yes'"),
+        ({"near_duplicates": 1}, "near_duplicates must be true or false"),
         ({"target_lufs": "-16"}, "must be a number"),
         ({"target_lufs": True}, "must be a number"),
         ({"target_lufs": math.nan}, "must be a number"),
@@ -370,7 +378,7 @@ class _FixedIndex:
     def __len__(self) -> int:
         return len(self.hits)
 
-    def query(self, fp, max_results: int = 5) -> list:
+    def query(self, fp, max_results: int = 5, near_duplicates: bool = False, denoised: bool = False) -> list:
         return self.hits
 
 

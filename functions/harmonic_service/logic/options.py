@@ -23,6 +23,8 @@ class Options:
     denoiser: how the denoise stage removes noise: "deepfilternet3" (a network trained on real noisy speech;
         spectral gating where it cannot run) or "spectral_gating" (stationary noise only, ~50x less time).
     patterns: the registered patterns the match stage considers, by pattern id or name (None: all of them).
+    near_duplicates: fingerprints also match other renditions of a recording's notes (a re-orchestration, a
+        cover), which the match stage otherwise leaves out (harmonic.fingerprint.is_other_rendition).
     """
 
     target_lufs: float = -23.0
@@ -30,13 +32,17 @@ class Options:
     clean_snr_db: float = 30.0
     denoiser: str = "deepfilternet3"
     patterns: tuple[str, ...] | None = None
+    near_duplicates: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as stored with an invocation. `denoiser` only when it is not the default, so that
-        what a default request stores reads the same to stage functions deployed before the option."""
+        """The options as stored with an invocation. `denoiser` and `near_duplicates` only when they are not
+        the default, so that what a default request stores reads the same to stage functions deployed
+        before the option."""
         values: dict[str, Any] = asdict(self)
         if self.denoiser == Options.denoiser:
             del values["denoiser"]
+        if not self.near_duplicates:
+            del values["near_duplicates"]
         if self.patterns is None:
             del values["patterns"]
         else:
@@ -50,7 +56,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "clean_snr_db": (0.0, 200.0),
 }
 DENOISERS = ("deepfilternet3", "spectral_gating")
-KNOWN_OPTIONS = (*_RANGES, "denoiser", "patterns")
+KNOWN_OPTIONS = (*_RANGES, "denoiser", "patterns", "near_duplicates")
 
 
 def _parse_selectors(value: Any) -> tuple[str, ...]:
@@ -87,6 +93,11 @@ def parse_options(raw: Mapping[str, Any] | Options | None) -> Options:
     for name, value in raw.items():
         if name == "patterns":
             values[name] = _parse_selectors(value)
+            continue
+        if name == "near_duplicates":
+            if not isinstance(value, bool):
+                raise ValueError(f"option near_duplicates must be true or false, got {value!r}")
+            values[name] = value
             continue
         if name == "denoiser":
             if value not in DENOISERS:

@@ -397,6 +397,7 @@ class PatternSet:
         viewer: Viewer | None = None,
         min_margin: float = 0.0,
         enhanced: bool = False,
+        near_duplicates: bool = False,
     ) -> list[dict[str, Any]]:
         """Matches best first (by :func:`margin`: the score's margin over its kind's threshold, since each
         kind's score has its own scale): `{"pattern_id", "name", "kind", "score", "start_s", "end_s"}`.
@@ -406,6 +407,8 @@ class PatternSet:
         keyword match must score, its speech-embedding evidence joined (0, the service's; a negative margin
         admits weaker evidence, which the eval uses to rank every keyword). `enhanced`: the clip is the
         denoise stage's DeepFilterNet3 output; template and keyword scores are lowered by ENHANCED_MARGIN.
+        `near_duplicates`: a fingerprint also matches another rendition of its recording's notes (a
+        re-orchestration), which the index otherwise leaves out (harmonic.fingerprint.is_other_rendition).
         """
         chosen = self.selected(selectors, viewer)
         templates = {pattern_id: t for pattern_id, t in self.templates.items() if pattern_id in chosen}
@@ -438,7 +441,12 @@ class PatternSet:
         # a clip shorter than one fingerprint frame cannot hold a registered recording: no query
         if fingerprints_chosen and harmonic.can_fingerprint(audio.size, sr):
             # one query of the whole index, so that its significance test counts every registered recording
-            hits = self.index.query(harmonic.fingerprint(audio, sr), max_results=len(self.index))
+            hits = self.index.query(
+                harmonic.fingerprint(audio, sr),
+                max_results=len(self.index),
+                near_duplicates=near_duplicates,
+                denoised=enhanced,  # DeepFilterNet3 takes a recording's partials out: they are not missing
+            )
             found.extend((m.score - FINGERPRINT_THRESHOLD, m) for m in hits if m.pattern_id in chosen)
         found.sort(key=lambda entry: entry[0], reverse=True)
         return [

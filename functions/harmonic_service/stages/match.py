@@ -16,18 +16,23 @@ def match(
     selectors: Sequence[str] | None = None,
     viewer: Any = None,
     enhanced: bool = False,
+    near_duplicates: bool = False,
 ) -> StageOutput:
     """Matches of the registered patterns in the clip, best first: keywords and keyword templates (where in
     the clip) and fingerprints (where in the registered recording).
 
     `patterns`: a PatternSet or a sequence of Pattern; `selectors` (ids or names) narrows them; `viewer`
     (tenancy.Viewer) keeps the caller's own and the publishers' (None: every one); `enhanced`: the audio is
-    DeepFilterNet3's output (PatternSet.match, ENHANCED_MARGIN).
+    DeepFilterNet3's output (PatternSet.match, ENHANCED_MARGIN); `near_duplicates`: fingerprints also match
+    other renditions of a recording's notes (options.near_duplicates).
     """
     from harmonic_service.logic.patterns import PatternSet
 
     pattern_set = patterns if isinstance(patterns, PatternSet) else PatternSet.from_patterns(patterns)
-    return StageOutput(None, {"matches": pattern_set.match(audio, sr, selectors, viewer, enhanced=enhanced)})
+    found = pattern_set.match(
+        audio, sr, selectors, viewer, enhanced=enhanced, near_duplicates=near_duplicates
+    )
+    return StageOutput(None, {"matches": found})
 
 
 def run(context: StageContext) -> StageOutput:
@@ -40,6 +45,7 @@ def run(context: StageContext) -> StageOutput:
         context.options.patterns,
         context.viewer(),
         enhanced=enhanced,
+        near_duplicates=context.options.near_duplicates,
     )
 
 

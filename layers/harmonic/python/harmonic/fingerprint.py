@@ -33,6 +33,18 @@ After A. Wang, "An Industrial-Strength Audio Search Algorithm", ISMIR 2003:
   of any other recording (:func:`_cohort_votes`: the query's own measure of what chance reaches on this
   material; a deviation from Wang). ``make eval`` measures the real rate.
 
+- **renditions** (a deviation from Wang, whose landmarks cannot tell them apart): landmarks are pairs of
+  peak frequencies and their spacing in time, which the same notes on the same beat reproduce whatever
+  plays them, so a re-orchestration of a registered theme matches it (scores 0.52–0.78, as high as true
+  excerpts at 0 dB). Every fingerprint therefore also keeps a *sketch* (:func:`_sketch`: its tonal peaks,
+  and where in the telephone band it has energy, in 64 ms frames), and a significant match is verified
+  against the registered recording's (:func:`is_other_rendition`): the query must not hold many overtones
+  of the recording's notes that the recording lacks (another instrument's partials), nor lack many of the
+  recording's own tonal peaks (an instrument with fewer partials). Noise, codecs, a telephone band, reverb
+  and speech over the music add or remove energy too, but not on the recording's overtones and not out of
+  the query's 45 dB range. ``query(near_duplicates=True)`` skips the verification. ``make eval``
+  ("renditions", bench/eval_renditions.py) measures both sides.
+
 ``Match.score = s / (s + 4)`` with ``s = −log10(corrected p)``: 0.5 at the significance threshold, → 1 for
 overwhelming evidence. ``start_s``/``end_s`` locate the query inside the registered recording.
 """
@@ -40,7 +52,7 @@ overwhelming evidence. ``start_s``/``end_s`` locate the query inside the registe
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,30 +86,73 @@ MIN_VOTES = 4
 COHORT_RATIO = 2.0
 COHORT_CANDIDATES = 8  # the best recordings looked through for a cohort (copies at one offset are skipped)
 _SCORE_HALF = -math.log10(SIGNIFICANCE)
-_FORMAT = 3  # 1: 512-point frames and 24-bit hashes; 2: Δt ≤ 63 frames in 6 bits (before the 2 s zone)
+# the rendition sketch (the verification after the vote: "renditions" in the module docstring)
+SKETCH_POOL = 4  # analysis frames per sketch frame (64 ms)
+SKETCH_LOW_BIN = int(300 * N_FFT / SR)  # 300 Hz: the energy map and the compared peaks span a telephone band
+SKETCH_HIGH_BIN = int(3400 * N_FFT / SR) + 1  # 3400 Hz (exclusive bin 436)
+SKETCH_BINS = SKETCH_HIGH_BIN - SKETCH_LOW_BIN
+TONAL_LOW_BIN = 8  # 62.5 Hz: tonal peaks are kept from here, so that a low fundamental can own an overtone
+ENERGY_RANGE_DB = 45.0  # "has energy here": within this many dB of the clip's 99.9th-percentile level
+TONAL_PROMINENCE_DB = 15.0  # a tonal peak stands this far above its frame's median level...
+TONAL_RANGE_DB = 20.0  # ...and within this many dB of its frame's strongest bin
+REVERB_SKETCH_FRAMES = 15  # a query peak may be explained by the recording's energy up to ~1 s earlier
+SKETCH_SLACK_FRAMES = 2  # and up to 2 sketch frames (128 ms) either way: offset rounding, a tempo 2 % off
+HARMONIC_TOLERANCE_BINS = 2  # an overtone lies within 2 bins (16 Hz) of k × a recording's tonal peak
+MAX_HARMONIC = 10
+MAX_FOREIGN_OVERTONES = 0.18  # share of the query's tonal peaks that are overtones the recording lacks
+MAX_MISSING_PEAKS = 0.25  # share of the recording's tonal peaks that the query has no energy at
+MIN_SKETCH_PEAKS = 10  # fewer peaks to compare: no verdict (the match stands)
+_TONAL_KEY = 1024  # tonal peaks are stored as sketch frame × 1024 + bin
+_FORMAT = 4  # 1: 512-point frames, 24-bit hashes; 2: Δt ≤ 63 frames (before the 2 s zone); 3: no sketch
 _FP_KIND = b"HFPT"
 _INDEX_KIND = b"HFPI"
 
 
+def _no_tonal_peaks() -> np.ndarray:
+    return np.zeros(0, dtype=np.int32)
+
+
+def _no_energy() -> np.ndarray:
+    return np.zeros((SKETCH_BINS, 0), dtype=bool)
+
+
 @dataclass(frozen=True, eq=False)
 class Fingerprint:
-    """Landmark hashes (``uint32``) and their anchor frames (``int32``), sorted by time.
+    """Landmark hashes (``uint32``) and their anchor frames (``int32``), sorted by time, and the clip's
+    rendition sketch.
 
     ``frame_rate`` is frames per second of ``times``; ``duration_s`` the length of the clip fingerprinted.
+    The sketch (:func:`_sketch`) is what :meth:`FingerprintIndex.query` compares to tell the recording from
+    another rendition of the same notes: ``tonal``, the clip's tonal peaks as ``sketch frame × 1024 + bin``
+    (``int32``), and ``energy``, where it has energy (``bool``, :data:`SKETCH_BINS` × sketch frames). A
+    fingerprint built without them (empty) is matched without that verification.
     """
 
     hashes: np.ndarray
     times: np.ndarray
     frame_rate: float = FRAME_RATE
     duration_s: float = 0.0
+    tonal: np.ndarray = field(default_factory=_no_tonal_peaks)
+    energy: np.ndarray = field(default_factory=_no_energy)
 
     def __len__(self) -> int:
         return int(self.hashes.size)
 
     def to_bytes(self) -> bytes:
         """A compact versioned binary form (see :mod:`harmonic.serialization`; never pickle)."""
-        meta = {"format": _FORMAT, "frame_rate": self.frame_rate, "duration_s": self.duration_s}
-        return pack(_FP_KIND, meta, {"hashes": self.hashes.astype("<u4"), "times": self.times.astype("<i4")})
+        meta = {
+            "format": _FORMAT,
+            "frame_rate": self.frame_rate,
+            "duration_s": self.duration_s,
+            "energy_frames": int(self.energy.shape[1]),
+        }
+        arrays = {
+            "hashes": self.hashes.astype("<u4"),
+            "times": self.times.astype("<i4"),
+            "tonal": self.tonal.astype("<i4"),
+            "energy": np.packbits(self.energy.ravel()),
+        }
+        return pack(_FP_KIND, meta, arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Fingerprint:
@@ -107,13 +162,14 @@ class Fingerprint:
         try:
             hashes, times = arrays["hashes"], arrays["times"]
             frame_rate, duration_s = float(meta["frame_rate"]), float(meta["duration_s"])
+            tonal, energy = _read_sketch(arrays["tonal"], arrays["energy"], meta["energy_frames"])
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"corrupt fingerprint: {error}") from None
         if hashes.ndim != 1 or hashes.shape != times.shape:
             raise ValueError("corrupt fingerprint: hashes and times differ in shape")
         if not (frame_rate > 0 and duration_s >= 0):
             raise ValueError("corrupt fingerprint: bad frame rate or duration")
-        return cls(hashes.astype(np.uint32), times.astype(np.int32), frame_rate, duration_s)
+        return cls(hashes.astype(np.uint32), times.astype(np.int32), frame_rate, duration_s, tonal, energy)
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -122,9 +178,36 @@ class Fingerprint:
             and np.array_equal(self.times, other.times)
             and self.frame_rate == other.frame_rate
             and self.duration_s == other.duration_s
+            and np.array_equal(self.tonal, other.tonal)
+            and np.array_equal(self.energy, other.energy)
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _read_sketch(
+    tonal: np.ndarray, packed_energy: np.ndarray, energy_frames: object
+) -> tuple[np.ndarray, ...]:
+    """The sketch's arrays as :meth:`Fingerprint.to_bytes` stored them, checked: ``ValueError`` when the
+    energy map's size or a tonal peak's frame or bin is out of range."""
+    if isinstance(energy_frames, bool) or not isinstance(energy_frames, int) or energy_frames < 0:
+        raise ValueError(f"energy_frames must be a non-negative integer, got {energy_frames!r}")
+    cells = SKETCH_BINS * energy_frames
+    if packed_energy.ndim != 1 or packed_energy.size != -(-cells // 8):
+        raise ValueError("the energy map's size does not match energy_frames")
+    energy = np.unpackbits(packed_energy.astype(np.uint8), count=cells).astype(bool)
+    tonal = tonal.astype(np.int32)
+    if tonal.ndim != 1:
+        raise ValueError("tonal peaks must be one-dimensional")
+    bins = tonal % _TONAL_KEY
+    if tonal.size and not (
+        tonal.min() >= 0
+        and tonal.max() // _TONAL_KEY < energy_frames
+        and bins.min() >= TONAL_LOW_BIN
+        and bins.max() < SKETCH_HIGH_BIN
+    ):
+        raise ValueError("a tonal peak lies outside the clip's frames or the sketch's bins")
+    return tonal, energy.reshape(SKETCH_BINS, energy_frames)
 
 
 def _check_format(meta: dict, what: str) -> None:
@@ -220,7 +303,151 @@ def fingerprint(
     log_power = 10.0 * np.log10(stft_power(y, n_fft=N_FFT, hop_length=HOP) + 1e-10)
     frames, bins = _peaks(log_power, peaks_per_second)
     hashes, times = _landmarks(frames, bins, fan_out)
-    return Fingerprint(hashes, times, FRAME_RATE, y.size / SR)
+    tonal, energy = _sketch(log_power)
+    return Fingerprint(hashes, times, FRAME_RATE, y.size / SR, tonal, energy)
+
+
+def _sketch(log_power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The clip's rendition sketch from its log power (bins × frames), frames pooled by :data:`SKETCH_POOL`:
+
+    - ``energy``: for each bin of the telephone band (300–3400 Hz) and sketch frame, whether the clip has
+      energy there: its level, the maximum over ±2 bins and the pooled frames, within
+      :data:`ENERGY_RANGE_DB` of the clip's 99.9th-percentile level;
+    - ``tonal``: its tonal peaks from :data:`TONAL_LOW_BIN` (62.5 Hz) to 3400 Hz: local maxima over ±3 bins
+      at least :data:`TONAL_PROMINENCE_DB` above their frame's median level (noise peaks are not) and
+      within :data:`TONAL_RANGE_DB` of the frame's strongest bin (a note's partials, not a codec's
+      artifacts), as ``sketch frame × 1024 + bin``, each once.
+    """
+    from scipy.ndimage import maximum_filter1d
+
+    n_frames = log_power.shape[1]
+    pad = (-n_frames) % SKETCH_POOL
+    band = maximum_filter1d(log_power[SKETCH_LOW_BIN:SKETCH_HIGH_BIN], 5, axis=0)
+    pooled = np.pad(band, ((0, 0), (0, pad)), constant_values=-np.inf)
+    pooled = pooled.reshape(SKETCH_BINS, -1, SKETCH_POOL).max(axis=2)
+    energy = pooled >= np.percentile(log_power, 99.9) - ENERGY_RANGE_DB
+    above = log_power[TONAL_LOW_BIN:SKETCH_HIGH_BIN]
+    is_tonal = (
+        (above >= maximum_filter1d(above, 7, axis=0))
+        & (above >= np.median(log_power, axis=0) + TONAL_PROMINENCE_DB)
+        & (above >= log_power.max(axis=0) - TONAL_RANGE_DB)
+    )
+    bins, frames = np.nonzero(is_tonal)
+    tonal = np.unique((frames // SKETCH_POOL) * _TONAL_KEY + bins + TONAL_LOW_BIN).astype(np.int32)
+    return tonal, energy
+
+
+def _lacking(
+    peaks: np.ndarray, energy: np.ndarray, shift: int, before: int, after: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each tonal peak (``sketch frame × 1024 + bin``, bins ≥ 300 Hz), whether ``energy`` has none at
+    its bin within ``[frame + shift − before, frame + shift + after]``; peaks whose shifted frame lies
+    outside ``energy`` are dropped (the first array says which were kept, the second is for those). Only
+    the frames around the kept peaks are filtered, so a long recording costs no more than a short one."""
+    from scipy.ndimage import maximum_filter1d
+
+    frames, bins = peaks // _TONAL_KEY + shift, peaks % _TONAL_KEY
+    kept = (frames >= 0) & (frames < energy.shape[1]) & (bins >= SKETCH_LOW_BIN)
+    if not kept.any():
+        return kept, np.zeros(0, dtype=bool)
+    first = max(0, int(frames[kept].min()) - before)  # the filter's whole reach, cut only by the clip's ends
+    window = energy[:, first : int(frames[kept].max()) + after + 1].view(np.uint8)
+    size = before + after + 1
+    near = maximum_filter1d(window, size, axis=1, origin=size // 2 - after) if size > 1 else window
+    return kept, near[bins[kept] - SKETCH_LOW_BIN, frames[kept] - first] == 0
+
+
+def _overtones_of(peaks: np.ndarray, tonal: np.ndarray, shift: int, n_frames: int) -> np.ndarray:
+    """For each peak (``sketch frame × 1024 + bin``), whether it lies within
+    :data:`HARMONIC_TOLERANCE_BINS` of k × (the bin of one of ``tonal``'s peaks), k = 2..:data:`MAX_HARMONIC`,
+    at the peak's frame + ``shift`` ± 1 (``tonal`` spans ``n_frames`` sketch frames). Only the frames the
+    peaks fall on (± 1) are laid out, so a long recording costs no more than a short one."""
+    frames = peaks // _TONAL_KEY + shift
+    inside = (frames >= 0) & (frames < n_frames)
+    if not inside.any() or tonal.size == 0:
+        return np.zeros(peaks.size, dtype=bool)
+    first = max(0, int(frames[inside].min()) - 1)
+    last = min(n_frames, int(frames[inside].max()) + 2)
+    tonal_frames = tonal // _TONAL_KEY
+    near = tonal[(tonal_frames >= first) & (tonal_frames < last)]
+    span = last - first
+    present = np.zeros((span + 2, SKETCH_HIGH_BIN + 1), dtype=bool)  # one frame of margin each side
+    present[near // _TONAL_KEY - first + 1, near % _TONAL_KEY] = True
+    present = present[:-2] | present[1:-1] | present[2:]  # ± 1 frame
+    counts = np.concatenate(
+        [np.zeros((span, 1), np.int32), np.cumsum(present, axis=1, dtype=np.int32)], axis=1
+    )
+    bins = peaks % _TONAL_KEY
+    rows = np.clip(frames - first, 0, span - 1)
+    found = np.zeros(peaks.size, dtype=bool)
+    for k in range(2, MAX_HARMONIC + 1):
+        low = np.clip(-(-(bins - HARMONIC_TOLERANCE_BINS) // k), 0, SKETCH_HIGH_BIN)
+        high = np.clip((bins + HARMONIC_TOLERANCE_BINS) // k + 1, 0, SKETCH_HIGH_BIN + 1)
+        found |= inside & (high > low) & (counts[rows, high] - counts[rows, np.minimum(low, high)] > 0)
+    return found
+
+
+def rendition_measures(registered: Fingerprint, query: Fingerprint, offset_frames: int) -> dict[str, float]:
+    """How the query differs from the registered recording beyond what noise, a codec, a telephone band,
+    an equalizer or reverb do, with the query at ``offset_frames`` (registered frame − query frame):
+
+    - ``foreign_overtones``: the share of the query's tonal peaks (in the telephone band, inside the
+      recording's span) that the recording has no energy near (same bin ± 2, from ~1 s before to 128 ms
+      after: reverb prolongs notes, never anticipates them) *and* that lie on an overtone (2..10 ×) of a
+      tonal peak of the recording at that time: another instrument playing the recording's notes. Noise,
+      speech over the music and codec artifacts are rarely on the recording's overtones;
+    - ``missing_peaks``: the share of the recording's tonal peaks (telephone band, where the query plays
+      the recording's notes: within 128 ms of a query tonal peak the recording explains, so not where the
+      recording was cut off) where the query has no energy within 128 ms: partials that another
+      instrument lacks. An
+      equalizer or a telephone band lowers them, and noise covers them, but neither takes them out of
+      the query's 45 dB range;
+    - ``compared``: the fewer of the two peak counts (below :data:`MIN_SKETCH_PEAKS`: no verdict).
+    """
+    shift = round(offset_frames / SKETCH_POOL)
+    n_registered = registered.energy.shape[1]
+    kept, lacking = _lacking(query.tonal, registered.energy, shift, REVERB_SKETCH_FRAMES, SKETCH_SLACK_FRAMES)
+    foreign = lacking & _overtones_of(query.tonal[kept], registered.tonal, shift, n_registered)
+    # the recording's peaks are looked for only where the query plays its notes: a sketch frame within
+    # 128 ms of a query tonal peak the recording explains (not where the recording was cut off, or is silent)
+    n_query_frames = query.energy.shape[1]
+    playing = np.zeros(n_query_frames + 2 * SKETCH_SLACK_FRAMES, dtype=bool)
+    explained = query.tonal[kept][~lacking] // _TONAL_KEY
+    for step in range(2 * SKETCH_SLACK_FRAMES + 1):
+        playing[explained + step] = True
+    playing = playing[SKETCH_SLACK_FRAMES : SKETCH_SLACK_FRAMES + n_query_frames]
+    at = registered.tonal // _TONAL_KEY - shift
+    inside_query = (at >= 1) & (at < n_query_frames - 1)
+    inside_query[inside_query] = playing[at[inside_query]]
+    kept_r, missing = _lacking(
+        registered.tonal[inside_query], query.energy, -shift, SKETCH_SLACK_FRAMES, SKETCH_SLACK_FRAMES
+    )
+    n_query, n_registered_peaks = int(kept.sum()), int(kept_r.sum())
+    return {
+        "foreign_overtones": float(foreign.sum() / n_query) if n_query else 0.0,
+        "missing_peaks": float(missing.sum() / n_registered_peaks) if n_registered_peaks else 0.0,
+        "compared": float(min(n_query, n_registered_peaks)),
+    }
+
+
+def is_other_rendition(
+    registered: Fingerprint, query: Fingerprint, offset_frames: int, denoised: bool = False
+) -> bool:
+    """Whether the query, matched to ``registered`` at ``offset_frames``, is another rendition of its notes
+    (a re-orchestration, a cover on other instruments) rather than the recording itself:
+    :func:`rendition_measures` past :data:`MAX_FOREIGN_OVERTONES` or :data:`MAX_MISSING_PEAKS`, with at
+    least :data:`MIN_SKETCH_PEAKS` peaks compared. False for a fingerprint without a sketch.
+
+    ``denoised``: the query went through a speech enhancer (the service's DeepFilterNet3), which takes a
+    music recording's partials out (38–61 % of its tonal peaks lost on synthetic music, clean or noisy)
+    but adds none, so only the foreign overtones count.
+    """
+    measures = rendition_measures(registered, query, offset_frames)
+    if measures["compared"] < MIN_SKETCH_PEAKS:
+        return False
+    if measures["foreign_overtones"] > MAX_FOREIGN_OVERTONES:
+        return True
+    return not denoised and measures["missing_peaks"] > MAX_MISSING_PEAKS
 
 
 def _with_dt_neighbours(hashes: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -290,6 +517,10 @@ class FingerprintIndex:
     def ids(self) -> list[str]:
         return list(self._entries)
 
+    def get(self, pattern_id: str) -> Fingerprint:
+        """The fingerprint registered under ``pattern_id`` (``KeyError`` when there is none)."""
+        return self._entries[pattern_id]
+
     def add(self, pattern_id: str, fp: Fingerprint) -> None:
         """Register (or replace) a recording's fingerprint under ``pattern_id``."""
         _check_frame_rate(fp)
@@ -316,10 +547,15 @@ class FingerprintIndex:
         self._durations = np.array([fp.duration_s for fp in fps], dtype=np.float64)
         self._dirty = False
 
-    def query(self, fp: Fingerprint, max_results: int = 5) -> list[Match]:
+    def query(
+        self, fp: Fingerprint, max_results: int = 5, near_duplicates: bool = False, denoised: bool = False
+    ) -> list[Match]:
         """Registered recordings that contain the query, best first; ``[]`` when nothing is significant.
 
         ``start_s``/``end_s`` say where the query lies in the registered recording (its offset ± one frame).
+        A significant match that :func:`is_other_rendition` calls another rendition of the recording's
+        notes (a re-orchestration) is left out unless ``near_duplicates``; ``denoised``: the query went
+        through a speech enhancer (:func:`is_other_rendition`).
         """
         if self._dirty:
             self._build()
@@ -360,7 +596,11 @@ class FingerprintIndex:
         significant &= best_votes >= COHORT_RATIO * _cohort_votes(best_votes, best_offsets, significant)
         matches = []
         for index in np.flatnonzero(significant):
-            offset_s = float((best_offsets[index] + shift) * OFFSET_BIN / fp.frame_rate)
+            offset_frames = int((best_offsets[index] + shift) * OFFSET_BIN)
+            registered = self._entries[self._names[int(best_ids[index])]]
+            if not near_duplicates and is_other_rendition(registered, fp, offset_frames, denoised):
+                continue
+            offset_s = float(offset_frames / fp.frame_rate)
             evidence = float(-log_p_corrected[index] / math.log(10.0))
             start = max(0.0, offset_s)
             matches.append(
@@ -383,14 +623,25 @@ class FingerprintIndex:
             "patterns": names,
             "frame_rates": [fp.frame_rate for fp in fps],
             "durations": [fp.duration_s for fp in fps],
+            "energy_frames": [int(fp.energy.shape[1]) for fp in fps],
         }
-        lengths = np.array([fp.hashes.size for fp in fps], dtype="<i8")
-        hashes = np.concatenate([fp.hashes for fp in fps]) if fps else np.zeros(0, dtype=np.uint32)
-        times = np.concatenate([fp.times for fp in fps]) if fps else np.zeros(0, dtype=np.int32)
+        energies = [np.packbits(fp.energy.ravel()) for fp in fps]
+
+        def joined(parts: list[np.ndarray], dtype: str) -> np.ndarray:
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
         return pack(
             _INDEX_KIND,
             meta,
-            {"lengths": lengths, "hashes": hashes.astype("<u4"), "times": times.astype("<i4")},
+            {
+                "lengths": np.array([fp.hashes.size for fp in fps], dtype="<i8"),
+                "hashes": joined([fp.hashes for fp in fps], "<u4"),
+                "times": joined([fp.times for fp in fps], "<i4"),
+                "tonal_lengths": np.array([fp.tonal.size for fp in fps], dtype="<i8"),
+                "tonal": joined([fp.tonal for fp in fps], "<i4"),
+                "energy_lengths": np.array([part.size for part in energies], dtype="<i8"),
+                "energy": joined(energies, "|u1"),
+            },
         )
 
     @classmethod
@@ -402,21 +653,41 @@ class FingerprintIndex:
             names = [str(name) for name in meta["patterns"]]
             frame_rates = [float(rate) for rate in meta["frame_rates"]]
             durations = [float(duration) for duration in meta["durations"]]
+            energy_frames = list(meta["energy_frames"])
             lengths, hashes, times = arrays["lengths"], arrays["hashes"], arrays["times"]
+            tonal_lengths, tonal = arrays["tonal_lengths"], arrays["tonal"]
+            energy_lengths, energy = arrays["energy_lengths"], arrays["energy"]
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"corrupt fingerprint index: {error}") from None
+        counted = (
+            (lengths, hashes.size),
+            (lengths, times.size),
+            (tonal_lengths, tonal.size),
+            (energy_lengths, energy.size),
+        )
         if not (
-            lengths.size == len(names) == len(frame_rates) == len(durations)
-            and np.all(lengths >= 0)
-            and int(lengths.sum()) == hashes.size == times.size
+            len(names) == len(frame_rates) == len(durations) == len(energy_frames)
+            and all(
+                part.size == len(names) and np.all(part >= 0) and int(part.sum()) == total
+                for part, total in counted
+            )
         ):
             raise ValueError("corrupt fingerprint index: lengths do not match")
         index = cls()
-        bounds = np.r_[0, np.cumsum(lengths)]
+        bounds = [np.r_[0, np.cumsum(part)] for part in (lengths, tonal_lengths, energy_lengths)]
         for k, name in enumerate(names):
-            part = slice(int(bounds[k]), int(bounds[k + 1]))
+            hashes_of, tonal_of, energy_of = (slice(int(b[k]), int(b[k + 1])) for b in bounds)
+            try:
+                peaks, energy_map = _read_sketch(tonal[tonal_of], energy[energy_of], energy_frames[k])
+            except ValueError as error:
+                raise ValueError(f"corrupt fingerprint index: {name}: {error}") from None
             fp = Fingerprint(
-                hashes[part].astype(np.uint32), times[part].astype(np.int32), frame_rates[k], durations[k]
+                hashes[hashes_of].astype(np.uint32),
+                times[hashes_of].astype(np.int32),
+                frame_rates[k],
+                durations[k],
+                peaks,
+                energy_map,
             )
             index.add(name, fp)
         return index
