@@ -26,7 +26,8 @@ verification can only refuse what was found. The thresholds (``MAX_FOREIGN_OVERT
 over at 10 and 0 dB); "held_out" (seeds 7000–7039 and 300–339, random instruments) was run once after.
 
 **Service** (:func:`evaluate_service`): 20 held-out themes and 20 pieces through the chain the match stage
-follows (DeepFilterNet3 on most music: its SNR estimate is under 30 dB) and ``PatternSet.match``.
+follows (DeepFilterNet3 on most music: its SNR estimate is under 30 dB) and ``PatternSet.match``, which
+matches fingerprints on the clip before the enhancer.
 
 Targets (held out): at most 1 % of the recording's own excerpts refused in the issue's conditions, and at
 least 80 % of re-orchestrations refused; after the chain, at most 1 % of the recording's excerpts refused
@@ -355,8 +356,8 @@ def evaluate_service(speech: np.ndarray) -> dict[str, Any]:
     """Held-out material (20 themes, 20 pieces of music) as the match stage gets it: each excerpt through
     the chain before it (ingest's SNR estimate; the denoise stage, DeepFilterNet3 where installed, when it
     is under ``clean_snr_db``, as it is for most music; normalize to -23 LUFS) at the service's 16 kHz, then
-    ``PatternSet.match`` with ``enhanced`` as the match stage sets it (after DeepFilterNet3 only foreign
-    overtones count: it takes partials out)."""
+    ``PatternSet.match`` with ``enhanced`` and ingest's audio as the match stage passes them (fingerprints
+    are matched on the clip before the enhancer)."""
     sys.path.insert(0, str(ROOT / "functions"))
     import harmonic
     from harmonic_service.logic.options import Options
@@ -383,6 +384,7 @@ def evaluate_service(speech: np.ndarray) -> dict[str, Any]:
 
     def probe(pattern_id: str, excerpt: np.ndarray, kind: str, label: str) -> None:
         audio, method = resample(excerpt, SR, service_sr).astype(np.float32), "none"
+        ingested = audio  # what the match stage fingerprints after the enhancer (audio_before_enhancer)
         if harmonic.estimate_snr_db(audio, service_sr) < options.clean_snr_db:
             denoised = denoise(audio, service_sr)
             audio, method = denoised.audio, denoised.summary["method"]
@@ -390,7 +392,13 @@ def evaluate_service(speech: np.ndarray) -> dict[str, Any]:
         enhanced = method == NEURAL
 
         def found(near_duplicates: bool) -> bool:
-            matches = patterns.match(audio, service_sr, enhanced=enhanced, near_duplicates=near_duplicates)
+            matches = patterns.match(
+                audio,
+                service_sr,
+                enhanced=enhanced,
+                near_duplicates=near_duplicates,
+                audio_before_enhancer=lambda: ingested,
+            )
             return any(m["pattern_id"] == pattern_id for m in matches if m["kind"] == "fingerprint")
 
         outcome = {"kind": kind, "label": f"{label} ({method})", "found": found(True)}

@@ -123,6 +123,22 @@ class StoredContext:
         self.audio_seconds = audio.size / ANALYSIS_SAMPLE_RATE
         return audio
 
+    def audio_of(self, stage: str) -> Any:
+        checkpoint = self.invocation.stage(stage)
+        if not (
+            checkpoint.status == StageStatus.SUCCEEDED
+            and checkpoint.output_key
+            and get_stage(stage).produces_audio
+        ):
+            raise ValueError(f"stage {stage} produced no audio in invocation {self.invocation.invocation_id}")
+        try:
+            return payloads.get_arrays(checkpoint.output_key)["audio"]
+        except KeyError:
+            raise PermanentStageError(
+                f"the audio of stage {stage}, {checkpoint.output_key}, is gone (expired?)",
+                code="input_missing",
+            ) from None
+
     def summary(self, stage: str) -> Mapping[str, Any]:
         if stage not in self._summaries:
             self._summaries[stage] = self._stored_summary(stage)

@@ -399,3 +399,26 @@ def test_lost_next_message_is_recovered_by_the_redelivery(
     assert [stage for stage, _ in report.failures] == ["denoise"]
     assert stage_table(body)["denoise"]["attempts"] == 1  # the redelivery did not redo the work
     assert sent["normalize"] == 2
+
+
+def test_a_stage_can_read_the_audio_an_earlier_audio_stage_produced(aws: AwsStack, noisy_wav: bytes) -> None:
+    """StoredContext.audio_of: the match stage fingerprints ingest's audio (before the enhancer)."""
+    from harmonic_service.logic.options import Options
+    from harmonic_service.runner import StoredContext
+
+    invocation_id = submit(noisy_wav)
+    aws.drain()
+    invocation = checkpoints.get(invocation_id)
+    assert invocation is not None
+    context = StoredContext(
+        invocation, Options(), Envelope(invocation_id=invocation_id, correlation_id="c", stage="match")
+    )
+    ingested, denoised = context.audio_of("ingest"), context.audio_of("denoise")
+    assert ingested.size == pytest.approx(4.459 * 16_000, abs=200)  # the clip at the analysis rate
+    assert denoised.shape == ingested.shape
+    assert not np.array_equal(denoised, ingested)  # the noisy clip was denoised
+    np.testing.assert_array_equal(
+        context.audio(), payloads.get_arrays(invocation.audio_key_for("match"))["audio"]
+    )
+    with pytest.raises(ValueError, match="features produced no audio"):
+        context.audio_of("features")

@@ -238,3 +238,23 @@ def test_the_match_stage_knows_when_denoise_used_the_network(
     result = run_chain(noisy_wav, patterns=weather)
     assert result["denoise"]["method"] == "spectral_gating"
     assert seen == [True, False, False, False]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_registered_recording_under_speech_is_found_after_the_enhancer(seed: int) -> None:
+    """DeepFilterNet3 keeps the speech over a recording and takes the music out, so the match stage
+    fingerprints the clip as ingest left it (before the enhancer: 7 of 8 such clips were missed after it)."""
+    from harmonic_service.logic.chain import run_chain
+    from harmonic_service.logic.patterns import Pattern, PatternSet, build_artifact
+    from tests.unit.test_renditions import _excerpt, _render, _speech_over
+
+    recording = _render(seed)
+    artifact, _ = build_artifact("fingerprint", harmonic.encode_wav(recording.astype(np.float32), SR))
+    registry = PatternSet.from_patterns([Pattern("p-theme", "theme", "fingerprint", artifact)])
+    clip = _speech_over(_excerpt(recording, 5.0), 10.0)  # someone talking over it, 10 dB under the music
+    clip = 0.8 * clip / np.max(np.abs(clip))
+    result = run_chain(harmonic.encode_wav(clip.astype(np.float32), SR), patterns=registry)
+    assert result["denoise"]["method"] == "deepfilternet3"
+    (found,) = [m for m in result["matches"] if m["kind"] == "fingerprint"]
+    assert found["name"] == "theme"
+    assert found["start_s"] == pytest.approx(5.0, abs=0.05)

@@ -412,6 +412,40 @@ def test_match_considers_only_the_selected_patterns() -> None:
     assert match(speech[: int(0.11 * SR)], SR, pattern_set, ["speech"]).summary["matches"] == []
 
 
+def test_fingerprints_are_matched_on_the_clip_before_the_enhancer() -> None:
+    """After DeepFilterNet3 (`enhanced`) the match stage hands over a way to fetch ingest's audio, and the
+    fingerprint query runs on that: the enhancer keeps speech and takes music out. It is fetched only when
+    a fingerprint is selected."""
+    from harmonic_service.logic.patterns import PatternSet, build_artifact
+
+    speech_path = Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav"
+    recording, _ = build_artifact("fingerprint", speech_path.read_bytes())
+    keywords = Path(__file__).resolve().parents[1] / "data" / "keywords"
+    template, _ = build_artifact("template", (keywords / "enrol_music_0.wav").read_bytes())
+    pattern_set = PatternSet.from_patterns(
+        [
+            Pattern("p-speech", "speech", "fingerprint", recording),
+            Pattern("p-music", "music", "template", template),
+        ]
+    )
+    before = _read_wav(speech_path)[SR : 4 * SR]
+    after = np.zeros_like(before)  # as if the enhancer had taken the recording out
+    fetched: list[bool] = []
+
+    def fetch() -> np.ndarray:
+        fetched.append(True)
+        return before
+
+    assert match(after, SR, pattern_set, ["speech"], enhanced=True).summary["matches"] == []
+    found = match(after, SR, pattern_set, ["speech"], enhanced=True, audio_before_enhancer=fetch)
+    assert [m["pattern_id"] for m in found.summary["matches"]] == ["p-speech"]
+    assert fetched == [True]
+    unenhanced = match(after, SR, pattern_set, ["speech"], audio_before_enhancer=fetch)
+    assert unenhanced.summary["matches"] == []  # not enhanced: the clip is the clip
+    match(after, SR, pattern_set, ["music"], enhanced=True, audio_before_enhancer=fetch)
+    assert fetched == [True]  # no fingerprint selected: nothing fetched
+
+
 def _read_wav(path: Path) -> np.ndarray:
     from scipy.io import wavfile
 

@@ -36,6 +36,7 @@ class MemoryContext:
         self._limits = limits
         self._patterns = patterns if patterns is not None else PatternSet()
         self._audio: Any = None
+        self._audio_of: dict[str, Any] = {}  # by the audio stage that produced it
         self.summaries: dict[str, Mapping[str, Any]] = {}
         self.current = STAGES[0].name  # the stage being run or decided
 
@@ -57,6 +58,11 @@ class MemoryContext:
     def audio(self) -> Any:
         return self._audio
 
+    def audio_of(self, stage: str) -> Any:
+        if stage not in self._audio_of:
+            raise ValueError(f"stage {stage} produced no audio")
+        return self._audio_of[stage]
+
     def summary(self, stage: str) -> Mapping[str, Any]:
         return self.summaries[stage]
 
@@ -76,7 +82,7 @@ class MemoryContext:
         """Keep a stage's summary, and its audio for the stages after it when it produced some."""
         self.summaries[stage] = summary
         if audio is not None:
-            self._audio = audio
+            self._audio = self._audio_of[stage] = audio
 
 
 def run_chain(

@@ -17,7 +17,7 @@ margin over each kind's threshold), that margin moved by the speech embeddings i
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -398,6 +398,7 @@ class PatternSet:
         min_margin: float = 0.0,
         enhanced: bool = False,
         near_duplicates: bool = False,
+        audio_before_enhancer: Callable[[], np.ndarray] | None = None,
     ) -> list[dict[str, Any]]:
         """Matches best first (by :func:`margin`: the score's margin over its kind's threshold, since each
         kind's score has its own scale): `{"pattern_id", "name", "kind", "score", "start_s", "end_s"}`.
@@ -409,6 +410,9 @@ class PatternSet:
         denoise stage's DeepFilterNet3 output; template and keyword scores are lowered by ENHANCED_MARGIN.
         `near_duplicates`: a fingerprint also matches another rendition of its recording's notes (a
         re-orchestration), which the index otherwise leaves out (harmonic.fingerprint.is_other_rendition).
+        `audio_before_enhancer`: when `enhanced`, fetches the clip as it was before DeepFilterNet3 (at `sr`),
+        which fingerprints are matched on: a speech enhancer keeps the speech over a recording and takes the
+        music out (docs/design.md, "Matching accuracy"). Called only when a fingerprint is selected.
         """
         chosen = self.selected(selectors, viewer)
         templates = {pattern_id: t for pattern_id, t in self.templates.items() if pattern_id in chosen}
@@ -441,11 +445,14 @@ class PatternSet:
         # a clip shorter than one fingerprint frame cannot hold a registered recording: no query
         if fingerprints_chosen and harmonic.can_fingerprint(audio.size, sr):
             # one query of the whole index, so that its significance test counts every registered recording
+            clip, denoised = audio, enhanced
+            if enhanced and audio_before_enhancer is not None:
+                clip, denoised = audio_before_enhancer(), False
             hits = self.index.query(
-                harmonic.fingerprint(audio, sr),
+                harmonic.fingerprint(clip, sr),
                 max_results=len(self.index),
                 near_duplicates=near_duplicates,
-                denoised=enhanced,  # DeepFilterNet3 takes a recording's partials out: they are not missing
+                denoised=denoised,  # DeepFilterNet3 takes a recording's partials out: they are not missing
             )
             found.extend((m.score - FINGERPRINT_THRESHOLD, m) for m in hits if m.pattern_id in chosen)
         found.sort(key=lambda entry: entry[0], reverse=True)

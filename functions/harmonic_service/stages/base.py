@@ -65,6 +65,11 @@ class StageContext(Protocol):
         """The audio this stage works on: the output of the last audio stage before it that ran."""
         ...
 
+    def audio_of(self, stage: str) -> np.ndarray:
+        """The audio an earlier audio stage produced (the match stage fingerprints ingest's: the clip before
+        the speech enhancer, which takes music out). ValueError when that stage produced none."""
+        ...
+
     def summary(self, stage: str) -> Mapping[str, Any]:
         """The summary of an earlier stage (for a skipped one, its skipped summary)."""
         ...

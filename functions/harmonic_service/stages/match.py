@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from harmonic_service.stages.base import ANALYSIS_SAMPLE_RATE, Stage, StageContext, StageOutput
@@ -17,6 +17,7 @@ def match(
     viewer: Any = None,
     enhanced: bool = False,
     near_duplicates: bool = False,
+    audio_before_enhancer: Callable[[], Any] | None = None,
 ) -> StageOutput:
     """Matches of the registered patterns in the clip, best first: keywords and keyword templates (where in
     the clip) and fingerprints (where in the registered recording).
@@ -24,13 +25,20 @@ def match(
     `patterns`: a PatternSet or a sequence of Pattern; `selectors` (ids or names) narrows them; `viewer`
     (tenancy.Viewer) keeps the caller's own and the publishers' (None: every one); `enhanced`: the audio is
     DeepFilterNet3's output (PatternSet.match, ENHANCED_MARGIN); `near_duplicates`: fingerprints also match
-    other renditions of a recording's notes (options.near_duplicates).
+    other renditions of a recording's notes (options.near_duplicates); `audio_before_enhancer`: fetches the
+    clip as it was before DeepFilterNet3, which fingerprints are matched on (PatternSet.match).
     """
     from harmonic_service.logic.patterns import PatternSet
 
     pattern_set = patterns if isinstance(patterns, PatternSet) else PatternSet.from_patterns(patterns)
     found = pattern_set.match(
-        audio, sr, selectors, viewer, enhanced=enhanced, near_duplicates=near_duplicates
+        audio,
+        sr,
+        selectors,
+        viewer,
+        enhanced=enhanced,
+        near_duplicates=near_duplicates,
+        audio_before_enhancer=audio_before_enhancer,
     )
     return StageOutput(None, {"matches": found})
 
@@ -46,6 +54,8 @@ def run(context: StageContext) -> StageOutput:
         context.viewer(),
         enhanced=enhanced,
         near_duplicates=context.options.near_duplicates,
+        # ingest's audio: only read (one more S3 GET) when the enhancer ran and a fingerprint is selected
+        audio_before_enhancer=(lambda: context.audio_of("ingest")) if enhanced else None,
     )
 
 
