@@ -399,9 +399,8 @@ def rendition_measures(registered: Fingerprint, query: Fingerprint, offset_frame
     - ``missing_peaks``: the share of the recording's tonal peaks (telephone band, where the query plays
       the recording's notes: within 128 ms of a query tonal peak the recording explains, so not where the
       recording was cut off) where the query has no energy within 128 ms: partials that another
-      instrument lacks. An
-      equalizer or a telephone band lowers them, and noise covers them, but neither takes them out of
-      the query's 45 dB range;
+      instrument lacks. An equalizer or a telephone band lowers them, and noise covers them, but neither
+      takes them out of the query's 45 dB range;
     - ``compared``: the fewer of the two peak counts (below :data:`MIN_SKETCH_PEAKS`: no verdict).
     """
     shift = round(offset_frames / SKETCH_POOL)
