@@ -185,13 +185,23 @@ class FusedMethod:
             ]
         return PatternSet.from_patterns(patterns)
 
-    def search(self, registry: Any, y: np.ndarray, enhanced: bool = False) -> list[Match]:
+    def search(
+        self, registry: Any, y: np.ndarray, enhanced: bool = False, before: np.ndarray | None = None
+    ) -> list[Match]:
+        """``before``: the clip before the chain, which the match stage fetches from ingest's output when
+        the enhancer ran (for the fingerprints and Whisper's encoder; PatternSet.match)."""
         from harmonic_service.logic.patterns import margin
 
         # the service's order (best margin first), every keyword's evidence included (min_margin=-1)
         return [
             Match(m["name"], margin(m) + 0.5, m["start_s"], m["end_s"])
-            for m in registry.match(y, SR, min_margin=-1.0, enhanced=enhanced)
+            for m in registry.match(
+                y,
+                SR,
+                min_margin=-1.0,
+                enhanced=enhanced,
+                audio_before_enhancer=None if before is None else (lambda: before),
+            )
         ]
 
 
@@ -216,7 +226,8 @@ class ServiceMethod(FusedMethod):
             denoised = denoise(audio, SR)
             audio, method = denoised.audio, denoised.summary["method"]
         audio = normalize(audio, SR, options.target_lufs, options.peak_dbfs).audio
-        return super().search(registry, audio, enhanced=method == "deepfilternet3")
+        before = np.asarray(y, dtype=np.float32)  # ingest's audio: what audio_of("ingest") gives the stage
+        return super().search(registry, audio, enhanced=method == "deepfilternet3", before=before)
 
 
 class ServiceSpellingMethod(ServiceMethod):

@@ -61,9 +61,10 @@ BUILD_ROOT = REPO_ROOT / "build" / "layers"
 # Bump when the build or trim rules change, so that cached builds are redone.
 BUILD_FORMAT = 2
 
-# One layer, unzipped (the numpy/scipy layer with its bytecode is ~165 MiB). Lambda allows 250 MB unzipped for
-# a function and all its layers together (LAMBDA_UNZIPPED_LIMIT_BYTES), the limit that matters.
-MAX_LAYER_BYTES = 180 * 1024 * 1024
+# One layer, unzipped (the numpy/scipy layer with its bytecode and Whisper's int8 encoder is ~186 MiB). Lambda
+# allows 250 MB unzipped for a function and all its layers together (LAMBDA_UNZIPPED_LIMIT_BYTES), the limit
+# that matters.
+MAX_LAYER_BYTES = 192 * 1024 * 1024
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 
 PIP_ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}

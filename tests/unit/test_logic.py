@@ -618,7 +618,6 @@ def test_a_template_and_a_keyword_of_one_name_report_the_one_furthest_above_its_
 ) -> None:
     """Template scores are returned from 0.575, keyword scores from 0.5: a keyword at 0.55 (0.05 above)
     speaks for the name before a template at 0.60 (0.025 above); another name is reported on its own."""
-    import harmonic
     from harmonic import Match, phonetic
 
     pattern_set = PatternSet()
@@ -640,13 +639,7 @@ def test_a_template_and_a_keyword_of_one_name_report_the_one_furthest_above_its_
 
     scores = {"t-weather": 0.60, "t-music": 0.58, "k-weather": 0.55}
     monkeypatch.setattr(pattern_set, "spotter", Spotter)
-    monkeypatch.setattr(
-        harmonic,
-        "match_templates",
-        lambda audio, sr, templates, threshold: [
-            Match(i, scores[i], 0.2, 0.5) for i in templates if scores[i] >= threshold
-        ],
-    )
+    _templates_score(monkeypatch, scores)
     found = pattern_set.match(np.zeros(16_000), 16_000)
     assert [(m["pattern_id"], m["kind"], m["score"]) for m in found] == [
         ("k-weather", "keyword", 0.55),  # 0.05 above its threshold: first, before a higher raw score
@@ -669,7 +662,20 @@ def _template_without_embedding() -> bytes:
     import harmonic
 
     template = harmonic.make_template(np.sin(np.arange(8000) * 0.05) * np.hanning(8000), 16_000)
-    return dataclasses.replace(template, embedding=None).to_bytes()
+    return dataclasses.replace(template, embedding=None, whisper=None).to_bytes()  # the DTW alone
+
+
+def _templates_score(monkeypatch: pytest.MonkeyPatch, scores: dict[str, float]) -> None:
+    """Replace the template matcher by one that detects each template at ``scores[its id]`` (0.2–0.5 s)."""
+    import harmonic
+
+    monkeypatch.setattr(
+        harmonic,
+        "match_templates",
+        lambda audio, sr, templates, threshold: [
+            harmonic.Match(i, scores[i], 0.2, 0.5) for i in templates if scores[i] >= threshold
+        ],
+    )
 
 
 def _spotter_finds(
@@ -708,7 +714,7 @@ def test_speech_embeddings_move_a_names_margin_by_twice_their_score_past_the_neu
     import dataclasses
 
     import harmonic
-    from harmonic import Match, speech_embedding
+    from harmonic import speech_embedding
 
     clip = np.random.default_rng(3).standard_normal(32_000) * 0.1
     query = speech_embedding.embed(clip, 16_000)
@@ -724,13 +730,7 @@ def test_speech_embeddings_move_a_names_margin_by_twice_their_score_past_the_neu
         ]
     )
     scores = {"t-found": 0.55, "t-absent": 0.90, "t-plain": 0.60}
-    monkeypatch.setattr(
-        harmonic,
-        "match_templates",
-        lambda audio, sr, templates, threshold: [
-            Match(i, scores[i], 0.2, 0.5) for i in templates if scores[i] >= threshold
-        ],
-    )
+    _templates_score(monkeypatch, scores)
     found = {m["pattern_id"]: m for m in pattern_set.match(clip, 16_000, min_margin=-1.0)}
     # 0.55 is 0.025 under the template threshold 0.575; the embedding adds 2 × (0.6 − 0.476) = 0.248
     assert found["t-found"]["score"] == pytest.approx(0.575 - 0.025 + 0.248, abs=1e-3)
@@ -739,6 +739,74 @@ def test_speech_embeddings_move_a_names_margin_by_twice_their_score_past_the_neu
     assert found["t-plain"]["score"] == 0.60  # no embeddings: the detection's own score
     returned = [m["pattern_id"] for m in pattern_set.match(clip, 16_000)]
     assert returned == ["t-found", "t-plain"]  # margins 0.223 and 0.025; "absent" is not returned
+
+
+def test_whisper_rows_move_a_names_margin_by_one_and_a_half_times_their_score_past_the_neutral_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docs/matching.md, "Whisper's encoder as evidence": a name whose templates keep Whisper's encoder rows
+    has its margin moved by 1.5 × (w − 0.34), w its templates' best score against the clip's rows. After
+    the enhancer the rows are those of the clip as it was before it (fetched once, even with a fingerprint
+    selected as well); a clip over 30 s gets no such evidence."""
+    import dataclasses
+
+    import harmonic
+    from harmonic import whisper_encoder
+
+    clip = np.random.default_rng(4).standard_normal(32_000) * 0.1
+    plain = _template_without_embedding()
+    template = harmonic.Template.from_bytes(plain)
+    rows = np.eye(6, 512, dtype=np.float32)
+    heard = dataclasses.replace(template, whisper=rows)
+    other = dataclasses.replace(template, whisper=np.roll(rows, 100, axis=1))
+    encoded: list[np.ndarray] = []
+
+    def encode(samples: np.ndarray, sr: int) -> np.ndarray:
+        encoded.append(samples)
+        return rows  # the clip's rows: those of "heard" exactly
+
+    monkeypatch.setattr(whisper_encoder, "encode", encode)
+    # "heard" fits at cosine 1, "other" at 0: their scores mapped to 0.5 and 0.1
+    real_best_scores = whisper_encoder.best_scores
+    monkeypatch.setattr(
+        whisper_encoder,
+        "best_scores",
+        lambda query, examples: 0.5 + 0.5 * (real_best_scores(query, examples) - 1.0) * 0.8,
+    )
+    pattern_set = PatternSet.from_patterns(
+        [
+            Pattern("t-heard", "heard", "template", heard.to_bytes()),
+            Pattern("t-other", "other", "template", other.to_bytes()),
+            Pattern("t-plain", "plain", "template", plain),
+        ]
+    )
+    scores = {"t-heard": 0.55, "t-other": 0.60, "t-plain": 0.60}
+    _templates_score(monkeypatch, scores)
+    found = {m["pattern_id"]: m for m in pattern_set.match(clip, 16_000, min_margin=-1.0)}
+    # 0.55 is 0.025 under the template threshold 0.575; w = 0.5 adds 1.5 × (0.5 − 0.34) = 0.24
+    assert found["t-heard"]["score"] == pytest.approx(0.575 - 0.025 + 0.24, abs=1e-3)
+    # 0.60 is 0.025 over; w = 0.1 takes 1.5 × 0.24 = 0.36 off
+    assert found["t-other"]["score"] == pytest.approx(0.575 + 0.025 - 0.36, abs=1e-3)
+    assert found["t-plain"]["score"] == 0.60  # no rows: the detection's own score
+    assert len(encoded) == 1
+    assert encoded[0] is clip
+    # after the enhancer: the rows of the clip before it, fetched once
+    before = clip * 2.0
+    fetches: list[bool] = []
+
+    def fetch() -> np.ndarray:
+        fetches.append(True)
+        return before
+
+    pattern_set.match(clip, 16_000, min_margin=-1.0, enhanced=True, audio_before_enhancer=fetch)
+    assert encoded[-1] is before
+    assert fetches == [True]
+    # a clip over 30 s: no rows computed, the detections' own scores (here: all three plain)
+    encoded.clear()
+    long_clip = np.zeros(31 * 16_000)
+    found = {m["pattern_id"]: m for m in pattern_set.match(long_clip, 16_000, min_margin=-1.0)}
+    assert encoded == []
+    assert found["t-heard"]["score"] == 0.55
 
 
 def test_a_keyword_registered_from_an_example_is_moved_by_its_embeddings(

@@ -113,7 +113,8 @@ def test_template_round_trips_and_rejects_other_bytes(manifest) -> None:
     assert restored == template
     assert restored.duration_s == template.duration_s
     assert restored.warps == template.warps
-    assert len(data) < 70_000  # a one-second word: a few tens of kB (6 kB of it the speech embeddings)
+    # a one-second word: about 100 kB (6 kB of it the speech embeddings, 37 kB Whisper's encoder rows)
+    assert len(data) < 110_000
     with pytest.raises(ValueError, match=r"truncated|corrupt|trailing"):
         Template.from_bytes(data[:-10])
     with pytest.raises(ValueError, match="tag"):
@@ -133,8 +134,21 @@ def test_templates_of_the_first_format_ask_to_register_again() -> None:
     read = Template.from_bytes(second)
     assert read.embedding is None
     assert read.frames == 50
-    with pytest.raises(ValueError, match=r"format 4 is not supported.*register the keyword again"):
-        Template.from_bytes(pack(b"HTPL", {**mel_only, "format": 4}, {"mel_db": np.zeros((1, 40, 50))}))
+    # format 3 (with the speech embeddings, from before Whisper's encoder rows) is read without the rows
+    third = pack(
+        b"HTPL",
+        {**mel_only, "format": 3},
+        {
+            "mel_db": np.full((1, 40, 50), -20.0, dtype=np.float32),
+            "embedding": np.eye(3, 96, dtype=np.float32),
+        },
+    )
+    read = Template.from_bytes(third)
+    assert read.embedding is not None
+    assert read.embedding.shape == (3, 96)
+    assert read.whisper is None
+    with pytest.raises(ValueError, match=r"format 5 is not supported.*register the keyword again"):
+        Template.from_bytes(pack(b"HTPL", {**mel_only, "format": 5}, {"mel_db": np.zeros((1, 40, 50))}))
 
 
 def test_a_template_keeps_its_examples_speech_embeddings_and_rejects_bad_ones(manifest) -> None:
@@ -156,6 +170,25 @@ def test_a_template_keeps_its_examples_speech_embeddings_and_rejects_bad_ones(ma
     for bad in (array.astype(np.float32) for array in bad_embeddings):
         with pytest.raises(ValueError, match="corrupt template: embedding"):
             Template.from_bytes(dataclasses.replace(template, embedding=bad).to_bytes())
+
+
+def test_a_template_keeps_its_examples_whisper_rows_and_rejects_bad_ones(manifest) -> None:
+    import dataclasses
+
+    y = _read(manifest["enrol"][3]["file"])
+    template = make_template(y, SR)
+    assert template.whisper is not None
+    # one row per 20 ms of the trimmed speech, centred unit rows
+    assert template.whisper.shape[1] == 512
+    assert abs(template.whisper.shape[0] - round(template.duration_s / 0.02)) <= 2
+    assert np.allclose(np.linalg.norm(template.whisper, axis=1), 1.0, atol=2e-3)
+    assert Template.from_bytes(template.to_bytes()) == template  # float16 on disk, and equal read back
+    without = dataclasses.replace(template, whisper=None)
+    assert Template.from_bytes(without.to_bytes()).whisper is None
+    assert without != template
+    for bad in (np.zeros((3, 511)), np.full((3, 512), np.inf), np.zeros(512), np.zeros((0, 512))):
+        with pytest.raises(ValueError, match="corrupt template: whisper"):
+            Template.from_bytes(dataclasses.replace(template, whisper=bad.astype(np.float32)).to_bytes())
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ the match stage calls `PatternSet.match`. Three kinds:
 
 Templates and keywords that share a name are one keyword: a clip's match for it is the best of them (by the
 margin over each kind's threshold), that margin moved by the speech embeddings its examples keep
-(harmonic.speech_embedding: templates, and keywords registered from an example), reported once.
+(harmonic.speech_embedding: templates, and keywords registered from an example) and by Whisper's encoder rows
+its templates keep (harmonic.whisper_encoder), reported once.
 """
 
 from __future__ import annotations
@@ -159,6 +160,17 @@ EMBEDDING_NEUTRAL = 0.476
 SYNTHESIZED_WEIGHT = 10.0
 SYNTHESIZED_OFFSET = 0.034
 SYNTHESIZED_NEUTRAL = 0.515
+
+#: How the evidence of Whisper's encoder (harmonic.whisper_encoder: the best score ``w`` of a name's
+#: templates' encoder rows against the clip's, 0..1) joins its margin: ``+ WHISPER_WEIGHT · (w −
+#: WHISPER_NEUTRAL)``, two-sided like a recorded example's speech embeddings. Chosen on the tuned split of
+#: ``make eval`` alone: of the weights 0.25–4 (each with the neutral point that keeps 5 % of that split's
+#: sentences without a keyword over the threshold, pooled over the five conditions and both example counts),
+#: 1.5 ranked the right keyword first most often (0.948 of the queries, averaged over the ten cells, against
+#: 0.935 without), the more returned of the two weights tied there. docs/matching.md, "Whisper's encoder as
+#: evidence".
+WHISPER_WEIGHT = 1.5
+WHISPER_NEUTRAL = 0.34
 
 
 def synthesized_neutral(keyword: Keyword) -> float:
@@ -317,7 +329,12 @@ class PatternSet:
         return self._spotter
 
     def _by_name(
-        self, candidates: Iterable[tuple[float, harmonic.Match]], audio: np.ndarray, sr: int, chosen: set[str]
+        self,
+        candidates: Iterable[tuple[float, harmonic.Match]],
+        audio: np.ndarray,
+        sr: int,
+        chosen: set[str],
+        clip_before_enhancer: Callable[[], np.ndarray],
     ) -> list[tuple[float, harmonic.Match]]:
         """One (margin, match) per name: the detection furthest above its kind's threshold, its margin joined
         by the speech-embedding evidence of the name's examples (templates, keywords registered from one, and
@@ -331,9 +348,13 @@ class PatternSet:
         that margin by ``EMBEDDING_WEIGHT · (e − EMBEDDING_NEUTRAL)`` (docs/matching.md, "Speech
         embeddings"), and the best score ``s`` of the examples synthesized from a keyword's spelling raises
         it by ``SYNTHESIZED_WEIGHT · max(0, s − n)``, ``n`` the keyword's :func:`synthesized_neutral` (with
-        several keywords by spelling under the name, the largest raise; "Synthesized examples"); the match's
-        score is then its kind's threshold plus the joined margin (within 0..1), so that it is returned
-        exactly when that margin is at least 0.
+        several keywords by spelling under the name, the largest raise; "Synthesized examples"). When its
+        templates keep Whisper's encoder rows, their best score ``w`` against the rows of the clip as it was
+        before the enhancer (``clip_before_enhancer``; the encoder was trained on noisy speech, and the
+        enhancer's artefacts are not what it learned) moves the margin by ``WHISPER_WEIGHT · (w −
+        WHISPER_NEUTRAL)``; not for a clip over harmonic.whisper_encoder.MAX_SECONDS. The match's score is
+        then its kind's threshold plus the joined margin (within 0..1), so that it is returned exactly when
+        that margin is at least 0.
         """
         best: dict[str, tuple[float, harmonic.Match]] = {}
         for margin, match in candidates:
@@ -350,12 +371,13 @@ class PatternSet:
                     examples.setdefault((name, None), []).append(artifact.embedding)
                 if isinstance(artifact, Keyword) and artifact.synthesized:
                     examples.setdefault((name, pattern_id), []).extend(artifact.synthesized)
-        if not examples:
+        whisper_of = self._whisper_evidence(best, chosen, clip_before_enhancer, sr)
+        if not examples and not whisper_of:
             return list(best.values())
         from harmonic.speech_embedding import best_scores, embed
 
         owners = [owner for owner, embeddings in examples.items() for _ in embeddings]
-        query = embed(audio, sr)
+        query = embed(audio, sr) if examples else np.zeros((0, 96), dtype=np.float32)
         scores = best_scores(query, [e for embeddings in examples.values() for e in embeddings])
         evidence: dict[tuple[str, str | None], float] = {}
         for owner, score in zip(owners, scores, strict=True):
@@ -372,14 +394,17 @@ class PatternSet:
         joined = []
         for name, (margin, match) in best.items():
             recorded = recorded_of.get(name)
+            whisper = whisper_of.get(name)
             lift, lifted_by = lift_of.get(name, (None, None))
             if lift is not None and lift > 0:
                 match = _placed_by_synthesized(match, query, self.keywords[lifted_by], audio.size / sr)
-            if recorded is not None or lift is not None:
+            if recorded is not None or lift is not None or whisper is not None:
                 threshold = threshold_of(self.kinds[match.pattern_id])
                 joined_margin = margin
                 if recorded is not None:
                     joined_margin += EMBEDDING_WEIGHT * (recorded - EMBEDDING_NEUTRAL)
+                if whisper is not None:
+                    joined_margin += WHISPER_WEIGHT * (whisper - WHISPER_NEUTRAL)
                 if lift is not None:
                     joined_margin += lift
                 match = dataclasses.replace(
@@ -388,6 +413,32 @@ class PatternSet:
                 margin = match.score - threshold  # what margin() reads back from the entry
             joined.append((margin, match))
         return joined
+
+    def _whisper_evidence(
+        self,
+        best: dict[str, tuple[float, harmonic.Match]],
+        chosen: set[str],
+        clip_before_enhancer: Callable[[], np.ndarray],
+        sr: int,
+    ) -> dict[str, float]:
+        """Per name among ``best``: the best score of its chosen templates' Whisper encoder rows against the
+        clip's (harmonic.whisper_encoder.best_scores); empty when none keeps rows or the clip is too long."""
+        rows: dict[str, list[np.ndarray]] = {}
+        for pattern_id, template in self.templates.items():
+            name = self.names[pattern_id]
+            if pattern_id in chosen and name in best and template.whisper is not None:
+                rows.setdefault(name, []).append(template.whisper)
+        if not rows:
+            return {}
+        from harmonic import whisper_encoder
+
+        clip = clip_before_enhancer()
+        if clip.size > whisper_encoder.MAX_SECONDS * sr:
+            return {}
+        query = whisper_encoder.encode(clip, sr)
+        every_row = [name_row for name_rows in rows.values() for name_row in name_rows]
+        scores = iter(whisper_encoder.best_scores(query, every_row))
+        return {name: max(float(next(scores)) for _ in name_rows) for name, name_rows in rows.items()}
 
     def match(
         self,
@@ -411,8 +462,9 @@ class PatternSet:
         `near_duplicates`: a fingerprint also matches another rendition of its recording's notes (a
         re-orchestration), which the index otherwise leaves out (harmonic.fingerprint.is_other_rendition).
         `audio_before_enhancer`: when `enhanced`, fetches the clip as it was before DeepFilterNet3 (at `sr`),
-        which fingerprints are matched on: a speech enhancer keeps the speech over a recording and takes the
-        music out (docs/design.md, "Matching accuracy"). Called only when a fingerprint is selected.
+        which fingerprints are matched on (a speech enhancer keeps the speech over a recording and takes the
+        music out: docs/design.md, "Matching accuracy") and Whisper's encoder reads (:meth:`_by_name`). Called
+        at most once, only when a fingerprint or a template with encoder rows is selected.
         """
         chosen = self.selected(selectors, viewer)
         templates = {pattern_id: t for pattern_id, t in self.templates.items() if pattern_id in chosen}
@@ -432,7 +484,16 @@ class PatternSet:
                 for m in self.spotter().match(audio, sr, min_score=0.0)
                 if m.pattern_id in chosen
             ]
-        joined = self._by_name(spoken, audio, sr, chosen)
+        fetched: list[np.ndarray] = []
+
+        def clip_before_enhancer() -> np.ndarray:
+            if not (enhanced and audio_before_enhancer is not None):
+                return audio
+            if not fetched:
+                fetched.append(audio_before_enhancer())
+            return fetched[0]
+
+        joined = self._by_name(spoken, audio, sr, chosen, clip_before_enhancer)
         if enhanced:
             joined = [
                 (
@@ -447,7 +508,7 @@ class PatternSet:
             # one query of the whole index, so that its significance test counts every registered recording
             clip, denoised = audio, enhanced
             if enhanced and audio_before_enhancer is not None:
-                clip, denoised = audio_before_enhancer(), False
+                clip, denoised = clip_before_enhancer(), False
             hits = self.index.query(
                 harmonic.fingerprint(clip, sr),
                 max_results=len(self.index),

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 VERSION = 1
-_DTYPES = {"<f4", "<f8", "<i4", "<i8", "<u4", "<u8", "|u1", "|i1"}
+_DTYPES = {"<f2", "<f4", "<f8", "<i4", "<i8", "<u4", "<u8", "|u1", "|i1"}
 _MAX_HEADER = 1 << 20
 
 

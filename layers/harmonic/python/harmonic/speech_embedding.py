@@ -222,21 +222,20 @@ def best_scores(
     query's (subsequence DTW; β = ``background_weight``, b = :func:`background`; module docstring), clipped to
     0..1; 0 when the query is under half as long as the example. With ``background_weight=0`` the cost is the
     cosine distance."""
-    from harmonic.templates import subsequence_dtw
+    from harmonic.templates import best_mean_costs
 
     if not examples:
         return np.zeros(0)
     if query.shape[0] == 0:
         return np.zeros(len(examples))
     lengths = np.array([example.shape[0] for example in examples])
-    best = np.full(len(examples), np.inf)
     query_t = np.ascontiguousarray(query.T, dtype=np.float32)  # once, for every pass
-    # as many examples per pass as fit the cost-matrix budget
-    size = max(1, _COST_BUDGET // max(1, int(lengths.max()) * query.shape[0]))
-    for first in range(0, len(examples), size):
-        cost = _costs(query_t, examples[first : first + size], background_weight)
-        mean_cost, _ = subsequence_dtw(cost, lengths[first : first + size])
-        best[first : first + size] = mean_cost.min(axis=1)
+    best = best_mean_costs(
+        lengths,
+        query.shape[0],
+        lambda first, stop: _costs(query_t, examples[first:stop], background_weight),
+        _COST_BUDGET,
+    )
     return np.clip(np.where(np.isfinite(best), 1.0 - best, 0.0), 0.0, 1.0)
 
 

@@ -45,7 +45,7 @@ any keyword rarely match, at every noise level tested.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -58,6 +58,7 @@ from harmonic.matching import Match
 from harmonic.serialization import check_format, pack, unpack
 from harmonic.spectral import hz_to_mel, mel_to_hz, stft_power
 from harmonic.speech_embedding import checked
+from harmonic.whisper_encoder import checked as whisper_rows
 
 SR = 16_000
 N_FFT = 400
@@ -76,7 +77,8 @@ NOISE_QUANTILE = 0.10
 MIN_TEMPLATE_FRAMES = 12
 #: Chosen on `make eval`: ≤ 10 % of utterances without a keyword match, clean or at 20/10 dB SNR.
 DEFAULT_THRESHOLD = 0.575
-_FORMAT = 3  # 3: the speech embeddings added
+_FORMAT = 4  # 3: the speech embeddings added; 4: Whisper's encoder rows added
+_EMBEDDING_FORMAT = 3  # still read (whisper None): matched without the encoder's evidence
 _MEL_ONLY_FORMAT = 2  # mel power only: still read (embedding None), so an upgrade recomputes nothing
 _KIND = b"HTPL"
 _BATCH = 512  # template warps per DTW pass at most
@@ -85,8 +87,8 @@ _COST_BUDGET = 1 << 22  # cost-matrix elements per DTW pass (16 MB of float32, a
 
 @dataclass(frozen=True, eq=False)
 class Template:
-    """One spoken example of a keyword: mel power in dB, ``(warps, mel bands, frames)``, float32, and its
-    speech embeddings."""
+    """One spoken example of a keyword: mel power in dB, ``(warps, mel bands, frames)``, float32, its speech
+    embeddings and Whisper's encoder rows."""
 
     mel_db: np.ndarray
     warps: tuple[float, ...] = WARPS
@@ -94,25 +96,32 @@ class Template:
     #: The example's speech embeddings ``(n, 96)``, unit rows (harmonic.speech_embedding); None in a
     #: template built by hand without them (match_templates does not use them; the service's PatternSet does).
     embedding: np.ndarray | None = None
+    #: The example's rows of Whisper's encoder ``(n, 512)``, centred unit rows (harmonic.whisper_encoder),
+    #: stored as float16; None in a template from before them (format 2 or 3) or built by hand.
+    whisper: np.ndarray | None = None
 
     @property
     def frames(self) -> int:
         return int(self.mel_db.shape[2])
 
     def to_bytes(self) -> bytes:
-        """A compact versioned binary form (see :mod:`harmonic.serialization`; never pickle). Format 2
-        (from before the speech embeddings) is still read, as a template without them."""
+        """A compact versioned binary form (see :mod:`harmonic.serialization`; never pickle). Formats 2
+        (from before the speech embeddings) and 3 (from before the encoder rows) are still read, as a template
+        without what they lack."""
         meta = {"format": _FORMAT, "duration_s": self.duration_s, "warps": list(self.warps)}
         arrays = {"mel_db": self.mel_db.astype("<f4")}
         if self.embedding is not None:
             arrays["embedding"] = self.embedding.astype("<f4")
+        if self.whisper is not None:
+            arrays["whisper"] = self.whisper.astype("<f2")
         return pack(_KIND, meta, arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Template:
         """The template :meth:`to_bytes` wrote; ``ValueError`` for anything else (or an older format)."""
         meta, arrays = unpack(data, _KIND)
-        if meta.get("format") != _MEL_ONLY_FORMAT:  # still read: matched without the speech embeddings
+        # formats 2 and 3 are still read, without what they lack
+        if meta.get("format") not in (_MEL_ONLY_FORMAT, _EMBEDDING_FORMAT):
             check_format(meta, _FORMAT, "template", "register the keyword again")
         try:
             mel_db = arrays["mel_db"]
@@ -124,12 +133,14 @@ class Template:
             raise ValueError(f"corrupt template: mel_db has shape {mel_db.shape}")
         if mel_db.shape[2] < 1 or not np.all(np.isfinite(mel_db)):
             raise ValueError("corrupt template: empty or non-finite")
-        embedding = arrays.get("embedding") if meta["format"] == _FORMAT else None
+        embedding = arrays.get("embedding") if meta["format"] != _MEL_ONLY_FORMAT else None
+        whisper = arrays.get("whisper") if meta["format"] == _FORMAT else None
         return cls(
             mel_db=mel_db.astype(np.float32),
             warps=warps,
             duration_s=duration_s,
             embedding=None if embedding is None else checked(embedding, "corrupt template: embedding"),
+            whisper=None if whisper is None else whisper_rows(whisper, "corrupt template: whisper"),
         )
 
     def __eq__(self, other: object) -> bool:
@@ -140,6 +151,8 @@ class Template:
             and np.array_equal(self.mel_db, other.mel_db)
             and (self.embedding is None) == (other.embedding is None)
             and (self.embedding is None or np.array_equal(self.embedding, other.embedding))
+            and (self.whisper is None) == (other.whisper is None)
+            and (self.whisper is None or np.array_equal(self.whisper, other.whisper))
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -253,12 +266,23 @@ def _speech_span(power: np.ndarray) -> tuple[int, int]:
     return int(first), int(last)
 
 
+def _frames_of(y: np.ndarray, first: int, last: int) -> np.ndarray:
+    """The 16 kHz samples of frames ``first..last`` (frame k covers samples k·HOP ± N_FFT/2)."""
+    return y[max(0, first * HOP - N_FFT // 2) : last * HOP + N_FFT // 2]
+
+
 def _speech_embedding(y: np.ndarray, first: int, last: int) -> np.ndarray:
     """The speech embeddings (harmonic.speech_embedding) of frames ``first..last`` of 16 kHz samples."""
     from harmonic.speech_embedding import embed
 
-    # centred frames: frame k covers samples k·HOP ± N_FFT/2
-    return embed(y[max(0, first * HOP - N_FFT // 2) : last * HOP + N_FFT // 2], SR)
+    return embed(_frames_of(y, first, last), SR)
+
+
+def speech_of_example(samples: np.ndarray, sr: int) -> np.ndarray:
+    """A keyword example's speech at 16 kHz, trimmed as :func:`make_template` trims it. InvalidAudio as
+    :func:`make_template`, but for no least length of speech."""
+    y = _at_16k(samples, sr, "speech_of_example", "keyword example")
+    return _frames_of(y, *_speech_span(_power(y)))
 
 
 def example_embedding(samples: np.ndarray, sr: int) -> np.ndarray:
@@ -291,7 +315,16 @@ def make_template(samples: np.ndarray, sr: int) -> Template:
         warps=WARPS,
         duration_s=(last - first + 1) * FRAME_S,
         embedding=_speech_embedding(y, first, last),  # the network's view of the same trimmed speech
+        whisper=_whisper_rows(_frames_of(y, first, last)),
     )
+
+
+def _whisper_rows(speech: np.ndarray) -> np.ndarray:
+    """Whisper's encoder rows of an example's trimmed 16 kHz speech, as a template stores them (float16
+    precision, so that a template read back equals the one made)."""
+    from harmonic.whisper_encoder import encode
+
+    return encode(speech, SR).astype(np.float16).astype(np.float32)
 
 
 def subsequence_dtw(cost: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -325,6 +358,22 @@ def subsequence_dtw(cost: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, 
         if ending.size:
             mean_cost[ending] = row[ending] / (i + 1)
     return mean_cost, accumulated
+
+
+def best_mean_costs(
+    lengths: np.ndarray, query_rows: int, costs: Callable[[int, int], np.ndarray], budget: int
+) -> np.ndarray:
+    """The mean cost of each example's best path through one query (:func:`subsequence_dtw`), ``inf`` where
+    none fits: examples of ``lengths`` rows, as many per pass as keep a pass's cost matrix under ``budget``
+    elements. ``costs(first, stop)`` gives the local costs ``(stop − first, longest example, query_rows)`` of
+    examples ``first..stop − 1`` (rows past an example's length are never read)."""
+    best = np.full(lengths.size, np.inf)
+    size = max(1, budget // max(1, int(lengths.max()) * query_rows))
+    for first in range(0, lengths.size, size):
+        stop = min(first + size, lengths.size)
+        mean_cost, _ = subsequence_dtw(costs(first, stop), lengths[first:stop])
+        best[first:stop] = mean_cost.min(axis=1)
+    return best
 
 
 def path_start(
