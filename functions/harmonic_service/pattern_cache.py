@@ -8,9 +8,9 @@ keyword's text), in memory, and logged; when that fails too (no example was kept
 accepted) the pattern is logged and left out, so one bad pattern never fails every match. Rebuilding it
 (``POST /v1/patterns/{id}/rebuild``, ``harmonic patterns rebuild``) stores an artifact of the current format
 under the same id; the cache re-reads an artifact whose ``rebuilt_at`` changed. Templates of format 2 (before
-speech embeddings were kept), and keywords stored before the examples synthesized from their spelling were,
-are read as they are and matched without them (logged, counted): an upgrade recomputes nothing at cold
-start, and a rebuild adds them.
+speech embeddings were kept) and 3 (before Whisper's encoder rows were), and keywords stored before the
+examples synthesized from their spelling were, are read as they are and matched without them (logged,
+counted): an upgrade recomputes nothing at cold start, and a rebuild adds them.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def current() -> PatternSet:
 
 
 def _note_without_embeddings(pattern_set: PatternSet, item: dict) -> None:
-    """Log a template stored before speech embeddings were kept (format 2), or a keyword with a spelling
+    """Log a template stored before speech embeddings (format 2) or Whisper's encoder rows (format 3) were
+    kept, or a keyword with a spelling
     stored before the examples synthesized from it were (or where eSpeak NG was not installed): it is
     matched without them (docs/matching.md, "Speech embeddings", "Synthesized examples") until it is
     rebuilt (``POST /v1/patterns/{id}/rebuild``); and one whose synthesized examples were stored before their
@@ -87,6 +88,8 @@ def _note_without_embeddings(pattern_set: PatternSet, item: dict) -> None:
     counter = "without_embeddings"
     if template is not None and template.embedding is None:
         message = "template stored before speech embeddings were kept: matched without them"
+    elif template is not None and template.whisper is None:
+        message = "template stored before Whisper's encoder rows were kept: matched without them"
     elif keyword is not None and keyword.text and not keyword.synthesized:
         message = "keyword stored without examples synthesized from its spelling: matched without them"
     elif keyword is not None and keyword.synthesized and keyword.synthesized_level is None:

@@ -123,6 +123,34 @@ def test_a_template_stored_before_speech_embeddings_is_read_and_matched_without_
     assert [match["name"] for match in found] == ["weather"]
 
 
+def test_a_template_stored_before_whisper_rows_is_matched_without_them_until_rebuilt(aws) -> None:
+    """Template format 3 (speech embeddings, no encoder rows) is read as it is (logged and counted, not
+    recomputed at cold start); a rebuild stores format 4 with the example's encoder rows."""
+    import dataclasses
+
+    from harmonic import Template
+
+    stored = service.create_pattern("weather", "template", _wav("enrol_weather_0.wav"), None)
+    key = f"patterns/{stored['pattern_id']}.bin"
+    current = Template.from_bytes(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
+    assert current.whisper is not None
+    older = dataclasses.replace(current, whisper=None).to_bytes()
+    format_3 = older.replace(b'"format":4', b'"format":3', 1)
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=format_3)
+    pattern_cache.clear()
+    rebuilt, without = pattern_cache.stats["rebuilt"], pattern_cache.stats["without_embeddings"]
+    patterns = pattern_cache.current()
+    assert pattern_cache.stats["rebuilt"] == rebuilt
+    assert pattern_cache.stats["without_embeddings"] == without + 1
+    assert patterns.templates[stored["pattern_id"]].whisper is None
+    assert patterns.templates[stored["pattern_id"]].embedding is not None
+    clip = decode_wav(_wav("query_weather_1.wav"))
+    assert [match["name"] for match in patterns.match(clip.samples, clip.sample_rate)] == ["weather"]
+    service.rebuild_pattern(stored["pattern_id"])
+    again = Template.from_bytes(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
+    assert again == current
+
+
 def test_a_keyword_stored_before_synthesized_examples_is_matched_without_them_until_rebuilt(aws) -> None:
     """A keyword by spelling stored by an earlier deployment (no examples synthesized from its spelling) is
     read as it is (logged and counted); a rebuild stores it with one synthesized example per voice."""
