@@ -747,7 +747,7 @@ def test_whisper_rows_move_a_names_margin_by_one_and_a_half_times_their_score_pa
     """docs/matching.md, "Whisper's encoder as evidence": a name whose templates keep Whisper's encoder rows
     has its margin moved by 1.5 × (w − 0.34), w its templates' best score against the clip's rows. After
     the enhancer the rows are those of the clip as it was before it (fetched once, even with a fingerprint
-    selected as well); a clip over 30 s gets no such evidence."""
+    selected as well); a clip over 29.5 s gets no such evidence."""
     import dataclasses
 
     import harmonic
@@ -801,7 +801,7 @@ def test_whisper_rows_move_a_names_margin_by_one_and_a_half_times_their_score_pa
     pattern_set.match(clip, 16_000, min_margin=-1.0, enhanced=True, audio_before_enhancer=fetch)
     assert encoded[-1] is before
     assert fetches == [True]
-    # a clip over 30 s: no rows computed, the detections' own scores (here: all three plain)
+    # a clip over 29.5 s: no rows computed, the detections' own scores (here: all three plain)
     encoded.clear()
     long_clip = np.zeros(31 * 16_000)
     found = {m["pattern_id"]: m for m in pattern_set.match(long_clip, 16_000, min_margin=-1.0)}

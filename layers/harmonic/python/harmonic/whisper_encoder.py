@@ -26,7 +26,7 @@ a final layer norm.
 - Whisper always encodes a 30 s window, the clip padded with silence; here the window is the clip itself
   plus :data:`PAD_S` of silence on both sides (dropped again after the network), since a 5 s clip costs a
   sixth of the 30 s one and the rows compared are those of the speech. Clips longer than
-  :data:`MAX_SECONDS` (the position table's 1500 rows) are refused (``ValueError``).
+  :data:`MAX_SECONDS` (the position table's 1500 rows, less the padding) are refused (``ValueError``).
 - Rows are centred on ``whisper_encoder_center.npy`` (the mean row of the tuned split's enrolment examples)
   and scaled to unit length before they are compared: as with the speech embeddings, every row of speech
   shares a large common direction, and a plain cosine credits a clip for sounding like speech at all. On
@@ -56,8 +56,9 @@ LAYERS = 6
 HEADS = 8
 #: Silence added on both sides of a clip before it is encoded (its rows are dropped afterwards).
 PAD_S = 0.1
-#: The longest clip the encoder reads: its position table has 1500 rows of 20 ms.
-MAX_SECONDS = 30.0
+#: The longest clip the encoder reads: its position table has 1500 rows of 20 ms (30 s), which must also hold
+#: the padding on both sides and a row or two of the STFT's edge.
+MAX_SECONDS = 29.5
 _WEIGHTS = Path(__file__).with_name("whisper_encoder.npz")
 _CENTER = Path(__file__).with_name("whisper_encoder_center.npy")
 _COST_BUDGET = 1 << 22  # cost-matrix elements per DTW pass, as harmonic.speech_embedding
