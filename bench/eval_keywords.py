@@ -162,7 +162,7 @@ class FusedMethod:
     """The service's matcher as a user gets it by registering both: under each keyword's name, a ``keyword``
     pattern by its spelling and a ``template`` per example, matched by the service's own PatternSet, which
     speaks per name for the detection furthest above its kind's threshold (0.575 template, 0.5 keyword), that
-    margin moved by the templates' speech-embedding and Whisper evidence (logic.patterns. EMBEDDING_WEIGHT,
+    margin moved by the templates' speech-embedding and Whisper evidence (logic.patterns.EMBEDDING_WEIGHT,
     WHISPER_WEIGHT). Like the template row, every keyword is scored (``min_margin=-1``: evidence below the
     thresholds too) and ranked by that margin (reported as margin + 0.5, so the operating threshold is 0.5: a
     hit is what the service returns)."""
