@@ -186,6 +186,9 @@ def test_a_template_keeps_its_examples_whisper_rows_and_rejects_bad_ones(manifes
     without = dataclasses.replace(template, whisper=None)
     assert Template.from_bytes(without.to_bytes()).whisper is None
     assert without != template
+    # speech longer than the encoder reads (29.5 s): a template all the same, without rows
+    babble = np.tile(_read(manifest["enrol"][3]["file"]), 60)[: 30 * SR]
+    assert make_template(babble, SR).whisper is None
     for bad in (np.zeros((3, 511)), np.full((3, 512), np.inf), np.zeros(512), np.zeros((0, 512))):
         with pytest.raises(ValueError, match="corrupt template: whisper"):
             Template.from_bytes(dataclasses.replace(template, whisper=bad.astype(np.float32)).to_bytes())

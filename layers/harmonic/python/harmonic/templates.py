@@ -319,11 +319,15 @@ def make_template(samples: np.ndarray, sr: int) -> Template:
     )
 
 
-def _whisper_rows(speech: np.ndarray) -> np.ndarray:
+def _whisper_rows(speech: np.ndarray) -> np.ndarray | None:
     """Whisper's encoder rows of an example's trimmed 16 kHz speech, as a template stores them (float16
-    precision, so that a template read back equals the one made)."""
-    from harmonic.whisper_encoder import encode
+    precision, so that a template read back equals the one made); None for speech longer than the encoder
+    reads (harmonic.whisper_encoder.MAX_SECONDS: no keyword is that long, and such a template is matched as
+    before, without the rows)."""
+    from harmonic.whisper_encoder import MAX_SECONDS, encode
 
+    if speech.size > MAX_SECONDS * SR:
+        return None
     return encode(speech, SR).astype(np.float16).astype(np.float32)
 
 
