@@ -11,6 +11,7 @@ from harmonic import decode_wav
 from harmonic.serialization import pack
 from harmonic_service import pattern_cache, service
 from harmonic_service.errors import BadRequest, NotFound
+from harmonic_service.logic.patterns import PatternSet
 
 KEYWORDS = Path(__file__).resolve().parents[1] / "data" / "keywords"
 SPEECH = Path(__file__).resolve().parents[1] / "data" / "speech" / "en_us_m.wav"
@@ -100,27 +101,31 @@ def test_an_unreadable_artifact_is_computed_again_from_its_example(aws) -> None:
     assert found[0]["score"] > 0.5
 
 
+def _read_older_template(aws, older: bytes, key: str) -> PatternSet:
+    """Store ``older`` as the template at ``key`` and read the registry afresh: the template is read as it is
+    (not rebuilt), counted as matched without what its format lacks, and still finds "weather"."""
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=older)
+    pattern_cache.clear()
+    rebuilt, without = pattern_cache.stats["rebuilt"], pattern_cache.stats["without_embeddings"]
+    patterns = pattern_cache.current()
+    assert pattern_cache.stats["rebuilt"] == rebuilt
+    assert pattern_cache.stats["without_embeddings"] == without + 1
+    clip = decode_wav(_wav("query_weather_1.wav"))
+    assert [match["name"] for match in patterns.match(clip.samples, clip.sample_rate)] == ["weather"]
+    return patterns
+
+
 def test_a_template_stored_before_speech_embeddings_is_read_and_matched_without_them(aws) -> None:
     """A deployment upgraded from template format 2 (mel power only) keeps matching its stored templates:
     they are read as they are (logged and counted), not recomputed at the match stage's cold start."""
     from harmonic import Template
 
     stored = service.create_pattern("weather", "template", _wav("enrol_weather_0.wav"), None)
-    current = Template.from_bytes(
-        aws.s3.get_object(Bucket=aws.bucket, Key=f"patterns/{stored['pattern_id']}.bin")["Body"].read()
-    )
+    key = f"patterns/{stored['pattern_id']}.bin"
+    current = Template.from_bytes(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
     meta = {"format": 2, "duration_s": current.duration_s, "warps": list(current.warps)}
-    format_2 = pack(b"HTPL", meta, {"mel_db": current.mel_db})
-    aws.s3.put_object(Bucket=aws.bucket, Key=f"patterns/{stored['pattern_id']}.bin", Body=format_2)
-    pattern_cache.clear()
-    rebuilt, without = pattern_cache.stats["rebuilt"], pattern_cache.stats["without_embeddings"]
-    patterns = pattern_cache.current()
-    assert pattern_cache.stats["rebuilt"] == rebuilt
-    assert pattern_cache.stats["without_embeddings"] == without + 1
+    patterns = _read_older_template(aws, pack(b"HTPL", meta, {"mel_db": current.mel_db}), key)
     assert patterns.templates[stored["pattern_id"]].embedding is None
-    clip = decode_wav(_wav("query_weather_1.wav"))
-    found = patterns.match(clip.samples, clip.sample_rate)
-    assert [match["name"] for match in found] == ["weather"]
 
 
 def test_a_template_stored_before_whisper_rows_is_matched_without_them_until_rebuilt(aws) -> None:
@@ -135,17 +140,9 @@ def test_a_template_stored_before_whisper_rows_is_matched_without_them_until_reb
     current = Template.from_bytes(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
     assert current.whisper is not None
     older = dataclasses.replace(current, whisper=None).to_bytes()
-    format_3 = older.replace(b'"format":4', b'"format":3', 1)
-    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=format_3)
-    pattern_cache.clear()
-    rebuilt, without = pattern_cache.stats["rebuilt"], pattern_cache.stats["without_embeddings"]
-    patterns = pattern_cache.current()
-    assert pattern_cache.stats["rebuilt"] == rebuilt
-    assert pattern_cache.stats["without_embeddings"] == without + 1
+    patterns = _read_older_template(aws, older.replace(b'"format":4', b'"format":3', 1), key)
     assert patterns.templates[stored["pattern_id"]].whisper is None
     assert patterns.templates[stored["pattern_id"]].embedding is not None
-    clip = decode_wav(_wav("query_weather_1.wav"))
-    assert [match["name"] for match in patterns.match(clip.samples, clip.sample_rate)] == ["weather"]
     service.rebuild_pattern(stored["pattern_id"])
     again = Template.from_bytes(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
     assert again == current

@@ -376,12 +376,14 @@ class PatternSet:
             return list(best.values())
         from harmonic.speech_embedding import best_scores, embed
 
-        owners = [owner for owner, embeddings in examples.items() for _ in embeddings]
-        query = embed(audio, sr) if examples else np.zeros((0, 96), dtype=np.float32)
-        scores = best_scores(query, [e for embeddings in examples.values() for e in embeddings])
         evidence: dict[tuple[str, str | None], float] = {}
-        for owner, score in zip(owners, scores, strict=True):
-            evidence[owner] = max(evidence.get(owner, 0.0), float(score))
+        query = None  # the clip's speech embeddings, when some example has embeddings
+        if examples:
+            owners = [owner for owner, embeddings in examples.items() for _ in embeddings]
+            query = embed(audio, sr)
+            scores = best_scores(query, [e for embeddings in examples.values() for e in embeddings])
+            for owner, score in zip(owners, scores, strict=True):
+                evidence[owner] = max(evidence.get(owner, 0.0), float(score))
         recorded_of: dict[str, float] = {}
         lift_of: dict[str, tuple[float, str]] = {}  # the synthesized evidence's raise (the name's largest)
         for (name, keyword_id), score in evidence.items():
@@ -396,7 +398,7 @@ class PatternSet:
             recorded = recorded_of.get(name)
             whisper = whisper_of.get(name)
             lift, lifted_by = lift_of.get(name, (None, None))
-            if lift is not None and lift > 0:
+            if lift is not None and lift > 0:  # a lift comes from examples, so the clip was embedded
                 match = _placed_by_synthesized(match, query, self.keywords[lifted_by], audio.size / sr)
             if recorded is not None or lift is not None or whisper is not None:
                 threshold = threshold_of(self.kinds[match.pattern_id])
@@ -433,7 +435,7 @@ class PatternSet:
         from harmonic import whisper_encoder
 
         clip = clip_before_enhancer()
-        if clip.size > whisper_encoder.MAX_SECONDS * sr:
+        if not whisper_encoder.reads(clip.size, sr):
             return {}
         query = whisper_encoder.encode(clip, sr)
         every_row = [name_row for name_rows in rows.values() for name_row in name_rows]

@@ -68,6 +68,21 @@ def unpack(data: bytes, kind: bytes) -> tuple[dict[str, Any], dict[str, np.ndarr
         raise ValueError(f"corrupt serialized data: {error}") from None
 
 
+def checked_rows(rows: np.ndarray, columns: int, what: str, max_rows: int | None = None) -> np.ndarray:
+    """Rows read back from an artifact, ``(n ≥ 1, columns)`` and finite (at most ``max_rows`` of them), as
+    float32; ValueError naming ``what`` otherwise. The one check for stored feature rows (speech embeddings,
+    Whisper's encoder rows)."""
+    if (
+        rows.ndim != 2
+        or rows.shape[0] < 1
+        or (max_rows is not None and rows.shape[0] > max_rows)
+        or rows.shape[1] != columns
+        or not np.all(np.isfinite(rows))
+    ):
+        raise ValueError(f"{what} has shape {rows.shape} or is non-finite")
+    return rows.astype(np.float32)
+
+
 def check_format(meta: dict[str, Any], expected: int, what: str, remedy: str) -> None:
     """ValueError unless ``meta`` (from :func:`unpack`) declares format ``expected``; the message names what
     was read and what to do (artifacts written before a format change carry no or an older number)."""

@@ -195,15 +195,9 @@ def _run(scaled_mel: np.ndarray) -> np.ndarray:
 def checked(embedding: np.ndarray, what: str, max_rows: int | None = None) -> np.ndarray:
     """A stored embedding ``(n, 96)`` as float32, read back from an artifact; ValueError naming ``what``
     when its shape is not that (or it has more than ``max_rows`` rows) or a value is not finite."""
-    if (
-        embedding.ndim != 2
-        or embedding.shape[0] < 1
-        or (max_rows is not None and embedding.shape[0] > max_rows)
-        or embedding.shape[1] != DIMENSIONS
-        or not np.all(np.isfinite(embedding))
-    ):
-        raise ValueError(f"{what} has shape {embedding.shape} or is non-finite")
-    return embedding.astype(np.float32)
+    from harmonic.serialization import checked_rows
+
+    return checked_rows(embedding, DIMENSIONS, what, max_rows)
 
 
 def embed(samples: np.ndarray, sr: int) -> np.ndarray:

@@ -324,9 +324,9 @@ def _whisper_rows(speech: np.ndarray) -> np.ndarray | None:
     precision, so that a template read back equals the one made); None for speech longer than the encoder
     reads (harmonic.whisper_encoder.MAX_SECONDS: no keyword is that long, and such a template is matched as
     before, without the rows)."""
-    from harmonic.whisper_encoder import MAX_SECONDS, encode
+    from harmonic.whisper_encoder import encode, reads
 
-    if speech.size > MAX_SECONDS * SR:
+    if not reads(speech.size, SR):
         return None
     return encode(speech, SR).astype(np.float16).astype(np.float32)
 

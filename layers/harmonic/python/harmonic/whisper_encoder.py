@@ -153,6 +153,12 @@ def network(mel: np.ndarray) -> np.ndarray:
     return _layer_norm(x, "layer_norm").astype(np.float32)
 
 
+def reads(samples: int, sr: int) -> bool:
+    """Whether a clip of ``samples`` at ``sr`` is short enough for the encoder (:data:`MAX_SECONDS`): callers
+    that can do without its rows ask first, :func:`encode` refuses the rest."""
+    return samples <= MAX_SECONDS * sr
+
+
 def encode_raw(samples: np.ndarray, sr: int) -> np.ndarray:
     """The encoder's rows ``(n, 512)`` of a mono clip, one per 20 ms of it (at least one), before centring.
     InvalidAudio for samples that are not mono numbers; ValueError for a clip over :data:`MAX_SECONDS`."""
@@ -163,7 +169,7 @@ def encode_raw(samples: np.ndarray, sr: int) -> np.ndarray:
         from harmonic.resample import resample
 
         y = resample(y, sr, SR)
-    if y.size > MAX_SECONDS * SR:
+    if not reads(y.size, SR):
         raise ValueError(f"whisper_encoder reads at most {MAX_SECONDS:g} s; the clip is {y.size / SR:.1f} s")
     pad = round(PAD_S * SR)
     padded = np.concatenate([np.zeros(pad), y, np.zeros(pad + 2 * HOP)])  # whole rows past the clip's end
@@ -181,10 +187,10 @@ def encode(samples: np.ndarray, sr: int) -> np.ndarray:
 
 def checked(rows: np.ndarray, what: str) -> np.ndarray:
     """``rows`` as float32 if they are ``(n ≥ 1, 512)`` and finite; ValueError naming ``what`` otherwise (for
-    rows read back from a stored artifact)."""
-    if rows.ndim != 2 or rows.shape[0] < 1 or rows.shape[1] != DIMENSIONS or not np.all(np.isfinite(rows)):
-        raise ValueError(f"{what} has shape {rows.shape} or is non-finite")
-    return rows.astype(np.float32)
+    rows read back from a stored artifact: harmonic.serialization.checked_rows)."""
+    from harmonic.serialization import checked_rows
+
+    return checked_rows(rows, DIMENSIONS, what)
 
 
 def best_scores(query: np.ndarray, examples: list[np.ndarray]) -> np.ndarray:
