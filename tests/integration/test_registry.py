@@ -148,6 +148,55 @@ def test_a_template_stored_before_whisper_rows_is_matched_without_them_until_reb
     assert again == current
 
 
+def test_a_template_with_the_sixth_layers_rows_is_matched_without_them_until_rebuilt(aws) -> None:
+    """Format-4 templates stored before the rows' id was (their rows the encoder's sixth layer's) are read
+    without the rows, which a clip's fifth-layer rows must not be compared with (logged and counted); a
+    rebuild stores the fifth layer's, with their id."""
+    from harmonic import Template
+    from harmonic.serialization import unpack
+
+    stored = service.create_pattern("weather", "template", _wav("enrol_weather_0.wav"), None)
+    key = f"patterns/{stored['pattern_id']}.bin"
+    data = aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read()
+    current = Template.from_bytes(data)
+    meta, arrays = unpack(data, b"HTPL")
+    del meta["whisper_rows"]
+    patterns = _read_older_template(aws, pack(b"HTPL", meta, arrays), key)
+    assert patterns.templates[stored["pattern_id"]].whisper is None
+    service.rebuild_pattern(stored["pattern_id"])
+    assert Template.from_bytes(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read()) == current
+
+
+def test_a_keyword_stored_before_its_encoder_rows_is_matched_without_them_until_rebuilt(aws) -> None:
+    """A keyword by spelling and example stored before their encoder rows were kept is read as it is
+    (logged and counted); a rebuild stores its example's rows and one per synthesized voice."""
+    from harmonic import phonetic, synthesis
+
+    stored = service.create_pattern("weather", "keyword", _wav("enrol_weather_0.wav"), None, text="weather")
+    key = f"patterns/{stored['pattern_id']}.bin"
+    current = phonetic.Keyword.from_bytes(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
+    assert current.whisper is not None
+    assert len(current.synthesized_whisper) == len(synthesis.VOICES)
+    older = phonetic.Keyword(
+        current.text,
+        current.pronunciations,
+        current.embedding,
+        current.synthesized,
+        current.synthesized_level,
+    )
+    aws.s3.put_object(Bucket=aws.bucket, Key=key, Body=older.to_bytes())
+    pattern_cache.clear()
+    without = pattern_cache.stats["without_embeddings"]
+    read = pattern_cache.current().keywords[stored["pattern_id"]]
+    assert pattern_cache.stats["without_embeddings"] == without + 1
+    assert read.whisper is None
+    assert read.synthesized_whisper == ()
+    service.rebuild_pattern(stored["pattern_id"])
+    rebuilt = pattern_cache.current().keywords[stored["pattern_id"]]
+    assert np.array_equal(rebuilt.whisper, current.whisper)
+    assert len(rebuilt.synthesized_whisper) == len(synthesis.VOICES)
+
+
 def test_a_keyword_stored_before_synthesized_examples_is_matched_without_them_until_rebuilt(aws) -> None:
     """A keyword by spelling stored by an earlier deployment (no examples synthesized from its spelling) is
     read as it is (logged and counted); a rebuild stores it with one synthesized example per voice."""

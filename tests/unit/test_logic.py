@@ -741,11 +741,12 @@ def test_speech_embeddings_move_a_names_margin_by_twice_their_score_past_the_neu
     assert returned == ["t-found", "t-plain"]  # margins 0.223 and 0.025; "absent" is not returned
 
 
-def test_whisper_rows_move_a_names_margin_by_one_and_a_half_times_their_score_past_the_neutral_point(
+def test_whisper_rows_move_a_names_margin_by_twice_their_score_past_the_neutral_point(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """docs/matching.md, "Whisper's encoder as evidence": a name whose templates keep Whisper's encoder rows
-    has its margin moved by 1.5 × (w − 0.34), w its templates' best score against the clip's rows. After
+    """docs/matching.md, "The encoder's fifth layer, and the synthesized examples' rows": a name whose
+    templates keep Whisper's encoder rows has its margin moved by 2 × (w − 0.38), w its templates' best
+    score against the clip's rows. After
     the enhancer the rows are those of the clip as it was before it (fetched once, even with a fingerprint
     selected as well); a clip over 29.5 s gets no such evidence."""
     import dataclasses
@@ -783,10 +784,10 @@ def test_whisper_rows_move_a_names_margin_by_one_and_a_half_times_their_score_pa
     scores = {"t-heard": 0.55, "t-other": 0.60, "t-plain": 0.60}
     _templates_score(monkeypatch, scores)
     found = {m["pattern_id"]: m for m in pattern_set.match(clip, 16_000, min_margin=-1.0)}
-    # 0.55 is 0.025 under the template threshold 0.575; w = 0.5 adds 1.5 × (0.5 − 0.34) = 0.24
+    # 0.55 is 0.025 under the template threshold 0.575; w = 0.5 adds 2 × (0.5 − 0.38) = 0.24
     assert found["t-heard"]["score"] == pytest.approx(0.575 - 0.025 + 0.24, abs=1e-3)
-    # 0.60 is 0.025 over; w = 0.1 takes 1.5 × 0.24 = 0.36 off
-    assert found["t-other"]["score"] == pytest.approx(0.575 + 0.025 - 0.36, abs=1e-3)
+    # 0.60 is 0.025 over; w = 0.1 takes 2 × 0.28 = 0.56 off
+    assert found["t-other"]["score"] == pytest.approx(0.575 + 0.025 - 0.56, abs=1e-3)
     assert found["t-plain"]["score"] == 0.60  # no rows: the detection's own score
     assert len(encoded) == 1
     assert encoded[0] is clip
@@ -807,6 +808,73 @@ def test_whisper_rows_move_a_names_margin_by_one_and_a_half_times_their_score_pa
     found = {m["pattern_id"]: m for m in pattern_set.match(long_clip, 16_000, min_margin=-1.0)}
     assert encoded == []
     assert found["t-heard"]["score"] == 0.55
+
+
+def test_a_keywords_synthesized_encoder_rows_join_a_recorded_examples_and_never_stand_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The rows a keyword's synthesized examples keep count with the name's recorded examples' rows (the
+    best of them all is w), for a name that has a recorded example with rows (a template, or a keyword
+    registered from one); a keyword by spelling alone gets no encoder evidence and costs no encoding."""
+    import dataclasses
+
+    import harmonic
+    from harmonic import Match, phonetic, whisper_encoder
+
+    clip = np.random.default_rng(4).standard_normal(32_000) * 0.1
+    rows = np.eye(6, 512, dtype=np.float32)  # the clip's rows
+    elsewhere = np.roll(rows, 100, axis=1)  # fits the clip at cosine 0
+    encoded: list[np.ndarray] = []
+
+    def encode(samples: np.ndarray, sr: int) -> np.ndarray:
+        encoded.append(samples)
+        return rows
+
+    monkeypatch.setattr(whisper_encoder, "encode", encode)
+    real_best_scores = whisper_encoder.best_scores
+    monkeypatch.setattr(  # cosine 1 -> 0.5, cosine 0 -> 0.1
+        whisper_encoder,
+        "best_scores",
+        lambda query, examples: 0.5 + 0.5 * (real_best_scores(query, examples) - 1.0) * 0.8,
+    )
+    template = dataclasses.replace(
+        harmonic.Template.from_bytes(_template_without_embedding()), whisper=elsewhere
+    )
+    spelled = phonetic.Keyword("weather", ("W EH DH ER",), synthesized_whisper=(elsewhere, rows))
+    from_example = phonetic.Keyword("music", ("M Y UW Z IH K",), whisper=elsewhere)
+    alone = phonetic.Keyword("stop", ("S T AA P",), synthesized_whisper=(rows,))
+    pattern_set = PatternSet.from_patterns(
+        [
+            Pattern("t-weather", "weather", "template", template.to_bytes()),
+            Pattern("k-weather", "weather", "keyword", spelled.to_bytes()),
+            Pattern("k-music", "music", "keyword", from_example.to_bytes()),
+            Pattern("k-stop", "stop", "keyword", alone.to_bytes()),
+        ]
+    )
+    _templates_score(monkeypatch, {"t-weather": 0.0})
+    _spotter_finds(
+        monkeypatch,
+        pattern_set,
+        Match("k-weather", 0.5, 1.0, 1.3),
+        Match("k-music", 0.5, 0.2, 0.6),
+        Match("k-stop", 0.5, 2.0, 2.3),
+    )
+    encoded.clear()  # (making the template encoded its example)
+    found = {m["pattern_id"]: m["score"] for m in pattern_set.match(clip, 16_000, min_margin=-1.0)}
+    # weather: its template's rows score 0.1, a synthesized example's 0.5: w = 0.5, + 2 × 0.12 on 0.5
+    # music: its example's rows alone (no synthesized ones), w = 0.1: 2 × (0.1 − 0.38) = −0.56 off 0.5
+    # stop: a keyword by spelling alone, its synthesized rows unread: the detection's own score
+    assert found == {
+        "k-weather": pytest.approx(0.74, abs=1e-3),
+        "k-music": 0.0,
+        "k-stop": 0.5,
+    }
+    assert len(encoded) == 1
+    assert encoded[0] is clip
+    # only keywords by spelling selected: no encoding at all
+    encoded.clear()
+    assert [m["pattern_id"] for m in pattern_set.match(clip, 16_000, selectors=["stop"])] == ["k-stop"]
+    assert encoded == []
 
 
 def test_a_keyword_registered_from_an_example_is_moved_by_its_embeddings(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from harmonic import phonetic, synthesis
-from harmonic.serialization import pack
+from harmonic.serialization import pack, unpack
 
 REPO = Path(__file__).resolve().parents[2]
 SR = 16_000
@@ -284,11 +284,68 @@ def test_a_keyword_by_spelling_keeps_one_synthesized_example_per_voice() -> None
         assert rows.shape[1] == 96
         assert 6 <= rows.shape[0] <= 40
         assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+    # and each rendering's Whisper encoder rows: one per 20 ms of its speech (4 per embedding row), unit
+    assert len(keyword.synthesized_whisper) == 8
+    assert keyword.whisper is None
+    for rows, embeddings in zip(keyword.synthesized_whisper, keyword.synthesized, strict=True):
+        assert rows.shape[1] == 512
+        assert abs(rows.shape[0] - 4 * embeddings.shape[0]) <= 8
+        assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=2e-3)
     # the same words, the same examples: registration is repeatable
     again = phonetic.Keyword.from_bytes(build_keyword("weather forecast", None)[0])
     for a, b in zip(keyword.synthesized, again.synthesized, strict=True):
         assert np.array_equal(a, b)
+    for a, b in zip(keyword.synthesized_whisper, again.synthesized_whisper, strict=True):
+        assert np.array_equal(a, b)
     assert again.synthesized_level == keyword.synthesized_level
+
+
+def test_a_keyword_registered_from_an_example_keeps_its_encoder_rows() -> None:
+    sys.path.insert(0, str(REPO / "functions"))
+    from harmonic_service.logic.patterns import build_keyword
+
+    example = REPO / "tests" / "data" / "keywords" / "enrol_weather_0.wav"
+    keyword = phonetic.Keyword.from_bytes(build_keyword(None, example.read_bytes())[0])
+    assert keyword.whisper is not None
+    assert keyword.whisper.shape[1] == 512
+    assert keyword.synthesized_whisper == ()  # no spelling to speak
+    # one row per 20 ms of the example's speech, as its speech embeddings have one per 80 ms
+    assert abs(keyword.whisper.shape[0] - 4 * keyword.embedding.shape[0]) <= 8
+
+
+def test_encoder_rows_round_trip_and_bad_or_other_ones_are_refused() -> None:
+    rng = np.random.default_rng(3)
+    rows = tuple(rng.standard_normal((n, 512)).astype(np.float16).astype(np.float32) for n in (20, 28))
+    keyword = phonetic.Keyword("weather", ("W EH DH ER",), None, (), None, rows[0], rows)
+    data = keyword.to_bytes()
+    back = phonetic.Keyword.from_bytes(data)
+    assert np.array_equal(back.whisper, rows[0])
+    assert all(np.array_equal(a, b) for a, b in zip(rows, back.synthesized_whisper, strict=True))
+    # rows another encoder depth or centre made (another id, or none) are read as none
+    meta, arrays = unpack(data, b"HKWD")
+    assert meta["whisper_rows"] == "whisper-base/5"
+    for other in ({k: v for k, v in meta.items() if k != "whisper_rows"}, {**meta, "whisper_rows": "x/6"}):
+        read = phonetic.Keyword.from_bytes(pack(b"HKWD", other, arrays))
+        assert read.whisper is None
+        assert read.synthesized_whisper == ()
+    joined = arrays["synthesized_whisper"]
+    for bad in (
+        {"whisper": np.zeros((3, 96), "<f2")},
+        {"whisper": np.zeros((1025, 512), "<f2")},  # over 20 s of rows
+        {"synthesized_whisper_rows": None},  # counts missing
+        {"synthesized_whisper": joined, "synthesized_whisper_rows": np.array([20, 27], "<i4")},
+        {
+            "synthesized_whisper": joined[:, :500].copy(),
+            "synthesized_whisper_rows": np.array([20, 28], "<i4"),
+        },
+        {
+            "synthesized_whisper": np.full((48, 512), np.inf, "<f2"),
+            "synthesized_whisper_rows": np.array([20, 28], "<i4"),
+        },
+    ):
+        merged = {name: value for name, value in {**arrays, **bad}.items() if value is not None}
+        with pytest.raises(ValueError, match="whisper"):
+            phonetic.Keyword.from_bytes(pack(b"HKWD", meta, merged))
 
 
 def test_synthesized_examples_round_trip_and_bad_ones_are_refused() -> None:

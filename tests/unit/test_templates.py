@@ -175,6 +175,8 @@ def test_a_template_keeps_its_examples_speech_embeddings_and_rejects_bad_ones(ma
 def test_a_template_keeps_its_examples_whisper_rows_and_rejects_bad_ones(manifest) -> None:
     import dataclasses
 
+    from harmonic.serialization import pack, unpack
+
     y = _read(manifest["enrol"][3]["file"])
     template = make_template(y, SR)
     assert template.whisper is not None
@@ -183,6 +185,14 @@ def test_a_template_keeps_its_examples_whisper_rows_and_rejects_bad_ones(manifes
     assert abs(template.whisper.shape[0] - round(template.duration_s / 0.02)) <= 2
     assert np.allclose(np.linalg.norm(template.whisper, axis=1), 1.0, atol=2e-3)
     assert Template.from_bytes(template.to_bytes()) == template  # float16 on disk, and equal read back
+    # rows another encoder depth or centre made (the sixth layer's, stored before their id was) are not
+    # compared with a clip's fifth-layer rows: the template is read without them
+    meta, arrays = unpack(template.to_bytes(), b"HTPL")
+    assert meta["whisper_rows"] == "whisper-base/5"
+    for other in ({k: v for k, v in meta.items() if k != "whisper_rows"}, {**meta, "whisper_rows": "x/6"}):
+        read = Template.from_bytes(pack(b"HTPL", other, arrays))
+        assert read.whisper is None
+        assert read.embedding is not None
     without = dataclasses.replace(template, whisper=None)
     assert Template.from_bytes(without.to_bytes()).whisper is None
     assert without != template

@@ -43,13 +43,29 @@ def test_the_numpy_port_computes_what_ctranslate2_computes() -> None:
     features = whisper_encoder.log_mel(np.pad(y, (0, 30 * sr - y.size)))
     assert features.shape == (80, 3000)
     assert np.abs(features[:, : reference["features"].shape[1]] - reference["features"]).max() < 1e-4
-    rows = whisper_encoder.network(features)
+    rows = whisper_encoder.network(features, depth=6)  # the whole encoder, as CTranslate2 runs it
     assert rows.shape == (1500, 512)
     expected = reference["encoded"]
     assert expected.shape == (-(-y.size // 320), 512)
     got = rows[: expected.shape[0]]
     cosine = np.sum(got * expected, axis=1) / np.linalg.norm(got, axis=1) / np.linalg.norm(expected, axis=1)
     assert cosine.min() > 0.995
+
+
+def test_clips_are_read_after_the_fifth_of_six_layers() -> None:
+    """The service compares the fifth layer's rows (docs/matching.md, "The encoder's fifth layer, and the
+    synthesized examples' rows"): the clip's rows are those of five layers and the final norm, not the whole
+    encoder's; no depth outside 1..6."""
+    y, sr = _read(DATA / "keywords" / "query_weather_0.wav")
+    padded = np.concatenate([np.zeros(1600), y, np.zeros(1600 + 640)])
+    rows = whisper_encoder.encode_raw(y, sr)
+    fifth = whisper_encoder.network(whisper_encoder.log_mel(padded), depth=5)[5 : 5 + rows.shape[0]]
+    sixth = whisper_encoder.network(whisper_encoder.log_mel(padded), depth=6)[5 : 5 + rows.shape[0]]
+    assert np.allclose(rows, fifth, atol=1e-5)
+    assert not np.allclose(rows, sixth, atol=0.1)
+    for depth in (0, 7):
+        with pytest.raises(ValueError, match="1 to 6 layers"):
+            whisper_encoder.network(whisper_encoder.log_mel(padded), depth=depth)
 
 
 def test_one_unit_row_every_20_ms_whatever_the_level_and_rate() -> None:

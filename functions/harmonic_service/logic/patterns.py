@@ -12,7 +12,7 @@ the match stage calls `PatternSet.match`. Three kinds:
 Templates and keywords that share a name are one keyword: a clip's match for it is the best of them (by the
 margin over each kind's threshold), that margin moved by the speech embeddings its examples keep
 (harmonic.speech_embedding: templates, and keywords registered from an example) and by Whisper's encoder rows
-its templates keep (harmonic.whisper_encoder), reported once.
+its examples keep (harmonic.whisper_encoder), reported once.
 """
 
 from __future__ import annotations
@@ -80,18 +80,19 @@ def build_keyword(
     installed). ValueError when neither is given.
     """
     from harmonic import phonetic
-    from harmonic.templates import example_embedding
+    from harmonic.templates import example_embedding, example_whisper_rows
 
     if not text and wav is None:
         raise ValueError("a keyword needs its text, an example, or both")
     pronunciations: list[str] = []
     synthesized: tuple[np.ndarray, ...] = ()
+    synthesized_whisper: tuple[np.ndarray, ...] = ()
     level = None
     if text:
         pronunciations.append(phonetic.pronounce_text(text))
-        synthesized, level = _synthesized_examples(phonetic.keyword_words(text))
+        synthesized, synthesized_whisper, level = _synthesized_examples(phonetic.keyword_words(text))
     duration_s = 0.0
-    embedding = None
+    embedding = whisper = None
     if wav is not None:
         clip = harmonic.decode_audio(wav, limits)
         samples = harmonic.resample(clip.samples, clip.sample_rate, SAMPLE_RATE)
@@ -105,29 +106,41 @@ def build_keyword(
         pronunciations.append(phones)
         duration_s = clip.duration_s
         embedding = example_embedding(samples, SAMPLE_RATE)
+        whisper = example_whisper_rows(samples, SAMPLE_RATE)
+        if whisper is not None and whisper.shape[0] > phonetic.MAX_WHISPER_ROWS:
+            whisper = None  # over 20 s of speech in a word's example: kept without the rows, never unreadable
     keyword = Keyword(
-        text.strip() if text else None, tuple(dict.fromkeys(pronunciations)), embedding, synthesized, level
+        text.strip() if text else None,
+        tuple(dict.fromkeys(pronunciations)),
+        embedding,
+        synthesized,
+        level,
+        whisper,
+        synthesized_whisper,
     )
     return keyword.to_bytes(), duration_s
 
 
-def _synthesized_examples(words: list[str]) -> tuple[tuple[np.ndarray, ...], float | None]:
-    """The speech embeddings of ``words`` spoken by harmonic.synthesis.VOICES, and where they stand on
-    background speech (harmonic.synthesis.background_level: what their evidence is measured from). None of
-    either where the eSpeak NG library is not installed (it rides in the speech layer with PocketSphinx, so a
-    deployment that can register keywords has it) or a child process failed: the keyword is registered
+def _synthesized_examples(
+    words: list[str],
+) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], float | None]:
+    """The speech embeddings and Whisper encoder rows of ``words`` spoken by harmonic.synthesis.VOICES
+    (harmonic.synthesis.spoken_examples), and where the embeddings stand on background speech
+    (harmonic.synthesis.background_level: what their evidence is measured from). None of them where the
+    eSpeak NG library is not installed (it rides in the speech layer with PocketSphinx, so a deployment that
+    can register keywords has it) or a child process failed: the keyword is registered
     without them, as an older one, which the pattern cache notes and a rebuild completes, rather than not at
     all."""
     from harmonic import synthesis
 
     try:
-        examples = synthesis.example_embeddings(" ".join(words))
+        examples, rows = synthesis.spoken_examples(" ".join(words))
     except RuntimeError:  # SynthesisUnavailable is one
-        return (), None
+        return (), (), None
     try:
-        return examples, synthesis.background_level(examples, words)
+        return examples, rows, synthesis.background_level(examples, words)
     except ValueError:  # no examples, or a keyword every background sentence says: the fixed neutral point
-        return examples, None
+        return examples, rows, None
 
 
 #: Where a fingerprint's score stands at its significance threshold (harmonic.fingerprint: s / (s + 4)).
@@ -161,16 +174,17 @@ SYNTHESIZED_WEIGHT = 10.0
 SYNTHESIZED_OFFSET = 0.034
 SYNTHESIZED_NEUTRAL = 0.515
 
-#: How the evidence of Whisper's encoder (harmonic.whisper_encoder: the best score ``w`` of a name's
-#: templates' encoder rows against the clip's, 0..1) joins its margin: ``+ WHISPER_WEIGHT · (w −
-#: WHISPER_NEUTRAL)``, two-sided like a recorded example's speech embeddings. Chosen on the tuned split of
-#: ``make eval`` alone: of the weights 0.25–4 (each with the neutral point that keeps 5 % of that split's
-#: sentences without a keyword over the threshold, pooled over the five conditions and both example counts),
-#: 1.5 ranked the right keyword first most often (0.948 of the queries, averaged over the ten cells, against
-#: 0.935 without), the more returned of the two weights tied there. docs/matching.md, "Whisper's encoder as
-#: evidence".
-WHISPER_WEIGHT = 1.5
-WHISPER_NEUTRAL = 0.34
+#: How the evidence of Whisper's encoder (harmonic.whisper_encoder: the best score ``w`` against the clip's
+#: rows of a name's recorded examples' encoder rows and, with them, of its keywords' synthesized examples',
+#: 0..1) joins its margin: ``+ WHISPER_WEIGHT · (w − WHISPER_NEUTRAL)``, two-sided like a recorded example's
+#: speech embeddings. Chosen on the tuned split of ``make eval`` alone: of the weights 1–3 (each with the
+#: neutral point that keeps 5 % of that split's sentences without a keyword over the threshold, pooled over
+#: the five conditions and both example counts), with the fifth layer's rows and the synthesized examples'
+#: among them, 2 ranked the right keyword first most often (0.970 of the queries, averaged over the ten
+#: cells, against 0.952 with the sixth layer's rows of the recorded examples alone, at 1.5 and 0.34).
+#: docs/matching.md, "The encoder's fifth layer, and the synthesized examples' rows".
+WHISPER_WEIGHT = 2.0
+WHISPER_NEUTRAL = 0.38
 
 
 def synthesized_neutral(keyword: Keyword) -> float:
@@ -349,7 +363,8 @@ class PatternSet:
         embeddings"), and the best score ``s`` of the examples synthesized from a keyword's spelling raises
         it by ``SYNTHESIZED_WEIGHT · max(0, s − n)``, ``n`` the keyword's :func:`synthesized_neutral` (with
         several keywords by spelling under the name, the largest raise; "Synthesized examples"). When its
-        templates keep Whisper's encoder rows, their best score ``w`` against the rows of the clip as it was
+        recorded examples keep Whisper's encoder rows, their best score ``w`` (theirs and its synthesized
+        examples': :meth:`_whisper_evidence`) against the rows of the clip as it was
         before the enhancer (``clip_before_enhancer``; the encoder was trained on noisy speech, and the
         enhancer's artefacts are not what it learned) moves the margin by ``WHISPER_WEIGHT · (w −
         WHISPER_NEUTRAL)``; not for a clip over harmonic.whisper_encoder.MAX_SECONDS. The match's score is
@@ -423,15 +438,24 @@ class PatternSet:
         clip_before_enhancer: Callable[[], np.ndarray],
         sr: int,
     ) -> dict[str, float]:
-        """Per name among ``best``: the best score of its chosen templates' Whisper encoder rows against the
-        clip's (harmonic.whisper_encoder.best_scores); empty when none keeps rows or the clip is too long."""
+        """Per name among ``best`` with a recorded example that keeps Whisper's encoder rows (a template's, or
+        a keyword's registered from an example): the best score against the clip's rows
+        (harmonic.whisper_encoder.best_scores) of those rows and of the rows its chosen keywords'
+        synthesized examples keep. Empty when no name has such an example or the clip is too long.
+
+        A keyword by spelling alone gets none: the encoder (200 ms for a 5 s clip) would run for every
+        registry of keywords by spelling, whose match stage is held to p95 ≤ 300 ms (docs/matching.md)."""
         rows: dict[str, list[np.ndarray]] = {}
-        for pattern_id, template in self.templates.items():
+        for pattern_id, artifact in (*self.templates.items(), *self.keywords.items()):
             name = self.names[pattern_id]
-            if pattern_id in chosen and name in best and template.whisper is not None:
-                rows.setdefault(name, []).append(template.whisper)
+            if pattern_id in chosen and name in best and artifact.whisper is not None:
+                rows.setdefault(name, []).append(artifact.whisper)
         if not rows:
             return {}
+        for pattern_id, keyword in self.keywords.items():
+            name = self.names[pattern_id]
+            if pattern_id in chosen and name in rows:
+                rows[name].extend(keyword.synthesized_whisper)
         from harmonic import whisper_encoder
 
         clip = clip_before_enhancer()
@@ -466,7 +490,8 @@ class PatternSet:
         `audio_before_enhancer`: when `enhanced`, fetches the clip as it was before DeepFilterNet3 (at `sr`),
         which fingerprints are matched on (a speech enhancer keeps the speech over a recording and takes the
         music out: docs/design.md, "Matching accuracy") and Whisper's encoder reads (:meth:`_by_name`). Called
-        at most once, only when a fingerprint or a template with encoder rows is selected.
+        at most once, only when a fingerprint or an example with encoder rows (a template, a keyword
+        registered from one) is selected.
         """
         chosen = self.selected(selectors, viewer)
         templates = {pattern_id: t for pattern_id, t in self.templates.items() if pattern_id in chosen}

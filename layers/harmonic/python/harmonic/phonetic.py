@@ -27,7 +27,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -63,6 +63,7 @@ MAX_PRONUNCIATIONS = 16
 MAX_PHONES = 64
 MAX_EMBEDDING_ROWS = 256  # an example's speech embeddings: one row per 80 ms, 20 s at most
 MAX_SYNTHESIZED = 16  # synthesized examples a keyword keeps (harmonic.synthesis.VOICES: 8)
+MAX_WHISPER_ROWS = 4 * MAX_EMBEDDING_ROWS  # an example's Whisper encoder rows: one per 20 ms, 20 s at most
 #: Least voiced audio (seconds, by harmonic.f0) an example must hold to count as speech.
 MIN_VOICED_S = 0.08
 #: A held note (:func:`longest_note_seconds`): the pitch moves by less than this many cents from one 10 ms
@@ -264,12 +265,16 @@ class Keyword:
     embeddings of the example it was registered from (if one was), and those of its spelling spoken by
     synthetic voices (harmonic.synthesis; if it has a spelling and was registered since they are kept).
 
+    Both kinds of example also keep Whisper's encoder rows (harmonic.whisper_encoder), since 2026-12-02.
+
     Serialized with :mod:`harmonic.serialization` (tag ``HKWD``; arrays ``embedding``, absent without an
     example and in those registered before examples' embeddings were kept, and ``synthesized`` with
     ``synthesized_rows``, the synthesized examples' rows end to end and each one's row count, absent in
     older artifacts; ``synthesized_level`` in its metadata, absent in artifacts from before it was
-    measured); :meth:`from_bytes` checks every bound and phone, so an artifact that is not one raises
-    ValueError.
+    measured; ``whisper`` and ``synthesized_whisper`` with ``synthesized_whisper_rows`` (float16), with
+    ``whisper_rows`` in the metadata naming what made them (harmonic.whisper_encoder.ROWS: rows another
+    encoder depth or centre made are read as none); :meth:`from_bytes` checks every bound and phone, so an
+    artifact that is not one raises ValueError.
     """
 
     text: str | None
@@ -281,11 +286,16 @@ class Keyword:
     #: where the synthesized examples stand on background speech (harmonic.synthesis.background_level,
     #: 0..1); None without synthesized examples and in keywords registered before it was measured
     synthesized_level: float | None = field(default=None, compare=False)
+    #: ``(n, 512)`` Whisper encoder rows of the recorded example (harmonic.templates.example_whisper_rows);
+    #: None without an example or in keywords registered before they were kept; not compared by ``==``
+    whisper: np.ndarray | None = field(default=None, compare=False)
+    #: ``(n, 512)`` Whisper encoder rows per synthetic voice that spoke the spelling; not compared by ``==``
+    synthesized_whisper: tuple[np.ndarray, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.pronunciations) <= MAX_PRONUNCIATIONS:
             raise ValueError(f"a keyword has 1 to {MAX_PRONUNCIATIONS} pronunciations")
-        if len(self.synthesized) > MAX_SYNTHESIZED:
+        if max(len(self.synthesized), len(self.synthesized_whisper)) > MAX_SYNTHESIZED:
             raise ValueError(f"a keyword keeps at most {MAX_SYNTHESIZED} synthesized examples")
         level = self.synthesized_level
         if level is not None and (
@@ -312,10 +322,22 @@ class Keyword:
         if self.synthesized:
             arrays["synthesized"] = np.concatenate(self.synthesized).astype("<f4")
             arrays["synthesized_rows"] = np.array([e.shape[0] for e in self.synthesized], dtype="<i4")
+        if self.whisper is not None:
+            arrays["whisper"] = self.whisper.astype("<f2")
+        if self.synthesized_whisper:
+            arrays["synthesized_whisper"] = np.concatenate(self.synthesized_whisper).astype("<f2")
+            arrays["synthesized_whisper_rows"] = np.array(
+                [rows.shape[0] for rows in self.synthesized_whisper], dtype="<i4"
+            )
+        if self.whisper is not None or self.synthesized_whisper:
+            from harmonic.whisper_encoder import ROWS
+
+            meta["whisper_rows"] = ROWS
         return pack(b"HKWD", meta, arrays)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Keyword:
+        from harmonic import whisper_encoder
         from harmonic.serialization import unpack
         from harmonic.speech_embedding import checked
 
@@ -328,25 +350,46 @@ class Keyword:
         embedding = arrays.get("embedding")
         if embedding is not None:
             embedding = checked(embedding, "keyword embedding", MAX_EMBEDDING_ROWS)
+        whisper = arrays.get("whisper")
+        if whisper is not None:
+            whisper = whisper_encoder.checked(whisper, "keyword whisper rows", MAX_WHISPER_ROWS)
+        synthesized_whisper = _synthesized(
+            arrays, "synthesized_whisper", MAX_WHISPER_ROWS, whisper_encoder.checked
+        )
+        if (
+            meta.get("whisper_rows") != whisper_encoder.ROWS
+        ):  # rows of another depth or centre: not comparable
+            whisper, synthesized_whisper = None, ()
         return cls(
-            text, tuple(pronunciations), embedding, _synthesized(arrays), meta.get("synthesized_level")
+            text,
+            tuple(pronunciations),
+            embedding,
+            _synthesized(arrays, "synthesized", MAX_EMBEDDING_ROWS, checked),
+            meta.get("synthesized_level"),
+            whisper,
+            synthesized_whisper,
         )
 
 
-def _synthesized(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """The synthesized examples of a ``HKWD`` artifact's arrays (none in older ones), every bound checked."""
-    from harmonic.speech_embedding import checked
-
-    rows, joined = arrays.get("synthesized_rows"), arrays.get("synthesized")
+def _synthesized(
+    arrays: dict[str, np.ndarray],
+    name: str,
+    max_rows: int,
+    checked: Callable[[np.ndarray, str, int], np.ndarray],
+) -> tuple[np.ndarray, ...]:
+    """The synthesized examples' rows of a ``HKWD`` artifact's arrays (array ``name`` and its row counts
+    ``{name}_rows``; none in older artifacts), every bound checked (``checked``: the rows' own check)."""
+    rows, joined = arrays.get(f"{name}_rows"), arrays.get(name)
+    what = "keyword " + name.replace("_", " ").replace("synthesized", "synthesized examples")
     if rows is None and joined is None:
         return ()
     if rows is None or joined is None or rows.ndim != 1 or not 1 <= rows.size <= MAX_SYNTHESIZED:
-        raise ValueError(f"keyword synthesized examples: 1 to {MAX_SYNTHESIZED} row counts and their rows")
-    if rows.dtype.kind != "i" or rows.min() < 1 or rows.max() > MAX_EMBEDDING_ROWS:
-        raise ValueError(f"keyword synthesized row counts must be 1 to {MAX_EMBEDDING_ROWS}")
-    joined = checked(joined, "keyword synthesized examples", int(rows.sum()))
+        raise ValueError(f"{what}: 1 to {MAX_SYNTHESIZED} row counts and their rows")
+    if rows.dtype.kind != "i" or rows.min() < 1 or rows.max() > max_rows:
+        raise ValueError(f"{what}: row counts must be 1 to {max_rows}")
+    joined = checked(joined, what, int(rows.sum()))
     if joined.shape[0] != int(rows.sum()):
-        raise ValueError("keyword synthesized examples: the rows do not add up to their counts")
+        raise ValueError(f"{what}: the rows do not add up to their counts")
     return tuple(np.split(joined, np.cumsum(rows)[:-1]))
 
 

@@ -163,21 +163,33 @@ def speak(text: str, voice: str, rate: int = 160, pitch: int = 50, sr: int = 16_
 
 def example_embeddings(text: str) -> tuple[np.ndarray, ...]:
     """The speech embeddings (harmonic.templates.example_embedding) of ``text`` spoken by every one of
-    ``VOICES``: what a keyword registered by its text keeps as its synthesized examples.
+    ``VOICES`` (:func:`spoken_examples` without the encoder rows)."""
+    return spoken_examples(text, whisper=False)[0]
 
-    About 0.25 s for a word (the child process and synthesis ~0.08 s, the embedding network the rest). A
-    rendering without speech enough to embed (InvalidAudio) is left out.
+
+def spoken_examples(text: str, whisper: bool = True) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """What a keyword registered by its text keeps as its synthesized examples: ``text`` spoken by every one
+    of ``VOICES``, each rendering's speech embeddings (harmonic.templates.example_embedding) and, with
+    ``whisper``, its Whisper encoder rows (harmonic.templates.example_whisper_rows), rendering by rendering.
+
+    About 0.25 s for a word (the child process and synthesis ~0.08 s, the embedding network the rest) and
+    0.3 s more for the encoder rows. A rendering without speech enough to embed (InvalidAudio) is left out of
+    both.
     """
     from harmonic import InvalidAudio
-    from harmonic.templates import example_embedding
+    from harmonic.templates import example_embedding, example_whisper_rows
 
-    out = []
+    embeddings, rows = [], []
     for samples in speak_all(text):
         try:
-            out.append(example_embedding(samples, 16_000))
+            embedding = example_embedding(samples, 16_000)
         except InvalidAudio:
             continue
-    return tuple(out)
+        embeddings.append(embedding)
+        encoded = example_whisper_rows(samples, 16_000) if whisper else None
+        if encoded is not None:
+            rows.append(encoded)
+    return tuple(embeddings), tuple(rows)
 
 
 #: The background as scripts/make_synthesis_background.py computed it (:func:`synthesize_background`, 48

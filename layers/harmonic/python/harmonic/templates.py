@@ -58,6 +58,7 @@ from harmonic.matching import Match
 from harmonic.serialization import check_format, pack, unpack
 from harmonic.spectral import hz_to_mel, mel_to_hz, stft_power
 from harmonic.speech_embedding import checked
+from harmonic.whisper_encoder import ROWS as WHISPER_ROWS
 from harmonic.whisper_encoder import checked as whisper_rows
 
 SR = 16_000
@@ -97,7 +98,9 @@ class Template:
     #: template built by hand without them (match_templates does not use them; the service's PatternSet does).
     embedding: np.ndarray | None = None
     #: The example's rows of Whisper's encoder ``(n, 512)``, centred unit rows (harmonic.whisper_encoder),
-    #: stored as float16; None in a template from before them (format 2 or 3) or built by hand.
+    #: stored as float16 with the id of what made them (harmonic.whisper_encoder.ROWS); None in a template
+    #: from before them (format 2 or 3), in one whose rows another depth or centre made (read without them),
+    #: or built by hand.
     whisper: np.ndarray | None = None
 
     @property
@@ -107,13 +110,16 @@ class Template:
     def to_bytes(self) -> bytes:
         """A compact versioned binary form (see :mod:`harmonic.serialization`; never pickle). Formats 2
         (from before the speech embeddings) and 3 (from before the encoder rows) are still read, as a template
-        without what they lack."""
+        without what they lack; so is one whose encoder rows another encoder depth or centre made (its
+        ``whisper_rows`` not harmonic.whisper_encoder.ROWS, or absent: the sixth layer's, before
+        2026-12-02)."""
         meta = {"format": _FORMAT, "duration_s": self.duration_s, "warps": list(self.warps)}
         arrays = {"mel_db": self.mel_db.astype("<f4")}
         if self.embedding is not None:
             arrays["embedding"] = self.embedding.astype("<f4")
         if self.whisper is not None:
             arrays["whisper"] = self.whisper.astype("<f2")
+            meta["whisper_rows"] = WHISPER_ROWS
         return pack(_KIND, meta, arrays)
 
     @classmethod
@@ -135,6 +141,8 @@ class Template:
             raise ValueError("corrupt template: empty or non-finite")
         embedding = arrays.get("embedding") if meta["format"] != _MEL_ONLY_FORMAT else None
         whisper = arrays.get("whisper") if meta["format"] == _FORMAT else None
+        if meta.get("whisper_rows") != WHISPER_ROWS:  # rows of another depth or centre: not comparable
+            whisper = None
         return cls(
             mel_db=mel_db.astype(np.float32),
             warps=warps,
@@ -291,6 +299,14 @@ def example_embedding(samples: np.ndarray, sr: int) -> np.ndarray:
     :func:`make_template`, but for no least length of speech."""
     y = _at_16k(samples, sr, "example_embedding", "keyword example")
     return _speech_embedding(y, *_speech_span(_power(y)))
+
+
+def example_whisper_rows(samples: np.ndarray, sr: int) -> np.ndarray | None:
+    """Whisper's encoder rows ``(n, 512)`` of a keyword example's speech, trimmed as :func:`make_template`
+    trims it and stored as a template stores them (:func:`_whisper_rows`: None past what the encoder reads).
+    InvalidAudio as :func:`example_embedding`."""
+    y = _at_16k(samples, sr, "example_whisper_rows", "keyword example")
+    return _whisper_rows(_frames_of(y, *_speech_span(_power(y))))
 
 
 def make_template(samples: np.ndarray, sr: int) -> Template:
