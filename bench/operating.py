@@ -20,7 +20,8 @@ Prints, and writes to bench/results/operating.json (read by bench/cost.py):
     keywords (p50/p95 of 20 runs, one thread; goal p95 <= 300 ms), the cost per keyword and per audio second
     (a fit over 10/50/100 keywords and 2.5/5/10 s), the same 5 s clip against 100 templates beside it and
     against 100 keywords registered both ways (spelling and one example: the speech embeddings and Whisper's
-    encoder rows too; the encoder's time on the clip alone, and its first run in a fresh interpreter), and
+    encoder rows too, the example's and its eight synthesized renderings'; the encoder's time on the clip
+    alone, and its first run in a fresh interpreter), and
     the cold cost: importing harmonic.phonetic + pocketsphinx in a fresh interpreter, and building the first
     search.
 
@@ -590,7 +591,7 @@ def keyword_figures(runs: int = 20) -> dict[str, Any]:
     out["embed_5s"] = _warm_stats(lambda: embed(y, 16_000), 7)
     from harmonic import whisper_encoder
 
-    # what the fused registry pays for its templates' Whisper evidence: the clip's rows, once per match
+    # what the fused registry pays for its names' Whisper evidence: the clip's rows, once per match
     out["whisper_5s"] = _warm_stats(lambda: whisper_encoder.encode(y, 16_000), 7)
     bare = _fresh_ms("import numpy")
     out["embedding_load_ms"] = (
@@ -653,7 +654,7 @@ def _print_keyword_figures(figures: dict[str, Any]) -> None:
         f"(import, weights, one clip) {figures['embedding_load_ms']:.0f}"
     )
     print(
-        f"    of which Whisper's encoder on the 5 s clip (the templates' encoder rows): p50 "
+        f"    of which Whisper's encoder on the 5 s clip (for the examples' encoder rows): p50 "
         f"{figures['whisper_5s']['median_ms']:.0f}, p95 {figures['whisper_5s']['p95_ms']:.0f}; first "
         f"encoding in a process (import, weights, one clip) {figures['whisper_load_ms']:.0f}"
     )

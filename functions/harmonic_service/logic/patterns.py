@@ -443,7 +443,7 @@ class PatternSet:
         (harmonic.whisper_encoder.best_scores) of those rows and of the rows its chosen keywords'
         synthesized examples keep. Empty when no name has such an example or the clip is too long.
 
-        A keyword by spelling alone gets none: the encoder (200 ms for a 5 s clip) would run for every
+        A keyword by spelling alone gets none: the encoder (~150 ms for a 5 s clip) would run for every
         registry of keywords by spelling, whose match stage is held to p95 ≤ 300 ms (docs/matching.md)."""
         rows: dict[str, list[np.ndarray]] = {}
         for pattern_id, artifact in (*self.templates.items(), *self.keywords.items()):

@@ -354,17 +354,20 @@ class Keyword:
         if whisper is not None:
             whisper = whisper_encoder.checked(whisper, "keyword whisper rows", MAX_WHISPER_ROWS)
         synthesized_whisper = _synthesized(
-            arrays, "synthesized_whisper", MAX_WHISPER_ROWS, whisper_encoder.checked
+            arrays,
+            "synthesized_whisper",
+            "keyword synthesized whisper rows",
+            MAX_WHISPER_ROWS,
+            whisper_encoder.checked,
         )
-        if (
-            meta.get("whisper_rows") != whisper_encoder.ROWS
-        ):  # rows of another depth or centre: not comparable
+        # rows another encoder depth or centre made are not comparable with a clip's: read as none
+        if meta.get("whisper_rows") != whisper_encoder.ROWS:
             whisper, synthesized_whisper = None, ()
         return cls(
             text,
             tuple(pronunciations),
             embedding,
-            _synthesized(arrays, "synthesized", MAX_EMBEDDING_ROWS, checked),
+            _synthesized(arrays, "synthesized", "keyword synthesized examples", MAX_EMBEDDING_ROWS, checked),
             meta.get("synthesized_level"),
             whisper,
             synthesized_whisper,
@@ -374,13 +377,14 @@ class Keyword:
 def _synthesized(
     arrays: dict[str, np.ndarray],
     name: str,
+    what: str,
     max_rows: int,
     checked: Callable[[np.ndarray, str, int], np.ndarray],
 ) -> tuple[np.ndarray, ...]:
     """The synthesized examples' rows of a ``HKWD`` artifact's arrays (array ``name`` and its row counts
-    ``{name}_rows``; none in older artifacts), every bound checked (``checked``: the rows' own check)."""
+    ``{name}_rows``; none in older artifacts), every bound checked (``checked``: the rows' own check) and
+    ``what`` named in the ValueError."""
     rows, joined = arrays.get(f"{name}_rows"), arrays.get(name)
-    what = "keyword " + name.replace("_", " ").replace("synthesized", "synthesized examples")
     if rows is None and joined is None:
         return ()
     if rows is None or joined is None or rows.ndim != 1 or not 1 <= rows.size <= MAX_SYNTHESIZED:

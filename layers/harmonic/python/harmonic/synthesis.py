@@ -173,8 +173,8 @@ def spoken_examples(text: str, whisper: bool = True) -> tuple[tuple[np.ndarray, 
     ``whisper``, its Whisper encoder rows (harmonic.templates.example_whisper_rows), rendering by rendering.
 
     About 0.25 s for a word (the child process and synthesis ~0.08 s, the embedding network the rest) and
-    0.3 s more for the encoder rows. A rendering without speech enough to embed (InvalidAudio) is left out of
-    both.
+    ~0.2 s more for the encoder rows (eight encodings). A rendering without speech enough to embed
+    (InvalidAudio) is left out of both.
     """
     from harmonic import InvalidAudio
     from harmonic.templates import example_embedding, example_whisper_rows
