@@ -741,6 +741,28 @@ def test_speech_embeddings_move_a_names_margin_by_twice_their_score_past_the_neu
     assert returned == ["t-found", "t-plain"]  # margins 0.223 and 0.025; "absent" is not returned
 
 
+def _whisper_rows_are(monkeypatch: pytest.MonkeyPatch, rows: np.ndarray) -> list[np.ndarray]:
+    """Make whisper_encoder.encode return ``rows`` for any clip (recording each clip it is given, in the
+    list returned) and best_scores map the real comparison's score onto 0.1..0.5: an example found at
+    cosine 1 scores 0.5, one at cosine 0 scores 0.1, so the join's arithmetic is plain."""
+    from harmonic import whisper_encoder
+
+    encoded: list[np.ndarray] = []
+
+    def encode(samples: np.ndarray, sr: int) -> np.ndarray:
+        encoded.append(samples)
+        return rows
+
+    monkeypatch.setattr(whisper_encoder, "encode", encode)
+    real_best_scores = whisper_encoder.best_scores
+    monkeypatch.setattr(
+        whisper_encoder,
+        "best_scores",
+        lambda query, examples: 0.5 + 0.5 * (real_best_scores(query, examples) - 1.0) * 0.8,
+    )
+    return encoded
+
+
 def test_whisper_rows_move_a_names_margin_by_twice_their_score_past_the_neutral_point(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -752,7 +774,6 @@ def test_whisper_rows_move_a_names_margin_by_twice_their_score_past_the_neutral_
     import dataclasses
 
     import harmonic
-    from harmonic import whisper_encoder
 
     clip = np.random.default_rng(4).standard_normal(32_000) * 0.1
     plain = _template_without_embedding()
@@ -760,20 +781,8 @@ def test_whisper_rows_move_a_names_margin_by_twice_their_score_past_the_neutral_
     rows = np.eye(6, 512, dtype=np.float32)
     heard = dataclasses.replace(template, whisper=rows)
     other = dataclasses.replace(template, whisper=np.roll(rows, 100, axis=1))
-    encoded: list[np.ndarray] = []
-
-    def encode(samples: np.ndarray, sr: int) -> np.ndarray:
-        encoded.append(samples)
-        return rows  # the clip's rows: those of "heard" exactly
-
-    monkeypatch.setattr(whisper_encoder, "encode", encode)
-    # "heard" fits at cosine 1, "other" at 0: their scores mapped to 0.5 and 0.1
-    real_best_scores = whisper_encoder.best_scores
-    monkeypatch.setattr(
-        whisper_encoder,
-        "best_scores",
-        lambda query, examples: 0.5 + 0.5 * (real_best_scores(query, examples) - 1.0) * 0.8,
-    )
+    # the clip's rows are those of "heard" exactly: "heard" fits at cosine 1, "other" at 0, scoring 0.5, 0.1
+    encoded = _whisper_rows_are(monkeypatch, rows)
     pattern_set = PatternSet.from_patterns(
         [
             Pattern("t-heard", "heard", "template", heard.to_bytes()),
@@ -819,24 +828,12 @@ def test_a_keywords_synthesized_encoder_rows_join_a_recorded_examples_and_never_
     import dataclasses
 
     import harmonic
-    from harmonic import Match, phonetic, whisper_encoder
+    from harmonic import Match, phonetic
 
     clip = np.random.default_rng(4).standard_normal(32_000) * 0.1
-    rows = np.eye(6, 512, dtype=np.float32)  # the clip's rows
-    elsewhere = np.roll(rows, 100, axis=1)  # fits the clip at cosine 0
-    encoded: list[np.ndarray] = []
-
-    def encode(samples: np.ndarray, sr: int) -> np.ndarray:
-        encoded.append(samples)
-        return rows
-
-    monkeypatch.setattr(whisper_encoder, "encode", encode)
-    real_best_scores = whisper_encoder.best_scores
-    monkeypatch.setattr(  # cosine 1 -> 0.5, cosine 0 -> 0.1
-        whisper_encoder,
-        "best_scores",
-        lambda query, examples: 0.5 + 0.5 * (real_best_scores(query, examples) - 1.0) * 0.8,
-    )
+    rows = np.eye(6, 512, dtype=np.float32)  # the clip's rows: found at cosine 1, scoring 0.5
+    elsewhere = np.roll(rows, 100, axis=1)  # fits the clip at cosine 0, scoring 0.1
+    encoded = _whisper_rows_are(monkeypatch, rows)
     template = dataclasses.replace(
         harmonic.Template.from_bytes(_template_without_embedding()), whisper=elsewhere
     )
