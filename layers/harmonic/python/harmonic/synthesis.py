@@ -161,12 +161,6 @@ def speak(text: str, voice: str, rate: int = 160, pitch: int = 50, sr: int = 16_
     return speak_all(text, ((voice, rate, pitch),), sr)[0]
 
 
-def example_embeddings(text: str) -> tuple[np.ndarray, ...]:
-    """The speech embeddings (harmonic.templates.example_embedding) of ``text`` spoken by every one of
-    ``VOICES`` (:func:`spoken_examples` without the encoder rows)."""
-    return spoken_examples(text, whisper=False)[0]
-
-
 def spoken_examples(text: str, whisper: bool = True) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     """What a keyword registered by its text keeps as its synthesized examples: ``text`` spoken by every one
     of ``VOICES``, each rendering's speech embeddings (harmonic.templates.example_embedding) and, with
